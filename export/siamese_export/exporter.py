@@ -1,0 +1,243 @@
+"""The export: checkpoint -> parity-checked fp32 ONNX -> gated int8 -> calibrated thresholds -> bundle.
+
+Every variant's thresholds and metrics are measured through ``siamese_sdk.load`` on the bundle being
+built, i.e. the exact runtime path a deployed app uses, on all pairs of the validation classes (never
+seen in training).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+from siamese_sdk import __version__ as sdk_version
+from siamese_sdk import load as sdk_load
+from siamese_sdk import metrics
+from siamese_sdk.atomic import atomic_directory, write_text_atomic
+from siamese_sdk.bundle import MANIFEST, Manifest, Preprocess, Variant, sha256_file
+from siamese_sdk.errors import BundleError, InputError
+from siamese_sdk.imagefolder import ImageFolder
+from siamese_sdk.preprocess import find_images, to_batch
+from siamese_trainer import checkpoint
+from siamese_trainer.data import EMBEDDED, resolve_root
+from siamese_trainer.encoders import Encoder
+
+from .onnx_graphs import INPUT_NAME, OPSET, build_head, export_encoder, set_metadata
+from .quantize import quantize_encoder
+
+PARITY_MIN_COSINE = 0.9999
+INT8_MAX_AUC_DROP = 0.005
+#: int8 must be at least this fast relative to fp32 (1.0 = not slower; a 3 % allowance absorbs timer noise)
+INT8_MIN_SPEEDUP = 0.97
+
+
+@dataclass
+class ExportOptions:
+    """Knobs of ``export_bundle``; defaults are what ``siamese-export`` uses."""
+
+    calibration: Path | None = None
+    validation: Path | None = None
+    int8: bool = True
+    calibration_images: int = 256
+    max_validation_images: int = 2000
+    seed: int = 0
+    log: Callable[[str], None] = field(default=print)
+
+
+def export_bundle(checkpoint_path: str | Path, out: str | Path | None = None, options: ExportOptions | None = None) -> Path:
+    """Export ``checkpoint_path`` to a bundle directory (default: ``bundle/`` beside the checkpoint).
+
+    The bundle is built in a temp directory and renamed into place at the end: a failure or a kill leaves
+    no bundle, or the complete previous one. Raises ``BundleError``/``InputError`` with the fix.
+    """
+    opts = options or ExportOptions()
+    log = opts.log
+    ckpt_path = Path(checkpoint_path)
+    ckpt = checkpoint.load(ckpt_path)
+    out = Path(out) if out is not None else ckpt_path.parent / "bundle"
+    if out.exists() and not (out / MANIFEST).exists():
+        raise InputError(f"{out} exists and is not a bundle; choose another -o (an existing bundle would be replaced)")
+    try:
+        mcfg = ckpt["model"]
+        preprocess = Preprocess(size=tuple(ckpt["preprocess"]["size"]), channels=int(ckpt["preprocess"]["channels"]),
+                                resample=ckpt["preprocess"]["resample"], scale=float(ckpt["preprocess"]["scale"]),
+                                mean=tuple(ckpt["preprocess"]["mean"]), std=tuple(ckpt["preprocess"]["std"]))
+        encoder = Encoder(mcfg["arch"], int(mcfg["in_channels"]), int(mcfg["embedding_dim"]), tuple(mcfg["input_size"]), bool(mcfg["normalize"]))
+        encoder.load_state_dict(ckpt["state_dict"])
+    except (KeyError, TypeError, RuntimeError, ValueError) as e:
+        raise BundleError(f"{ckpt_path} lacks or mismatches what export needs ({type(e).__name__}: {str(e)[:120]}); re-train with this version") from None
+    encoder.eval()
+    metric, dim = str(mcfg["metric"]), int(mcfg["embedding_dim"])
+
+    val_folder = _validation_folder(ckpt, opts)
+    rng = np.random.default_rng(opts.seed)
+    if len(val_folder) > opts.max_validation_images:
+        keep = np.sort(rng.choice(len(val_folder), opts.max_validation_images, replace=False))
+        val_folder = ImageFolder(val_folder.root, val_folder.classes, [val_folder.paths[i] for i in keep], val_folder.labels[keep])
+    log(f"validation: {len(val_folder.classes)} unseen classes, {len(val_folder)} images from {val_folder.root}")
+    val_images = to_batch(val_folder.paths, preprocess)
+
+    with atomic_directory(out) as tmp:
+        log("[1/5] exporting the encoder to ONNX (fp32) and checking parity with torch")
+        fp32_file = "encoder.fp32.onnx"
+        export_encoder(encoder, preprocess.shape, tmp / fp32_file)
+        parity = _parity(encoder, tmp / fp32_file, val_images[:256])
+        if parity < PARITY_MIN_COSINE:
+            raise BundleError(f"ONNX fp32 embeddings differ from torch (min cosine {parity:.6f} < {PARITY_MIN_COSINE}); report this with your checkpoint")
+        log(f"      parity: min cosine similarity ONNX vs torch = {parity:.7f}")
+
+        for kind in ("pairwise", "matrix"):
+            onnx.save(build_head(metric, kind, dim), str(tmp / f"head.{kind}.onnx"))
+        variants = {"fp32": Variant(file=fp32_file)}
+        notes: list[str] = []
+        if opts.int8:
+            log("[2/5] quantising to int8 (static QDQ, per-channel), calibrating on training images")
+            calib = _calibration_images(ckpt, opts, preprocess, rng)
+            qinfo = quantize_encoder(tmp / fp32_file, tmp / "encoder.int8.onnx", INPUT_NAME, calib)
+            variants["int8"] = Variant(file="encoder.int8.onnx", quantization=qinfo)
+        else:
+            notes.append("int8 not built (--no-int8)")
+
+        log("[3/5] measuring each variant through the SDK on all validation pairs")
+        results = {}
+        for name in list(variants):
+            _write_manifest(tmp, _manifest(variants, metric, dim, mcfg, preprocess, "fp32", {}, {}, []))
+            model = sdk_load(tmp, variant=name, threads=None)
+            emb = model.embed(val_images, batch_size=128)
+            i, j, same = metrics.all_pairs(val_folder.labels)
+            scores = model.distance_matrix(emb, emb)[i, j]
+            m, t = metrics.summarize(scores, same, model.manifest.higher_is_closer)
+            results[name] = (m, t)
+            variants[name] = Variant(file=variants[name].file, quantization=variants[name].quantization, thresholds=t, metrics=m)
+            log(f"      {name}: AUC {m['auc']:.4f}  EER {m['eer']:.4f}  TAR@FAR1e-3 {m['tar_at_far_1e-3']:.4f}")
+
+        default = "fp32"
+        if "int8" in variants:
+            log("[4/5] gating int8: accuracy and speed against fp32")
+            drop = results["fp32"][0]["auc"] - results["int8"][0]["auc"]
+            speedup = _speedup(tmp, variants, val_images)
+            variants["int8"].metrics["speedup_vs_fp32_b64"] = speedup
+            variants["fp32"].metrics["speedup_vs_fp32_b64"] = 1.0
+            if drop > INT8_MAX_AUC_DROP:
+                notes.append(f"int8 not shipped: validation AUC drop {drop:.4f} > {INT8_MAX_AUC_DROP}")
+            elif speedup < INT8_MIN_SPEEDUP:
+                notes.append(f"int8 not shipped: {speedup:.2f}x the speed of fp32 at batch 64 on this CPU (slower)")
+            else:
+                default = "int8"
+                log(f"      int8 ships: AUC drop {drop:+.4f}, {speedup:.2f}x fp32 speed at batch 64")
+            if default != "int8":
+                log(f"      {notes[-1]}; shipping fp32 only")
+                (tmp / variants.pop("int8").file).unlink()
+
+        log("[5/5] writing manifest and metadata")
+        validation = {"classes": len(val_folder.classes), "images": len(val_folder),
+                      "pairs": int(len(val_folder) * (len(val_folder) - 1) // 2),
+                      "source": _data_ref(ckpt, opts), "parity_min_cosine": parity}
+        provenance = _provenance(ckpt, ckpt_path)
+        for v in variants.values():
+            set_metadata(tmp / v.file, {"siamese.format": "siamese-bundle", "siamese.embedding_dim": str(dim), "siamese.metric": metric,
+                                        "siamese.normalized": json.dumps(bool(mcfg["normalize"])), "siamese.input_name": INPUT_NAME,
+                                        "siamese.preprocess": _preprocess_dict(preprocess), "siamese.thresholds": v.thresholds})
+        _write_manifest(tmp, _manifest(variants, metric, dim, mcfg, preprocess, default, validation, provenance, notes))
+    log(f"bundle written: {out}")
+    return out
+
+
+def _validation_folder(ckpt: dict, opts: ExportOptions) -> ImageFolder:
+    if opts.validation is not None:
+        folder = ImageFolder.scan(opts.validation)
+    else:
+        root = resolve_root(ckpt["data"]["root"])
+        if not root.is_dir():
+            raise InputError(f"validation images not found at {root} (the checkpoint's data); pass --validation DIR with class folders unseen in training")
+        folder = ImageFolder.scan(root, classes=list(ckpt["data"]["val_classes"]))
+    if len(folder.classes) < 2 or (folder.counts() >= 2).sum() < 1:
+        raise InputError(f"validation data {folder.root} needs >= 2 classes and a class with >= 2 images to form genuine and impostor pairs")
+    return folder
+
+
+def _calibration_images(ckpt: dict, opts: ExportOptions, preprocess: Preprocess, rng: np.random.Generator) -> np.ndarray:
+    if opts.calibration is not None:
+        paths = find_images([opts.calibration])
+    else:
+        root = resolve_root(ckpt["data"]["root"])
+        if not root.is_dir():
+            raise InputError(f"training images not found at {root} for int8 calibration; pass --calibration DIR (images like the training data) or --no-int8")
+        paths = ImageFolder.scan(root, classes=list(ckpt["data"]["train_classes"])).paths
+    if len(paths) > opts.calibration_images:
+        paths = [paths[i] for i in np.sort(rng.choice(len(paths), opts.calibration_images, replace=False))]
+    return to_batch(paths, preprocess)
+
+
+@torch.no_grad()
+def _parity(encoder: torch.nn.Module, onnx_path: Path, images: np.ndarray) -> float:
+    ref = encoder(torch.from_numpy(images)).numpy()
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {INPUT_NAME: images})[0]
+    cos = (ref * got).sum(1) / (np.linalg.norm(ref, axis=1) * np.linalg.norm(got, axis=1) + 1e-12)
+    return float(cos.min())
+
+
+def _speedup(tmp: Path, variants: dict[str, Variant], images: np.ndarray, rounds: int = 7) -> float:
+    """fp32 time / int8 time for one batch of 64, interleaved rounds, medians (robust to a noisy CPU)."""
+    x = np.ascontiguousarray(np.resize(images, (64, *images.shape[1:])))
+    sessions = {n: ort.InferenceSession(str(tmp / variants[n].file), providers=["CPUExecutionProvider"]) for n in ("fp32", "int8")}
+    times: dict[str, list[float]] = {n: [] for n in sessions}
+    for n, s in sessions.items():
+        s.run(None, {INPUT_NAME: x})  # warm-up
+    reps = 3
+    for _ in range(rounds):
+        for n, s in sessions.items():
+            t0 = time.perf_counter()
+            for _ in range(reps):
+                s.run(None, {INPUT_NAME: x})
+            times[n].append(time.perf_counter() - t0)
+    return float(np.median(times["fp32"]) / np.median(times["int8"]))
+
+
+def _preprocess_dict(p: Preprocess) -> dict:
+    return {"size": list(p.size), "channels": p.channels, "resample": p.resample, "scale": p.scale, "mean": list(p.mean), "std": list(p.std)}
+
+
+def _manifest(variants: dict[str, Variant], metric: str, dim: int, mcfg: dict, preprocess: Preprocess, default: str,
+              validation: dict, provenance: dict, notes: list[str]) -> Manifest:
+    return Manifest(
+        embedding_dim=dim, metric=metric, normalized=bool(mcfg["normalize"]), input_name=INPUT_NAME, preprocess=preprocess,
+        variants=dict(variants), heads={"pairwise": "head.pairwise.onnx", "matrix": "head.matrix.onnx"},
+        files={n: "" for n in [v.file for v in variants.values()] + ["head.pairwise.onnx", "head.matrix.onnx"]},
+        default_variant=default, validation=validation, provenance=provenance, notes=tuple(notes),
+    )
+
+
+def _write_manifest(root: Path, manifest: Manifest) -> None:
+    """Hash the files the manifest lists and write ``manifest.json`` atomically."""
+    files = {name: sha256_file(root / name) for name in manifest.files}
+    d = manifest.to_dict()
+    d["files"] = files
+    write_text_atomic(root / MANIFEST, json.dumps(d, indent=2, allow_nan=False) + "\n")
+
+
+def _data_ref(ckpt: dict, opts: ExportOptions) -> str:
+    if opts.validation is not None:
+        return str(opts.validation)
+    root = ckpt["data"]["root"]
+    return root if root == EMBEDDED else str(Path(root))
+
+
+def _provenance(ckpt: dict, ckpt_path: Path) -> dict:
+    last = ckpt["history"][-1] if ckpt.get("history") else {}
+    return {
+        "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "siamese_sdk": sdk_version, "torch": str(torch.__version__), "onnx": onnx.__version__, "onnxruntime": str(ort.__version__),
+        "opset": OPSET, "arch": ckpt["model"]["arch"], "loss": ckpt["config"].get("loss"), "epochs": ckpt.get("epoch"),
+        "checkpoint_sha256": sha256_file(ckpt_path), "train_data": ckpt["data"]["root"],
+        "train_final": {k: v for k, v in last.items() if isinstance(v, (int, float))},
+    }

@@ -1,0 +1,127 @@
+"""ONNX graphs of a bundle: the encoder branch (from torch) and the distance heads (built directly).
+
+Opset is pinned to ``OPSET`` and checked after export: the dynamo exporter may otherwise raise it
+silently, and an older onnxruntime on a device would then refuse the model.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from onnx import TensorProto, helper
+from siamese_sdk.errors import BundleError
+
+OPSET = 18
+INPUT_NAME = "images"
+OUTPUT_NAME = "embeddings"
+
+
+def export_encoder(encoder: torch.nn.Module, input_shape: tuple[int, int, int], path: Path) -> None:
+    """Export ``encoder`` (eval mode) to ``path``: ``images (B, C, H, W) -> embeddings (B, D)``, B dynamic."""
+    encoder = encoder.eval()
+    example = torch.zeros(2, *input_shape)
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(
+            encoder, (example,), dynamo=True, opset_version=OPSET, verbose=False,
+            input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+            dynamic_shapes={"x": {0: torch.export.Dim("batch", min=1)}},
+        )
+    model = program.model_proto
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
+    if opset != OPSET:
+        raise BundleError(f"torch.onnx.export produced opset {opset}, expected {OPSET}; pin a torch version that honours opset_version")
+    onnx.checker.check_model(model, full_check=True)
+    onnx.save(model, str(path))
+
+
+def set_metadata(path: Path, props: dict[str, object]) -> None:
+    """Write ``props`` (JSON-encoded unless strings) into the model's ``metadata_props``."""
+    model = onnx.load(str(path))
+    existing = {p.key: p for p in model.metadata_props}
+    for key, value in props.items():
+        text = value if isinstance(value, str) else json.dumps(value)
+        if key in existing:
+            existing[key].value = text
+        else:
+            model.metadata_props.append(onnx.StringStringEntryProto(key=key, value=text))
+    onnx.save(model, str(path))
+
+
+def _const(name: str, value: np.ndarray) -> onnx.NodeProto:
+    return helper.make_node("Constant", [], [name], value=onnx.numpy_helper.from_array(value, name))
+
+
+def _l2_normalize(x: str, prefix: str) -> list[onnx.NodeProto]:
+    """Nodes computing ``x / max(||x||, 1e-12)`` row-wise into ``{prefix}_n``."""
+    return [
+        helper.make_node("ReduceL2", [x, "axes1"], [f"{prefix}_norm"], keepdims=1),
+        helper.make_node("Max", [f"{prefix}_norm", "eps"], [f"{prefix}_safe"]),
+        helper.make_node("Div", [x, f"{prefix}_safe"], [f"{prefix}_n"]),
+    ]
+
+
+def build_head(metric: str, kind: str, dim: int) -> onnx.ModelProto:
+    """The distance head for ``metric`` (``euclidean``, ``cosine``).
+
+    ``kind="pairwise"``: ``a (B, D), b (B, D) -> scores (B,)``; ``kind="matrix"``: ``a (B, D), b (N, D) ->
+    scores (B, N)``. Scores are Euclidean distances, or cosine distances ``1 - cos`` in ``[0, 2]``.
+    """
+    if metric not in ("euclidean", "cosine") or kind not in ("pairwise", "matrix"):
+        raise BundleError(f"no head for metric {metric!r} / kind {kind!r}")
+    nodes = [
+        _const("axes1", np.array([1], dtype=np.int64)),
+        _const("eps", np.array(1e-12, dtype=np.float32)),
+        _const("zero", np.array(0.0, dtype=np.float32)),
+        _const("one", np.array(1.0, dtype=np.float32)),
+        _const("two", np.array(2.0, dtype=np.float32)),
+    ]
+    if metric == "euclidean" and kind == "pairwise":
+        nodes += [
+            helper.make_node("Sub", ["a", "b"], ["diff"]),
+            helper.make_node("ReduceSumSquare", ["diff", "axes1"], ["sq"], keepdims=0),
+            helper.make_node("Sqrt", ["sq"], ["scores"]),
+        ]
+    elif metric == "euclidean":
+        # ||a||^2 + ||b||^2 - 2 a.b, clamped at 0 against rounding, then sqrt
+        nodes += [
+            helper.make_node("ReduceSumSquare", ["a", "axes1"], ["a2"], keepdims=1),
+            helper.make_node("ReduceSumSquare", ["b", "axes1"], ["b2col"], keepdims=1),
+            helper.make_node("Transpose", ["b2col"], ["b2"], perm=[1, 0]),
+            helper.make_node("Gemm", ["a", "b"], ["ab"], transB=1),
+            helper.make_node("Mul", ["ab", "two"], ["ab2"]),
+            helper.make_node("Add", ["a2", "b2"], ["sum2"]),
+            helper.make_node("Sub", ["sum2", "ab2"], ["raw"]),
+            helper.make_node("Max", ["raw", "zero"], ["sq"]),
+            helper.make_node("Sqrt", ["sq"], ["scores"]),
+        ]
+    else:
+        nodes += _l2_normalize("a", "a") + _l2_normalize("b", "b")
+        if kind == "pairwise":
+            nodes += [
+                helper.make_node("Mul", ["a_n", "b_n"], ["prod"]),
+                helper.make_node("ReduceSum", ["prod", "axes1"], ["cos"], keepdims=0),
+            ]
+        else:
+            nodes += [helper.make_node("Gemm", ["a_n", "b_n"], ["cos"], transB=1)]
+        nodes += [helper.make_node("Sub", ["one", "cos"], ["scores"])]
+    b_rows = "B" if kind == "pairwise" else "N"
+    out_shape = ["B"] if kind == "pairwise" else ["B", "N"]
+    graph = helper.make_graph(
+        nodes,
+        f"siamese_head_{metric}_{kind}",
+        [helper.make_tensor_value_info("a", TensorProto.FLOAT, ["B", dim]),
+         helper.make_tensor_value_info("b", TensorProto.FLOAT, [b_rows, dim])],
+        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, out_shape)],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="siamese-export")
+    model.ir_version = 9  # readable by onnxruntime >= 1.16
+    onnx.checker.check_model(model, full_check=True)
+    return model

@@ -1,0 +1,31 @@
+"""siamese-sdk runtime: load an exported bundle and embed, compare and verify with ONNX Runtime.
+
+Needs only numpy, onnxruntime and Pillow: never torch or onnx.
+
+    >>> import siamese_sdk
+    >>> model = siamese_sdk.load("bundle/")            # int8 on CPU when the bundle ships it
+    >>> emb = model.embed(["a.png", "b.png"])            # (2, D) float32
+    >>> model.verify(["a.png"], ["b.png"]).same          # array([ True])
+"""
+
+from __future__ import annotations
+
+from .bundle import Manifest, read_manifest
+from .errors import BundleError, ExtraMissingError, InputError, ProviderError, SiameseError
+from .model import SiameseModel, Verification, load
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BundleError",
+    "ExtraMissingError",
+    "InputError",
+    "Manifest",
+    "ProviderError",
+    "SiameseError",
+    "SiameseModel",
+    "Verification",
+    "__version__",
+    "load",
+    "read_manifest",
+]

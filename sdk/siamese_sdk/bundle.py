@@ -1,0 +1,275 @@
+"""The bundle format: a directory with ONNX graphs and ``manifest.json``, the one description of it.
+
+A bundle holds:
+
+- ``encoder.<variant>.onnx``: the encoder branch, input ``(B, C, H, W) float32`` (preprocessed as the
+  manifest says), output ``(B, D) float32`` embeddings. One file per shipped variant (``fp32``, ``int8``).
+- ``head.pairwise.onnx``: ``(B, D), (B, D) -> (B,)`` scores; ``head.matrix.onnx``: ``(B, D), (N, D) ->
+  (B, N)`` scores for 1:N search. Both compute the manifest's ``metric``.
+- ``manifest.json``: format version, every file's sha256, the input spec and preprocessing, embedding
+  dim, metric and score direction, per-variant thresholds and validation metrics, provenance.
+
+This module defines the format (the reader defines it); the exporter writes it through ``Manifest``.
+Scores are distances for both built-in metrics: Euclidean distance, and cosine distance ``1 - cos``
+(range ``[0, 2]``). ``higher_is_closer`` records the direction, so a head that outputs a probability of
+"same" can be added without changing readers: a pair matches when its score is on the close side of
+the threshold, inclusive.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import BundleError
+
+FORMAT = "siamese-bundle"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+
+#: metric name -> whether a higher score means "more alike" for the head's output.
+METRICS: dict[str, bool] = {"euclidean": False, "cosine": False}
+#: operating points every variant carries a threshold for, at validation time.
+OPERATING_POINTS = ("eer", "far_1e-2", "far_1e-3")
+VARIANTS = ("fp32", "int8")
+HEADS = ("pairwise", "matrix")
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """How an image file becomes one ``(C, H, W) float32`` encoder input.
+
+    Pixels are read with Pillow, converted to grayscale (``channels=1``) or RGB (3), resized to
+    ``size = (H, W)`` with ``resample`` when they differ, multiplied by ``scale`` (1/255 maps bytes to
+    ``[0, 1]``), then normalised per channel: ``(x - mean) / std``.
+    """
+
+    size: tuple[int, int]
+    channels: int = 1
+    resample: str = "bilinear"
+    scale: float = 1.0 / 255.0
+    mean: tuple[float, ...] = (0.5,)
+    std: tuple[float, ...] = (0.5,)
+
+    def __post_init__(self) -> None:
+        if len(self.size) != 2 or min(self.size) < 1:
+            raise BundleError(f"preprocess size {self.size} invalid; expected (height, width) >= 1")
+        if self.channels not in (1, 3):
+            raise BundleError(f"preprocess channels {self.channels} invalid; expected 1 (gray) or 3 (RGB)")
+        if len(self.mean) != self.channels or len(self.std) != self.channels:
+            raise BundleError(
+                f"preprocess mean/std need {self.channels} value(s) each, got {len(self.mean)}/{len(self.std)}"
+            )
+        if any(s <= 0 for s in self.std):
+            raise BundleError(f"preprocess std {self.std} must be > 0")
+        if self.resample not in ("bilinear", "bicubic", "nearest", "box", "lanczos"):
+            raise BundleError(f"preprocess resample {self.resample!r} unknown; use bilinear, bicubic, nearest, box or lanczos")
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """``(C, H, W)`` of one preprocessed input."""
+        return (self.channels, *self.size)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One shipped encoder: its file, how it was made, and its validation results."""
+
+    file: str
+    quantization: dict[str, Any] | None = None
+    thresholds: dict[str, float] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The parsed ``manifest.json``; see the module docstring for the format."""
+
+    embedding_dim: int
+    metric: str
+    normalized: bool
+    input_name: str
+    preprocess: Preprocess
+    variants: dict[str, Variant]
+    heads: dict[str, str]
+    files: dict[str, str]
+    default_variant: str = "fp32"
+    default_operating_point: str = "eer"
+    validation: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    format_version: int = FORMAT_VERSION
+
+    def __post_init__(self) -> None:
+        if self.metric not in METRICS:
+            raise BundleError(f"metric {self.metric!r} unknown; expected one of {sorted(METRICS)}")
+        if self.embedding_dim < 1:
+            raise BundleError(f"embedding_dim {self.embedding_dim} must be >= 1")
+        if not self.variants:
+            raise BundleError("manifest lists no encoder variants; re-export the bundle")
+        for name in self.variants:
+            if name not in VARIANTS:
+                raise BundleError(f"variant {name!r} unknown; expected one of {list(VARIANTS)}")
+        if self.default_variant not in self.variants:
+            raise BundleError(f"default_variant {self.default_variant!r} is not among {sorted(self.variants)}")
+        if set(self.heads) != set(HEADS):
+            raise BundleError(f"manifest heads {sorted(self.heads)} must be exactly {list(HEADS)}")
+        if self.default_operating_point not in OPERATING_POINTS:
+            raise BundleError(
+                f"default_operating_point {self.default_operating_point!r} unknown; expected one of {list(OPERATING_POINTS)}"
+            )
+        referenced = {v.file for v in self.variants.values()} | set(self.heads.values())
+        missing = sorted(referenced - set(self.files))
+        if missing:
+            raise BundleError(f"manifest has no sha256 for {missing}; re-export the bundle")
+
+    @property
+    def higher_is_closer(self) -> bool:
+        """Score direction of the heads: False for distances (the default metrics)."""
+        return METRICS[self.metric]
+
+    @property
+    def input_shape(self) -> tuple[int | None, int, int, int]:
+        """``(None, C, H, W)``: the encoder input, batch axis dynamic."""
+        return (None, *self.preprocess.shape)
+
+    def fingerprint(self, variant: str) -> str:
+        """Short id of ``variant``'s encoder (its sha256 prefix): embeddings from equal ids are comparable."""
+        return self.files[self.variants[variant].file][:16]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready form written as ``manifest.json``."""
+        return {
+            "format": FORMAT,
+            "format_version": self.format_version,
+            "embedding_dim": self.embedding_dim,
+            "metric": self.metric,
+            "score": {"higher_is_closer": self.higher_is_closer},
+            "normalized": self.normalized,
+            "input": {
+                "name": self.input_name,
+                "shape": list(self.input_shape),
+                "dtype": "float32",
+                "layout": "NCHW",
+                "preprocess": {**asdict(self.preprocess), "size": list(self.preprocess.size),
+                               "mean": list(self.preprocess.mean), "std": list(self.preprocess.std)},
+            },
+            "default_variant": self.default_variant,
+            "default_operating_point": self.default_operating_point,
+            "variants": {k: asdict(v) for k, v in self.variants.items()},
+            "heads": dict(self.heads),
+            "files": dict(self.files),
+            "validation": self.validation,
+            "provenance": self.provenance,
+            "notes": list(self.notes),
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=False, allow_nan=False) + "\n"
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Manifest:
+        """Parse and validate a manifest dict; raises ``BundleError`` on anything off."""
+        if not isinstance(d, dict) or d.get("format") != FORMAT:
+            raise BundleError(f"not a {FORMAT} manifest (missing 'format': '{FORMAT}'); is this a bundle directory?")
+        version = d.get("format_version")
+        if not isinstance(version, int):
+            raise BundleError("manifest has no integer format_version; re-export the bundle")
+        if version > FORMAT_VERSION:
+            raise BundleError(
+                f"bundle format version {version} is newer than this siamese-sdk reads ({FORMAT_VERSION}); "
+                "upgrade: pip install -U siamese-sdk"
+            )
+        try:
+            inp = d["input"]
+            pp = inp["preprocess"]
+            preprocess = Preprocess(
+                size=tuple(int(s) for s in pp["size"]),
+                channels=int(pp["channels"]),
+                resample=str(pp.get("resample", "bilinear")),
+                scale=float(pp["scale"]),
+                mean=tuple(float(m) for m in pp["mean"]),
+                std=tuple(float(s) for s in pp["std"]),
+            )
+            variants = {
+                str(k): Variant(
+                    file=str(v["file"]),
+                    quantization=v.get("quantization"),
+                    thresholds={str(a): float(b) for a, b in v.get("thresholds", {}).items()},
+                    metrics={str(a): float(b) for a, b in v.get("metrics", {}).items()},
+                )
+                for k, v in d["variants"].items()
+            }
+            return cls(
+                format_version=version,
+                embedding_dim=int(d["embedding_dim"]),
+                metric=str(d["metric"]),
+                normalized=bool(d["normalized"]),
+                input_name=str(inp["name"]),
+                preprocess=preprocess,
+                variants=variants,
+                heads={str(k): str(v) for k, v in d["heads"].items()},
+                files={str(k): str(v) for k, v in d["files"].items()},
+                default_variant=str(d.get("default_variant", "fp32")),
+                default_operating_point=str(d.get("default_operating_point", "eer")),
+                validation=dict(d.get("validation", {})),
+                provenance=dict(d.get("provenance", {})),
+                notes=tuple(str(n) for n in d.get("notes", ())),
+            )
+        except (KeyError, TypeError, AttributeError, ValueError) as e:
+            if isinstance(e, BundleError):
+                raise
+            raise BundleError(f"manifest is malformed ({type(e).__name__}: {e}); re-export the bundle") from None
+
+
+def read_manifest(bundle_dir: str | Path, verify: bool = True) -> Manifest:
+    """Read ``bundle_dir/manifest.json`` and, with ``verify``, check every file against its sha256.
+
+    Raises ``BundleError`` for a path that is not a directory, a missing/unparseable manifest, an
+    unsupported format version, a missing, changed or unlisted file.
+    """
+    root = Path(bundle_dir)
+    if not root.exists():
+        raise BundleError(f"bundle not found: {root}; pass the directory siamese-export wrote")
+    if not root.is_dir():
+        raise BundleError(f"bundle path {root} is a file; pass the bundle directory that holds {MANIFEST}")
+    mpath = root / MANIFEST
+    if not mpath.is_file():
+        raise BundleError(f"{root} has no {MANIFEST}; it is not a bundle (make one with siamese-export)")
+    try:
+        data = json.loads(mpath.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise BundleError(f"{mpath} is not valid JSON ({e}); re-export the bundle") from None
+    manifest = Manifest.from_dict(data)
+    if verify:
+        verify_files(root, manifest)
+    return manifest
+
+
+def verify_files(root: Path, manifest: Manifest) -> None:
+    """Refuse a bundle whose files differ from the manifest: missing, changed, or not listed."""
+    for name, digest in manifest.files.items():
+        path = root / name
+        if Path(name).is_absolute() or ".." in Path(name).parts:
+            raise BundleError(f"manifest lists unsafe path {name!r}; the bundle was tampered with")
+        if not path.is_file():
+            raise BundleError(f"bundle file {name} is missing from {root}; re-export the bundle")
+        if sha256_file(path) != digest:
+            raise BundleError(f"bundle file {name} does not match its sha256 in the manifest (changed or tampered); re-export the bundle")
+    listed = set(manifest.files) | {MANIFEST}
+    extra = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and str(p.relative_to(root)) not in listed)
+    if extra:
+        raise BundleError(f"bundle {root} holds files the manifest does not list: {extra}; remove them or re-export")
+

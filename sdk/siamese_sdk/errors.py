@@ -1,0 +1,46 @@
+"""The package's exceptions: one small tree, each also a matching built-in.
+
+Every message is one line that names the problem and the fix, so the CLIs can print it as-is.
+
+- ``SiameseError``: base of everything raised on purpose.
+- ``BundleError`` (``ValueError``): a bundle, manifest, gallery or checkpoint that is missing, malformed,
+  tampered with, or from an unsupported format version.
+- ``InputError`` (``ValueError``): bad data handed to the API: wrong rank, shape or dtype, NaN/Inf, empty
+  batch, unreadable image.
+- ``ProviderError`` (``RuntimeError``): an execution provider that is unknown, not installed, or that fell
+  back to another one; a broken onnxruntime install.
+- ``ExtraMissingError`` (``ImportError``): a command needs an optional extra that is not installed.
+"""
+
+from __future__ import annotations
+
+
+class SiameseError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class BundleError(SiameseError, ValueError):
+    """A bundle or other artefact is missing, malformed, tampered with or unsupported."""
+
+
+class InputError(SiameseError, ValueError):
+    """Input data has the wrong rank, shape, dtype or values, or cannot be read."""
+
+
+class ProviderError(SiameseError, RuntimeError):
+    """An ONNX Runtime execution provider is unknown, unavailable or fell back."""
+
+
+class ExtraMissingError(SiameseError, ImportError):
+    """An optional dependency group (pip extra) is needed but not installed."""
+
+
+def require_extra(module: str, extra: str = "train") -> None:
+    """Raise ``ExtraMissingError`` in one line when ``module`` cannot be imported."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise ExtraMissingError(
+            f"this command needs {module}, which is not installed; "
+            f"install the extra: pip install 'siamese-sdk[{extra}]' (torch: see the README)"
+        )

@@ -1,0 +1,291 @@
+"""``SiameseModel``: a loaded bundle that embeds, measures distances and makes match decisions."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from . import providers as _providers
+from .bundle import OPERATING_POINTS, Manifest, read_manifest
+from .errors import BundleError, InputError
+from .preprocess import ImageLike, to_batch
+
+Inputs = np.ndarray | ImageLike | Sequence[ImageLike]
+
+
+@dataclass(frozen=True)
+class Verification:
+    """Result of ``verify`` for N pairs.
+
+    Attributes:
+        scores: ``(N,) float32`` head scores (distances unless ``higher_is_closer``).
+        same: ``(N,) bool`` the decisions: score on the close side of ``threshold``, inclusive.
+        threshold: the threshold used.
+        operating_point: the manifest operating point it came from, or None for a caller's threshold.
+        higher_is_closer: score direction.
+    """
+
+    scores: np.ndarray
+    same: np.ndarray
+    threshold: float
+    operating_point: str | None
+    higher_is_closer: bool
+
+    def __len__(self) -> int:
+        return int(self.scores.shape[0])
+
+
+class SiameseModel:
+    """A bundle loaded into ONNX Runtime sessions. Use ``siamese_sdk.load`` to make one.
+
+    One instance is safe to share between threads: it holds no mutable state after construction, and
+    ONNX Runtime sessions accept concurrent ``run`` calls.
+    """
+
+    def __init__(
+        self,
+        bundle_dir: str | os.PathLike,
+        variant: str = "auto",
+        providers: Sequence[_providers.ProviderSpec] | str | None = None,
+        threads: int | None = None,
+        verify: bool = True,
+    ) -> None:
+        _providers.check_install()
+        self.path = Path(bundle_dir)
+        if not verify:
+            warnings.warn(f"loading {self.path} WITHOUT checking file hashes: a tampered model would run", stacklevel=3)
+        self.manifest: Manifest = read_manifest(self.path, verify=verify)
+        requested = _providers.resolve(providers)
+        self.variant = self._pick_variant(variant, requested)
+        if threads is not None and (not isinstance(threads, int) or threads < 1):
+            raise InputError(f"threads={threads!r} invalid; pass a positive int or None for all cores")
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.log_severity_level = 3
+        if threads is not None:
+            opts.intra_op_num_threads = threads
+            opts.inter_op_num_threads = 1
+        m = self.manifest
+        self._encoder = self._session(m.variants[self.variant].file, opts, requested)
+        self._pairwise = self._session(m.heads["pairwise"], opts, requested)
+        self._matrix = self._session(m.heads["matrix"], opts, requested)
+        self.providers: list[str] = self._encoder.get_providers()
+        _providers.check_no_fallback(requested, self.providers)
+        self._check_graphs()
+
+    # ---- construction helpers -------------------------------------------------------------------
+    def _pick_variant(self, variant: str, requested: list[tuple[str, dict[str, Any]]]) -> str:
+        available = sorted(self.manifest.variants)
+        if variant == "auto":
+            on_cpu = requested[0][0] == "CPUExecutionProvider"
+            if on_cpu and "int8" in self.manifest.variants:
+                return "int8"
+            return "fp32" if "fp32" in self.manifest.variants else self.manifest.default_variant
+        if variant not in self.manifest.variants:
+            raise BundleError(f"variant {variant!r} not in this bundle; available: {available} or 'auto'")
+        return variant
+
+    def _session(self, name: str, opts: ort.SessionOptions, requested: list) -> ort.InferenceSession:
+        path = self.path / name
+        try:
+            return ort.InferenceSession(str(path), sess_options=opts, providers=requested)
+        except Exception as e:  # ORT raises its own untyped errors for invalid graphs
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise BundleError(f"{name} is not a loadable ONNX model ({first[:200]}); re-export the bundle") from None
+
+    def _check_graphs(self) -> None:
+        m = self.manifest
+        inp = self._encoder.get_inputs()
+        out = self._encoder.get_outputs()
+        if len(inp) != 1 or inp[0].name != m.input_name:
+            raise BundleError(f"encoder inputs {[i.name for i in inp]} do not match manifest input {m.input_name!r}; re-export")
+        if list(inp[0].shape[1:]) != list(m.preprocess.shape):
+            raise BundleError(f"encoder expects inputs {inp[0].shape[1:]}, manifest says {list(m.preprocess.shape)}; re-export")
+        if len(out) != 1 or out[0].shape[-1] != m.embedding_dim:
+            raise BundleError(f"encoder emits {out[0].shape[-1] if out else '?'}-d embeddings, manifest says {m.embedding_dim}; re-export")
+        for head in (self._pairwise, self._matrix):
+            dims = [i.shape[-1] for i in head.get_inputs()]
+            if len(dims) != 2 or any(d != m.embedding_dim for d in dims):
+                raise BundleError(f"head expects {dims}-d embeddings, encoder emits {m.embedding_dim}; the bundle mixes models")
+        self._encoder_in = inp[0].name
+        self._encoder_out = out[0].name
+
+    # ---- public API ---------------------------------------------------------------------------------
+    @property
+    def embedding_dim(self) -> int:
+        """D, the length of one embedding."""
+        return self.manifest.embedding_dim
+
+    @property
+    def fingerprint(self) -> str:
+        """Id of the loaded encoder: embeddings are comparable only between equal fingerprints."""
+        return self.manifest.fingerprint(self.variant)
+
+    def preprocess(self, images: ImageLike | Sequence[ImageLike]) -> np.ndarray:
+        """Image paths or PIL images to a ``(N, C, H, W) float32`` batch, exactly as in training."""
+        if isinstance(images, (str, os.PathLike)) or not isinstance(images, Sequence):
+            images = [images]  # one path or one PIL image
+        return to_batch(list(images), self.manifest.preprocess)
+
+    def embed(self, inputs: Inputs, batch_size: int = 64) -> np.ndarray:
+        """Embed images.
+
+        Args:
+            inputs: a ``(N, C, H, W)`` float array already preprocessed as the manifest says, or one image
+                path / PIL image, or a sequence of them (preprocessed here).
+            batch_size: images per encoder call.
+
+        Returns:
+            ``(N, D) float32`` embeddings (unit length when ``manifest.normalized``).
+
+        Raises:
+            InputError: empty batch, wrong rank/shape/dtype, NaN/Inf, unreadable image.
+        """
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise InputError(f"batch_size={batch_size!r} invalid; pass a positive int")
+        x = self._as_batch(inputs)
+        outs = [
+            self._encoder.run([self._encoder_out], {self._encoder_in: x[i : i + batch_size]})[0]
+            for i in range(0, x.shape[0], batch_size)
+        ]
+        return np.concatenate(outs, axis=0).astype(np.float32, copy=False)
+
+    def distance(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Pairwise scores of two ``(N, D)`` embedding arrays, row by row: ``(N,) float32``."""
+        a = self._as_embeddings(a, "a")
+        b = self._as_embeddings(b, "b")
+        if a.shape[0] != b.shape[0]:
+            raise InputError(f"distance needs equal batch sizes, got {a.shape[0]} and {b.shape[0]}; use distance_matrix for N x M")
+        names = [i.name for i in self._pairwise.get_inputs()]
+        return self._pairwise.run(None, {names[0]: a, names[1]: b})[0]
+
+    def distance_matrix(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Scores of every row of ``a`` ``(N, D)`` against every row of ``b`` ``(M, D)``: ``(N, M) float32``."""
+        a = self._as_embeddings(a, "a")
+        b = self._as_embeddings(b, "b")
+        names = [i.name for i in self._matrix.get_inputs()]
+        return self._matrix.run(None, {names[0]: a, names[1]: b})[0]
+
+    def threshold(self, operating_point: str | None = None) -> float:
+        """The calibrated threshold of this variant at ``operating_point`` (default: the manifest's)."""
+        op = operating_point or self.manifest.default_operating_point
+        thresholds = self.manifest.variants[self.variant].thresholds
+        if op not in thresholds:
+            raise InputError(f"operating point {op!r} unknown; expected one of {sorted(thresholds) or list(OPERATING_POINTS)}")
+        return thresholds[op]
+
+    def verify(
+        self,
+        x1: Inputs,
+        x2: Inputs,
+        threshold: float | None = None,
+        operating_point: str | None = None,
+        batch_size: int = 64,
+    ) -> Verification:
+        """Decide for each pair ``(x1[i], x2[i])`` whether both show the same identity.
+
+        Args:
+            x1, x2: inputs as ``embed`` takes them, with the same count N.
+            threshold: a score threshold of your own; overrides ``operating_point``.
+            operating_point: ``"eer"``, ``"far_1e-2"`` or ``"far_1e-3"``: the threshold calibrated at export on
+                validation pairs with this variant (default: the manifest's ``default_operating_point``).
+
+        Returns:
+            ``Verification`` with ``(N,)`` scores and decisions.
+        """
+        if threshold is not None:
+            if operating_point is not None:
+                raise InputError("pass threshold or operating_point, not both")
+            t = float(threshold)
+            if not np.isfinite(t):
+                raise InputError(f"threshold {threshold} is not finite; pass a number")
+            if self.manifest.metric == "cosine" and not 0.0 <= t <= 2.0:
+                raise InputError(f"threshold {t} outside the cosine distance range [0, 2]; pick a threshold in range")
+            if self.manifest.metric == "euclidean" and t < 0:
+                raise InputError(f"threshold {t} below 0, but Euclidean distances are >= 0; pick a threshold >= 0")
+            op = None
+        else:
+            op = operating_point or self.manifest.default_operating_point
+            t = self.threshold(op)
+        e1 = self.embed(x1, batch_size)
+        e2 = self.embed(x2, batch_size)
+        if e1.shape[0] != e2.shape[0]:
+            raise InputError(f"verify needs as many x1 as x2 inputs, got {e1.shape[0]} and {e2.shape[0]}; pair them up")
+        scores = self.distance(e1, e2)
+        hic = self.manifest.higher_is_closer
+        same = scores >= t if hic else scores <= t
+        return Verification(scores=scores, same=same, threshold=t, operating_point=op, higher_is_closer=hic)
+
+    # ---- input checks -------------------------------------------------------------------------------
+    def _as_batch(self, inputs: Inputs) -> np.ndarray:
+        if isinstance(inputs, np.ndarray):
+            return self._check_array(inputs)
+        if isinstance(inputs, (list, tuple)) and inputs and all(isinstance(i, np.ndarray) for i in inputs):
+            raise InputError("got a list of arrays; stack them into one (N, C, H, W) float32 array with np.stack")
+        return self.preprocess(inputs)
+
+    def _check_array(self, x: np.ndarray) -> np.ndarray:
+        want = self.manifest.preprocess.shape
+        if x.ndim == 3 and tuple(x.shape) == want:
+            raise InputError(f"got one image of shape {x.shape}; add the batch axis: x[None] for shape (1, {want[0]}, {want[1]}, {want[2]})")
+        if x.ndim != 4:
+            raise InputError(f"expected a (N, {want[0]}, {want[1]}, {want[2]}) array, got rank {x.ndim} shape {x.shape}")
+        if x.shape[0] == 0:
+            raise InputError("empty batch (N = 0); pass at least one input")
+        if tuple(x.shape[1:]) != want:
+            hint = " (channels last? use x.transpose(0, 3, 1, 2))" if tuple(x.shape[1:]) == (want[1], want[2], want[0]) else ""
+            raise InputError(f"expected inputs of shape (N, {want[0]}, {want[1]}, {want[2]}), got {x.shape}{hint}; resize as the manifest says or pass image paths")
+        if not np.issubdtype(x.dtype, np.floating):
+            raise InputError(f"expected float32 preprocessed inputs, got dtype {x.dtype}; pass image paths, or model.preprocess(images)")
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        if not np.all(np.isfinite(x)):
+            raise InputError("inputs contain NaN or Inf; clean the data before embedding")
+        return x
+
+    def _as_embeddings(self, e: np.ndarray, name: str) -> np.ndarray:
+        e = np.asarray(e)
+        d = self.embedding_dim
+        if e.ndim != 2 or e.shape[1] != d:
+            raise InputError(f"{name}: expected embeddings of shape (N, {d}), got {e.shape}; pass the output of embed()")
+        if e.shape[0] == 0:
+            raise InputError(f"{name}: empty batch (N = 0); pass at least one embedding")
+        if not np.issubdtype(e.dtype, np.floating):
+            raise InputError(f"{name}: expected float embeddings, got dtype {e.dtype}")
+        e = np.ascontiguousarray(e, dtype=np.float32)
+        if not np.all(np.isfinite(e)):
+            raise InputError(f"{name}: embeddings contain NaN or Inf")
+        return e
+
+    def __repr__(self) -> str:
+        return f"SiameseModel({str(self.path)!r}, variant={self.variant!r}, providers={self.providers}, dim={self.embedding_dim}, metric={self.manifest.metric!r})"
+
+
+def load(
+    bundle_dir: str | os.PathLike,
+    variant: str = "auto",
+    providers: Sequence[_providers.ProviderSpec] | str | None = None,
+    threads: int | None = None,
+    verify: bool = True,
+) -> SiameseModel:
+    """Load a bundle made by ``siamese-export``.
+
+    Args:
+        bundle_dir: the bundle directory (holds ``manifest.json``).
+        variant: ``"auto"`` (int8 on CPU when shipped, else fp32), ``"int8"`` or ``"fp32"``.
+        providers: ``None`` for CPU, or names in priority order: friendly (``"cuda"``, ``"cpu"``) or ONNX
+            Runtime's, optionally ``(name, options)`` tuples. A provider that is missing or that the
+            session falls back from raises ``ProviderError``; never a silent CPU fallback.
+        threads: intra-op threads (None: ONNX Runtime's default, all physical cores).
+        verify: check every file's sha256 against the manifest (keep True outside debugging).
+
+    Raises:
+        BundleError, ProviderError, InputError.
+    """
+    return SiameseModel(bundle_dir, variant=variant, providers=providers, threads=threads, verify=verify)

@@ -1,0 +1,98 @@
+"""Images to encoder inputs, in numpy and Pillow only.
+
+The trainer calls these same functions, so one image file gives the same input tensor (and hence the
+same embedding) in training, evaluation, export and the deployed SDK.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from .bundle import Preprocess
+from .errors import InputError
+
+#: Pillow's decompression-bomb guard: images above this many pixels are refused, not decoded.
+MAX_IMAGE_PIXELS = 64_000_000
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".pgm", ".ppm", ".pbm", ".pnm", ".tif", ".tiff", ".webp"})
+_RESAMPLE = {
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+    "nearest": Image.Resampling.NEAREST,
+    "box": Image.Resampling.BOX,
+    "lanczos": Image.Resampling.LANCZOS,
+}
+
+ImageLike = str | os.PathLike | Image.Image
+
+
+def open_image(source: ImageLike) -> Image.Image:
+    """Open an image file fully (decoded now, not lazily); raises ``InputError`` in one line."""
+    if isinstance(source, Image.Image):
+        return source
+    path = Path(source)
+    if not path.exists():
+        raise InputError(f"image not found: {path}; check the path")
+    if path.is_dir():
+        raise InputError(f"{path} is a directory, not an image; pass image files (or use the folder commands)")
+    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                img.load()
+                return img.copy()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise InputError(f"{path} is too large to decode safely (over {MAX_IMAGE_PIXELS:,} pixels); resize it first") from None
+    except UnidentifiedImageError:
+        raise InputError(f"{path} is not an image Pillow can read; pass PNG, JPEG, PGM or another Pillow format") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise InputError(f"{path} could not be decoded ({e}); the file is truncated or corrupt") from None
+
+
+def to_array(image: ImageLike, spec: Preprocess) -> np.ndarray:
+    """One image to a ``(C, H, W) float32`` array, preprocessed as ``spec`` says."""
+    img = open_image(image)
+    img = img.convert("L" if spec.channels == 1 else "RGB")
+    height, width = spec.size
+    if img.size != (width, height):
+        img = img.resize((width, height), _RESAMPLE[spec.resample])
+    x = np.asarray(img, dtype=np.float32) * np.float32(spec.scale)
+    x = x.reshape(height, width, spec.channels).transpose(2, 0, 1)
+    mean = np.asarray(spec.mean, dtype=np.float32)[:, None, None]
+    std = np.asarray(spec.std, dtype=np.float32)[:, None, None]
+    return np.ascontiguousarray((x - mean) / std, dtype=np.float32)
+
+
+def to_batch(images: Sequence[ImageLike], spec: Preprocess) -> np.ndarray:
+    """Images to a ``(N, C, H, W) float32`` batch; raises ``InputError`` when ``images`` is empty."""
+    if len(images) == 0:
+        raise InputError("no images given; pass at least one image path")
+    out = np.empty((len(images), *spec.shape), dtype=np.float32)
+    for i, img in enumerate(images):
+        out[i] = to_array(img, spec)
+    return out
+
+
+def find_images(paths: Iterable[str | os.PathLike]) -> list[Path]:
+    """Expand files and folders (recursively, sorted) into image file paths.
+
+    Raises ``InputError`` for a path that does not exist or a folder without images.
+    """
+    found: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files = sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
+            if not files:
+                raise InputError(f"folder {p} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}); check the path")
+            found.extend(files)
+        elif p.exists():
+            found.append(p)
+        else:
+            raise InputError(f"image not found: {p}; check the path")
+    return found

@@ -1,0 +1,50 @@
+"""``model.pt``: weights plus everything export needs, and the state to resume training.
+
+A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts, so it loads with
+``torch.load(weights_only=True)``: a file carrying pickled code is refused, never executed.
+
+Keys: ``format`` (``"siamese-checkpoint"``), ``format_version``, ``model`` (arch, in_channels,
+embedding_dim, input_size, normalize, metric), ``preprocess`` (``siamese_sdk.bundle.Preprocess`` fields),
+``data`` (root, train/val classes), ``config`` (the ``TrainConfig``), ``state_dict``, ``optimizer``,
+``scheduler``, ``epoch`` (epochs completed), ``history`` (per-epoch metrics), ``versions``.
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Any
+
+import torch
+from siamese_sdk.atomic import write_atomic
+from siamese_sdk.errors import BundleError
+
+FORMAT = "siamese-checkpoint"
+FORMAT_VERSION = 1
+
+
+def save(path: str | Path, payload: dict[str, Any]) -> Path:
+    """Write ``payload`` (format keys added) to ``path`` atomically."""
+    payload = {"format": FORMAT, "format_version": FORMAT_VERSION, **payload}
+    return write_atomic(path, lambda p: torch.save(payload, p))
+
+
+def load(path: str | Path) -> dict[str, Any]:
+    """Load a checkpoint safely; raises ``BundleError`` in one line for anything that is not ours."""
+    path = Path(path)
+    if not path.exists():
+        raise BundleError(f"checkpoint not found: {path}; pass the model.pt that siamese-train wrote")
+    if path.is_dir():
+        raise BundleError(f"{path} is a directory; pass the model.pt file inside a run directory")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else ""
+        raise BundleError(f"{path} holds objects other than weights (refused, nothing executed: {first}); only siamese-train checkpoints load") from None
+    except (RuntimeError, EOFError, ValueError, OSError) as e:
+        raise BundleError(f"{path} is not a readable torch checkpoint ({type(e).__name__}); is it truncated or another file type?") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise BundleError(f"{path} is a torch file but not a siamese-train checkpoint (no 'format': '{FORMAT}'); train with siamese-train")
+    if int(ckpt.get("format_version", 0)) > FORMAT_VERSION:
+        raise BundleError(f"{path} was written by a newer siamese-train (format {ckpt['format_version']}); upgrade siamese-sdk")
+    return ckpt

@@ -1,0 +1,94 @@
+"""Datasets for training: class-split image folders, the embedded Omniglot subset, augmentation.
+
+Images are read by ``siamese_sdk.preprocess.to_array``, the function the deployed SDK uses, so training
+sees exactly the inputs a bundle will.
+"""
+
+from __future__ import annotations
+
+import math
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from siamese_sdk.bundle import Preprocess
+from siamese_sdk.errors import InputError
+from siamese_sdk.imagefolder import ImageFolder
+from siamese_sdk.preprocess import to_array
+
+EMBEDDED = "embedded:omniglot_mini"
+#: preload images into memory when the dataset's float32 tensor is smaller than this
+CACHE_LIMIT_BYTES = 2 << 30
+
+
+def embedded_root() -> Path:
+    """Folder of the shipped Omniglot subset (30 alphabets x 10 characters x 20 drawers, 28 px)."""
+    return Path(str(resources.files("siamese_trainer") / "datasets" / "omniglot_mini"))
+
+
+def resolve_root(data: str | Path | None) -> Path:
+    """``None`` or ``embedded:omniglot_mini`` -> the shipped dataset; anything else is a folder path."""
+    return embedded_root() if data is None or str(data) == EMBEDDED else Path(data)
+
+
+def split_classes(folder: ImageFolder, val_fraction: float, seed: int) -> tuple[list[str], list[str]]:
+    """Split classes (never images) into train and validation: validation identities are unseen.
+
+    Classes with fewer than 2 images are dropped (they form no positive pair). Raises ``InputError``
+    when fewer than 2 classes would be left on either side.
+    """
+    if not 0.0 < val_fraction < 1.0:
+        raise InputError(f"--val-fraction {val_fraction} must be in (0, 1)")
+    counts = folder.counts()
+    usable = [c for c, n in zip(folder.classes, counts, strict=True) if n >= 2]
+    if len(usable) < 4:
+        raise InputError(
+            f"{folder.root} has {len(usable)} class(es) with >= 2 images; need at least 4 "
+            "(2 to train, 2 to validate) - add classes, each a folder of >= 2 images"
+        )
+    order = np.random.default_rng(seed).permutation(len(usable))
+    n_val = min(max(2, round(val_fraction * len(usable))), len(usable) - 2)
+    val = sorted(usable[i] for i in order[:n_val])
+    train = sorted(usable[i] for i in order[n_val:])
+    return train, val
+
+
+class ImageDataset(torch.utils.data.Dataset):
+    """``(image (C, H, W) float32, label)`` items of an ``ImageFolder``, preprocessed like the SDK."""
+
+    def __init__(self, folder: ImageFolder, preprocess: Preprocess, cache: bool | None = None):
+        self.folder, self.preprocess = folder, preprocess
+        nbytes = len(folder) * math.prod(preprocess.shape) * 4
+        self._cache: torch.Tensor | None = None
+        if cache if cache is not None else nbytes <= CACHE_LIMIT_BYTES:
+            self._cache = torch.from_numpy(np.stack([to_array(p, preprocess) for p in folder.paths]))
+
+    def __len__(self) -> int:
+        return len(self.folder)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        x = self._cache[i] if self._cache is not None else torch.from_numpy(to_array(self.folder.paths[i], self.preprocess))
+        return x, int(self.folder.labels[i])
+
+    def images(self) -> torch.Tensor:
+        """All images as one ``(N, C, H, W)`` tensor (for evaluation)."""
+        if self._cache is not None:
+            return self._cache
+        return torch.from_numpy(np.stack([to_array(p, self.preprocess) for p in self.folder.paths]))
+
+
+def random_affine(x: torch.Tensor, degrees: float = 10.0, scale: float = 0.1, shift: float = 0.1) -> torch.Tensor:
+    """Random rotation, scaling and shift per image of a ``(B, C, H, W)`` batch (global torch RNG).
+
+    Edges are filled from the border (the background for Omniglot-like images).
+    """
+    b = x.shape[0]
+    angle = (torch.rand(b) * 2 - 1) * math.radians(degrees)
+    s = 1 + (torch.rand(b) * 2 - 1) * scale
+    t = (torch.rand(b, 2) * 2 - 1) * shift * 2
+    cos, sin = torch.cos(angle) / s, torch.sin(angle) / s
+    theta = torch.stack([torch.stack([cos, -sin, t[:, 0]], 1), torch.stack([sin, cos, t[:, 1]], 1)], 1)
+    grid = F.affine_grid(theta.to(x), list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, padding_mode="border", align_corners=False)

@@ -1,0 +1,82 @@
+"""Encoder branches: images ``(B, C, H, W) float32`` -> embeddings ``(B, D) float32``.
+
+``ARCHS`` maps an architecture name (``--arch``) to its class; every class takes
+``(in_channels, embedding_dim, input_size)`` so a checkpoint can rebuild it from its saved arguments.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def _block(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True), nn.MaxPool2d(2))
+
+
+class ConvNet4(nn.Module):
+    """The small default: 4 x (conv3x3-BN-ReLU-maxpool2) blocks of ``width`` channels, global average
+    pooling, then a linear layer to ``embedding_dim``. Works from 28 px up (28 -> 14 -> 7 -> 3 -> 1)."""
+
+    def __init__(self, in_channels: int = 1, embedding_dim: int = 64, input_size: tuple[int, int] = (28, 28), width: int = 64):
+        super().__init__()
+        if min(input_size) < 16:
+            raise ValueError(f"convnet4 needs inputs of at least 16 px, got {input_size}; pass --size 28 or larger")
+        self.features = nn.Sequential(_block(in_channels, width), _block(width, width), _block(width, width), _block(width, width))
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(width, embedding_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(self.pool(self.features(x)), 1))
+
+
+class KochNet(nn.Module):
+    """Koch, Zemel & Salakhutdinov (2015)-style CNN for 105 px Omniglot.
+
+    conv10x10(64)-pool, conv7x7(128)-pool, conv4x4(128)-pool, conv4x4(256), then a linear layer from the
+    flattened 256x6x6 map to ``embedding_dim``. Differences from the paper, for stable training without its
+    hand-tuned initialisation: BatchNorm after each conv (folded into the conv at export), and the 4096-d
+    sigmoid layer is replaced by the linear embedding (the distance head replaces the paper's L1 + sigmoid).
+    """
+
+    def __init__(self, in_channels: int = 1, embedding_dim: int = 128, input_size: tuple[int, int] = (105, 105)):
+        super().__init__()
+        if min(input_size) < 64:
+            raise ValueError(f"koch needs inputs of at least 64 px (designed for 105), got {input_size}; use --arch convnet4")
+
+        def conv(cin: int, cout: int, k: int) -> list[nn.Module]:
+            return [nn.Conv2d(cin, cout, k, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+
+        self.features = nn.Sequential(
+            *conv(in_channels, 64, 10), nn.MaxPool2d(2),
+            *conv(64, 128, 7), nn.MaxPool2d(2),
+            *conv(128, 128, 4), nn.MaxPool2d(2),
+            *conv(128, 256, 4),
+        )
+        with torch.no_grad():
+            flat = self.features(torch.zeros(1, in_channels, *input_size)).numel()
+        self.fc = nn.Linear(flat, embedding_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(self.features(x), 1))
+
+
+ARCHS: dict[str, type[nn.Module]] = {"convnet4": ConvNet4, "koch": KochNet}
+
+
+class Encoder(nn.Module):
+    """One Siamese branch: a backbone from ``ARCHS``, optionally L2-normalising its output."""
+
+    def __init__(self, arch: str, in_channels: int, embedding_dim: int, input_size: tuple[int, int], normalize: bool):
+        super().__init__()
+        if arch not in ARCHS:
+            raise ValueError(f"arch {arch!r} unknown; expected one of {sorted(ARCHS)}")
+        if embedding_dim < 1:
+            raise ValueError(f"embedding dim {embedding_dim} must be >= 1")
+        self.backbone = ARCHS[arch](in_channels=in_channels, embedding_dim=embedding_dim, input_size=tuple(input_size))
+        self.normalize = normalize
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        e = self.backbone(x)
+        return F.normalize(e, dim=1) if self.normalize else e

@@ -1,0 +1,32 @@
+"""Validation: embed unseen-class images and score every pair, with the SDK's metric functions."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from siamese_sdk import metrics
+
+from . import distances
+
+
+@torch.no_grad()
+def embed(encoder: torch.nn.Module, images: torch.Tensor, batch_size: int = 256, device: str = "cpu") -> torch.Tensor:
+    """``(N, C, H, W)`` images -> ``(N, D)`` embeddings on the CPU, encoder in eval mode."""
+    was_training = encoder.training
+    encoder.eval()
+    out = [encoder(images[i : i + batch_size].to(device)).cpu() for i in range(0, images.shape[0], batch_size)]
+    encoder.train(was_training)
+    return torch.cat(out)
+
+
+def pair_scores(embeddings: torch.Tensor, labels: np.ndarray, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """Distances and same-class flags of every unordered pair: ``(P,), (P,)``."""
+    d = distances.matrix(embeddings, embeddings, metric).numpy()
+    i, j, same = metrics.all_pairs(labels)
+    return d[i, j], same
+
+
+def verification_metrics(embeddings: torch.Tensor, labels: np.ndarray, metric: str) -> dict[str, float]:
+    """ROC AUC, EER and TAR at FAR 1e-2 / 1e-3 over all pairs of a labelled embedding set."""
+    scores, same = pair_scores(embeddings, labels, metric)
+    return metrics.summarize(scores, same)[0]

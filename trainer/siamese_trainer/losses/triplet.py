@@ -1,0 +1,52 @@
+"""Triplet margin loss (Schroff et al. 2015, FaceNet), as in the reference article.
+
+    L = max(d(a, p) - d(a, n) + margin, 0)
+
+for an anchor ``a``, a positive ``p`` of its class and a negative ``n`` of another class (default margin
+0.2). Triplets are mined online from the batch (``TripletMiner``); the batch loss is the mean over the
+triplets that still violate the margin (zero when none do), so easy triplets do not dilute the gradient.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from .. import distances
+from ..miners import TripletMiner
+
+
+def triplet_margin_loss(d_ap: torch.Tensor, d_an: torch.Tensor, margin: float = 0.2) -> torch.Tensor:
+    """Per-triplet loss from anchor-positive and anchor-negative distances, each ``(T,)``: ``(T,)``."""
+    return torch.clamp(d_ap - d_an + margin, min=0.0)
+
+
+class TripletMarginLoss(nn.Module):
+    """Mean triplet loss over the violating triplets mined from a labelled batch.
+
+    Args:
+        margin: must be positive, and below 2 for cosine or unit-length embeddings.
+        metric: ``euclidean`` or ``cosine`` distance.
+        normalized: whether embeddings are L2-normalised.
+        mining: ``all``, ``semihard`` or ``batch_hard`` (see ``miners``).
+    """
+
+    def __init__(self, margin: float = 0.2, metric: str = "euclidean", normalized: bool = True, mining: str = "semihard"):
+        super().__init__()
+        limit = distances.max_distance(metric, normalized)
+        if not 0 < margin < limit:
+            raise ValueError(f"triplet margin {margin} impossible for {metric}{' on unit vectors' if normalized else ''}; pick one in (0, {limit})")
+        self.margin, self.metric = margin, metric
+        self.miner = TripletMiner(mining, margin, metric)
+
+    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor, triplets: tuple[torch.Tensor, ...] | None = None) -> torch.Tensor:
+        a, p, n = triplets if triplets is not None else self.miner(embeddings, labels)
+        if a.numel() == 0:
+            return embeddings.sum() * 0.0  # keeps the graph: a batch with nothing to learn
+        losses = triplet_margin_loss(
+            distances.pairwise(embeddings[a], embeddings[p], self.metric),
+            distances.pairwise(embeddings[a], embeddings[n], self.metric),
+            self.margin,
+        )
+        active = losses > 0
+        return losses[active].mean() if active.any() else losses.sum() * 0.0

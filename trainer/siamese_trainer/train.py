@@ -1,0 +1,224 @@
+"""The training loop: P x K batches, online mining, per-epoch validation, atomic resumable checkpoints."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+import torch
+from siamese_sdk import __version__ as sdk_version
+from siamese_sdk.atomic import write_text_atomic
+from siamese_sdk.bundle import Preprocess
+from siamese_sdk.errors import InputError
+from siamese_sdk.imagefolder import ImageFolder
+
+from . import checkpoint, data
+from .encoders import ARCHS, Encoder
+from .evaluate import embed, verification_metrics
+from .losses import LOSSES, ContrastiveLoss, TripletMarginLoss
+from .sampling import PKSampler
+
+DEFAULT_SIZE = {"convnet4": 28, "koch": 105}
+VAL_LOSS_BATCHES = 8
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a run; ``None`` fields take the loss/arch-dependent default in ``resolved``.
+
+    Defaults: contrastive uses raw (un-normalised) embeddings with margin 2.0, as in the reference article;
+    triplet uses L2-normalised embeddings with margin 0.2, as FaceNet. Input size 28 px for ``convnet4``,
+    105 px for ``koch``.
+    """
+
+    data: str | None = None
+    out: str = "runs/default"
+    loss: str = "contrastive"
+    arch: str = "convnet4"
+    epochs: int = 10
+    embedding_dim: int = 64
+    normalize: bool | None = None
+    metric: str = "euclidean"
+    margin: float | None = None
+    mining: str = "semihard"
+    p: int = 16
+    k: int = 4
+    batches_per_epoch: int | None = None
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    size: int | None = None
+    channels: int = 1
+    val_fraction: float = 0.2
+    augment: bool = True
+    seed: int = 0
+    device: str = "cpu"
+    threads: int | None = None
+
+    def resolved(self) -> TrainConfig:
+        """A copy with every ``None`` default filled in and values checked (``InputError`` if off)."""
+        if self.loss not in LOSSES:
+            raise InputError(f"--loss {self.loss!r} unknown; expected one of {sorted(LOSSES)}")
+        if self.arch not in ARCHS:
+            raise InputError(f"--arch {self.arch!r} unknown; expected one of {sorted(ARCHS)}")
+        if self.metric not in ("euclidean", "cosine"):
+            raise InputError(f"--metric {self.metric!r} unknown; expected euclidean or cosine")
+        if self.epochs < 1 or self.embedding_dim < 1 or self.p < 2 or self.k < 2 or self.lr <= 0:
+            raise InputError("--epochs, --embedding-dim must be >= 1, --p and --k >= 2, --lr > 0")
+        if self.channels not in (1, 3):
+            raise InputError(f"--channels {self.channels} invalid; use 1 (grayscale) or 3 (RGB)")
+        triplet = self.loss == "triplet"
+        normalize = triplet if self.normalize is None else self.normalize
+        return dataclasses.replace(
+            self,
+            normalize=normalize,
+            margin=(0.2 if triplet else 2.0) if self.margin is None else self.margin,
+            size=DEFAULT_SIZE[self.arch] if self.size is None else self.size,
+        )
+
+    def preprocess(self) -> Preprocess:
+        return Preprocess(size=(self.size, self.size), channels=self.channels, mean=(0.5,) * self.channels, std=(0.5,) * self.channels)
+
+    def make_loss(self) -> torch.nn.Module:
+        if self.loss == "triplet":
+            return TripletMarginLoss(self.margin, self.metric, bool(self.normalize), self.mining)
+        return ContrastiveLoss(self.margin, self.metric, bool(self.normalize))
+
+
+def _versions() -> dict[str, str]:
+    return {"siamese_sdk": sdk_version, "torch": str(torch.__version__)}
+
+
+def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] = print, progress: bool = True) -> Path:
+    """Train (or resume) a run; returns the path of ``RUN_DIR/model.pt``.
+
+    The checkpoint is rewritten atomically after every epoch. With ``resume`` the run's saved settings are
+    used (only ``epochs`` may be raised) and training continues after the last completed epoch; batches,
+    augmentation and mining are seeded per epoch, so on CPU the result equals an uninterrupted run.
+
+    Raises:
+        InputError: bad settings or data; an existing run without ``resume``; nothing to resume.
+    """
+    out = Path(config.out)
+    ckpt_path = out / "model.pt"
+    state: dict[str, Any] | None = None
+    if resume:
+        if not ckpt_path.exists():
+            raise InputError(f"nothing to resume: {ckpt_path} does not exist; drop --resume to start a new run")
+        state = checkpoint.load(ckpt_path)
+        saved = TrainConfig(**state["config"])
+        config = dataclasses.replace(saved, epochs=max(config.epochs, saved.epochs), out=str(out))
+    elif ckpt_path.exists():
+        raise InputError(f"{ckpt_path} exists; pass --resume to continue that run, or choose another --out")
+    config = config.resolved()
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    if config.device.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError(f"--device {config.device} but torch sees no CUDA device; use --device cpu")
+
+    root = data.resolve_root(config.data)
+    folder = ImageFolder.scan(root)
+    if state is not None:
+        train_classes, val_classes = state["data"]["train_classes"], state["data"]["val_classes"]
+    else:
+        train_classes, val_classes = data.split_classes(folder, config.val_fraction, config.seed)
+    preprocess = config.preprocess()
+    train_set = data.ImageDataset(folder.subset(train_classes), preprocess)
+    val_set = data.ImageDataset(folder.subset(val_classes), preprocess)
+    p = min(config.p, len(train_classes))
+    sampler = PKSampler(train_set.folder.labels, p, config.k, config.batches_per_epoch, config.seed)
+    loader = torch.utils.data.DataLoader(train_set, batch_sampler=sampler, num_workers=0)
+
+    torch.manual_seed(config.seed)
+    encoder = Encoder(config.arch, config.channels, config.embedding_dim, (config.size, config.size), bool(config.normalize))
+    encoder.to(config.device)
+    loss_fn = config.make_loss()
+    optimizer = torch.optim.AdamW(encoder.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs * len(sampler))
+    history: list[dict[str, float]] = []
+    start = 0
+    if state is not None:
+        encoder.load_state_dict(state["state_dict"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        scheduler.T_max = config.epochs * len(sampler)
+        history, start = list(state["history"]), int(state["epoch"])
+        if start >= config.epochs:
+            log(f"{ckpt_path} already completed {start} epoch(s); pass a larger --epochs to train on")
+            return ckpt_path
+
+    log(f"training {config.arch} ({config.loss}, {config.metric}{', L2-normalised' if config.normalize else ''}) on {root}: "
+        f"{len(train_classes)} train / {len(val_classes)} unseen val classes, {len(train_set)} / {len(val_set)} images, "
+        f"{len(sampler)} batches of {p}x{config.k} per epoch")
+    val_images = val_set.images()
+    val_labels = val_set.folder.labels
+    for epoch in range(start, config.epochs):
+        t0 = time.perf_counter()
+        torch.manual_seed(config.seed * 100_003 + epoch)  # augmentation + mining stream of this epoch
+        sampler.set_epoch(epoch)
+        encoder.train()
+        total, n = 0.0, 0
+        batches = _progress(loader, f"epoch {epoch + 1}/{config.epochs}", progress)
+        with batches as it:
+            for x, y in it:
+                x, y = x.to(config.device), y.to(config.device)
+                if config.augment:
+                    x = data.random_affine(x)
+                loss = loss_fn(encoder(x), y)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+                total, n = total + loss.item(), n + 1
+        row = {"epoch": epoch + 1, "train_loss": total / max(n, 1), "val_loss": _val_loss(encoder, loss_fn, val_set, config)}
+        row.update({k: v for k, v in verification_metrics(embed(encoder, val_images, device=config.device), val_labels, config.metric).items()
+                    if k in ("auc", "eer", "tar_at_far_1e-2", "tar_at_far_1e-3")})
+        row["seconds"] = time.perf_counter() - t0
+        history.append(row)
+        log(f"epoch {epoch + 1}/{config.epochs}  loss {row['train_loss']:.4f}  val_loss {row['val_loss']:.4f}  "
+            f"val AUC {row['auc']:.4f}  EER {row['eer']:.4f}  ({row['seconds']:.1f}s)")
+        checkpoint.save(ckpt_path, {
+            "model": {"arch": config.arch, "in_channels": config.channels, "embedding_dim": config.embedding_dim,
+                      "input_size": [config.size, config.size], "normalize": bool(config.normalize), "metric": config.metric},
+            "preprocess": {**asdict(preprocess), "size": list(preprocess.size), "mean": list(preprocess.mean), "std": list(preprocess.std)},
+            "data": {"root": str(root) if config.data not in (None, data.EMBEDDED) else data.EMBEDDED,
+                     "train_classes": list(train_classes), "val_classes": list(val_classes)},
+            "config": asdict(config),
+            "state_dict": encoder.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "epoch": epoch + 1,
+            "history": history,
+            "versions": _versions(),
+        })
+        write_text_atomic(out / "metrics.json", json.dumps({"config": asdict(config), "history": history}, indent=2) + "\n")
+    return ckpt_path
+
+
+@torch.no_grad()
+def _val_loss(encoder: torch.nn.Module, loss_fn: torch.nn.Module, val_set: data.ImageDataset, config: TrainConfig) -> float:
+    encoder.eval()
+    p = min(config.p, len(val_set.folder.classes))
+    sampler = PKSampler(val_set.folder.labels, p, config.k, VAL_LOSS_BATCHES, seed=config.seed + 1)
+    images = val_set.images()
+    rng_state = torch.get_rng_state()
+    torch.manual_seed(config.seed + 1)  # fixed negatives for contrastive: comparable across epochs
+    losses = [float(loss_fn(encoder(images[b].to(config.device)), torch.from_numpy(val_set.folder.labels[b]).to(config.device)))
+              for b in map(np.asarray, sampler)]
+    torch.set_rng_state(rng_state)
+    encoder.train()
+    return float(np.mean(losses))
+
+
+def _progress(iterable, label: str, enabled: bool):
+    if not enabled:
+        return contextlib.nullcontext(iterable)
+    return click.progressbar(iterable, label=label, file=sys.stderr)
