@@ -131,6 +131,8 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
     else:
         train_classes, val_classes = data.split_classes(folder, config.val_fraction, config.seed)
     preprocess = config.preprocess()
+    if state is None:
+        write_text_atomic(out / "split.json", json.dumps({"root": str(root), "train": train_classes, "val": val_classes}, indent=1) + "\n")
     train_set = data.ImageDataset(folder.subset(train_classes), preprocess)
     val_set = data.ImageDataset(folder.subset(val_classes), preprocess)
     p = min(config.p, len(train_classes))

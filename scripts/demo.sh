@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The main job on the embedded Omniglot subset: install into .venv, train -> export -> verify report.
+# Usage: scripts/demo.sh            (env: PYTHON=python3.11, RUN=runs/demo, EPOCHS=15, TORCH_SPEC="torch==2.13.0")
+set -euo pipefail
+cd "$(dirname "$0")/.."
+start=$(date +%s)
+PY=${PYTHON:-python3}
+RUN=${RUN:-runs/demo}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+# torch is pinned to the CPU build on this machine; elsewhere set TORCH_SPEC to the build you want.
+.venv/bin/python -m pip install -q --disable-pip-version-check "${TORCH_SPEC:-torch==2.13.0}" -e ".[train]"
+
+resume=""; [ -f "$RUN/model.pt" ] && resume="--resume"
+.venv/bin/siamese-train --out "$RUN" --loss triplet --epochs "${EPOCHS:-15}" $resume
+.venv/bin/siamese-export "$RUN/model.pt" -o "$RUN/bundle"
+
+# Two pairs from a validation class the model never saw in training, through the torch-free CLI.
+read -r same1 same2 other < <(.venv/bin/python - "$RUN" <<'PY'
+import json, sys
+from pathlib import Path
+split = json.loads(Path(sys.argv[1], "split.json").read_text())
+root = Path(split["root"])
+a = sorted((root / split["val"][0]).glob("*.png"))
+b = sorted((root / split["val"][1]).glob("*.png"))
+print(a[0], a[1], b[0])
+PY
+)
+echo
+echo "== verify (unseen classes, torch-free SDK) =="
+.venv/bin/siamese verify "$RUN/bundle" "$same1" "$same2"
+.venv/bin/siamese verify "$RUN/bundle" "$same1" "$other"
+echo
+echo "== report =="
+.venv/bin/siamese info "$RUN/bundle"
+du -sh "$RUN/bundle" | awk '{print "bundle on disk: " $1}'
+echo "total time: $(( $(date +%s) - start )) s"

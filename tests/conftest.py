@@ -1,0 +1,57 @@
+"""Shared fixtures: tiny real data (from the embedded Omniglot subset), a trained run, an exported bundle.
+
+Everything expensive is made once per session; tests that modify a bundle copy it first (``bundle_copy``).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+EMBEDDED = Path(__file__).resolve().parents[1] / "trainer" / "siamese_trainer" / "datasets" / "omniglot_mini"
+
+
+def make_tiny_dataset(dest: Path, alphabets: int = 4, characters: int = 3, per_class: int = 8) -> Path:
+    """Copy a few real Omniglot classes (``Alphabet/characterNN/*.png``) into ``dest``."""
+    for alpha in sorted(p for p in EMBEDDED.iterdir() if p.is_dir())[:alphabets]:
+        for char in sorted(p for p in alpha.iterdir() if p.is_dir())[:characters]:
+            out = dest / alpha.name / char.name
+            out.mkdir(parents=True)
+            for png in sorted(char.glob("*.png"))[:per_class]:
+                shutil.copy(png, out / png.name)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory) -> Path:
+    """12 real classes x 8 images, 28 px grayscale, Omniglot layout."""
+    return make_tiny_dataset(tmp_path_factory.mktemp("data") / "omniglot")
+
+
+@pytest.fixture(scope="session")
+def trained_run(tiny_data, tmp_path_factory) -> Path:
+    """A run directory with model.pt from a few real training steps (contrastive, convnet4)."""
+    pytest.importorskip("torch")
+    from siamese_trainer.train import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("runs") / "tiny"
+    train(TrainConfig(data=str(tiny_data), out=str(out), epochs=2, p=4, k=4, batches_per_epoch=4, embedding_dim=16, val_fraction=0.34),
+          log=lambda s: None, progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def bundle(trained_run) -> Path:
+    """A bundle exported from ``trained_run`` (fp32, plus int8 when it passed its gates)."""
+    pytest.importorskip("onnx")
+    from siamese_export.exporter import ExportOptions, export_bundle
+
+    return export_bundle(trained_run / "model.pt", trained_run / "bundle", ExportOptions(log=lambda s: None))
+
+
+@pytest.fixture
+def bundle_copy(bundle, tmp_path) -> Path:
+    """A private copy of the session bundle, free to tamper with."""
+    return Path(shutil.copytree(bundle, tmp_path / "bundle"))

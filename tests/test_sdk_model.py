@@ -1,0 +1,120 @@
+"""The SDK surface on a real exported bundle: embed, distance, distance_matrix, verify, variants."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import siamese_sdk
+from siamese_sdk.bundle import read_manifest
+
+
+@pytest.fixture(scope="module")
+def images(tiny_data):
+    return sorted(tiny_data.rglob("*.png"))
+
+
+@pytest.fixture(scope="module")
+def model(bundle):
+    return siamese_sdk.load(bundle, variant="fp32")
+
+
+def test_embed_paths_equals_embed_arrays(model, images):
+    e_paths = model.embed(images[:5])
+    e_arrays = model.embed(model.preprocess(images[:5]))
+    assert e_paths.shape == (5, model.embedding_dim) and e_paths.dtype == np.float32
+    np.testing.assert_array_equal(e_paths, e_arrays)
+
+
+def test_embed_batches_do_not_change_results(model, images):
+    x = model.preprocess(images[:10])
+    np.testing.assert_allclose(model.embed(x, batch_size=3), model.embed(x, batch_size=64), atol=1e-5)
+
+
+def test_single_path_and_float64_are_accepted(model, images):
+    assert model.embed(images[0]).shape == (1, model.embedding_dim)
+    x = model.preprocess(images[:2])
+    np.testing.assert_allclose(model.embed(x.astype(np.float64)), model.embed(x), atol=1e-6)
+
+
+def test_sdk_preprocessing_matches_trainer(bundle, trained_run, images):
+    """The same image gives the same input tensor, and the same embedding, in training eval and in the SDK."""
+    torch = pytest.importorskip("torch")
+    from siamese_sdk.imagefolder import ImageFolder
+    from siamese_trainer import checkpoint
+    from siamese_trainer.data import ImageDataset
+    from siamese_trainer.encoders import Encoder
+
+    model = siamese_sdk.load(bundle, variant="fp32")
+    folder = ImageFolder.scan(images[0].parents[2])
+    ds = ImageDataset(folder, model.manifest.preprocess)
+    x_train = torch.stack([ds[i][0] for i in range(4)]).numpy()
+    np.testing.assert_array_equal(x_train, model.preprocess(folder.paths[:4]))
+    ck = checkpoint.load(trained_run / "model.pt")
+    mc = ck["model"]
+    enc = Encoder(mc["arch"], mc["in_channels"], mc["embedding_dim"], tuple(mc["input_size"]), mc["normalize"]).eval()
+    enc.load_state_dict(ck["state_dict"])
+    with torch.no_grad():
+        ref = enc(torch.from_numpy(x_train)).numpy()
+    np.testing.assert_allclose(model.embed(folder.paths[:4]), ref, atol=1e-4)
+
+
+def test_distance_heads_match_numpy(model, images):
+    e = model.embed(images[:6])
+    a, b = e[:3], e[3:]
+    np.testing.assert_allclose(model.distance(a, b), np.linalg.norm(a - b, axis=1), rtol=1e-4, atol=1e-4)
+    full = np.linalg.norm(e[:, None, :] - e[None, :, :], axis=2)
+    np.testing.assert_allclose(model.distance_matrix(e, e), full, atol=2e-3)
+    assert model.distance_matrix(a, e).shape == (3, 6)
+
+
+def test_verify_uses_calibrated_thresholds(model, images):
+    m = read_manifest(model.path)
+    th = m.variants["fp32"].thresholds
+    r = model.verify(images[:4], images[4:8])
+    assert r.operating_point == m.default_operating_point and r.threshold == th[m.default_operating_point]
+    np.testing.assert_array_equal(r.same, r.scores <= r.threshold)
+    for op in ("eer", "far_1e-2", "far_1e-3"):
+        assert model.verify(images[:2], images[2:4], operating_point=op).threshold == th[op]
+    custom = model.verify(images[:2], images[2:4], threshold=0.0)
+    assert custom.operating_point is None and not custom.same.any()
+
+
+def test_identical_images_match(model, images):
+    r = model.verify(images[:3], images[:3])
+    assert r.same.all() and np.all(r.scores < 1e-3)
+
+
+def test_variant_selection(bundle):
+    m = read_manifest(bundle)
+    auto = siamese_sdk.load(bundle)
+    assert auto.variant == ("int8" if "int8" in m.variants else "fp32")
+    assert siamese_sdk.load(bundle, variant="fp32").variant == "fp32"
+    assert auto.providers == ["CPUExecutionProvider"]
+    assert len(auto.fingerprint) == 16
+
+
+def test_threads_setting(bundle, images):
+    one = siamese_sdk.load(bundle, variant="fp32", threads=1)
+    two = siamese_sdk.load(bundle, variant="fp32", threads=2)
+    np.testing.assert_allclose(one.embed(images[:4]), two.embed(images[:4]), atol=1e-5)
+
+
+def test_thread_safety_matches_serial(bundle, images):
+    """8 threads share one model; each call returns exactly what the same call returns serially."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    model = siamese_sdk.load(bundle, threads=1)
+    x = model.preprocess(images[:16])
+    calls = [(i % 2, i % 13) for i in range(8 * 40)]
+
+    def run(call):
+        kind, i = call
+        if kind == 0:
+            return model.embed(x[i : i + 3])
+        return model.verify(x[i : i + 2], x[i + 1 : i + 3]).scores
+
+    serial = [run(c) for c in calls]
+    with ThreadPoolExecutor(8) as pool:
+        parallel = list(pool.map(run, calls))
+    for s, p in zip(serial, parallel, strict=True):
+        np.testing.assert_array_equal(s, p)
