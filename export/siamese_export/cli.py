@@ -40,3 +40,7 @@ def main(checkpoint: Path, out: Path | None, calibration: Path | None, validatio
     opts = ExportOptions(calibration=calibration, validation=validation, int8=int8, calibration_images=calibration_images, log=click.echo)
     path = export_bundle(checkpoint, out, opts)
     click.echo(report(read_manifest(path), path))
+
+
+if __name__ == "__main__":
+    main()

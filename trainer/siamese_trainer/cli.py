@@ -54,3 +54,7 @@ def main(data: Path | None, out: Path, channels: str, resume: bool, quiet: bool,
     config = TrainConfig(data=None if data is None else str(data), out=str(out), channels=int(channels), **kwargs)
     path = train(config, resume=resume, log=click.echo, progress=not quiet)
     click.echo(f"checkpoint: {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""siamese-export: parity, thresholds measured through the SDK, atomic bundles."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import siamese_sdk
+from siamese_sdk import InputError, metrics
+from siamese_sdk.bundle import read_manifest
+from siamese_sdk.imagefolder import ImageFolder
+
+pytest.importorskip("torch")
+from siamese_export.exporter import INT8_MAX_AUC_DROP, ExportOptions, export_bundle  # noqa: E402
+
+
+def test_manifest_records_gates_and_provenance(bundle, trained_run):
+    m = read_manifest(bundle)
+    assert m.validation["parity_min_cosine"] >= 0.9999
+    assert m.provenance["arch"] == "convnet4" and m.provenance["opset"] == 18 and m.provenance["checkpoint_sha256"]
+    if "int8" in m.variants:
+        assert m.default_variant == "int8"
+        q = m.variants["int8"].quantization
+        assert q["format"] == "QDQ" and q["per_channel"] is True
+        assert m.variants["fp32"].metrics["auc"] - m.variants["int8"].metrics["auc"] <= INT8_MAX_AUC_DROP
+    else:
+        assert any("int8 not shipped" in n for n in m.notes)
+
+
+def test_thresholds_reproduce_from_the_sdk(bundle, tiny_data, trained_run):
+    """Recompute each variant's metrics from scratch with the SDK on the validation classes."""
+    import json
+
+    split = json.loads((trained_run / "split.json").read_text())
+    folder = ImageFolder.scan(tiny_data, classes=split["val"])
+    for variant in read_manifest(bundle).variants:
+        model = siamese_sdk.load(bundle, variant=variant)
+        e = model.embed(folder.paths)
+        i, j, same = metrics.all_pairs(folder.labels)
+        got, thresholds = metrics.summarize(model.distance_matrix(e, e)[i, j], same)
+        stored = model.manifest.variants[variant]
+        assert got["auc"] == pytest.approx(stored.metrics["auc"], abs=1e-6)
+        for k, t in thresholds.items():
+            assert t == pytest.approx(stored.thresholds[k], abs=1e-5)
+
+
+def test_failure_leaves_previous_bundle_untouched(bundle, trained_run, tmp_path):
+    out = tmp_path / "b"
+    export_bundle(trained_run / "model.pt", out, ExportOptions(int8=False, log=lambda s: None))
+    before = read_manifest(out)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(InputError, match="holds no images"):
+        export_bundle(trained_run / "model.pt", out, ExportOptions(calibration=empty, log=lambda s: None))
+    assert read_manifest(out) == before  # hashes verified again: complete and unchanged
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b", "empty"]  # no temp dirs left behind
+
+
+def test_no_int8_and_missing_training_data(trained_run, tmp_path):
+    out = export_bundle(trained_run / "model.pt", tmp_path / "fp32only", ExportOptions(int8=False, log=lambda s: None))
+    m = read_manifest(out)
+    assert list(m.variants) == ["fp32"] and siamese_sdk.load(out).variant == "fp32"
+
+
+@pytest.mark.slow
+def test_kill_9_during_export_never_leaves_a_partial_bundle(trained_run, tmp_path):
+    """SIGKILL at several points of an export: the bundle path is absent or a complete, verified bundle."""
+    out = tmp_path / "bundle"
+    for delay in (1.0, 2.5, 4.0):
+        proc = subprocess.Popen([sys.executable, "-m", "siamese_export.cli", str(trained_run / "model.pt"), "-o", str(out)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        if out.exists():
+            read_manifest(out)  # raises if partial or mixed
+    files = np.array([p.name for p in out.iterdir()]) if out.exists() else np.array([])
+    assert all(not f.endswith(".tmp") for f in files)
