@@ -37,8 +37,13 @@ def trained_run(tiny_data, tmp_path_factory) -> Path:
     from siamese_trainer.train import TrainConfig, train
 
     out = tmp_path_factory.mktemp("runs") / "tiny"
-    train(TrainConfig(data=str(tiny_data), out=str(out), epochs=2, p=4, k=4, batches_per_epoch=4, embedding_dim=16, val_fraction=0.34),
-          log=lambda s: None, progress=False)
+    train(
+        TrainConfig(
+            data=str(tiny_data), out=str(out), epochs=2, p=4, k=4, batches_per_epoch=4, embedding_dim=16, val_fraction=0.34
+        ),
+        log=lambda s: None,
+        progress=False,
+    )
     return out
 
 

@@ -104,7 +104,9 @@ def test_malformed_manifest(bundle_copy, edit, expect):
 def test_non_onnx_file_with_matching_hash_is_refused(bundle_copy):
     """Even with a re-hashed manifest, a file that is not ONNX fails in one line, not an ORT traceback."""
     (bundle_copy / "encoder.fp32.onnx").write_bytes(b"definitely not protobuf")
-    _rewrite_manifest(bundle_copy, lambda d: d["files"].update({"encoder.fp32.onnx": sha256_file(bundle_copy / "encoder.fp32.onnx")}))
+    _rewrite_manifest(
+        bundle_copy, lambda d: d["files"].update({"encoder.fp32.onnx": sha256_file(bundle_copy / "encoder.fp32.onnx")})
+    )
     with pytest.raises(BundleError, match="not a loadable ONNX model"):
         siamese_sdk.load(bundle_copy, variant="fp32")
 

@@ -72,8 +72,11 @@ def test_kill_9_during_export_never_leaves_a_partial_bundle(trained_run, tmp_pat
     """SIGKILL at several points of an export: the bundle path is absent or a complete, verified bundle."""
     out = tmp_path / "bundle"
     for delay in (1.0, 2.5, 4.0):
-        proc = subprocess.Popen([sys.executable, "-m", "siamese_export.cli", str(trained_run / "model.pt"), "-o", str(out)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "siamese_export.cli", str(trained_run / "model.pt"), "-o", str(out)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(delay)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()

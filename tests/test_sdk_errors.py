@@ -95,7 +95,9 @@ def test_unknown_variant_and_providers(bundle):
     with pytest.raises(ProviderError, match="unknown"):
         siamese_sdk.load(bundle, providers=["warp-drive"])
     with pytest.raises(ProviderError, match="not available"):
-        siamese_sdk.load(bundle, providers=["cuda"]) if "CUDAExecutionProvider" not in _available() else pytest.skip("CUDA present")
+        siamese_sdk.load(bundle, providers=["cuda"]) if "CUDAExecutionProvider" not in _available() else pytest.skip(
+            "CUDA present"
+        )
     with pytest.raises(InputError, match="threads"):
         siamese_sdk.load(bundle, threads=0)
 

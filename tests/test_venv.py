@@ -22,8 +22,9 @@ def test_fresh_venv_without_torch_runs_the_bundle(bundle, tiny_data, tmp_path):
     venv.EnvBuilder(with_pip=True).create(env_dir)
     py = env_dir / "bin" / "python"
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    install = subprocess.run([str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check", str(ROOT)],
-                             capture_output=True, text=True, env=env)
+    install = subprocess.run(
+        [str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check", str(ROOT)], capture_output=True, text=True, env=env
+    )
     assert install.returncode == 0, install.stderr[-2000:]
 
     imgs = sorted(tiny_data.rglob("*.png"))
@@ -45,9 +46,13 @@ def test_fresh_venv_without_torch_runs_the_bundle(bundle, tiny_data, tmp_path):
 
     # the torch-free CLI works, and the training CLI names the extra to install
     bin_dir = env_dir / "bin"
-    cli = subprocess.run([str(bin_dir / "siamese"), "verify", str(bundle), str(imgs[0]), str(imgs[1])], capture_output=True, text=True, env=env)
+    cli = subprocess.run(
+        [str(bin_dir / "siamese"), "verify", str(bundle), str(imgs[0]), str(imgs[1])], capture_output=True, text=True, env=env
+    )
     assert cli.returncode == 0 and ("SAME" in cli.stdout or "DIFFERENT" in cli.stdout), cli.stderr
-    train = subprocess.run([str(bin_dir / "siamese-train"), "--out", str(tmp_path / "r")], capture_output=True, text=True, env=env)
+    train = subprocess.run(
+        [str(bin_dir / "siamese-train"), "--out", str(tmp_path / "r")], capture_output=True, text=True, env=env
+    )
     assert train.returncode == 1 and "pip install 'siamese-sdk[train]'" in train.stderr and "Traceback" not in train.stderr
     export = subprocess.run([str(bin_dir / "siamese-export"), "x.pt"], capture_output=True, text=True, env=env)
     assert export.returncode == 1 and "siamese-sdk[train]" in export.stderr

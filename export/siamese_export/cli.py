@@ -11,15 +11,30 @@ from siamese_sdk.errors import require_extra
 
 @click.command(cls=FriendlyCommand, context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("checkpoint", type=click.Path(path_type=Path))
-@click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Bundle directory to write (default: bundle/ beside the checkpoint). An existing bundle is replaced atomically.")
-@click.option("--calibration", type=click.Path(path_type=Path), default=None,
-              help="Images for int8 calibration (default: the checkpoint's training images).")
-@click.option("--validation", type=click.Path(path_type=Path), default=None,
-              help="Class folders unseen in training, for thresholds and the int8 gate (default: the checkpoint's validation classes).")
+@click.option(
+    "-o",
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Bundle directory to write (default: bundle/ beside the checkpoint). An existing bundle is replaced atomically.",
+)
+@click.option(
+    "--calibration",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Images for int8 calibration (default: the checkpoint's training images).",
+)
+@click.option(
+    "--validation",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Class folders unseen in training, for thresholds and the int8 gate (default: the checkpoint's validation classes).",
+)
 @click.option("--int8/--no-int8", default=True, show_default=True, help="Build (and gate) the int8 variant.")
 @click.option("--calibration-images", type=click.IntRange(min=1), default=256, show_default=True)
-def main(checkpoint: Path, out: Path | None, calibration: Path | None, validation: Path | None, int8: bool, calibration_images: int) -> None:
+def main(
+    checkpoint: Path, out: Path | None, calibration: Path | None, validation: Path | None, int8: bool, calibration_images: int
+) -> None:
     """Export a siamese-train checkpoint to a bundle that siamese_sdk loads without torch.
 
     Writes the encoder as ONNX fp32 (parity-checked against torch) and int8 (static QDQ, per-channel;
@@ -37,7 +52,9 @@ def main(checkpoint: Path, out: Path | None, calibration: Path | None, validatio
 
     from .exporter import ExportOptions, export_bundle
 
-    opts = ExportOptions(calibration=calibration, validation=validation, int8=int8, calibration_images=calibration_images, log=click.echo)
+    opts = ExportOptions(
+        calibration=calibration, validation=validation, int8=int8, calibration_images=calibration_images, log=click.echo
+    )
     path = export_bundle(checkpoint, out, opts)
     click.echo(report(read_manifest(path), path))
 

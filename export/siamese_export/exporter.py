@@ -67,13 +67,22 @@ def export_bundle(checkpoint_path: str | Path, out: str | Path | None = None, op
         raise InputError(f"{out} exists and is not a bundle; choose another -o (an existing bundle would be replaced)")
     try:
         mcfg = ckpt["model"]
-        preprocess = Preprocess(size=tuple(ckpt["preprocess"]["size"]), channels=int(ckpt["preprocess"]["channels"]),
-                                resample=ckpt["preprocess"]["resample"], scale=float(ckpt["preprocess"]["scale"]),
-                                mean=tuple(ckpt["preprocess"]["mean"]), std=tuple(ckpt["preprocess"]["std"]))
-        encoder = Encoder(mcfg["arch"], int(mcfg["in_channels"]), int(mcfg["embedding_dim"]), tuple(mcfg["input_size"]), bool(mcfg["normalize"]))
+        preprocess = Preprocess(
+            size=tuple(ckpt["preprocess"]["size"]),
+            channels=int(ckpt["preprocess"]["channels"]),
+            resample=ckpt["preprocess"]["resample"],
+            scale=float(ckpt["preprocess"]["scale"]),
+            mean=tuple(ckpt["preprocess"]["mean"]),
+            std=tuple(ckpt["preprocess"]["std"]),
+        )
+        encoder = Encoder(
+            mcfg["arch"], int(mcfg["in_channels"]), int(mcfg["embedding_dim"]), tuple(mcfg["input_size"]), bool(mcfg["normalize"])
+        )
         encoder.load_state_dict(ckpt["state_dict"])
     except (KeyError, TypeError, RuntimeError, ValueError) as e:
-        raise BundleError(f"{ckpt_path} lacks or mismatches what export needs ({type(e).__name__}: {str(e)[:120]}); re-train with this version") from None
+        raise BundleError(
+            f"{ckpt_path} lacks or mismatches what export needs ({type(e).__name__}: {str(e)[:120]}); re-train with this version"
+        ) from None
     encoder.eval()
     metric, dim = str(mcfg["metric"]), int(mcfg["embedding_dim"])
 
@@ -81,7 +90,9 @@ def export_bundle(checkpoint_path: str | Path, out: str | Path | None = None, op
     rng = np.random.default_rng(opts.seed)
     if len(val_folder) > opts.max_validation_images:
         keep = np.sort(rng.choice(len(val_folder), opts.max_validation_images, replace=False))
-        val_folder = ImageFolder(val_folder.root, val_folder.classes, [val_folder.paths[i] for i in keep], val_folder.labels[keep])
+        val_folder = ImageFolder(
+            val_folder.root, val_folder.classes, [val_folder.paths[i] for i in keep], val_folder.labels[keep]
+        )
     log(f"validation: {len(val_folder.classes)} unseen classes, {len(val_folder)} images from {val_folder.root}")
     val_images = to_batch(val_folder.paths, preprocess)
 
@@ -91,7 +102,9 @@ def export_bundle(checkpoint_path: str | Path, out: str | Path | None = None, op
         export_encoder(encoder, preprocess.shape, tmp / fp32_file)
         parity = _parity(encoder, tmp / fp32_file, val_images[:256])
         if parity < PARITY_MIN_COSINE:
-            raise BundleError(f"ONNX fp32 embeddings differ from torch (min cosine {parity:.6f} < {PARITY_MIN_COSINE}); report this with your checkpoint")
+            raise BundleError(
+                f"ONNX fp32 embeddings differ from torch (min cosine {parity:.6f} < {PARITY_MIN_COSINE}); report this with your checkpoint"
+            )
         log(f"      parity: min cosine similarity ONNX vs torch = {parity:.7f}")
 
         for kind in ("pairwise", "matrix"):
@@ -138,14 +151,27 @@ def export_bundle(checkpoint_path: str | Path, out: str | Path | None = None, op
                 (tmp / variants.pop("int8").file).unlink()
 
         log("[5/5] writing manifest and metadata")
-        validation = {"classes": len(val_folder.classes), "images": len(val_folder),
-                      "pairs": int(len(val_folder) * (len(val_folder) - 1) // 2),
-                      "source": _data_ref(ckpt, opts), "parity_min_cosine": parity}
+        validation = {
+            "classes": len(val_folder.classes),
+            "images": len(val_folder),
+            "pairs": int(len(val_folder) * (len(val_folder) - 1) // 2),
+            "source": _data_ref(ckpt, opts),
+            "parity_min_cosine": parity,
+        }
         provenance = _provenance(ckpt, ckpt_path)
         for v in variants.values():
-            set_metadata(tmp / v.file, {"siamese.format": "siamese-bundle", "siamese.embedding_dim": str(dim), "siamese.metric": metric,
-                                        "siamese.normalized": json.dumps(bool(mcfg["normalize"])), "siamese.input_name": INPUT_NAME,
-                                        "siamese.preprocess": _preprocess_dict(preprocess), "siamese.thresholds": v.thresholds})
+            set_metadata(
+                tmp / v.file,
+                {
+                    "siamese.format": "siamese-bundle",
+                    "siamese.embedding_dim": str(dim),
+                    "siamese.metric": metric,
+                    "siamese.normalized": json.dumps(bool(mcfg["normalize"])),
+                    "siamese.input_name": INPUT_NAME,
+                    "siamese.preprocess": _preprocess_dict(preprocess),
+                    "siamese.thresholds": v.thresholds,
+                },
+            )
         _write_manifest(tmp, _manifest(variants, metric, dim, mcfg, preprocess, default, validation, provenance, notes))
     log(f"bundle written: {out}")
     return out
@@ -157,10 +183,14 @@ def _validation_folder(ckpt: dict, opts: ExportOptions) -> ImageFolder:
     else:
         root = resolve_root(ckpt["data"]["root"])
         if not root.is_dir():
-            raise InputError(f"validation images not found at {root} (the checkpoint's data); pass --validation DIR with class folders unseen in training")
+            raise InputError(
+                f"validation images not found at {root} (the checkpoint's data); pass --validation DIR with class folders unseen in training"
+            )
         folder = ImageFolder.scan(root, classes=list(ckpt["data"]["val_classes"]))
     if len(folder.classes) < 2 or (folder.counts() >= 2).sum() < 1:
-        raise InputError(f"validation data {folder.root} needs >= 2 classes and a class with >= 2 images to form genuine and impostor pairs")
+        raise InputError(
+            f"validation data {folder.root} needs >= 2 classes and a class with >= 2 images to form genuine and impostor pairs"
+        )
     return folder
 
 
@@ -170,7 +200,9 @@ def _calibration_images(ckpt: dict, opts: ExportOptions, preprocess: Preprocess,
     else:
         root = resolve_root(ckpt["data"]["root"])
         if not root.is_dir():
-            raise InputError(f"training images not found at {root} for int8 calibration; pass --calibration DIR (images like the training data) or --no-int8")
+            raise InputError(
+                f"training images not found at {root} for int8 calibration; pass --calibration DIR (images like the training data) or --no-int8"
+            )
         paths = ImageFolder.scan(root, classes=list(ckpt["data"]["train_classes"])).paths
     if len(paths) > opts.calibration_images:
         paths = [paths[i] for i in np.sort(rng.choice(len(paths), opts.calibration_images, replace=False))]
@@ -189,9 +221,11 @@ def _parity(encoder: torch.nn.Module, onnx_path: Path, images: np.ndarray) -> fl
 def _speedup(tmp: Path, variants: dict[str, Variant], images: np.ndarray, rounds: int = 7) -> float:
     """fp32 time / int8 time for one batch of 64, interleaved rounds, medians (robust to a noisy CPU)."""
     x = np.ascontiguousarray(np.resize(images, (64, *images.shape[1:])))
-    sessions = {n: ort.InferenceSession(str(tmp / variants[n].file), providers=["CPUExecutionProvider"]) for n in ("fp32", "int8")}
+    sessions = {
+        n: ort.InferenceSession(str(tmp / variants[n].file), providers=["CPUExecutionProvider"]) for n in ("fp32", "int8")
+    }
     times: dict[str, list[float]] = {n: [] for n in sessions}
-    for n, s in sessions.items():
+    for s in sessions.values():
         s.run(None, {INPUT_NAME: x})  # warm-up
     reps = 3
     for _ in range(rounds):
@@ -204,16 +238,40 @@ def _speedup(tmp: Path, variants: dict[str, Variant], images: np.ndarray, rounds
 
 
 def _preprocess_dict(p: Preprocess) -> dict:
-    return {"size": list(p.size), "channels": p.channels, "resample": p.resample, "scale": p.scale, "mean": list(p.mean), "std": list(p.std)}
+    return {
+        "size": list(p.size),
+        "channels": p.channels,
+        "resample": p.resample,
+        "scale": p.scale,
+        "mean": list(p.mean),
+        "std": list(p.std),
+    }
 
 
-def _manifest(variants: dict[str, Variant], metric: str, dim: int, mcfg: dict, preprocess: Preprocess, default: str,
-              validation: dict, provenance: dict, notes: list[str]) -> Manifest:
+def _manifest(
+    variants: dict[str, Variant],
+    metric: str,
+    dim: int,
+    mcfg: dict,
+    preprocess: Preprocess,
+    default: str,
+    validation: dict,
+    provenance: dict,
+    notes: list[str],
+) -> Manifest:
     return Manifest(
-        embedding_dim=dim, metric=metric, normalized=bool(mcfg["normalize"]), input_name=INPUT_NAME, preprocess=preprocess,
-        variants=dict(variants), heads={"pairwise": "head.pairwise.onnx", "matrix": "head.matrix.onnx"},
+        embedding_dim=dim,
+        metric=metric,
+        normalized=bool(mcfg["normalize"]),
+        input_name=INPUT_NAME,
+        preprocess=preprocess,
+        variants=dict(variants),
+        heads={"pairwise": "head.pairwise.onnx", "matrix": "head.matrix.onnx"},
         files={n: "" for n in [v.file for v in variants.values()] + ["head.pairwise.onnx", "head.matrix.onnx"]},
-        default_variant=default, validation=validation, provenance=provenance, notes=tuple(notes),
+        default_variant=default,
+        validation=validation,
+        provenance=provenance,
+        notes=tuple(notes),
     )
 
 
@@ -236,8 +294,15 @@ def _provenance(ckpt: dict, ckpt_path: Path) -> dict:
     last = ckpt["history"][-1] if ckpt.get("history") else {}
     return {
         "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "siamese_sdk": sdk_version, "torch": str(torch.__version__), "onnx": onnx.__version__, "onnxruntime": str(ort.__version__),
-        "opset": OPSET, "arch": ckpt["model"]["arch"], "loss": ckpt["config"].get("loss"), "epochs": ckpt.get("epoch"),
-        "checkpoint_sha256": sha256_file(ckpt_path), "train_data": ckpt["data"]["root"],
+        "siamese_sdk": sdk_version,
+        "torch": str(torch.__version__),
+        "onnx": onnx.__version__,
+        "onnxruntime": str(ort.__version__),
+        "opset": OPSET,
+        "arch": ckpt["model"]["arch"],
+        "loss": ckpt["config"].get("loss"),
+        "epochs": ckpt.get("epoch"),
+        "checkpoint_sha256": sha256_file(ckpt_path),
+        "train_data": ckpt["data"]["root"],
         "train_final": {k: v for k, v in last.items() if isinstance(v, (int, float))},
     }

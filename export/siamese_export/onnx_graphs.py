@@ -30,14 +30,21 @@ def export_encoder(encoder: torch.nn.Module, input_shape: tuple[int, int, int], 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         program = torch.onnx.export(
-            encoder, (example,), dynamo=True, opset_version=OPSET, verbose=False,
-            input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+            encoder,
+            (example,),
+            dynamo=True,
+            opset_version=OPSET,
+            verbose=False,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
             dynamic_shapes={"x": {0: torch.export.Dim("batch", min=1)}},
         )
     model = program.model_proto
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
     if opset != OPSET:
-        raise BundleError(f"torch.onnx.export produced opset {opset}, expected {OPSET}; pin a torch version that honours opset_version")
+        raise BundleError(
+            f"torch.onnx.export produced opset {opset}, expected {OPSET}; pin a torch version that honours opset_version"
+        )
     onnx.checker.check_model(model, full_check=True)
     onnx.save(model, str(path))
 
@@ -117,8 +124,10 @@ def build_head(metric: str, kind: str, dim: int) -> onnx.ModelProto:
     graph = helper.make_graph(
         nodes,
         f"siamese_head_{metric}_{kind}",
-        [helper.make_tensor_value_info("a", TensorProto.FLOAT, ["B", dim]),
-         helper.make_tensor_value_info("b", TensorProto.FLOAT, [b_rows, dim])],
+        [
+            helper.make_tensor_value_info("a", TensorProto.FLOAT, ["B", dim]),
+            helper.make_tensor_value_info("b", TensorProto.FLOAT, [b_rows, dim]),
+        ],
         [helper.make_tensor_value_info("scores", TensorProto.FLOAT, out_shape)],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="siamese-export")

@@ -24,7 +24,9 @@ class _ArrayReader(CalibrationDataReader):
         return next(self._batches, None)
 
 
-def quantize_encoder(fp32_path: Path, int8_path: Path, input_name: str, calibration: np.ndarray, batch_size: int = 32) -> dict[str, object]:
+def quantize_encoder(
+    fp32_path: Path, int8_path: Path, input_name: str, calibration: np.ndarray, batch_size: int = 32
+) -> dict[str, object]:
     """Write the int8 QDQ model of ``fp32_path`` to ``int8_path``; returns the settings for the manifest.
 
     Args:
@@ -35,12 +37,23 @@ def quantize_encoder(fp32_path: Path, int8_path: Path, input_name: str, calibrat
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=False)
         quantize_static(
-            str(prepared), str(int8_path), _ArrayReader(input_name, calibration, batch_size),
-            quant_format=QuantFormat.QDQ, per_channel=True,
-            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+            str(prepared),
+            str(int8_path),
+            _ArrayReader(input_name, calibration, batch_size),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
             calibrate_method=CalibrationMethod.MinMax,
             extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
         )
     prepared.unlink(missing_ok=True)
-    return {"method": "static", "format": "QDQ", "per_channel": True, "activations": "uint8", "weights": "int8",
-            "calibration": "minmax", "calibration_images": int(len(calibration))}
+    return {
+        "method": "static",
+        "format": "QDQ",
+        "per_channel": True,
+        "activations": "uint8",
+        "weights": "int8",
+        "calibration": "minmax",
+        "calibration_images": int(len(calibration)),
+    }

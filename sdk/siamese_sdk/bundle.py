@@ -69,9 +69,7 @@ class Preprocess:
         if self.channels not in (1, 3):
             raise BundleError(f"preprocess channels {self.channels} invalid; expected 1 (gray) or 3 (RGB)")
         if len(self.mean) != self.channels or len(self.std) != self.channels:
-            raise BundleError(
-                f"preprocess mean/std need {self.channels} value(s) each, got {len(self.mean)}/{len(self.std)}"
-            )
+            raise BundleError(f"preprocess mean/std need {self.channels} value(s) each, got {len(self.mean)}/{len(self.std)}")
         if any(s <= 0 for s in self.std):
             raise BundleError(f"preprocess std {self.std} must be > 0")
         if self.resample not in ("bilinear", "bicubic", "nearest", "box", "lanczos"):
@@ -163,8 +161,12 @@ class Manifest:
                 "shape": list(self.input_shape),
                 "dtype": "float32",
                 "layout": "NCHW",
-                "preprocess": {**asdict(self.preprocess), "size": list(self.preprocess.size),
-                               "mean": list(self.preprocess.mean), "std": list(self.preprocess.std)},
+                "preprocess": {
+                    **asdict(self.preprocess),
+                    "size": list(self.preprocess.size),
+                    "mean": list(self.preprocess.mean),
+                    "std": list(self.preprocess.std),
+                },
             },
             "default_variant": self.default_variant,
             "default_operating_point": self.default_operating_point,
@@ -267,9 +269,10 @@ def verify_files(root: Path, manifest: Manifest) -> None:
         if not path.is_file():
             raise BundleError(f"bundle file {name} is missing from {root}; re-export the bundle")
         if sha256_file(path) != digest:
-            raise BundleError(f"bundle file {name} does not match its sha256 in the manifest (changed or tampered); re-export the bundle")
+            raise BundleError(
+                f"bundle file {name} does not match its sha256 in the manifest (changed or tampered); re-export the bundle"
+            )
     listed = set(manifest.files) | {MANIFEST}
     extra = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and str(p.relative_to(root)) not in listed)
     if extra:
         raise BundleError(f"bundle {root} holds files the manifest does not list: {extra}; remove them or re-export")
-

@@ -37,15 +37,25 @@ def friendly_errors(fn: Callable[..., Any], *args: Any) -> Any:
     except SiameseError as e:
         raise click.ClickException(str(e)) from None
     except OSError as e:
-        raise click.ClickException(f"{e.strerror or e} ({e.filename or ''}); check the path, free space and permissions") from None
+        raise click.ClickException(
+            f"{e.strerror or e} ({e.filename or ''}); check the path, free space and permissions"
+        ) from None
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
 
 
 BUNDLE = click.argument("bundle", type=click.Path(path_type=Path))
-VARIANT = click.option("--variant", default="auto", show_default=True, type=click.Choice(["auto", "int8", "fp32"]), help="Encoder variant.")
-PROVIDER = click.option("--provider", "providers", multiple=True, metavar="NAME", help="Execution provider, repeatable, in priority order (cpu, cuda, ...). Default: cpu.")
+VARIANT = click.option(
+    "--variant", default="auto", show_default=True, type=click.Choice(["auto", "int8", "fp32"]), help="Encoder variant."
+)
+PROVIDER = click.option(
+    "--provider",
+    "providers",
+    multiple=True,
+    metavar="NAME",
+    help="Execution provider, repeatable, in priority order (cpu, cuda, ...). Default: cpu.",
+)
 THREADS = click.option("--threads", type=click.IntRange(min=1), default=None, help="Intra-op threads (default: all cores).")
 
 
@@ -120,12 +130,26 @@ def report(m: Any, bundle: Path) -> str:
 @main.command()
 @BUNDLE
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Where to write the (N, D) float32 .npy.")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the (N, D) float32 .npy.",
+)
 @click.option("--batch-size", default=64, show_default=True, type=click.IntRange(min=1))
 @VARIANT
 @PROVIDER
 @THREADS
-def embed(bundle: Path, paths: tuple[Path, ...], output: Path, batch_size: int, variant: str, providers: tuple[str, ...], threads: int | None) -> None:
+def embed(
+    bundle: Path,
+    paths: tuple[Path, ...],
+    output: Path,
+    batch_size: int,
+    variant: str,
+    providers: tuple[str, ...],
+    threads: int | None,
+) -> None:
     """Embed image files and folders (recursively) into an (N, D) float32 .npy.
 
     Row i belongs to the i-th image, in the order listed in OUTPUT with suffix .paths.txt.
@@ -155,14 +179,28 @@ def embed(bundle: Path, paths: tuple[Path, ...], output: Path, batch_size: int, 
 @BUNDLE
 @click.argument("a", type=click.Path(path_type=Path))
 @click.argument("b", type=click.Path(path_type=Path))
-@click.option("--operating-point", default=None, type=click.Choice(["eer", "far_1e-2", "far_1e-3"]), help="Calibrated threshold to use (default: the bundle's).")
+@click.option(
+    "--operating-point",
+    default=None,
+    type=click.Choice(["eer", "far_1e-2", "far_1e-3"]),
+    help="Calibrated threshold to use (default: the bundle's).",
+)
 @click.option("--threshold", type=float, default=None, help="Your own score threshold instead.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @VARIANT
 @PROVIDER
 @THREADS
-def verify(bundle: Path, a: Path, b: Path, operating_point: str | None, threshold: float | None, as_json: bool,
-           variant: str, providers: tuple[str, ...], threads: int | None) -> None:
+def verify(
+    bundle: Path,
+    a: Path,
+    b: Path,
+    operating_point: str | None,
+    threshold: float | None,
+    as_json: bool,
+    variant: str,
+    providers: tuple[str, ...],
+    threads: int | None,
+) -> None:
     """Decide whether images A and B show the same identity.
 
     Prints the score, the threshold and the decision; exit code 0 either way (read the output or --json).
@@ -174,13 +212,19 @@ def verify(bundle: Path, a: Path, b: Path, operating_point: str | None, threshol
     model = _load(bundle, variant, providers, threads)
     r = model.verify([a], [b], threshold=threshold, operating_point=operating_point)
     result = {
-        "same": bool(r.same[0]), "score": float(r.scores[0]), "threshold": r.threshold,
-        "operating_point": r.operating_point, "metric": model.manifest.metric, "variant": model.variant,
+        "same": bool(r.same[0]),
+        "score": float(r.scores[0]),
+        "threshold": r.threshold,
+        "operating_point": r.operating_point,
+        "metric": model.manifest.metric,
+        "variant": model.variant,
     }
     if as_json:
         click.echo(json.dumps(result))
         return
     word = "SAME" if result["same"] else "DIFFERENT"
     cmp = ("<=" if result["same"] else ">") if not r.higher_is_closer else (">=" if result["same"] else "<")
-    click.echo(f"{word}: {model.manifest.metric} distance {result['score']:.4f} {cmp} threshold {r.threshold:.4f} "
-               f"({r.operating_point or 'custom'}, {model.variant})")
+    click.echo(
+        f"{word}: {model.manifest.metric} distance {result['score']:.4f} {cmp} threshold {r.threshold:.4f} "
+        f"({r.operating_point or 'custom'}, {model.variant})"
+    )

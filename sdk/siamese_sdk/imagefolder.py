@@ -48,7 +48,9 @@ class ImageFolder:
         if classes is not None:
             missing = [c for c in classes if c not in by_class]
             if missing:
-                raise InputError(f"{len(missing)} class folder(s) missing under {root}, e.g. {missing[0]!r}; is this the training data?")
+                raise InputError(
+                    f"{len(missing)} class folder(s) missing under {root}, e.g. {missing[0]!r}; is this the training data?"
+                )
             names = list(classes)
         else:
             names = sorted(by_class)

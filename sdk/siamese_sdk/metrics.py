@@ -38,7 +38,7 @@ def roc_auc(scores: np.ndarray, same: np.ndarray, higher_is_closer: bool = False
     avg_rank = ends - (counts - 1) / 2.0
     ranks = avg_rank[inverse]
     # impostors should rank high (large distances): Mann-Whitney U of impostors over genuines
-    u = ranks[gen.size:].sum() - imp.size * (imp.size + 1) / 2.0
+    u = ranks[gen.size :].sum() - imp.size * (imp.size + 1) / 2.0
     return float(u / (gen.size * imp.size))
 
 

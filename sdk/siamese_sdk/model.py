@@ -109,7 +109,9 @@ class SiameseModel:
         if list(inp[0].shape[1:]) != list(m.preprocess.shape):
             raise BundleError(f"encoder expects inputs {inp[0].shape[1:]}, manifest says {list(m.preprocess.shape)}; re-export")
         if len(out) != 1 or out[0].shape[-1] != m.embedding_dim:
-            raise BundleError(f"encoder emits {out[0].shape[-1] if out else '?'}-d embeddings, manifest says {m.embedding_dim}; re-export")
+            raise BundleError(
+                f"encoder emits {out[0].shape[-1] if out else '?'}-d embeddings, manifest says {m.embedding_dim}; re-export"
+            )
         for head in (self._pairwise, self._matrix):
             dims = [i.shape[-1] for i in head.get_inputs()]
             if len(dims) != 2 or any(d != m.embedding_dim for d in dims):
@@ -162,7 +164,9 @@ class SiameseModel:
         a = self._as_embeddings(a, "a")
         b = self._as_embeddings(b, "b")
         if a.shape[0] != b.shape[0]:
-            raise InputError(f"distance needs equal batch sizes, got {a.shape[0]} and {b.shape[0]}; use distance_matrix for N x M")
+            raise InputError(
+                f"distance needs equal batch sizes, got {a.shape[0]} and {b.shape[0]}; use distance_matrix for N x M"
+            )
         names = [i.name for i in self._pairwise.get_inputs()]
         return self._pairwise.run(None, {names[0]: a, names[1]: b})[0]
 
@@ -234,16 +238,22 @@ class SiameseModel:
     def _check_array(self, x: np.ndarray) -> np.ndarray:
         want = self.manifest.preprocess.shape
         if x.ndim == 3 and tuple(x.shape) == want:
-            raise InputError(f"got one image of shape {x.shape}; add the batch axis: x[None] for shape (1, {want[0]}, {want[1]}, {want[2]})")
+            raise InputError(
+                f"got one image of shape {x.shape}; add the batch axis: x[None] for shape (1, {want[0]}, {want[1]}, {want[2]})"
+            )
         if x.ndim != 4:
             raise InputError(f"expected a (N, {want[0]}, {want[1]}, {want[2]}) array, got rank {x.ndim} shape {x.shape}")
         if x.shape[0] == 0:
             raise InputError("empty batch (N = 0); pass at least one input")
         if tuple(x.shape[1:]) != want:
             hint = " (channels last? use x.transpose(0, 3, 1, 2))" if tuple(x.shape[1:]) == (want[1], want[2], want[0]) else ""
-            raise InputError(f"expected inputs of shape (N, {want[0]}, {want[1]}, {want[2]}), got {x.shape}{hint}; resize as the manifest says or pass image paths")
+            raise InputError(
+                f"expected inputs of shape (N, {want[0]}, {want[1]}, {want[2]}), got {x.shape}{hint}; resize as the manifest says or pass image paths"
+            )
         if not np.issubdtype(x.dtype, np.floating):
-            raise InputError(f"expected float32 preprocessed inputs, got dtype {x.dtype}; pass image paths, or model.preprocess(images)")
+            raise InputError(
+                f"expected float32 preprocessed inputs, got dtype {x.dtype}; pass image paths, or model.preprocess(images)"
+            )
         x = np.ascontiguousarray(x, dtype=np.float32)
         if not np.all(np.isfinite(x)):
             raise InputError("inputs contain NaN or Inf; clean the data before embedding")

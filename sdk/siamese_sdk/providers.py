@@ -26,8 +26,14 @@ ALIASES = {
 }
 #: PyPI distributions that each ship the ``onnxruntime`` module.
 ORT_DISTRIBUTIONS = (
-    "onnxruntime", "onnxruntime-gpu", "onnxruntime-openvino", "onnxruntime-directml", "onnxruntime-qnn",
-    "onnxruntime-silicon", "onnxruntime-rocm", "onnxruntime-training",
+    "onnxruntime",
+    "onnxruntime-gpu",
+    "onnxruntime-openvino",
+    "onnxruntime-directml",
+    "onnxruntime-qnn",
+    "onnxruntime-silicon",
+    "onnxruntime-rocm",
+    "onnxruntime-training",
 )
 
 ProviderSpec = str | tuple[str, dict[str, Any]]
@@ -77,7 +83,11 @@ def resolve(providers: Sequence[ProviderSpec] | str | None) -> list[tuple[str, d
         if full not in ALIASES.values() and full not in available:
             raise ProviderError(f"provider {name!r} unknown; use one of {sorted(ALIASES)} or an ONNX Runtime provider name")
         if full not in available:
-            hint = " (for CUDA: pip uninstall -y onnxruntime && pip install onnxruntime-gpu)" if full in ("CUDAExecutionProvider", "TensorrtExecutionProvider") else ""
+            hint = (
+                " (for CUDA: pip uninstall -y onnxruntime && pip install onnxruntime-gpu)"
+                if full in ("CUDAExecutionProvider", "TensorrtExecutionProvider")
+                else ""
+            )
             raise ProviderError(f"provider {full} is not available in this onnxruntime; available: {available}{hint}")
         out.append((full, options))
     return out
@@ -87,4 +97,6 @@ def check_no_fallback(requested: list[tuple[str, dict[str, Any]]], active: list[
     """Raise when a requested provider is not active in the created session (ORT fell back silently)."""
     lost = [name for name, _ in requested if name not in active]
     if lost:
-        raise ProviderError(f"{', '.join(lost)} requested but the session runs on {active}; check the driver/CUDA install (siamese doctor)")
+        raise ProviderError(
+            f"{', '.join(lost)} requested but the session runs on {active}; check the driver/CUDA install (siamese doctor)"
+        )

@@ -40,11 +40,17 @@ def load(path: str | Path) -> dict[str, Any]:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         first = str(e).strip().splitlines()[0][:160] if str(e).strip() else ""
-        raise BundleError(f"{path} holds objects other than weights (refused, nothing executed: {first}); only siamese-train checkpoints load") from None
+        raise BundleError(
+            f"{path} holds objects other than weights (refused, nothing executed: {first}); only siamese-train checkpoints load"
+        ) from None
     except (RuntimeError, EOFError, ValueError, OSError) as e:
-        raise BundleError(f"{path} is not a readable torch checkpoint ({type(e).__name__}); is it truncated or another file type?") from None
+        raise BundleError(
+            f"{path} is not a readable torch checkpoint ({type(e).__name__}); is it truncated or another file type?"
+        ) from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise BundleError(f"{path} is a torch file but not a siamese-train checkpoint (no 'format': '{FORMAT}'); train with siamese-train")
+        raise BundleError(
+            f"{path} is a torch file but not a siamese-train checkpoint (no 'format': '{FORMAT}'); train with siamese-train"
+        )
     if int(ckpt.get("format_version", 0)) > FORMAT_VERSION:
         raise BundleError(f"{path} was written by a newer siamese-train (format {ckpt['format_version']}); upgrade siamese-sdk")
     return ckpt

@@ -13,30 +13,69 @@ from siamese_sdk.errors import require_extra
 
 
 @click.command(cls=FriendlyCommand, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--data", type=click.Path(path_type=Path), default=None,
-              help="Image folder, one leaf folder per class (class/img.png or Alphabet/character/img.png). Default: the embedded Omniglot subset.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Run directory: model.pt and metrics.json go here.")
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Image folder, one leaf folder per class (class/img.png or Alphabet/character/img.png). Default: the embedded Omniglot subset.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Run directory: model.pt and metrics.json go here.",
+)
 @click.option("--loss", type=click.Choice(["contrastive", "triplet"]), default="contrastive", show_default=True)
-@click.option("--arch", type=click.Choice(["convnet4", "koch"]), default="convnet4", show_default=True, help="Encoder: small 4-block CNN, or Koch et al. 2015 for 105 px.")
+@click.option(
+    "--arch",
+    type=click.Choice(["convnet4", "koch"]),
+    default="convnet4",
+    show_default=True,
+    help="Encoder: small 4-block CNN, or Koch et al. 2015 for 105 px.",
+)
 @click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--embedding-dim", type=click.IntRange(min=1), default=64, show_default=True)
-@click.option("--normalize/--no-normalize", default=None, help="L2-normalise embeddings. Default: on for triplet, off for contrastive.")
+@click.option(
+    "--normalize/--no-normalize", default=None, help="L2-normalise embeddings. Default: on for triplet, off for contrastive."
+)
 @click.option("--metric", type=click.Choice(["euclidean", "cosine"]), default="euclidean", show_default=True)
-@click.option("--margin", type=click.FloatRange(min=0, min_open=True), default=None, help="Loss margin. Default: 2.0 contrastive, 0.2 triplet.")
-@click.option("--mining", type=click.Choice(["all", "semihard", "batch_hard"]), default="semihard", show_default=True, help="Triplet mining in the batch.")
+@click.option(
+    "--margin",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Loss margin. Default: 2.0 contrastive, 0.2 triplet.",
+)
+@click.option(
+    "--mining",
+    type=click.Choice(["all", "semihard", "batch_hard"]),
+    default="semihard",
+    show_default=True,
+    help="Triplet mining in the batch.",
+)
 @click.option("--p", "p", type=click.IntRange(min=2), default=16, show_default=True, help="Classes per batch.")
 @click.option("--k", "k", type=click.IntRange(min=2), default=4, show_default=True, help="Images per class in a batch.")
 @click.option("--batches-per-epoch", type=click.IntRange(min=1), default=None, help="Default: train images // (P*K).")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True)
-@click.option("--size", type=click.IntRange(min=8), default=None, help="Input size in px (square). Default: 28 convnet4, 105 koch.")
+@click.option(
+    "--size", type=click.IntRange(min=8), default=None, help="Input size in px (square). Default: 28 convnet4, 105 koch."
+)
 @click.option("--channels", type=click.Choice(["1", "3"]), default="1", show_default=True, help="1 = grayscale, 3 = RGB.")
-@click.option("--val-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.2, show_default=True,
-              help="Fraction of classes held out for validation (never seen in training).")
+@click.option(
+    "--val-fraction",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=0.2,
+    show_default=True,
+    help="Fraction of classes held out for validation (never seen in training).",
+)
 @click.option("--augment/--no-augment", default=True, show_default=True, help="Random rotation/scale/shift.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="cpu", show_default=True, help="torch device (cpu, cuda, cuda:1).")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="torch CPU threads.")
-@click.option("--resume", is_flag=True, help="Continue the run in --out after its last completed epoch (its saved settings are used; --epochs may be raised).")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue the run in --out after its last completed epoch (its saved settings are used; --epochs may be raised).",
+)
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def main(data: Path | None, out: Path, channels: str, resume: bool, quiet: bool, **kwargs) -> None:
     """Train an encoder; writes RUN_DIR/model.pt after every epoch (atomically).

@@ -12,7 +12,9 @@ import torch.nn.functional as F
 
 
 def _block(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True), nn.MaxPool2d(2))
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True), nn.MaxPool2d(2)
+    )
 
 
 class ConvNet4(nn.Module):
@@ -23,7 +25,9 @@ class ConvNet4(nn.Module):
         super().__init__()
         if min(input_size) < 16:
             raise ValueError(f"convnet4 needs inputs of at least 16 px, got {input_size}; pass --size 28 or larger")
-        self.features = nn.Sequential(_block(in_channels, width), _block(width, width), _block(width, width), _block(width, width))
+        self.features = nn.Sequential(
+            _block(in_channels, width), _block(width, width), _block(width, width), _block(width, width)
+        )
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(width, embedding_dim)
 
@@ -49,9 +53,12 @@ class KochNet(nn.Module):
             return [nn.Conv2d(cin, cout, k, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
 
         self.features = nn.Sequential(
-            *conv(in_channels, 64, 10), nn.MaxPool2d(2),
-            *conv(64, 128, 7), nn.MaxPool2d(2),
-            *conv(128, 128, 4), nn.MaxPool2d(2),
+            *conv(in_channels, 64, 10),
+            nn.MaxPool2d(2),
+            *conv(64, 128, 7),
+            nn.MaxPool2d(2),
+            *conv(128, 128, 4),
+            nn.MaxPool2d(2),
             *conv(128, 256, 4),
         )
         with torch.no_grad():

@@ -30,7 +30,9 @@ class PKSampler:
         if p < 2 or k < 2:
             raise ValueError(f"P x K sampler needs p >= 2 and k >= 2, got p={p}, k={k}")
         if len(self.by_class) < p:
-            raise ValueError(f"only {len(self.by_class)} classes have >= 2 images, but p={p} classes per batch were asked; lower --p or add classes")
+            raise ValueError(
+                f"only {len(self.by_class)} classes have >= 2 images, but p={p} classes per batch were asked; lower --p or add classes"
+            )
         self.p, self.k, self.seed, self.epoch = p, k, seed, 0
         self.batches = batches or max(1, labels.size // (p * k))
 

@@ -85,7 +85,9 @@ class TrainConfig:
         )
 
     def preprocess(self) -> Preprocess:
-        return Preprocess(size=(self.size, self.size), channels=self.channels, mean=(0.5,) * self.channels, std=(0.5,) * self.channels)
+        return Preprocess(
+            size=(self.size, self.size), channels=self.channels, mean=(0.5,) * self.channels, std=(0.5,) * self.channels
+        )
 
     def make_loss(self) -> torch.nn.Module:
         if self.loss == "triplet":
@@ -132,7 +134,9 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
         train_classes, val_classes = data.split_classes(folder, config.val_fraction, config.seed)
     preprocess = config.preprocess()
     if state is None:
-        write_text_atomic(out / "split.json", json.dumps({"root": str(root), "train": train_classes, "val": val_classes}, indent=1) + "\n")
+        write_text_atomic(
+            out / "split.json", json.dumps({"root": str(root), "train": train_classes, "val": val_classes}, indent=1) + "\n"
+        )
     train_set = data.ImageDataset(folder.subset(train_classes), preprocess)
     val_set = data.ImageDataset(folder.subset(val_classes), preprocess)
     p = min(config.p, len(train_classes))
@@ -157,9 +161,11 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
             log(f"{ckpt_path} already completed {start} epoch(s); pass a larger --epochs to train on")
             return ckpt_path
 
-    log(f"training {config.arch} ({config.loss}, {config.metric}{', L2-normalised' if config.normalize else ''}) on {root}: "
+    log(
+        f"training {config.arch} ({config.loss}, {config.metric}{', L2-normalised' if config.normalize else ''}) on {root}: "
         f"{len(train_classes)} train / {len(val_classes)} unseen val classes, {len(train_set)} / {len(val_set)} images, "
-        f"{len(sampler)} batches of {p}x{config.k} per epoch")
+        f"{len(sampler)} batches of {p}x{config.k} per epoch"
+    )
     val_images = val_set.images()
     val_labels = val_set.folder.labels
     for epoch in range(start, config.epochs):
@@ -181,26 +187,52 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
                 scheduler.step()
                 total, n = total + loss.item(), n + 1
         row = {"epoch": epoch + 1, "train_loss": total / max(n, 1), "val_loss": _val_loss(encoder, loss_fn, val_set, config)}
-        row.update({k: v for k, v in verification_metrics(embed(encoder, val_images, device=config.device), val_labels, config.metric).items()
-                    if k in ("auc", "eer", "tar_at_far_1e-2", "tar_at_far_1e-3")})
+        row.update(
+            {
+                k: v
+                for k, v in verification_metrics(
+                    embed(encoder, val_images, device=config.device), val_labels, config.metric
+                ).items()
+                if k in ("auc", "eer", "tar_at_far_1e-2", "tar_at_far_1e-3")
+            }
+        )
         row["seconds"] = time.perf_counter() - t0
         history.append(row)
-        log(f"epoch {epoch + 1}/{config.epochs}  loss {row['train_loss']:.4f}  val_loss {row['val_loss']:.4f}  "
-            f"val AUC {row['auc']:.4f}  EER {row['eer']:.4f}  ({row['seconds']:.1f}s)")
-        checkpoint.save(ckpt_path, {
-            "model": {"arch": config.arch, "in_channels": config.channels, "embedding_dim": config.embedding_dim,
-                      "input_size": [config.size, config.size], "normalize": bool(config.normalize), "metric": config.metric},
-            "preprocess": {**asdict(preprocess), "size": list(preprocess.size), "mean": list(preprocess.mean), "std": list(preprocess.std)},
-            "data": {"root": str(root) if config.data not in (None, data.EMBEDDED) else data.EMBEDDED,
-                     "train_classes": list(train_classes), "val_classes": list(val_classes)},
-            "config": asdict(config),
-            "state_dict": encoder.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "epoch": epoch + 1,
-            "history": history,
-            "versions": _versions(),
-        })
+        log(
+            f"epoch {epoch + 1}/{config.epochs}  loss {row['train_loss']:.4f}  val_loss {row['val_loss']:.4f}  "
+            f"val AUC {row['auc']:.4f}  EER {row['eer']:.4f}  ({row['seconds']:.1f}s)"
+        )
+        checkpoint.save(
+            ckpt_path,
+            {
+                "model": {
+                    "arch": config.arch,
+                    "in_channels": config.channels,
+                    "embedding_dim": config.embedding_dim,
+                    "input_size": [config.size, config.size],
+                    "normalize": bool(config.normalize),
+                    "metric": config.metric,
+                },
+                "preprocess": {
+                    **asdict(preprocess),
+                    "size": list(preprocess.size),
+                    "mean": list(preprocess.mean),
+                    "std": list(preprocess.std),
+                },
+                "data": {
+                    "root": str(root) if config.data not in (None, data.EMBEDDED) else data.EMBEDDED,
+                    "train_classes": list(train_classes),
+                    "val_classes": list(val_classes),
+                },
+                "config": asdict(config),
+                "state_dict": encoder.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "epoch": epoch + 1,
+                "history": history,
+                "versions": _versions(),
+            },
+        )
         write_text_atomic(out / "metrics.json", json.dumps({"config": asdict(config), "history": history}, indent=2) + "\n")
     return ckpt_path
 
@@ -213,8 +245,10 @@ def _val_loss(encoder: torch.nn.Module, loss_fn: torch.nn.Module, val_set: data.
     images = val_set.images()
     rng_state = torch.get_rng_state()
     torch.manual_seed(config.seed + 1)  # fixed negatives for contrastive: comparable across epochs
-    losses = [float(loss_fn(encoder(images[b].to(config.device)), torch.from_numpy(val_set.folder.labels[b]).to(config.device)))
-              for b in map(np.asarray, sampler)]
+    losses = [
+        float(loss_fn(encoder(images[b].to(config.device)), torch.from_numpy(val_set.folder.labels[b]).to(config.device)))
+        for b in map(np.asarray, sampler)
+    ]
     torch.set_rng_state(rng_state)
     encoder.train()
     return float(np.mean(losses))

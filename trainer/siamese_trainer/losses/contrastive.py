@@ -31,16 +31,22 @@ class ContrastiveLoss(nn.Module):
         miner: picks ``(a, b, y)`` pairs; default ``BalancedPairMiner``.
     """
 
-    def __init__(self, margin: float = 2.0, metric: str = "euclidean", normalized: bool = False, miner: BalancedPairMiner | None = None):
+    def __init__(
+        self, margin: float = 2.0, metric: str = "euclidean", normalized: bool = False, miner: BalancedPairMiner | None = None
+    ):
         super().__init__()
         limit = distances.max_distance(metric, normalized)
         if not 0 < margin <= limit:
-            raise ValueError(f"contrastive margin {margin} impossible for {metric}{' on unit vectors' if normalized else ''} "
-                             f"(distances lie in [0, {limit}]); pick a margin in (0, {limit}]")
+            raise ValueError(
+                f"contrastive margin {margin} impossible for {metric}{' on unit vectors' if normalized else ''} "
+                f"(distances lie in [0, {limit}]); pick a margin in (0, {limit}]"
+            )
         self.margin, self.metric = margin, metric
         self.miner = miner or BalancedPairMiner()
 
-    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor, pairs: tuple[torch.Tensor, ...] | None = None) -> torch.Tensor:
+    def forward(
+        self, embeddings: torch.Tensor, labels: torch.Tensor, pairs: tuple[torch.Tensor, ...] | None = None
+    ) -> torch.Tensor:
         a, b, y = pairs if pairs is not None else self.miner(embeddings, labels)
         d = distances.pairwise(embeddings[a], embeddings[b], self.metric)
         return contrastive_loss(d, y, self.margin).mean()

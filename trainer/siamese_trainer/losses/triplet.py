@@ -35,11 +35,15 @@ class TripletMarginLoss(nn.Module):
         super().__init__()
         limit = distances.max_distance(metric, normalized)
         if not 0 < margin < limit:
-            raise ValueError(f"triplet margin {margin} impossible for {metric}{' on unit vectors' if normalized else ''}; pick one in (0, {limit})")
+            raise ValueError(
+                f"triplet margin {margin} impossible for {metric}{' on unit vectors' if normalized else ''}; pick one in (0, {limit})"
+            )
         self.margin, self.metric = margin, metric
         self.miner = TripletMiner(mining, margin, metric)
 
-    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor, triplets: tuple[torch.Tensor, ...] | None = None) -> torch.Tensor:
+    def forward(
+        self, embeddings: torch.Tensor, labels: torch.Tensor, triplets: tuple[torch.Tensor, ...] | None = None
+    ) -> torch.Tensor:
         a, p, n = triplets if triplets is not None else self.miner(embeddings, labels)
         if a.numel() == 0:
             return embeddings.sum() * 0.0  # keeps the graph: a batch with nothing to learn
