@@ -84,3 +84,34 @@ def test_kill_9_during_export_never_leaves_a_partial_bundle(trained_run, tmp_pat
             read_manifest(out)  # raises if partial or mixed
     files = np.array([p.name for p in out.iterdir()]) if out.exists() else np.array([])
     assert all(not f.endswith(".tmp") for f in files)
+
+
+def test_triplet_cosine_normalized_model_exports_int8(tiny_data, tmp_path):
+    """L2-normalised encoders (triplet default) and the cosine head go through export and quantisation."""
+    from siamese_trainer.train import TrainConfig, train
+
+    run = tmp_path / "run"
+    cfg = TrainConfig(
+        data=str(tiny_data),
+        out=str(run),
+        loss="triplet",
+        metric="cosine",
+        epochs=1,
+        p=4,
+        k=4,
+        batches_per_epoch=2,
+        embedding_dim=8,
+        val_fraction=0.34,
+    )
+    train(cfg, log=lambda s: None, progress=False)
+    out = export_bundle(run / "model.pt", run / "bundle", ExportOptions(log=lambda s: None))
+    m = read_manifest(out)
+    assert m.metric == "cosine" and m.normalized
+    assert not any("quantisation failed" in n for n in m.notes), m.notes
+    model = siamese_sdk.load(out, variant="fp32")
+    e = model.embed(sorted(tiny_data.rglob("*.png"))[:4])
+    np.testing.assert_allclose(np.linalg.norm(e, axis=1), 1.0, atol=1e-5)
+    cos = 1.0 - (e[:2] * e[2:]).sum(1)
+    np.testing.assert_allclose(model.distance(e[:2], e[2:]), cos, atol=1e-5)
+    for op in ("eer", "far_1e-2", "far_1e-3"):
+        assert 0.0 <= m.variants["fp32"].thresholds[op] <= 2.0

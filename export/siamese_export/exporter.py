@@ -114,8 +114,13 @@ def export_bundle(checkpoint_path: str | Path, out: str | Path | None = None, op
         if opts.int8:
             log("[2/5] quantising to int8 (static QDQ, per-channel), calibrating on training images")
             calib = _calibration_images(ckpt, opts, preprocess, rng)
-            qinfo = quantize_encoder(tmp / fp32_file, tmp / "encoder.int8.onnx", INPUT_NAME, calib)
-            variants["int8"] = Variant(file="encoder.int8.onnx", quantization=qinfo)
+            try:
+                qinfo = quantize_encoder(tmp / fp32_file, tmp / "encoder.int8.onnx", INPUT_NAME, calib)
+                variants["int8"] = Variant(file="encoder.int8.onnx", quantization=qinfo)
+            except Exception as e:  # the quantiser raises untyped errors on graphs it cannot handle
+                (tmp / "encoder.int8.onnx").unlink(missing_ok=True)
+                notes.append(f"int8 not shipped: quantisation failed ({type(e).__name__}: {str(e)[:120]})")
+                log(f"      {notes[-1]}; shipping fp32 only")
         else:
             notes.append("int8 not built (--no-int8)")
 

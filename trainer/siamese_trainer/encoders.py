@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 
 def _block(cin: int, cout: int) -> nn.Sequential:
@@ -86,4 +85,7 @@ class Encoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         e = self.backbone(x)
-        return F.normalize(e, dim=1) if self.normalize else e
+        if not self.normalize:
+            return e
+        # not F.normalize: its expand_as exports as an Expand node that ORT's quantiser cannot shape-infer
+        return e / torch.linalg.vector_norm(e, dim=1, keepdim=True).clamp_min(1e-12)

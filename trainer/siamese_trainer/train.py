@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import math
 import sys
 import time
 from collections.abc import Callable
@@ -155,7 +156,13 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
         encoder.load_state_dict(state["state_dict"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        scheduler.T_max = config.epochs * len(sampler)
+        if scheduler.T_max != config.epochs * len(sampler):
+            # --epochs was raised: re-plan the cosine over the new length from the current step. The scheduler
+            # updates the lr recursively from its last value, which is 0 at the end of the old schedule.
+            scheduler.T_max = config.epochs * len(sampler)
+            for group, base in zip(optimizer.param_groups, scheduler.base_lrs, strict=True):
+                cos = (1 + math.cos(math.pi * scheduler.last_epoch / scheduler.T_max)) / 2
+                group["lr"] = scheduler.eta_min + (base - scheduler.eta_min) * cos
         history, start = list(state["history"]), int(state["epoch"])
         if start >= config.epochs:
             log(f"{ckpt_path} already completed {start} epoch(s); pass a larger --epochs to train on")
