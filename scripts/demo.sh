@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The main job on the embedded Omniglot subset: install into .venv, train -> export -> verify report.
+# The main job on the embedded Omniglot subset: install into .venv, train -> export (prints the report) -> verify.
 # Usage: scripts/demo.sh            (env: PYTHON=python3.11, RUN=runs/demo, EPOCHS=15, TORCH_SPEC="torch==2.13.0")
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +30,5 @@ echo "== verify (unseen classes, torch-free SDK) =="
 .venv/bin/siamese verify "$RUN/bundle" "$same1" "$same2"
 .venv/bin/siamese verify "$RUN/bundle" "$same1" "$other"
 echo
-echo "== report =="
-.venv/bin/siamese info "$RUN/bundle"
 du -sh "$RUN/bundle" | awk '{print "bundle on disk: " $1}'
 echo "total time: $(( $(date +%s) - start )) s"
