@@ -41,7 +41,7 @@ class ImageFolder:
         if not root.is_dir():
             raise InputError(f"data path {root} is a file; pass a folder with one sub-folder per class")
         by_class: dict[str, list[Path]] = {}
-        for dirpath, _dirnames, filenames in os.walk(root):
+        for dirpath, _dirnames, filenames in os.walk(root, followlinks=True):
             imgs = sorted(Path(dirpath) / f for f in filenames if Path(f).suffix.lower() in IMAGE_SUFFIXES)
             if imgs:
                 by_class[Path(dirpath).relative_to(root).as_posix()] = imgs

@@ -68,7 +68,7 @@ def threshold_at_far(scores: np.ndarray, same: np.ndarray, far: float, higher_is
         raise InputError(f"far {far} must be in (0, 1)")
     _, imp = _closeness(scores, same, higher_is_closer)
     imp = np.sort(imp)
-    k = int(np.floor(far * imp.size))  # impostors we may accept
+    k = int(np.floor(far * imp.size + 1e-9))  # impostors we may accept (epsilon: 0.29 * 100 is 28.999...)
     t = float(np.nextafter(imp[k], -np.inf)) if k < imp.size else float(imp[-1])
     return -t if higher_is_closer else t
 

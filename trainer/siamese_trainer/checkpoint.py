@@ -12,6 +12,7 @@ embedding_dim, input_size, normalize, metric), ``preprocess`` (``siamese_sdk.bun
 from __future__ import annotations
 
 import pickle
+import re
 from pathlib import Path
 from typing import Any
 
@@ -39,14 +40,13 @@ def load(path: str | Path) -> dict[str, Any]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else ""
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(e))
+        what = f" (it references {found.group(1)})" if found else ""
         raise BundleError(
-            f"{path} holds objects other than weights (refused, nothing executed: {first}); only siamese-train checkpoints load"
+            f"{path} holds objects other than weights{what}; refused, nothing executed. Only siamese-train checkpoints load"
         ) from None
-    except (RuntimeError, EOFError, ValueError, OSError) as e:
-        raise BundleError(
-            f"{path} is not a readable torch checkpoint ({type(e).__name__}); is it truncated or another file type?"
-        ) from None
+    except Exception:  # torch raises assorted types (KeyError, RuntimeError, ...) for non-checkpoint bytes
+        raise BundleError(f"{path} is not a readable torch checkpoint; is it truncated or another file type?") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise BundleError(
             f"{path} is a torch file but not a siamese-train checkpoint (no 'format': '{FORMAT}'); train with siamese-train"

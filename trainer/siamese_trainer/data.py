@@ -92,3 +92,25 @@ def random_affine(x: torch.Tensor, degrees: float = 10.0, scale: float = 0.1, sh
     theta = torch.stack([torch.stack([cos, -sin, t[:, 0]], 1), torch.stack([sin, cos, t[:, 1]], 1)], 1)
     grid = F.affine_grid(theta.to(x), list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, padding_mode="border", align_corners=False)
+
+
+class RotatedClasses(torch.utils.data.Dataset):
+    """Each class becomes four: the images rotated by 0, 90, 180 and 270 degrees (label ``4 * c + r``).
+
+    The standard Omniglot class augmentation (Santoro et al. 2016, Vinyals et al. 2016): a rotated
+    character is a plausible new character, so the model sees four times as many identities.
+    """
+
+    def __init__(self, base: ImageDataset):
+        self.base = base
+        n = len(base)
+        self.labels = np.concatenate([base.folder.labels * 4 + r for r in range(4)])
+        self._n = n
+
+    def __len__(self) -> int:
+        return 4 * self._n
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        r, j = divmod(i, self._n)
+        x, _ = self.base[j]
+        return torch.rot90(x, r, dims=(1, 2)), int(self.labels[i])
