@@ -51,7 +51,9 @@ def test_sdk_preprocessing_matches_trainer(bundle, trained_run, images):
     np.testing.assert_array_equal(x_train, model.preprocess(folder.paths[:4]))
     ck = checkpoint.load(trained_run / "model.pt")
     mc = ck["model"]
-    enc = Encoder(mc["arch"], mc["in_channels"], mc["embedding_dim"], tuple(mc["input_size"]), mc["normalize"]).eval()
+    enc = Encoder(
+        mc["arch"], mc["in_channels"], mc["embedding_dim"], tuple(mc["input_size"]), mc["normalize"], **mc["arch_kwargs"]
+    ).eval()
     enc.load_state_dict(ck["state_dict"])
     with torch.no_grad():
         ref = enc(torch.from_numpy(x_train)).numpy()

@@ -76,7 +76,12 @@ def export_bundle(checkpoint_path: str | Path, out: str | Path | None = None, op
             std=tuple(ckpt["preprocess"]["std"]),
         )
         encoder = Encoder(
-            mcfg["arch"], int(mcfg["in_channels"]), int(mcfg["embedding_dim"]), tuple(mcfg["input_size"]), bool(mcfg["normalize"])
+            mcfg["arch"],
+            int(mcfg["in_channels"]),
+            int(mcfg["embedding_dim"]),
+            tuple(mcfg["input_size"]),
+            bool(mcfg["normalize"]),
+            **mcfg.get("arch_kwargs", {}),
         )
         encoder.load_state_dict(ckpt["state_dict"])
     except (KeyError, TypeError, RuntimeError, ValueError) as e:

@@ -14,6 +14,12 @@ from siamese_sdk.errors import require_extra
 
 @click.command(cls=FriendlyCommand, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
+    "--preset",
+    type=click.Choice(["omniglot"]),
+    default=None,
+    help="A tested recipe (architecture, size, loss, augmentation, schedule); flags given explicitly override it.",
+)
+@click.option(
     "--data",
     type=click.Path(path_type=Path),
     default=None,
@@ -60,6 +66,23 @@ from siamese_sdk.errors import require_extra
     "--size", type=click.IntRange(min=8), default=None, help="Input size in px (square). Default: 28 convnet4, 105 koch."
 )
 @click.option("--channels", type=click.Choice(["1", "3"]), default="1", show_default=True, help="1 = grayscale, 3 = RGB.")
+@click.option("--width", type=click.IntRange(min=4), default=64, show_default=True, help="Channels per block (convnet4).")
+@click.option(
+    "--rotate-classes/--no-rotate-classes",
+    default=False,
+    show_default=True,
+    help="Add each class rotated by 90/180/270 degrees as three new classes (Omniglot-style).",
+)
+@click.option(
+    "--select",
+    type=click.Choice(["auc", "oneshot"]),
+    default="auc",
+    show_default=True,
+    help="Validation metric that picks best.pt: ROC AUC, or 20-way 1-shot accuracy.",
+)
+@click.option(
+    "--patience", type=click.IntRange(min=1), default=None, help="Stop after this many epochs without a better --select metric."
+)
 @click.option(
     "--val-fraction",
     type=click.FloatRange(0, 1, min_open=True, max_open=True),
@@ -77,22 +100,30 @@ from siamese_sdk.errors import require_extra
     help="Continue the run in --out after its last completed epoch (its saved settings are used; --epochs may be raised).",
 )
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def main(data: Path | None, out: Path, channels: str, resume: bool, quiet: bool, **kwargs) -> None:
-    """Train an encoder; writes RUN_DIR/model.pt after every epoch (atomically).
+def main(preset: str | None, data: Path | None, out: Path, channels: str, resume: bool, quiet: bool, **kwargs) -> None:
+    """Train an encoder; writes RUN_DIR/model.pt (last epoch) and RUN_DIR/best.pt (best validation) after every epoch, atomically.
 
     \b
     Examples:
       siamese-train --out runs/demo                      # embedded Omniglot subset, contrastive
       siamese-train --data faces/ --out runs/faces --loss triplet --mining batch_hard --epochs 30
+      siamese-train --preset omniglot --data omniglot/train --out runs/omniglot
       siamese-train --out runs/demo --resume --epochs 20 # continue an interrupted or finished run
     Then: siamese-export runs/demo/model.pt -o runs/demo/bundle
     """
     require_extra("torch")
     from .train import TrainConfig, train
 
-    config = TrainConfig(data=None if data is None else str(data), out=str(out), channels=int(channels), **kwargs)
+    ctx = click.get_current_context()
+    if preset is not None:  # the preset fills every flag the user did not type
+        kwargs = {k: v for k, v in kwargs.items() if ctx.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE}
+        if ctx.get_parameter_source("channels") == click.core.ParameterSource.COMMANDLINE:
+            kwargs["channels"] = int(channels)
+    else:
+        kwargs["channels"] = int(channels)
+    config = TrainConfig.from_preset(preset, data=None if data is None else str(data), out=str(out), **kwargs)
     path = train(config, resume=resume, log=click.echo, progress=not quiet)
-    click.echo(f"checkpoint: {path}")
+    click.echo(f"checkpoint: {path} (best validation epoch: {path.parent / 'best.pt'})")
 
 
 if __name__ == "__main__":

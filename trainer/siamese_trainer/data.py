@@ -60,6 +60,7 @@ class ImageDataset(torch.utils.data.Dataset):
 
     def __init__(self, folder: ImageFolder, preprocess: Preprocess, cache: bool | None = None):
         self.folder, self.preprocess = folder, preprocess
+        self.labels = folder.labels
         nbytes = len(folder) * math.prod(preprocess.shape) * 4
         self._cache: torch.Tensor | None = None
         if cache if cache is not None else nbytes <= CACHE_LIMIT_BYTES:

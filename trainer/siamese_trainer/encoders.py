@@ -74,13 +74,17 @@ ARCHS: dict[str, type[nn.Module]] = {"convnet4": ConvNet4, "koch": KochNet}
 class Encoder(nn.Module):
     """One Siamese branch: a backbone from ``ARCHS``, optionally L2-normalising its output."""
 
-    def __init__(self, arch: str, in_channels: int, embedding_dim: int, input_size: tuple[int, int], normalize: bool):
+    def __init__(
+        self, arch: str, in_channels: int, embedding_dim: int, input_size: tuple[int, int], normalize: bool, **arch_kwargs: int
+    ):
         super().__init__()
         if arch not in ARCHS:
             raise ValueError(f"arch {arch!r} unknown; expected one of {sorted(ARCHS)}")
         if embedding_dim < 1:
             raise ValueError(f"embedding dim {embedding_dim} must be >= 1")
-        self.backbone = ARCHS[arch](in_channels=in_channels, embedding_dim=embedding_dim, input_size=tuple(input_size))
+        self.backbone = ARCHS[arch](
+            in_channels=in_channels, embedding_dim=embedding_dim, input_size=tuple(input_size), **arch_kwargs
+        )
         self.normalize = normalize
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -17,12 +17,13 @@ import click
 import numpy as np
 import torch
 from siamese_sdk import __version__ as sdk_version
+from siamese_sdk import oneshot
 from siamese_sdk.atomic import write_text_atomic
 from siamese_sdk.bundle import Preprocess
 from siamese_sdk.errors import InputError
 from siamese_sdk.imagefolder import ImageFolder
 
-from . import checkpoint, data
+from . import checkpoint, data, distances
 from .encoders import ARCHS, Encoder
 from .evaluate import embed, verification_metrics
 from .losses import LOSSES, ContrastiveLoss, TripletMarginLoss
@@ -30,6 +31,32 @@ from .sampling import PKSampler
 
 DEFAULT_SIZE = {"convnet4": 28, "koch": 105}
 VAL_LOSS_BATCHES = 8
+VAL_ONESHOT_EPISODES = 300
+
+#: ``--preset`` settings; any flag given explicitly overrides them.
+PRESETS: dict[str, dict[str, Any]] = {
+    # Omniglot one-shot: 28 px 4-block CNN, batch-all triplet on unit vectors, rotated characters as extra
+    # classes, affine augmentation, cosine schedule; the checkpoint kept in best.pt is the epoch with the best
+    # validation 20-way one-shot accuracy (validation classes are never trained on).
+    "omniglot": dict(
+        arch="convnet4",
+        size=28,
+        width=64,
+        embedding_dim=128,
+        loss="triplet",
+        mining="all",
+        margin=0.2,
+        p=32,
+        k=4,
+        epochs=60,
+        lr=2e-3,
+        val_fraction=0.1,
+        augment=True,
+        rotate_classes=True,
+        select="oneshot",
+        patience=15,
+    ),
+}
 
 
 @dataclass
@@ -58,11 +85,23 @@ class TrainConfig:
     weight_decay: float = 1e-4
     size: int | None = None
     channels: int = 1
+    width: int = 64
     val_fraction: float = 0.2
     augment: bool = True
+    rotate_classes: bool = False
+    select: str = "auc"
+    patience: int | None = None
     seed: int = 0
     device: str = "cpu"
     threads: int | None = None
+    preset: str | None = None
+
+    @classmethod
+    def from_preset(cls, preset: str | None, **overrides: Any) -> TrainConfig:
+        """``PRESETS[preset]`` (if any) with ``overrides`` on top: explicit flags always win."""
+        if preset is not None and preset not in PRESETS:
+            raise InputError(f"--preset {preset!r} unknown; expected one of {sorted(PRESETS)}")
+        return cls(**{**(PRESETS[preset] if preset else {}), **overrides, "preset": preset})
 
     def resolved(self) -> TrainConfig:
         """A copy with every ``None`` default filled in and values checked (``InputError`` if off)."""
@@ -74,6 +113,8 @@ class TrainConfig:
             raise InputError(f"--metric {self.metric!r} unknown; expected euclidean or cosine")
         if self.epochs < 1 or self.embedding_dim < 1 or self.p < 2 or self.k < 2 or self.lr <= 0:
             raise InputError("--epochs, --embedding-dim must be >= 1, --p and --k >= 2, --lr > 0")
+        if self.select not in ("auc", "oneshot"):
+            raise InputError(f"--select {self.select!r} unknown; expected auc or oneshot")
         if self.channels not in (1, 3):
             raise InputError(f"--channels {self.channels} invalid; use 1 (grayscale) or 3 (RGB)")
         triplet = self.loss == "triplet"
@@ -84,6 +125,10 @@ class TrainConfig:
             margin=(0.2 if triplet else 2.0) if self.margin is None else self.margin,
             size=DEFAULT_SIZE[self.arch] if self.size is None else self.size,
         )
+
+    def arch_kwargs(self) -> dict[str, Any]:
+        """Extra constructor arguments of the architecture (saved in the checkpoint for export)."""
+        return {"width": self.width} if self.arch == "convnet4" else {}
 
     def preprocess(self) -> Preprocess:
         return Preprocess(
@@ -101,9 +146,11 @@ def _versions() -> dict[str, str]:
 
 
 def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] = print, progress: bool = True) -> Path:
-    """Train (or resume) a run; returns the path of ``RUN_DIR/model.pt``.
+    """Train (or resume) a run; returns the path of ``RUN_DIR/model.pt`` (the last epoch).
 
-    The checkpoint is rewritten atomically after every epoch. With ``resume`` the run's saved settings are
+    ``RUN_DIR/best.pt`` holds the epoch with the best validation ``select`` metric (ROC AUC, or 20-way
+    1-shot accuracy on the validation classes); with ``patience`` training stops after that many epochs
+    without improvement. The checkpoints are rewritten atomically after every epoch. With ``resume`` the run's saved settings are
     used (only ``epochs`` may be raised) and training continues after the last completed epoch; batches,
     augmentation and mining are seeded per epoch, so on CPU the result equals an uninterrupted run.
 
@@ -138,14 +185,22 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
         write_text_atomic(
             out / "split.json", json.dumps({"root": str(root), "train": train_classes, "val": val_classes}, indent=1) + "\n"
         )
-    train_set = data.ImageDataset(folder.subset(train_classes), preprocess)
+    base_set = data.ImageDataset(folder.subset(train_classes), preprocess)
+    train_set = data.RotatedClasses(base_set) if config.rotate_classes else base_set
     val_set = data.ImageDataset(folder.subset(val_classes), preprocess)
-    p = min(config.p, len(train_classes))
-    sampler = PKSampler(train_set.folder.labels, p, config.k, config.batches_per_epoch, config.seed)
+    p = min(config.p, len(np.unique(train_set.labels)))
+    sampler = PKSampler(train_set.labels, p, config.k, config.batches_per_epoch, config.seed)
     loader = torch.utils.data.DataLoader(train_set, batch_sampler=sampler, num_workers=0)
 
     torch.manual_seed(config.seed)
-    encoder = Encoder(config.arch, config.channels, config.embedding_dim, (config.size, config.size), bool(config.normalize))
+    encoder = Encoder(
+        config.arch,
+        config.channels,
+        config.embedding_dim,
+        (config.size, config.size),
+        bool(config.normalize),
+        **config.arch_kwargs(),
+    )
     encoder.to(config.device)
     loss_fn = config.make_loss()
     optimizer = torch.optim.AdamW(encoder.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -175,14 +230,17 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
     )
     val_images = val_set.images()
     val_labels = val_set.folder.labels
+    way = min(20, len(val_classes))
+    episodes = oneshot.sample_episodes(val_labels, val_classes, way, 1, VAL_ONESHOT_EPISODES, False, seed=config.seed)
+    key = "oneshot" if config.select == "oneshot" else "auc"
+    best = max((row.get(key, -1.0) for row in history), default=-1.0)
     for epoch in range(start, config.epochs):
         t0 = time.perf_counter()
         torch.manual_seed(config.seed * 100_003 + epoch)  # augmentation + mining stream of this epoch
         sampler.set_epoch(epoch)
         encoder.train()
         total, n = 0.0, 0
-        batches = _progress(loader, f"epoch {epoch + 1}/{config.epochs}", progress)
-        with batches as it:
+        with _progress(loader, f"epoch {epoch + 1}/{config.epochs}", progress) as it:
             for x, y in it:
                 x, y = x.to(config.device), y.to(config.device)
                 if config.augment:
@@ -194,53 +252,60 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
                 scheduler.step()
                 total, n = total + loss.item(), n + 1
         row = {"epoch": epoch + 1, "train_loss": total / max(n, 1), "val_loss": _val_loss(encoder, loss_fn, val_set, config)}
-        row.update(
-            {
-                k: v
-                for k, v in verification_metrics(
-                    embed(encoder, val_images, device=config.device), val_labels, config.metric
-                ).items()
-                if k in ("auc", "eer", "tar_at_far_1e-2", "tar_at_far_1e-3")
-            }
-        )
+        val_emb = embed(encoder, val_images, device=config.device)
+        vm = verification_metrics(val_emb, val_labels, config.metric)
+        row.update({k: vm[k] for k in ("auc", "eer", "tar_at_far_1e-2", "tar_at_far_1e-3")})
+        row["oneshot"] = oneshot.evaluate(
+            val_emb.numpy(),
+            episodes,
+            lambda a, b: distances.matrix(torch.from_numpy(a), torch.from_numpy(b), config.metric).numpy(),
+        ).accuracy
         row["seconds"] = time.perf_counter() - t0
         history.append(row)
+        improved = row[key] > best
         log(
             f"epoch {epoch + 1}/{config.epochs}  loss {row['train_loss']:.4f}  val_loss {row['val_loss']:.4f}  "
-            f"val AUC {row['auc']:.4f}  EER {row['eer']:.4f}  ({row['seconds']:.1f}s)"
+            f"val AUC {row['auc']:.4f}  EER {row['eer']:.4f}  {way}-way 1-shot {row['oneshot'] * 100:.1f}%  "
+            f"({row['seconds']:.1f}s){'  *best' if improved else ''}"
         )
-        checkpoint.save(
-            ckpt_path,
-            {
-                "model": {
-                    "arch": config.arch,
-                    "in_channels": config.channels,
-                    "embedding_dim": config.embedding_dim,
-                    "input_size": [config.size, config.size],
-                    "normalize": bool(config.normalize),
-                    "metric": config.metric,
-                },
-                "preprocess": {
-                    **asdict(preprocess),
-                    "size": list(preprocess.size),
-                    "mean": list(preprocess.mean),
-                    "std": list(preprocess.std),
-                },
-                "data": {
-                    "root": str(root) if config.data not in (None, data.EMBEDDED) else data.EMBEDDED,
-                    "train_classes": list(train_classes),
-                    "val_classes": list(val_classes),
-                },
-                "config": asdict(config),
-                "state_dict": encoder.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "epoch": epoch + 1,
-                "history": history,
-                "versions": _versions(),
+        payload = {
+            "model": {
+                "arch": config.arch,
+                "arch_kwargs": config.arch_kwargs(),
+                "in_channels": config.channels,
+                "embedding_dim": config.embedding_dim,
+                "input_size": [config.size, config.size],
+                "normalize": bool(config.normalize),
+                "metric": config.metric,
             },
-        )
+            "preprocess": {
+                **asdict(preprocess),
+                "size": list(preprocess.size),
+                "mean": list(preprocess.mean),
+                "std": list(preprocess.std),
+            },
+            "data": {
+                "root": str(root) if config.data not in (None, data.EMBEDDED) else data.EMBEDDED,
+                "train_classes": list(train_classes),
+                "val_classes": list(val_classes),
+            },
+            "config": asdict(config),
+            "state_dict": encoder.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "epoch": epoch + 1,
+            "history": history,
+            "versions": _versions(),
+        }
+        if improved:
+            best = row[key]
+            checkpoint.save(out / "best.pt", payload)
+        checkpoint.save(ckpt_path, payload)
         write_text_atomic(out / "metrics.json", json.dumps({"config": asdict(config), "history": history}, indent=2) + "\n")
+        since_best = len(history) - 1 - max(range(len(history)), key=lambda i: history[i].get(key, -1.0))
+        if config.patience is not None and since_best >= config.patience:
+            log(f"early stop: no better validation {key} for {since_best} epochs; best epoch kept in {out / 'best.pt'}")
+            break
     return ckpt_path
 
 
