@@ -68,6 +68,13 @@ from siamese_sdk.errors import require_extra
 @click.option("--channels", type=click.Choice(["1", "3"]), default="1", show_default=True, help="1 = grayscale, 3 = RGB.")
 @click.option("--width", type=click.IntRange(min=4), default=64, show_default=True, help="Channels per block (convnet4).")
 @click.option(
+    "--norm",
+    type=click.Choice(["batch", "group"]),
+    default="batch",
+    show_default=True,
+    help="convnet4 normalisation: BatchNorm, or GroupNorm (batch-independent; exact multi-process training on CPU).",
+)
+@click.option(
     "--rotate-classes/--no-rotate-classes",
     default=False,
     show_default=True,
@@ -109,6 +116,7 @@ def main(preset: str | None, data: Path | None, out: Path, channels: str, resume
       siamese-train --data faces/ --out runs/faces --loss triplet --mining batch_hard --epochs 30
       siamese-train --preset omniglot --data omniglot/train --out runs/omniglot
       siamese-train --out runs/demo --resume --epochs 20 # continue an interrupted or finished run
+      torchrun --nproc-per-node 2 -m siamese_trainer.cli --out runs/ddp   # DistributedDataParallel
     Then: siamese-export runs/demo/model.pt -o runs/demo/bundle
     """
     require_extra("torch")

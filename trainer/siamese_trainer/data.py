@@ -80,15 +80,20 @@ class ImageDataset(torch.utils.data.Dataset):
         return torch.from_numpy(np.stack([to_array(p, self.preprocess) for p in self.folder.paths]))
 
 
-def random_affine(x: torch.Tensor, degrees: float = 10.0, scale: float = 0.1, shift: float = 0.1) -> torch.Tensor:
+def random_affine(
+    x: torch.Tensor, degrees: float = 10.0, scale: float = 0.1, shift: float = 0.1, offset: int = 0, total: int | None = None
+) -> torch.Tensor:
     """Random rotation, scaling and shift per image of a ``(B, C, H, W)`` batch (global torch RNG).
 
-    Edges are filled from the border (the background for Omniglot-like images).
+    Edges are filled from the border (the background for Omniglot-like images). Under multi-process
+    training, parameters are drawn for the ``total`` images of the global batch and rows
+    ``offset : offset + B`` are used, so every rank draws exactly what a single process would.
     """
     b = x.shape[0]
-    angle = (torch.rand(b) * 2 - 1) * math.radians(degrees)
-    s = 1 + (torch.rand(b) * 2 - 1) * scale
-    t = (torch.rand(b, 2) * 2 - 1) * shift * 2
+    n = total or b
+    angle = ((torch.rand(n) * 2 - 1) * math.radians(degrees))[offset : offset + b]
+    s = (1 + (torch.rand(n) * 2 - 1) * scale)[offset : offset + b]
+    t = ((torch.rand(n, 2) * 2 - 1) * shift * 2)[offset : offset + b]
     cos, sin = torch.cos(angle) / s, torch.sin(angle) / s
     theta = torch.stack([torch.stack([cos, -sin, t[:, 0]], 1), torch.stack([sin, cos, t[:, 1]], 1)], 1)
     grid = F.affine_grid(theta.to(x), list(x.shape), align_corners=False)

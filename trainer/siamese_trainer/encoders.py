@@ -9,24 +9,39 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+NORMS = ("batch", "group")
 
-def _block(cin: int, cout: int) -> nn.Sequential:
+
+def _norm(kind: str, channels: int) -> nn.Module:
+    if kind not in NORMS:
+        raise ValueError(f"norm {kind!r} unknown; expected one of {list(NORMS)}")
+    # GroupNorm normalises each image on its own: no dependence on the batch (exact multi-process training on CPU)
+    return nn.BatchNorm2d(channels) if kind == "batch" else nn.GroupNorm(min(8, channels), channels)
+
+
+def _block(cin: int, cout: int, norm: str = "batch") -> nn.Sequential:
     return nn.Sequential(
-        nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True), nn.MaxPool2d(2)
+        nn.Conv2d(cin, cout, 3, padding=1, bias=False), _norm(norm, cout), nn.ReLU(inplace=True), nn.MaxPool2d(2)
     )
 
 
 class ConvNet4(nn.Module):
-    """The small default: 4 x (conv3x3-BN-ReLU-maxpool2) blocks of ``width`` channels, global average
-    pooling, then a linear layer to ``embedding_dim``. Works from 28 px up (28 -> 14 -> 7 -> 3 -> 1)."""
+    """The small default: 4 x (conv3x3-norm-ReLU-maxpool2) blocks of ``width`` channels, global average
+    pooling, then a linear layer to ``embedding_dim``. Works from 28 px up (28 -> 14 -> 7 -> 3 -> 1).
+    ``norm`` is ``batch`` (BatchNorm, folded into the convs at export) or ``group`` (GroupNorm)."""
 
-    def __init__(self, in_channels: int = 1, embedding_dim: int = 64, input_size: tuple[int, int] = (28, 28), width: int = 64):
+    def __init__(
+        self,
+        in_channels: int = 1,
+        embedding_dim: int = 64,
+        input_size: tuple[int, int] = (28, 28),
+        width: int = 64,
+        norm: str = "batch",
+    ):
         super().__init__()
         if min(input_size) < 16:
             raise ValueError(f"convnet4 needs inputs of at least 16 px, got {input_size}; pass --size 28 or larger")
-        self.features = nn.Sequential(
-            _block(in_channels, width), _block(width, width), _block(width, width), _block(width, width)
-        )
+        self.features = nn.Sequential(*[_block(in_channels if i == 0 else width, width, norm) for i in range(4)])
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(width, embedding_dim)
 

@@ -21,9 +21,13 @@ class PKSampler:
         k: images per class (at least 2); a class with fewer than ``k`` images is drawn with replacement.
         batches: batches per epoch (default: ``N // (p * k)``, at least 1).
         seed: base seed; ``set_epoch`` selects the epoch's stream.
+        rank, world: under multi-process training every rank draws the same global batch and yields its
+            contiguous block of ``p / world`` classes (``p`` must be a multiple of ``world``).
     """
 
-    def __init__(self, labels: np.ndarray, p: int, k: int, batches: int | None = None, seed: int = 0):
+    def __init__(
+        self, labels: np.ndarray, p: int, k: int, batches: int | None = None, seed: int = 0, rank: int = 0, world: int = 1
+    ):
         labels = np.asarray(labels)
         self.by_class = [np.flatnonzero(labels == c) for c in np.unique(labels)]
         self.by_class = [ix for ix in self.by_class if ix.size >= 2]
@@ -33,7 +37,9 @@ class PKSampler:
             raise ValueError(
                 f"only {len(self.by_class)} classes have >= 2 images, but p={p} classes per batch were asked; lower --p or add classes"
             )
-        self.p, self.k, self.seed, self.epoch = p, k, seed, 0
+        if p % world:
+            raise ValueError(f"--p {p} must be a multiple of the number of processes ({world}) so each gets whole classes")
+        self.p, self.k, self.seed, self.epoch, self.rank, self.world = p, k, seed, 0, rank, world
         self.batches = batches or max(1, labels.size // (p * k))
 
     def set_epoch(self, epoch: int) -> None:
@@ -49,4 +55,5 @@ class PKSampler:
             for c in rng.choice(len(self.by_class), size=self.p, replace=False):
                 ix = self.by_class[c]
                 batch.extend(rng.choice(ix, size=self.k, replace=ix.size < self.k).tolist())
-            yield batch
+            local = len(batch) // self.world  # this rank's contiguous block of whole classes
+            yield batch[self.rank * local : (self.rank + 1) * local]

@@ -23,7 +23,7 @@ from siamese_sdk.bundle import Preprocess
 from siamese_sdk.errors import InputError
 from siamese_sdk.imagefolder import ImageFolder
 
-from . import checkpoint, data, distances
+from . import checkpoint, data, distances, distributed
 from .encoders import ARCHS, Encoder
 from .evaluate import embed, verification_metrics
 from .losses import LOSSES, ContrastiveLoss, TripletMarginLoss
@@ -48,13 +48,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         margin=0.2,
         p=32,
         k=4,
-        epochs=60,
+        epochs=20,
         lr=2e-3,
         val_fraction=0.1,
         augment=True,
         rotate_classes=True,
         select="oneshot",
-        patience=15,
     ),
 }
 
@@ -86,6 +85,7 @@ class TrainConfig:
     size: int | None = None
     channels: int = 1
     width: int = 64
+    norm: str = "batch"
     val_fraction: float = 0.2
     augment: bool = True
     rotate_classes: bool = False
@@ -128,7 +128,7 @@ class TrainConfig:
 
     def arch_kwargs(self) -> dict[str, Any]:
         """Extra constructor arguments of the architecture (saved in the checkpoint for export)."""
-        return {"width": self.width} if self.arch == "convnet4" else {}
+        return {"width": self.width, "norm": self.norm} if self.arch == "convnet4" else {}
 
     def preprocess(self) -> Preprocess:
         return Preprocess(
@@ -173,6 +173,9 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
         torch.set_num_threads(config.threads)
     if config.device.startswith("cuda") and not torch.cuda.is_available():
         raise InputError(f"--device {config.device} but torch sees no CUDA device; use --device cpu")
+    world = distributed.init(config.device)
+    if not world.is_main:  # only rank 0 logs, validates and writes
+        log, progress = (lambda _: None), False
 
     root = data.resolve_root(config.data)
     folder = ImageFolder.scan(root)
@@ -181,7 +184,7 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
     else:
         train_classes, val_classes = data.split_classes(folder, config.val_fraction, config.seed)
     preprocess = config.preprocess()
-    if state is None:
+    if state is None and world.is_main:
         write_text_atomic(
             out / "split.json", json.dumps({"root": str(root), "train": train_classes, "val": val_classes}, indent=1) + "\n"
         )
@@ -189,7 +192,7 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
     train_set = data.RotatedClasses(base_set) if config.rotate_classes else base_set
     val_set = data.ImageDataset(folder.subset(val_classes), preprocess)
     p = min(config.p, len(np.unique(train_set.labels)))
-    sampler = PKSampler(train_set.labels, p, config.k, config.batches_per_epoch, config.seed)
+    sampler = PKSampler(train_set.labels, p, config.k, config.batches_per_epoch, config.seed, world.rank, world.size)
     loader = torch.utils.data.DataLoader(train_set, batch_sampler=sampler, num_workers=0)
 
     torch.manual_seed(config.seed)
@@ -202,6 +205,11 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
         **config.arch_kwargs(),
     )
     encoder.to(config.device)
+    model: torch.nn.Module = encoder
+    if world.enabled:
+        if config.device.startswith("cuda"):
+            encoder = torch.nn.SyncBatchNorm.convert_sync_batchnorm(encoder)
+        model = torch.nn.parallel.DistributedDataParallel(encoder)
     loss_fn = config.make_loss()
     optimizer = torch.optim.AdamW(encoder.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs * len(sampler))
@@ -226,7 +234,7 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
     log(
         f"training {config.arch} ({config.loss}, {config.metric}{', L2-normalised' if config.normalize else ''}) on {root}: "
         f"{len(train_classes)} train / {len(val_classes)} unseen val classes, {len(train_set)} / {len(val_set)} images, "
-        f"{len(sampler)} batches of {p}x{config.k} per epoch"
+        f"{len(sampler)} batches of {p}x{config.k} per epoch" + (f", {world.size} processes" if world.enabled else "")
     )
     val_images = val_set.images()
     val_labels = val_set.folder.labels
@@ -244,13 +252,19 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
             for x, y in it:
                 x, y = x.to(config.device), y.to(config.device)
                 if config.augment:
-                    x = data.random_affine(x)
-                loss = loss_fn(encoder(x), y)
+                    x = data.random_affine(x, offset=world.rank * x.shape[0], total=world.size * x.shape[0])
+                # mining and loss see the global batch; x world.size undoes DDP's gradient averaging
+                loss = loss_fn(distributed.gather(model(x), world), distributed.gather(y, world))
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                (loss * world.size).backward()
                 optimizer.step()
                 scheduler.step()
                 total, n = total + loss.item(), n + 1
+        if not world.is_main:
+            distributed.barrier(world)  # wait for rank 0's validation and checkpoint
+            if distributed.broadcast_flag(False, world):
+                break
+            continue
         row = {"epoch": epoch + 1, "train_loss": total / max(n, 1), "val_loss": _val_loss(encoder, loss_fn, val_set, config)}
         val_emb = embed(encoder, val_images, device=config.device)
         vm = verification_metrics(val_emb, val_labels, config.metric)
@@ -303,9 +317,12 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
         checkpoint.save(ckpt_path, payload)
         write_text_atomic(out / "metrics.json", json.dumps({"config": asdict(config), "history": history}, indent=2) + "\n")
         since_best = len(history) - 1 - max(range(len(history)), key=lambda i: history[i].get(key, -1.0))
-        if config.patience is not None and since_best >= config.patience:
+        stop = config.patience is not None and since_best >= config.patience
+        distributed.barrier(world)
+        if distributed.broadcast_flag(stop, world):
             log(f"early stop: no better validation {key} for {since_best} epochs; best epoch kept in {out / 'best.pt'}")
             break
+    distributed.shutdown(world)
     return ckpt_path
 
 
