@@ -95,9 +95,7 @@ def export_bundle(checkpoint_path: str | Path, out: str | Path | None = None, op
     rng = np.random.default_rng(opts.seed)
     if len(val_folder) > opts.max_validation_images:
         keep = np.sort(rng.choice(len(val_folder), opts.max_validation_images, replace=False))
-        val_folder = ImageFolder(
-            val_folder.root, val_folder.classes, [val_folder.paths[i] for i in keep], val_folder.labels[keep]
-        )
+        val_folder = val_folder.take(keep)
     log(f"validation: {len(val_folder.classes)} unseen classes, {len(val_folder)} images from {val_folder.root}")
     val_images = to_batch(val_folder.paths, preprocess)
 

@@ -102,6 +102,13 @@ from siamese_sdk.errors import require_extra
 @click.option("--device", default="cpu", show_default=True, help="torch device (cpu, cuda, cuda:1).")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="torch CPU threads.")
 @click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="DataLoader worker processes decoding images (use for folders too large to preload; see README).",
+)
+@click.option(
     "--resume",
     is_flag=True,
     help="Continue the run in --out after its last completed epoch (its saved settings are used; --epochs may be raised).",

@@ -94,6 +94,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "cpu"
     threads: int | None = None
+    workers: int = 0
     preset: str | None = None
 
     @classmethod
@@ -178,13 +179,18 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
         log, progress = (lambda _: None), False
 
     root = data.resolve_root(config.data)
-    folder = ImageFolder.scan(root)
+    index_path = out / "index.npz"  # the folder is walked once per run; a resume reuses the same file list
+    if state is not None and index_path.exists():
+        folder = ImageFolder.load(index_path)
+    else:
+        folder = ImageFolder.scan(root)
     if state is not None:
         train_classes, val_classes = state["data"]["train_classes"], state["data"]["val_classes"]
     else:
         train_classes, val_classes = data.split_classes(folder, config.val_fraction, config.seed)
     preprocess = config.preprocess()
     if state is None and world.is_main:
+        folder.save(index_path)
         write_text_atomic(
             out / "split.json", json.dumps({"root": str(root), "train": train_classes, "val": val_classes}, indent=1) + "\n"
         )
@@ -193,7 +199,9 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
     val_set = data.ImageDataset(folder.subset(val_classes), preprocess)
     p = min(config.p, len(np.unique(train_set.labels)))
     sampler = PKSampler(train_set.labels, p, config.k, config.batches_per_epoch, config.seed, world.rank, world.size)
-    loader = torch.utils.data.DataLoader(train_set, batch_sampler=sampler, num_workers=0)
+    loader = torch.utils.data.DataLoader(
+        train_set, batch_sampler=sampler, num_workers=config.workers, persistent_workers=config.workers > 0
+    )
 
     torch.manual_seed(config.seed)
     encoder = Encoder(
