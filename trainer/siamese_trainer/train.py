@@ -45,7 +45,6 @@ PRESETS: dict[str, dict[str, Any]] = {
         embedding_dim=128,
         loss="triplet",
         mining="all",
-        margin=0.2,
         p=32,
         k=4,
         epochs=20,
