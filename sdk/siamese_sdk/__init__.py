@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from .bundle import Manifest, read_manifest
 from .errors import BundleError, ExtraMissingError, InputError, ProviderError, SiameseError
+from .gallery import Gallery
 from .model import SiameseModel, Verification, load
 
 __version__ = "0.1.0"
@@ -19,6 +20,7 @@ __version__ = "0.1.0"
 __all__ = [
     "BundleError",
     "ExtraMissingError",
+    "Gallery",
     "InputError",
     "Manifest",
     "ProviderError",

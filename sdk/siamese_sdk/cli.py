@@ -75,6 +75,8 @@ def main() -> None:
       siamese info bundle/
       siamese embed bundle/ photos/ -o embeddings.npy
       siamese verify bundle/ a.png b.png --operating-point far_1e-3
+      siamese gallery bundle/ enrolled/ -o gallery.npz
+      siamese search bundle/ gallery.npz probe.png -k 5
     """
 
 
@@ -138,6 +140,7 @@ def report(m: Any, bundle: Path) -> str:
     help="Where to write the (N, D) float32 .npy.",
 )
 @click.option("--batch-size", default=64, show_default=True, type=click.IntRange(min=1))
+@click.option("--no-resume", is_flag=True, help="Start over even when an interrupted run of the same inputs can be resumed.")
 @VARIANT
 @PROVIDER
 @THREADS
@@ -146,6 +149,7 @@ def embed(
     paths: tuple[Path, ...],
     output: Path,
     batch_size: int,
+    no_resume: bool,
     variant: str,
     providers: tuple[str, ...],
     threads: int | None,
@@ -153,26 +157,168 @@ def embed(
     """Embed image files and folders (recursively) into an (N, D) float32 .npy.
 
     Row i belongs to the i-th image, in the order listed in OUTPUT with suffix .paths.txt.
-    Both files are written atomically.
+    Both files are written atomically. Any number of images streams to disk with flat memory
+    (OUTPUT.partial.npy + OUTPUT.partial.json); an interrupted run resumes when rerun with the same
+    inputs and bundle, and starts over (saying why) when they changed.
 
     \b
     Example:
       siamese embed bundle/ faces/ extra.png -o emb.npy
     """
-    import numpy as np
+    from .stream import embed_to_npy, scan_images
 
-    from .atomic import write_atomic, write_text_atomic
+    model = _load(bundle, variant, providers, threads)
+    scan = scan_images(paths)  # the paths are walked lazily, never held in memory
+    with click.progressbar(length=scan.count, label=f"embedding {scan.count} images", file=sys.stderr) as bar:
+        shown = [0]
+
+        def progress(done: int, total: int) -> None:
+            bar.update(done - shown[0])
+            shown[0] = done
+
+        run = embed_to_npy(
+            model,
+            paths,
+            output,
+            batch_size,
+            resume=not no_resume,
+            progress=progress,
+            log=lambda m: click.echo(m, err=True),
+            scan=scan,
+        )
+    click.echo(f"wrote {output} ({run.rows} x {run.dim} float32, variant {model.variant})")
+
+
+@main.command("gallery")
+@BUNDLE
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the gallery (.npz).",
+)
+@click.option(
+    "--storage",
+    default="float32",
+    show_default=True,
+    type=click.Choice(["float32", "float16", "int8"]),
+    help="Vector storage: float16 halves it, int8 quarters it (small recall cost, see the README).",
+)
+@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(min=1))
+@VARIANT
+@PROVIDER
+@THREADS
+def gallery_cmd(
+    bundle: Path,
+    paths: tuple[Path, ...],
+    output: Path,
+    storage: str,
+    batch_size: int,
+    variant: str,
+    providers: tuple[str, ...],
+    threads: int | None,
+) -> None:
+    """Build a 1:N search gallery from image files and folders (recursively); ids are the file paths.
+
+    The gallery is bound to this bundle's encoder and variant: search it with the same ones.
+
+    \b
+    Example:
+      siamese gallery bundle/ enrolled/ -o gallery.npz --storage float16
+    """
+    import contextlib
+
+    from .gallery import Gallery
     from .preprocess import find_images
+    from .stream import prefetch
 
     model = _load(bundle, variant, providers, threads)
     files = find_images(paths)
-    out = np.empty((len(files), model.embedding_dim), dtype=np.float32)
-    with click.progressbar(range(0, len(files), batch_size), label=f"embedding {len(files)} images", file=sys.stderr) as bar:
-        for i in bar:
-            out[i : i + batch_size] = model.embed(files[i : i + batch_size], batch_size=batch_size)
-    write_atomic(output, lambda p: np.save(open(p, "wb"), out))
-    write_text_atomic(output.with_suffix(".paths.txt"), "".join(f"{f}\n" for f in files))
-    click.echo(f"wrote {output} ({out.shape[0]} x {out.shape[1]} float32, variant {model.variant})")
+    g = Gallery.for_model(model, storage=storage)
+    with click.progressbar(length=len(files), label=f"embedding {len(files)} images", file=sys.stderr) as bar:
+        with contextlib.closing(prefetch(files, model.manifest.preprocess, batch_size)) as batches:
+            for row, x in batches:
+                g.add(model.embed(x, batch_size=x.shape[0]), [str(f) for f in files[row : row + x.shape[0]]])
+                bar.update(x.shape[0])
+    g.save(output)
+    click.echo(
+        f"wrote {output} ({len(g)} x {g.embedding_dim} {storage}, {g.metric}, encoder {g.fingerprint}, variant {model.variant})"
+    )
+
+
+@main.command()
+@BUNDLE
+@click.argument("gallery_path", metavar="GALLERY", type=click.Path(path_type=Path))
+@click.argument("queries", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-k", "k", default=5, show_default=True, type=click.IntRange(min=1), help="Hits per query.")
+@click.option(
+    "--operating-point",
+    default=None,
+    type=click.Choice(["eer", "far_1e-2", "far_1e-3"]),
+    help="Calibrated threshold that marks a hit as a match (default: the bundle's).",
+)
+@click.option(
+    "--index",
+    default="flat",
+    show_default=True,
+    type=click.Choice(["flat", "faiss-flat", "faiss-hnsw"]),
+    help="Search index; faiss-* need the [faiss] extra (hnsw is approximate).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@VARIANT
+@PROVIDER
+@THREADS
+def search(
+    bundle: Path,
+    gallery_path: Path,
+    queries: tuple[Path, ...],
+    k: int,
+    operating_point: str | None,
+    index: str,
+    as_json: bool,
+    variant: str,
+    providers: tuple[str, ...],
+    threads: int | None,
+) -> None:
+    """Find the K closest GALLERY entries of each QUERY image (files or folders).
+
+    Scores are distances (lower = closer); hits within the bundle's calibrated threshold are matches (*).
+
+    \b
+    Example:
+      siamese search bundle/ gallery.npz probe.png -k 5 --json
+    """
+    import contextlib
+
+    from .gallery import Gallery
+    from .preprocess import find_images
+    from .stream import prefetch
+
+    model = _load(bundle, variant, providers, threads)
+    g = Gallery.load(gallery_path, model=model, index=index)
+    files = find_images(queries)
+    op = operating_point or model.manifest.default_operating_point
+    t = model.threshold(op)
+    results = []
+    with contextlib.closing(prefetch(files, model.manifest.preprocess, 64)) as batches:
+        for row, x in batches:
+            ids, scores = g.search(model.embed(x, batch_size=x.shape[0]), k)
+            for f, id_row, score_row in zip(files[row : row + x.shape[0]], ids, scores, strict=True):
+                hits = [
+                    {"id": str(i), "score": float(s), "same": bool(s <= t)} for i, s in zip(id_row, score_row, strict=True) if i
+                ]
+                results.append({"query": str(f), "hits": hits})
+    if as_json:
+        meta = {"metric": g.metric, "threshold": t, "operating_point": op, "variant": model.variant, "k": k}
+        click.echo(json.dumps({**meta, "results": results}))
+        return
+    for r in results:
+        click.echo(r["query"])
+        for rank, h in enumerate(r["hits"], 1):
+            click.echo(f"  {rank:>3}. {h['score']:.4f}{' *' if h['same'] else '  '} {h['id']}")
+    click.echo(f"scores: {g.metric} distance, lower = closer; * = match (<= {t:.4f}, {op}, variant {model.variant})")
 
 
 @main.command()
@@ -313,3 +459,113 @@ def oneshot(
     )
     if json_out is not None:
         write_text_atomic(json_out, json.dumps(result, indent=2) + "\n")
+
+
+@main.command()
+@BUNDLE
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Labelled image folder (class per leaf folder) for accuracy and FAR/FRR at the shipped thresholds.",
+)
+@click.option(
+    "--variant",
+    "variants",
+    multiple=True,
+    type=click.Choice(["int8", "fp32", "fp16"]),
+    help="Variant(s) to measure (default: every shipped one).",
+)
+@click.option(
+    "--batch", "batches", default="1,8,64", show_default=True, help="Batch sizes for the throughput sweep (comma list)."
+)
+@click.option(
+    "--runs", default=50, show_default=True, type=click.IntRange(min=5), help="Timed runs per measurement (after warm-up)."
+)
+@click.option(
+    "--torch",
+    "torch_checkpoint",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also time this checkpoint's encoder in torch eager (needs the train extra).",
+)
+@click.option(
+    "--json",
+    "json_out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the report as JSON (format in the README).",
+)
+@click.option(
+    "--markdown",
+    "md_out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the report as a Markdown table.",
+)
+@click.option(
+    "--plots",
+    "plots_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write ROC/DET and distance histograms as PNG (needs --data and matplotlib).",
+)
+@PROVIDER
+@THREADS
+def bench(
+    bundle: Path,
+    data: Path | None,
+    variants: tuple[str, ...],
+    batches: str,
+    runs: int,
+    torch_checkpoint: Path | None,
+    json_out: Path | None,
+    md_out: Path | None,
+    plots_dir: Path | None,
+    providers: tuple[str, ...],
+    threads: int | None,
+) -> None:
+    """Measure a bundle on this device: latency, throughput, cold start, memory, size, accuracy.
+
+    Ratios (int8 / fp32, int8 / torch, fp32 / torch) are measured in the same run, next to the absolute
+    numbers, because absolute times on a shared or throttled machine are noisy.
+
+    \b
+    Examples:
+      siamese bench bundle/
+      siamese bench bundle/ --data val_faces/ --plots report/ --json bench.json --markdown bench.md
+      siamese bench bundle/ --torch runs/demo/model.pt --threads 2
+    """
+    from . import bench as bench_
+    from .atomic import write_text_atomic
+    from .errors import InputError
+
+    try:
+        sizes = tuple(int(b) for b in batches.split(",") if b.strip())
+    except ValueError:
+        raise InputError(f"--batch {batches!r} is not a comma list of integers, e.g. 1,8,64") from None
+    if not sizes or min(sizes) < 1:
+        raise InputError(f"--batch {batches!r} needs positive batch sizes, e.g. 1,8,64")
+    if plots_dir is not None and data is None:
+        raise InputError("--plots needs --data (a labelled folder) to draw ROC curves and histograms")
+    report, scored = bench_.run(
+        bundle,
+        list(variants) or None,
+        list(providers) or None,
+        threads,
+        sizes,
+        runs,
+        data,
+        torch_checkpoint,
+        progress=lambda s: click.echo(f"  {s}", err=True),
+    )
+    click.echo(bench_.markdown(report), nl=False)
+    if json_out is not None:
+        write_text_atomic(json_out, json.dumps(report, indent=2) + "\n")
+    if md_out is not None:
+        write_text_atomic(md_out, bench_.markdown(report))
+    if plots_dir is not None:
+        from .bundle import read_manifest
+
+        for p in bench_.plots(scored, report, plots_dir, read_manifest(bundle, verify=False).higher_is_closer):
+            click.echo(f"wrote {p}")

@@ -5,6 +5,7 @@ Needs the ``train`` extra; without it the command says so in one line.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -138,7 +139,8 @@ def main(preset: str | None, data: Path | None, out: Path, channels: str, resume
         kwargs["channels"] = int(channels)
     config = TrainConfig.from_preset(preset, data=None if data is None else str(data), out=str(out), **kwargs)
     path = train(config, resume=resume, log=click.echo, progress=not quiet)
-    click.echo(f"checkpoint: {path} (best validation epoch: {path.parent / 'best.pt'})")
+    if os.environ.get("RANK", "0") == "0":  # under torchrun only rank 0 reports
+        click.echo(f"checkpoint: {path} (best validation epoch: {path.parent / 'best.pt'})")
 
 
 if __name__ == "__main__":

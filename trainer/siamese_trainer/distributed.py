@@ -77,5 +77,7 @@ def barrier(world: World) -> None:
 
 
 def shutdown(world: World) -> None:
+    """Leave the process group together (a rank tearing gloo down while another still talks to it aborts)."""
     if world.enabled and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()

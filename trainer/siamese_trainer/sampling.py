@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
+from siamese_sdk.errors import InputError
 
 
 class PKSampler:
@@ -32,13 +33,13 @@ class PKSampler:
         self.by_class = [np.flatnonzero(labels == c) for c in np.unique(labels)]
         self.by_class = [ix for ix in self.by_class if ix.size >= 2]
         if p < 2 or k < 2:
-            raise ValueError(f"P x K sampler needs p >= 2 and k >= 2, got p={p}, k={k}")
+            raise InputError(f"P x K sampler needs p >= 2 and k >= 2, got p={p}, k={k}")
         if len(self.by_class) < p:
-            raise ValueError(
+            raise InputError(
                 f"only {len(self.by_class)} classes have >= 2 images, but p={p} classes per batch were asked; lower --p or add classes"
             )
         if p % world:
-            raise ValueError(f"--p {p} must be a multiple of the number of processes ({world}) so each gets whole classes")
+            raise InputError(f"--p {p} must be a multiple of the number of processes ({world}) so each gets whole classes")
         self.p, self.k, self.seed, self.epoch, self.rank, self.world = p, k, seed, 0, rank, world
         self.batches = batches or max(1, labels.size // (p * k))
 

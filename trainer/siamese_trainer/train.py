@@ -136,9 +136,12 @@ class TrainConfig:
         )
 
     def make_loss(self) -> torch.nn.Module:
-        if self.loss == "triplet":
-            return TripletMarginLoss(self.margin, self.metric, bool(self.normalize), self.mining)
-        return ContrastiveLoss(self.margin, self.metric, bool(self.normalize))
+        try:
+            if self.loss == "triplet":
+                return TripletMarginLoss(self.margin, self.metric, bool(self.normalize), self.mining)
+            return ContrastiveLoss(self.margin, self.metric, bool(self.normalize))
+        except ValueError as e:  # an impossible margin or unknown mining: a flag problem
+            raise InputError(str(e)) from None
 
 
 def _versions() -> dict[str, str]:
