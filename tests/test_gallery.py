@@ -126,7 +126,7 @@ def test_duplicate_ids_and_remove(model, emb):
     [
         (lambda g, d: g.search(np.zeros((1, d), np.float32)), "empty"),
         (lambda g, d: g.add(np.zeros((2, d), np.float32), ["a"]), "2 embeddings but 1 ids"),
-        (lambda g, d: g.add(np.zeros((1, d + 1), np.float32), ["a"]), "expected shape (N, "),
+        (lambda g, d: g.add(np.zeros((1, d + 1), np.float32), ["a"]), "expected embeddings of shape (N, "),
         (lambda g, d: g.add(np.zeros((0, d), np.float32), []), "empty batch"),
         (lambda g, d: g.add(np.full((1, d), np.nan, np.float32), ["a"]), "NaN"),
         (lambda g, d: g.add(np.zeros((1, d), np.int64), ["a"]), "dtype int64"),

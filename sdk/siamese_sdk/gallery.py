@@ -493,20 +493,9 @@ class Gallery:
         return self.metric == "cosine" and self.storage != "float32"
 
     def _check_embeddings(self, e: Any, name: str) -> np.ndarray:
-        e = np.asarray(e)
-        d = self.embedding_dim
-        if e.ndim == 1 and e.shape[0] == d:
-            raise InputError(f"{name}: got one embedding of shape ({d},); add the batch axis: x[None] for shape (1, {d})")
-        if e.ndim != 2 or e.shape[1] != d:
-            raise InputError(f"{name}: expected shape (N, {d}), got {e.shape}; pass embeddings of this gallery's model")
-        if e.shape[0] == 0:
-            raise InputError(f"{name}: empty batch (N = 0); pass at least one embedding")
-        if not np.issubdtype(e.dtype, np.floating):
-            raise InputError(f"{name}: expected float embeddings, got dtype {e.dtype}")
-        e = np.ascontiguousarray(e, dtype=np.float32)
-        if not np.all(np.isfinite(e)):
-            raise InputError(f"{name}: embeddings contain NaN or Inf; clean them first")
-        return e
+        from .model import check_embeddings
+
+        return check_embeddings(e, self.embedding_dim, name)
 
     @staticmethod
     def _check_ids(ids: Sequence[str], n: int) -> list[str]:

@@ -20,6 +20,23 @@ from .preprocess import ImageLike, to_batch
 Inputs = np.ndarray | ImageLike | Sequence[ImageLike]
 
 
+def check_embeddings(e: Any, dim: int, name: str) -> np.ndarray:
+    """``e`` as a contiguous ``(N, dim) float32`` array; ``InputError`` naming ``name`` for anything else."""
+    e = np.asarray(e)
+    if e.ndim == 1 and e.shape[0] == dim:
+        raise InputError(f"{name}: got one embedding of shape ({dim},); add the batch axis: x[None] for shape (1, {dim})")
+    if e.ndim != 2 or e.shape[1] != dim:
+        raise InputError(f"{name}: expected embeddings of shape (N, {dim}), got {e.shape}; pass the output of embed() of the same model")
+    if e.shape[0] == 0:
+        raise InputError(f"{name}: empty batch (N = 0); pass at least one embedding")
+    if not np.issubdtype(e.dtype, np.floating):
+        raise InputError(f"{name}: expected float embeddings, got dtype {e.dtype}")
+    e = np.ascontiguousarray(e, dtype=np.float32)
+    if not np.all(np.isfinite(e)):
+        raise InputError(f"{name}: embeddings contain NaN or Inf; clean them first")
+    return e
+
+
 @dataclass(frozen=True)
 class Verification:
     """Result of ``verify`` for N pairs.
@@ -260,18 +277,7 @@ class SiameseModel:
         return x
 
     def _as_embeddings(self, e: np.ndarray, name: str) -> np.ndarray:
-        e = np.asarray(e)
-        d = self.embedding_dim
-        if e.ndim != 2 or e.shape[1] != d:
-            raise InputError(f"{name}: expected embeddings of shape (N, {d}), got {e.shape}; pass the output of embed()")
-        if e.shape[0] == 0:
-            raise InputError(f"{name}: empty batch (N = 0); pass at least one embedding")
-        if not np.issubdtype(e.dtype, np.floating):
-            raise InputError(f"{name}: expected float embeddings, got dtype {e.dtype}")
-        e = np.ascontiguousarray(e, dtype=np.float32)
-        if not np.all(np.isfinite(e)):
-            raise InputError(f"{name}: embeddings contain NaN or Inf")
-        return e
+        return check_embeddings(e, self.embedding_dim, name)
 
     def __repr__(self) -> str:
         return f"SiameseModel({str(self.path)!r}, variant={self.variant!r}, providers={self.providers}, dim={self.embedding_dim}, metric={self.manifest.metric!r})"
