@@ -102,12 +102,12 @@ def test_threads_setting(bundle, images):
 
 
 def test_thread_safety_matches_serial(bundle, images):
-    """8 threads share one model; each call returns exactly what the same call returns serially."""
+    """8 threads share one model, 1,000 mixed embed/verify calls each: exactly the serial results."""
     from concurrent.futures import ThreadPoolExecutor
 
     model = siamese_sdk.load(bundle, threads=1)
     x = model.preprocess(images[:16])
-    calls = [(i % 2, i % 13) for i in range(8 * 40)]
+    calls = [(i % 2, i % 13) for i in range(8 * 1000)]  # 1,000 mixed calls per thread
 
     def run(call):
         kind, i = call

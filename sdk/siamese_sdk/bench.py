@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from . import metrics
+from .atomic import write_atomic
 from .bundle import read_manifest
 from .errors import InputError
 from .imagefolder import ImageFolder
@@ -291,7 +292,7 @@ def plots(
     det.legend()
     fig.tight_layout()
     written.append(out_dir / "roc_det.png")
-    fig.savefig(written[-1], dpi=100)
+    write_atomic(written[-1], lambda p, fig=fig: fig.savefig(p, format="png", dpi=100))
     plt.close(fig)
     for name, (scores, same) in scored.items():
         fig, ax = plt.subplots(figsize=(6, 4))
@@ -304,6 +305,6 @@ def plots(
         ax.legend()
         fig.tight_layout()
         written.append(out_dir / f"hist_{name}.png")
-        fig.savefig(written[-1], dpi=100)
+        write_atomic(written[-1], lambda p, fig=fig: fig.savefig(p, format="png", dpi=100))
         plt.close(fig)
     return written
