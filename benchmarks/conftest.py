@@ -22,7 +22,6 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, str(THREADS))
 
 import platform  # noqa: E402
-import shutil  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -179,16 +178,9 @@ def pytest_terminal_summary(terminalreporter) -> None:
 @pytest.fixture(scope="session")
 def data_28(tmp_path_factory) -> Path:
     """A few real Omniglot classes copied from the embedded subset (28 px), Omniglot layout."""
-    from siamese_trainer.data import embedded_root
+    from siamese_trainer.data import copy_embedded_subset
 
-    src, dest = embedded_root(), tmp_path_factory.mktemp("bench_data") / "omniglot28"
-    for alpha in sorted(p for p in src.iterdir() if p.is_dir())[:ALPHABETS]:
-        for char in sorted(p for p in alpha.iterdir() if p.is_dir())[:CHARACTERS]:
-            out = dest / alpha.name / char.name
-            out.mkdir(parents=True)
-            for png in sorted(char.glob("*.png"))[:DRAWERS]:
-                shutil.copy(png, out / png.name)
-    return dest
+    return copy_embedded_subset(tmp_path_factory.mktemp("bench_data") / "omniglot28", ALPHABETS, CHARACTERS, DRAWERS)
 
 
 @pytest.fixture(scope="session")

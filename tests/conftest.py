@@ -10,18 +10,12 @@ from pathlib import Path
 
 import pytest
 
-EMBEDDED = Path(__file__).resolve().parents[1] / "trainer" / "siamese_trainer" / "datasets" / "omniglot_mini"
-
 
 def make_tiny_dataset(dest: Path, alphabets: int = 4, characters: int = 3, per_class: int = 8) -> Path:
     """Copy a few real Omniglot classes (``Alphabet/characterNN/*.png``) into ``dest``."""
-    for alpha in sorted(p for p in EMBEDDED.iterdir() if p.is_dir())[:alphabets]:
-        for char in sorted(p for p in alpha.iterdir() if p.is_dir())[:characters]:
-            out = dest / alpha.name / char.name
-            out.mkdir(parents=True)
-            for png in sorted(char.glob("*.png"))[:per_class]:
-                shutil.copy(png, out / png.name)
-    return dest
+    from siamese_trainer.data import copy_embedded_subset
+
+    return copy_embedded_subset(dest, alphabets, characters, per_class)
 
 
 @pytest.fixture(scope="session")

@@ -120,3 +120,18 @@ class RotatedClasses(torch.utils.data.Dataset):
         r, j = divmod(i, self._n)
         x, _ = self.base[j]
         return torch.rot90(x, r, dims=(1, 2)), int(self.labels[i])
+
+
+def copy_embedded_subset(dest: str | Path, alphabets: int, characters: int, per_class: int) -> Path:
+    """Copy a small real slice of the embedded Omniglot subset into ``dest`` (same layout), for quick
+    experiments, tests and benchmarks: the first ``alphabets`` x ``characters`` classes, ``per_class`` images each."""
+    import shutil
+
+    src, dest = embedded_root(), Path(dest)
+    for alpha in sorted(p for p in src.iterdir() if p.is_dir())[:alphabets]:
+        for char in sorted(p for p in alpha.iterdir() if p.is_dir())[:characters]:
+            out = dest / alpha.name / char.name
+            out.mkdir(parents=True)
+            for png in sorted(char.glob("*.png"))[:per_class]:
+                shutil.copy(png, out / png.name)
+    return dest
