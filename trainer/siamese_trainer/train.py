@@ -41,7 +41,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "omniglot": dict(
         arch="convnet4",
         size=28,
-        width=128,
+        width=64,
         embedding_dim=128,
         loss="triplet",
         mining="all",
