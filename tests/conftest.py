@@ -54,3 +54,17 @@ def bundle(trained_run) -> Path:
 def bundle_copy(bundle, tmp_path) -> Path:
     """A private copy of the session bundle, free to tamper with."""
     return Path(shutil.copytree(bundle, tmp_path / "bundle"))
+
+
+@pytest.fixture(scope="module")
+def model(bundle):
+    """The session bundle loaded with the SDK (``variant="auto"``)."""
+    import siamese_sdk
+
+    return siamese_sdk.load(bundle)
+
+
+@pytest.fixture(scope="module")
+def images(tiny_data) -> list[Path]:
+    """The tiny dataset's image files, sorted."""
+    return sorted(tiny_data.rglob("*.png"))

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import siamese_sdk
 from click.testing import CliRunner
 from siamese_sdk import InputError
 from siamese_sdk.cli import main as siamese
@@ -25,11 +24,6 @@ BS = 8
 
 class Stop(Exception):
     """Simulated interruption."""
-
-
-@pytest.fixture(scope="module")
-def model(bundle):
-    return siamese_sdk.load(bundle)
 
 
 @pytest.fixture(scope="module")

@@ -22,16 +22,6 @@ K = 5
 
 
 @pytest.fixture(scope="module")
-def model(bundle):
-    return siamese_sdk.load(bundle)
-
-
-@pytest.fixture(scope="module")
-def images(tiny_data):
-    return sorted(tiny_data.rglob("*.png"))
-
-
-@pytest.fixture(scope="module")
 def emb(model, images) -> np.ndarray:
     return model.embed(images)
 

@@ -9,11 +9,6 @@ from siamese_sdk.bundle import read_manifest
 
 
 @pytest.fixture(scope="module")
-def images(tiny_data):
-    return sorted(tiny_data.rglob("*.png"))
-
-
-@pytest.fixture(scope="module")
 def model(bundle):
     return siamese_sdk.load(bundle, variant="fp32")
 

@@ -26,7 +26,9 @@ def check_embeddings(e: Any, dim: int, name: str) -> np.ndarray:
     if e.ndim == 1 and e.shape[0] == dim:
         raise InputError(f"{name}: got one embedding of shape ({dim},); add the batch axis: x[None] for shape (1, {dim})")
     if e.ndim != 2 or e.shape[1] != dim:
-        raise InputError(f"{name}: expected embeddings of shape (N, {dim}), got {e.shape}; pass the output of embed() of the same model")
+        raise InputError(
+            f"{name}: expected embeddings of shape (N, {dim}), got {e.shape}; pass the output of embed() of the same model"
+        )
     if e.shape[0] == 0:
         raise InputError(f"{name}: empty batch (N = 0); pass at least one embedding")
     if not np.issubdtype(e.dtype, np.floating):
@@ -135,6 +137,8 @@ class SiameseModel:
                 raise BundleError(f"head expects {dims}-d embeddings, encoder emits {m.embedding_dim}; the bundle mixes models")
         self._encoder_in = inp[0].name
         self._encoder_out = out[0].name
+        self._pairwise_in = [i.name for i in self._pairwise.get_inputs()]
+        self._matrix_in = [i.name for i in self._matrix.get_inputs()]
 
     # ---- public API ---------------------------------------------------------------------------------
     @property
@@ -184,15 +188,13 @@ class SiameseModel:
             raise InputError(
                 f"distance needs equal batch sizes, got {a.shape[0]} and {b.shape[0]}; use distance_matrix for N x M"
             )
-        names = [i.name for i in self._pairwise.get_inputs()]
-        return self._pairwise.run(None, {names[0]: a, names[1]: b})[0]
+        return self._pairwise.run(None, dict(zip(self._pairwise_in, (a, b), strict=True)))[0]
 
     def distance_matrix(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Scores of every row of ``a`` ``(N, D)`` against every row of ``b`` ``(M, D)``: ``(N, M) float32``."""
         a = self._as_embeddings(a, "a")
         b = self._as_embeddings(b, "b")
-        names = [i.name for i in self._matrix.get_inputs()]
-        return self._matrix.run(None, {names[0]: a, names[1]: b})[0]
+        return self._matrix.run(None, dict(zip(self._matrix_in, (a, b), strict=True)))[0]
 
     def threshold(self, operating_point: str | None = None) -> float:
         """The calibrated threshold of this variant at ``operating_point`` (default: the manifest's)."""

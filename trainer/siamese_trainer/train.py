@@ -275,7 +275,11 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
             if distributed.broadcast_flag(False, world):
                 break
             continue
-        row = {"epoch": epoch + 1, "train_loss": total / max(n, 1), "val_loss": _val_loss(encoder, loss_fn, val_set, config)}
+        row = {
+            "epoch": epoch + 1,
+            "train_loss": total / max(n, 1),
+            "val_loss": _val_loss(encoder, loss_fn, val_images, val_labels, config),
+        }
         val_emb = embed(encoder, val_images, device=config.device)
         vm = verification_metrics(val_emb, val_labels, config.metric)
         row.update({k: vm[k] for k in ("auc", "eer", "tar_at_far_1e-2", "tar_at_far_1e-3")})
@@ -337,15 +341,16 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
 
 
 @torch.no_grad()
-def _val_loss(encoder: torch.nn.Module, loss_fn: torch.nn.Module, val_set: data.ImageDataset, config: TrainConfig) -> float:
+def _val_loss(
+    encoder: torch.nn.Module, loss_fn: torch.nn.Module, images: torch.Tensor, labels: np.ndarray, config: TrainConfig
+) -> float:
     encoder.eval()
-    p = min(config.p, len(val_set.folder.classes))
-    sampler = PKSampler(val_set.folder.labels, p, config.k, VAL_LOSS_BATCHES, seed=config.seed + 1)
-    images = val_set.images()
+    p = min(config.p, len(np.unique(labels)))
+    sampler = PKSampler(labels, p, config.k, VAL_LOSS_BATCHES, seed=config.seed + 1)
     rng_state = torch.get_rng_state()
     torch.manual_seed(config.seed + 1)  # fixed negatives for contrastive: comparable across epochs
     losses = [
-        float(loss_fn(encoder(images[b].to(config.device)), torch.from_numpy(val_set.folder.labels[b]).to(config.device)))
+        float(loss_fn(encoder(images[b].to(config.device)), torch.from_numpy(labels[b]).to(config.device)))
         for b in map(np.asarray, sampler)
     ]
     torch.set_rng_state(rng_state)
