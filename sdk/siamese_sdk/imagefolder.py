@@ -131,7 +131,11 @@ class ImageFolder:
             "rel": self.paths.rel,
             "labels": self.labels,
         }
-        return write_atomic(path, lambda p: np.savez(open(p, "wb"), **arrays))
+        def write(p: Path) -> None:
+            with open(p, "wb") as f:  # a file object: np.savez would append ".npz" to a path
+                np.savez(f, **arrays)
+
+        return write_atomic(path, write)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> ImageFolder:
