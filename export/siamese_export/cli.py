@@ -1,4 +1,4 @@
-"""``siamese-export``: checkpoint -> deployable bundle (fp32 + gated int8 ONNX, heads, manifest)."""
+"""``siamese-export``: checkpoint -> deployable bundle (fp32 + gated variants per profile, heads, manifest)."""
 
 from __future__ import annotations
 
@@ -32,28 +32,62 @@ from siamese_sdk.errors import require_extra
 )
 @click.option("--int8/--no-int8", default=True, show_default=True, help="Build (and gate) the int8 variant.")
 @click.option("--calibration-images", type=click.IntRange(min=1), default=256, show_default=True)
+@click.option(
+    "--profile",
+    "profiles",
+    multiple=True,
+    metavar="NAME",
+    help="Deployment target(s), repeatable or a comma list: cpu (int8), cuda, tensorrt (fp16), openvino (int8), "
+    "coreml (fp16, fixed shape), qnn (uint16/int8 QDQ, fixed shape). Default: cpu. fp32 is always kept.",
+)
+@click.option(
+    "--fixed-batch",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Batch size of the fixed-shape variants (coreml, qnn profiles).",
+)
 def main(
-    checkpoint: Path, out: Path | None, calibration: Path | None, validation: Path | None, int8: bool, calibration_images: int
+    checkpoint: Path,
+    out: Path | None,
+    calibration: Path | None,
+    validation: Path | None,
+    int8: bool,
+    calibration_images: int,
+    profiles: tuple[str, ...],
+    fixed_batch: int,
 ) -> None:
     """Export a siamese-train checkpoint to a bundle that siamese_sdk loads without torch.
 
-    Writes the encoder as ONNX fp32 (parity-checked against torch) and int8 (static QDQ, per-channel;
-    shipped only if its validation AUC drops <= 0.005 and it is not slower than fp32 here), the distance
-    heads, and manifest.json with sha256s and per-variant thresholds (EER, FAR 1e-2, FAR 1e-3).
+    Writes the encoder as ONNX fp32 (parity-checked against torch) plus the variants each --profile
+    needs: int8 (static QDQ, per-channel; the cpu choice only if not slower than fp32 here), fp16, and
+    fixed-shape fp16 / uint16-activation QDQ for CoreML / QNN. A variant ships only if its validation AUC
+    drops <= 0.005 against fp32. Then the distance heads, and manifest.json with sha256s, per-variant
+    thresholds (EER, FAR 1e-2, FAR 1e-3) and the profiles (which variant and providers each target uses).
 
     \b
     Examples:
       siamese-export runs/demo/model.pt
+      siamese-export runs/demo/model.pt --profile cpu,cuda,coreml
       siamese-export runs/faces/model.pt -o faces-bundle --calibration faces/train --validation faces/val
     """
     require_extra("torch")
     require_extra("onnx")
     from siamese_sdk.bundle import read_manifest
+    from siamese_sdk.providers import import_onnxruntime
 
+    import_onnxruntime()  # one intact onnxruntime build, or the one-line fix
     from .exporter import ExportOptions, export_bundle
 
+    names = tuple(n for p in profiles for n in p.split(",") if n.strip()) or ("cpu",)
     opts = ExportOptions(
-        calibration=calibration, validation=validation, int8=int8, calibration_images=calibration_images, log=click.echo
+        calibration=calibration,
+        validation=validation,
+        int8=int8,
+        calibration_images=calibration_images,
+        log=click.echo,
+        profiles=names,
+        fixed_batch=fixed_batch,
     )
     path = export_bundle(checkpoint, out, opts)
     click.echo(report(read_manifest(path), path))

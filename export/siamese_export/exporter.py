@@ -1,14 +1,21 @@
-"""The export: checkpoint -> parity-checked fp32 ONNX -> gated int8 -> calibrated thresholds -> bundle.
+"""The export: checkpoint -> parity-checked fp32 ONNX -> gated variants per profile -> thresholds -> bundle.
 
 Every variant's thresholds and metrics are measured through ``siamese_sdk.load`` on the bundle being
 built, i.e. the exact runtime path a deployed app uses, on all pairs of the validation classes (never
-seen in training).
+seen in training), on the CPU provider (every variant runs there, so this machine can gate them all).
+
+Profiles (``siamese_sdk.profiles.TARGETS``) decide which variants are built: cpu -> int8, cuda and
+tensorrt -> fp16, openvino -> int8, coreml -> fp16-fixed, qnn -> w8a16-fixed; fp32 always. Every derived
+variant must keep its validation AUC within ``MAX_AUC_DROP`` of fp32 or it is not shipped (its profile
+then runs fp32, with a note); int8 must also not be slower than fp32 on this CPU to be the cpu choice.
+Each derived variant also records the cosine similarity of its embeddings to fp32's.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import json
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,19 +29,23 @@ from siamese_sdk import __version__ as sdk_version
 from siamese_sdk import load as sdk_load
 from siamese_sdk import metrics
 from siamese_sdk.atomic import atomic_directory, write_text_atomic
-from siamese_sdk.bundle import MANIFEST, Manifest, Preprocess, Variant, sha256_file
+from siamese_sdk.bundle import MANIFEST, Manifest, Preprocess, Profile, Variant, sha256_file
 from siamese_sdk.errors import BundleError, InputError
 from siamese_sdk.imagefolder import ImageFolder
 from siamese_sdk.preprocess import find_images, to_batch
+from siamese_sdk.profiles import TARGETS, variants_for
 from siamese_trainer import checkpoint
 from siamese_trainer.data import EMBEDDED, resolve_root
 from siamese_trainer.encoders import Encoder
 
-from .onnx_graphs import INPUT_NAME, OPSET, build_head, export_encoder, set_metadata
-from .quantize import quantize_encoder
+from .fp16 import convert_fp16
+from .onnx_graphs import INPUT_NAME, OPSET, build_head, export_encoder, fix_batch, set_metadata
+from .quantize import quantize_encoder, quantize_w8a16
 
 PARITY_MIN_COSINE = 0.9999
-INT8_MAX_AUC_DROP = 0.005
+#: every derived variant (int8, fp16, fp16-fixed, w8a16-fixed) ships only within this validation AUC drop of fp32
+MAX_AUC_DROP = 0.005
+INT8_MAX_AUC_DROP = MAX_AUC_DROP
 #: int8 must be at least this fast relative to fp32 (1.0 = not slower; a 3 % allowance absorbs timer noise)
 INT8_MIN_SPEEDUP = 0.97
 
@@ -50,6 +61,10 @@ class ExportOptions:
     max_validation_images: int = 2000
     seed: int = 0
     log: Callable[[str], None] = field(default=print)
+    #: deployment targets (``siamese_sdk.profiles.TARGETS``) whose variants to build and record
+    profiles: tuple[str, ...] = ("cpu",)
+    #: batch size of the static-shape variants (coreml, qnn)
+    fixed_batch: int = 1
 
 
 def export_bundle(checkpoint_path: str | Path, out: str | Path | None = None, options: ExportOptions | None = None) -> Path:
@@ -60,6 +75,9 @@ def export_bundle(checkpoint_path: str | Path, out: str | Path | None = None, op
     """
     opts = options or ExportOptions()
     log = opts.log
+    profiles = _check_profiles(opts.profiles)
+    if not isinstance(opts.fixed_batch, int) or opts.fixed_batch < 1:
+        raise InputError(f"fixed batch {opts.fixed_batch!r} invalid; pass --fixed-batch >= 1")
     ckpt_path = Path(checkpoint_path)
     ckpt = checkpoint.load(ckpt_path)
     out = Path(out) if out is not None else ckpt_path.parent / "bundle"
@@ -114,49 +132,94 @@ def export_bundle(checkpoint_path: str | Path, out: str | Path | None = None, op
             onnx.save(build_head(metric, kind, dim), str(tmp / f"head.{kind}.onnx"))
         variants = {"fp32": Variant(file=fp32_file)}
         notes: list[str] = []
-        if opts.int8:
-            log("[2/5] quantising to int8 (static QDQ, per-channel), calibrating on training images")
-            calib = _calibration_images(ckpt, opts, preprocess, rng)
+        wanted = variants_for(profiles)
+        log(f"[2/5] building the variants of profile(s) {', '.join(profiles)}: {', '.join(['fp32', *wanted])}")
+        work = tmp / ".work"  # intermediate graphs; removed before the bundle is measured
+        work.mkdir()
+        calib: np.ndarray | None = None
+        for name in wanted:
+            if name == "int8" and not opts.int8:
+                notes.append("int8 not built (--no-int8)")
+                continue
+            file = f"encoder.{name}.onnx"
             try:
-                qinfo = quantize_encoder(tmp / fp32_file, tmp / "encoder.int8.onnx", INPUT_NAME, calib)
-                variants["int8"] = Variant(file="encoder.int8.onnx", quantization=qinfo)
-            except Exception as e:  # the quantiser raises untyped errors on graphs it cannot handle
-                (tmp / "encoder.int8.onnx").unlink(missing_ok=True)
-                notes.append(f"int8 not shipped: quantisation failed ({type(e).__name__}: {str(e)[:120]})")
-                log(f"      {notes[-1]}; shipping fp32 only")
-        else:
-            notes.append("int8 not built (--no-int8)")
+                if name in ("int8", "w8a16-fixed") and calib is None:
+                    calib = _calibration_images(ckpt, opts, preprocess, rng)
+                if name == "int8":
+                    log("      int8: static QDQ, per-channel, calibrating on training images")
+                    variants[name] = Variant(file=file, quantization=quantize_encoder(tmp / fp32_file, tmp / file, INPUT_NAME, calib))
+                elif name == "fp16":
+                    log("      fp16: float16 inside, float32 inputs/outputs")
+                    variants[name] = Variant(file=file, quantization=convert_fp16(tmp / fp32_file, tmp / file))
+                elif name == "fp16-fixed":
+                    log(f"      fp16-fixed: fp16 with the batch fixed to {opts.fixed_batch} (CoreML)")
+                    fix_batch(tmp / fp32_file, work / "fixed.onnx", opts.fixed_batch)
+                    info = convert_fp16(work / "fixed.onnx", tmp / file)
+                    variants[name] = Variant(file=file, quantization=info, batch=opts.fixed_batch)
+                elif name == "w8a16-fixed":
+                    log(f"      w8a16-fixed: uint16 activations, int8 weights, batch fixed to {opts.fixed_batch} (QNN)")
+                    fix_batch(tmp / fp32_file, work / "fixed.onnx", opts.fixed_batch)
+                    info = quantize_w8a16(work / "fixed.onnx", tmp / file, INPUT_NAME, calib, opts.fixed_batch)
+                    variants[name] = Variant(file=file, quantization=info, batch=opts.fixed_batch)
+                if name != "int8":
+                    onnx.checker.check_model(str(tmp / file), full_check=True)
+            except InputError:
+                raise  # missing calibration data: the fix is the user's (--calibration DIR)
+            except Exception as e:  # converters and quantisers raise untyped errors on graphs they cannot handle
+                (tmp / file).unlink(missing_ok=True)
+                variants.pop(name, None)
+                what = "quantisation" if name in ("int8", "w8a16-fixed") else "conversion"
+                notes.append(f"{name} not shipped: {what} failed ({type(e).__name__}: {str(e)[:120]})")
+                log(f"      {notes[-1]}")
+        shutil.rmtree(work)
 
-        log("[3/5] measuring each variant through the SDK on all validation pairs")
+        log("[3/5] measuring each variant through the SDK (CPU provider) on all validation pairs")
         results = {}
+        embeddings: dict[str, np.ndarray] = {}
         for name in list(variants):
             _write_manifest(tmp, _manifest(variants, metric, dim, mcfg, preprocess, "fp32", {}, {}, []))
             model = sdk_load(tmp, variant=name, threads=None)
-            emb = model.embed(val_images, batch_size=128)
+            emb = embeddings[name] = model.embed(val_images, batch_size=128)
             i, j, same = metrics.all_pairs(val_folder.labels)
             scores = model.distance_matrix(emb, emb)[i, j]
             m, t = metrics.summarize(scores, same, model.manifest.higher_is_closer)
+            if name != "fp32":
+                cos = _cosine(embeddings["fp32"], emb)
+                m.update(cosine_vs_fp32_min=float(cos.min()), cosine_vs_fp32_mean=float(cos.mean()))
             results[name] = (m, t)
-            variants[name] = Variant(file=variants[name].file, quantization=variants[name].quantization, thresholds=t, metrics=m)
-            log(f"      {name}: AUC {m['auc']:.4f}  EER {m['eer']:.4f}  TAR@FAR1e-3 {m['tar_at_far_1e-3']:.4f}")
+            variants[name] = Variant(
+                file=variants[name].file, quantization=variants[name].quantization, thresholds=t, metrics=m, batch=variants[name].batch
+            )
+            vs32 = f"  cosine vs fp32 min {m['cosine_vs_fp32_min']:.6f}" if name != "fp32" else ""
+            log(f"      {name}: AUC {m['auc']:.4f}  EER {m['eer']:.4f}  TAR@FAR1e-3 {m['tar_at_far_1e-3']:.4f}{vs32}")
 
-        default = "fp32"
+        log(f"[4/5] gating: AUC drop <= {MAX_AUC_DROP} for every variant; int8 also not slower than fp32 on this CPU")
+        for name in [n for n in variants if n != "fp32"]:
+            drop = results["fp32"][0]["auc"] - results[name][0]["auc"]
+            if drop > MAX_AUC_DROP:
+                notes.append(f"{name} not shipped: validation AUC drop {drop:.4f} > {MAX_AUC_DROP}")
+                log(f"      {notes[-1]}")
+                (tmp / variants.pop(name).file).unlink()
+            elif name != "int8":
+                log(f"      {name} ships: AUC drop {drop:+.4f} (no speed gate: measured on CPU, built for {_targets_of(name)})")
+        int8_on_cpu = False
         if "int8" in variants:
-            log("[4/5] gating int8: accuracy and speed against fp32")
             drop = results["fp32"][0]["auc"] - results["int8"][0]["auc"]
             speedup = _speedup(tmp, variants, val_images)
             variants["int8"].metrics["speedup_vs_fp32_b64"] = speedup
             variants["fp32"].metrics["speedup_vs_fp32_b64"] = 1.0
-            if drop > INT8_MAX_AUC_DROP:
-                notes.append(f"int8 not shipped: validation AUC drop {drop:.4f} > {INT8_MAX_AUC_DROP}")
-            elif speedup < INT8_MIN_SPEEDUP:
-                notes.append(f"int8 not shipped: {speedup:.2f}x the speed of fp32 at batch 64 on this CPU (slower)")
-            else:
-                default = "int8"
+            if speedup >= INT8_MIN_SPEEDUP:
+                int8_on_cpu = True
                 log(f"      int8 ships: AUC drop {drop:+.4f}, {speedup:.2f}x fp32 speed at batch 64")
-            if default != "int8":
+            elif any(p != "cpu" and TARGETS[p].variant == "int8" for p in profiles):
+                notes.append(f"int8 not used on CPU: {speedup:.2f}x the speed of fp32 at batch 64 on this CPU (slower); kept for openvino")
+                log(f"      {notes[-1]}")
+            else:
+                notes.append(f"int8 not shipped: {speedup:.2f}x the speed of fp32 at batch 64 on this CPU (slower)")
                 log(f"      {notes[-1]}; shipping fp32 only")
                 (tmp / variants.pop("int8").file).unlink()
+        chosen = _profiles(profiles, variants, int8_on_cpu)
+        default = chosen["cpu"].variant if "cpu" in chosen else "fp32"
 
         log("[5/5] writing manifest and metadata")
         validation = {
@@ -178,11 +241,49 @@ def export_bundle(checkpoint_path: str | Path, out: str | Path | None = None, op
                     "siamese.input_name": INPUT_NAME,
                     "siamese.preprocess": _preprocess_dict(preprocess),
                     "siamese.thresholds": v.thresholds,
+                    **({"siamese.fixed_batch": str(v.batch)} if v.batch else {}),
                 },
             )
-        _write_manifest(tmp, _manifest(variants, metric, dim, mcfg, preprocess, default, validation, provenance, notes))
+        _write_manifest(tmp, _manifest(variants, metric, dim, mcfg, preprocess, default, validation, provenance, notes, chosen))
     log(f"bundle written: {out}")
     return out
+
+
+def _check_profiles(profiles: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(p.strip().lower() for p in profiles if p.strip())) or ("cpu",)
+    unknown = [p for p in names if p not in TARGETS]
+    if unknown:
+        raise InputError(f"profile(s) {unknown} unknown; expected any of {list(TARGETS)} (repeat --profile or give a comma list)")
+    return names
+
+
+def _targets_of(variant: str) -> str:
+    return ", ".join(t.name for t in TARGETS.values() if t.variant == variant)
+
+
+def _profiles(profiles: tuple[str, ...], variants: dict[str, Variant], int8_on_cpu: bool) -> dict[str, Profile]:
+    """The manifest's ``profiles``: each requested target's variant (fp32 when its own was not shipped).
+
+    A bundle that ships int8 always records the ``cpu`` profile too, since whether int8 is the CPU choice
+    (the speed gate) must be written down for ``variant="auto"``.
+    """
+    names = list(profiles) + (["cpu"] if "int8" in variants and "cpu" not in profiles else [])
+    out = {}
+    for name in names:
+        target = TARGETS[name]
+        usable = target.variant in variants and (name != "cpu" or int8_on_cpu)
+        if usable:
+            out[name] = Profile(variant=target.variant, providers=target.providers, notes=target.notes)
+        else:
+            why = "slower than fp32 on the exporting CPU" if name == "cpu" and "int8" in variants else "not shipped, see notes"
+            out[name] = Profile(variant="fp32", providers=target.providers, notes=f"fp32: {target.variant} {why}")
+    return out
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise cosine similarity of two ``(N, D)`` embedding arrays: ``(N,) float64``."""
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    return (a64 * b64).sum(1) / (np.linalg.norm(a64, axis=1) * np.linalg.norm(b64, axis=1) + 1e-12)
 
 
 def _validation_folder(ckpt: dict, opts: ExportOptions) -> ImageFolder:
@@ -266,6 +367,7 @@ def _manifest(
     validation: dict,
     provenance: dict,
     notes: list[str],
+    profiles: dict[str, Profile] | None = None,
 ) -> Manifest:
     return Manifest(
         embedding_dim=dim,
@@ -280,6 +382,7 @@ def _manifest(
         validation=validation,
         provenance=provenance,
         notes=tuple(notes),
+        profiles=dict(profiles or {}),
     )
 
 

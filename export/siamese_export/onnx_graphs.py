@@ -49,6 +49,25 @@ def export_encoder(encoder: torch.nn.Module, input_shape: tuple[int, int, int], 
     onnx.save(model, str(path))
 
 
+def fix_batch(src: Path, dst: Path, batch: int) -> None:
+    """Write ``src`` with its batch axis fixed to ``batch`` to ``dst``: ``(batch, C, H, W) -> (batch, D)``.
+
+    Static shapes are what CoreML (Neural Engine) and QNN (Hexagon NPU) compile; shapes inside the graph
+    are inferred again and the result is fully checked.
+    """
+    if batch < 1:
+        raise BundleError(f"fixed batch {batch} invalid; pass --fixed-batch >= 1")
+    model = onnx.load(str(src))
+    for value in [*model.graph.input, *model.graph.output]:
+        dim = value.type.tensor_type.shape.dim[0]
+        dim.Clear()
+        dim.dim_value = batch
+    del model.graph.value_info[:]
+    model = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
+    onnx.checker.check_model(model, full_check=True)
+    onnx.save(model, str(dst))
+
+
 def set_metadata(path: Path, props: dict[str, object]) -> None:
     """Write ``props`` (JSON-encoded unless strings) into the model's ``metadata_props``."""
     model = onnx.load(str(path))

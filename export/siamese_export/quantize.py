@@ -1,7 +1,13 @@
-"""Static int8 quantisation of a CNN encoder: QDQ format, per-channel weights, calibrated on real images.
+"""Static quantisation of a CNN encoder: QDQ format, per-channel weights, calibrated on real images.
 
-Activations are uint8 (asymmetric) and weights int8 (symmetric, per output channel): the U8S8 pairing
-ONNX Runtime's CPU kernels are fastest with (VNNI on x86, dot-product on ARM).
+``quantize_encoder`` (variant ``int8``): activations uint8 (asymmetric), weights int8 (symmetric, per
+output channel): the U8S8 pairing ONNX Runtime's CPU kernels are fastest with (VNNI on x86, dot-product
+on ARM), and a QDQ graph OpenVINO compiles to int8.
+
+``quantize_w8a16`` (variant ``w8a16-fixed``, for QNN): activations uint16, weights int8 per channel, on a
+fixed-shape graph, through ``onnxruntime.quantization``'s QNN configuration (``get_qnn_qdq_config``).
+16-bit QDQ needs opset 21 or the ``com.microsoft`` Q/DQ ops; the quantiser raises the opset to 21 and
+uses the contrib Q/DQ, which the CPU provider also runs (so parity is measured here).
 """
 
 from __future__ import annotations
@@ -12,7 +18,8 @@ import logging
 from pathlib import Path
 
 import numpy as np
-from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
+import onnx
+from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize, quantize_static
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
 
@@ -58,3 +65,61 @@ def quantize_encoder(
         "calibration": "minmax",
         "calibration_images": int(len(calibration)),
     }
+
+
+def quantize_w8a16(
+    fixed_fp32_path: Path, out_path: Path, input_name: str, calibration: np.ndarray, batch: int
+) -> dict[str, object]:
+    """Write the uint16-activation / int8-weight QDQ model of the fixed-batch fp32 model to ``out_path``.
+
+    Args:
+        fixed_fp32_path: the fp32 encoder with its batch axis fixed to ``batch`` (``onnx_graphs.fix_batch``).
+        calibration: ``(N, C, H, W) float32`` images; fed ``batch`` at a time (a last partial batch is dropped).
+    """
+    from onnxruntime.quantization.execution_providers.qnn import get_qnn_qdq_config, qnn_preprocess_model
+
+    usable = (len(calibration) // batch) * batch
+    if usable == 0:
+        raise ValueError(f"{len(calibration)} calibration images cannot fill one fixed batch of {batch}")
+    prepared = out_path.with_suffix(".prep.onnx")
+    qnn_ready = out_path.with_suffix(".qnnprep.onnx")
+    logging.getLogger().setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            quant_pre_process(str(fixed_fp32_path), str(prepared), skip_symbolic_shape=True)
+            # QNN fusions (LpNormalization, ...); onnxruntime's helper trips over metadata_props, so drop them
+            # here (the bundle's metadata is written after quantisation)
+            _drop_metadata(prepared)
+            source = qnn_ready if qnn_preprocess_model(str(prepared), str(qnn_ready)) else prepared
+            config = get_qnn_qdq_config(
+                str(source),
+                _ArrayReader(input_name, calibration[:usable], batch),
+                calibrate_method=CalibrationMethod.MinMax,
+                activation_type=QuantType.QUInt16,
+                weight_type=QuantType.QInt8,
+                per_channel=True,
+                weight_symmetric=True,
+            )
+            quantize(str(source), str(out_path), config)
+    finally:
+        prepared.unlink(missing_ok=True)
+        qnn_ready.unlink(missing_ok=True)
+    opset = next((o.version for o in onnx.load(str(out_path)).opset_import if o.domain in ("", "ai.onnx")), None)
+    return {
+        "method": "static",
+        "format": "QDQ",
+        "per_channel": True,
+        "activations": "uint16",
+        "weights": "int8",
+        "calibration": "minmax",
+        "calibration_images": int(usable),
+        "opset": opset,
+        "qdq_ops": "com.microsoft QuantizeLinear/DequantizeLinear (16-bit)",
+        "target": "QNN HTP (Hexagon NPU)",
+    }
+
+
+def _drop_metadata(path: Path) -> None:
+    model = onnx.load(str(path))
+    del model.metadata_props[:]
+    onnx.save(model, str(path))

@@ -3,11 +3,14 @@
 A bundle holds:
 
 - ``encoder.<variant>.onnx``: the encoder branch, input ``(B, C, H, W) float32`` (preprocessed as the
-  manifest says), output ``(B, D) float32`` embeddings. One file per shipped variant (``fp32``, ``int8``).
+  manifest says), output ``(B, D) float32`` embeddings. One file per shipped variant: ``fp32``, ``int8``
+  (static QDQ), ``fp16`` (float16 inside, float32 inputs/outputs), ``fp16-fixed`` and ``w8a16-fixed``
+  (input batch fixed to ``Variant.batch``, for CoreML and QNN). Every variant takes and returns float32.
 - ``head.pairwise.onnx``: ``(B, D), (B, D) -> (B,)`` scores; ``head.matrix.onnx``: ``(B, D), (N, D) ->
   (B, N)`` scores for 1:N search. Both compute the manifest's ``metric``.
 - ``manifest.json``: format version, every file's sha256, the input spec and preprocessing, embedding
-  dim, metric and score direction, per-variant thresholds and validation metrics, provenance.
+  dim, metric and score direction, per-variant thresholds and validation metrics, provenance, and
+  optionally ``profiles``: which variant and providers each deployment target (cpu, cuda, ...) uses.
 
 This module defines the format (the reader defines it); the exporter writes it through ``Manifest``.
 Scores are distances for both built-in metrics: Euclidean distance, and cosine distance ``1 - cos``
@@ -34,7 +37,8 @@ MANIFEST = "manifest.json"
 METRICS: dict[str, bool] = {"euclidean": False, "cosine": False}
 #: operating points every variant carries a threshold for, at validation time.
 OPERATING_POINTS = ("eer", "far_1e-2", "far_1e-3")
-VARIANTS = ("fp32", "int8")
+#: encoder variants this reader knows; a bundle with another one needs a newer siamese-sdk.
+VARIANTS = ("fp32", "int8", "fp16", "fp16-fixed", "w8a16-fixed")
 HEADS = ("pairwise", "matrix")
 
 
@@ -89,6 +93,30 @@ class Variant:
     quantization: dict[str, Any] | None = None
     thresholds: dict[str, float] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
+    #: the fixed input batch size of a static-shape variant (``*-fixed``); None for a dynamic batch axis.
+    batch: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form; ``batch`` only when fixed, so dynamic variants read as before."""
+        d = asdict(self)
+        if self.batch is None:
+            d.pop("batch")
+        return d
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One deployment target of a bundle (manifest ``profiles.<name>``): the variant to run and how.
+
+    ``providers`` are friendly provider names in priority order, as ``siamese_sdk.load`` takes them.
+    """
+
+    variant: str
+    providers: tuple[str, ...] = ()
+    notes: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"variant": self.variant, "providers": list(self.providers), "notes": self.notes}
 
 
 @dataclass(frozen=True)
@@ -109,6 +137,7 @@ class Manifest:
     provenance: dict[str, Any] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     format_version: int = FORMAT_VERSION
+    profiles: dict[str, Profile] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.metric not in METRICS:
@@ -119,7 +148,17 @@ class Manifest:
             raise BundleError("manifest lists no encoder variants; re-export the bundle")
         for name in self.variants:
             if name not in VARIANTS:
-                raise BundleError(f"variant {name!r} unknown; expected one of {list(VARIANTS)}")
+                raise BundleError(
+                    f"variant {name!r} unknown to this siamese-sdk (it reads {list(VARIANTS)}); upgrade: pip install -U siamese-sdk"
+                )
+        for name, v in self.variants.items():
+            if v.batch is not None and (not isinstance(v.batch, int) or v.batch < 1):
+                raise BundleError(f"variant {name!r} has fixed batch {v.batch!r}; expected an int >= 1 or none; re-export")
+        for name, prof in self.profiles.items():
+            if prof.variant not in self.variants:
+                raise BundleError(
+                    f"profile {name!r} uses variant {prof.variant!r}, which the bundle does not ship ({sorted(self.variants)}); re-export"
+                )
         if self.default_variant not in self.variants:
             raise BundleError(f"default_variant {self.default_variant!r} is not among {sorted(self.variants)}")
         if set(self.heads) != set(HEADS):
@@ -170,12 +209,13 @@ class Manifest:
             },
             "default_variant": self.default_variant,
             "default_operating_point": self.default_operating_point,
-            "variants": {k: asdict(v) for k, v in self.variants.items()},
+            "variants": {k: v.to_dict() for k, v in self.variants.items()},
             "heads": dict(self.heads),
             "files": dict(self.files),
             "validation": self.validation,
             "provenance": self.provenance,
             "notes": list(self.notes),
+            **({"profiles": {k: p.to_dict() for k, p in self.profiles.items()}} if self.profiles else {}),
         }
 
     def to_json(self) -> str:
@@ -211,8 +251,18 @@ class Manifest:
                     quantization=v.get("quantization"),
                     thresholds={str(a): float(b) for a, b in v.get("thresholds", {}).items()},
                     metrics={str(a): float(b) for a, b in v.get("metrics", {}).items()},
+                    batch=None if v.get("batch") is None else int(v["batch"]),
                 )
                 for k, v in d["variants"].items()
+            }
+            # optional (absent from older bundles): deployment targets -> variant and providers
+            profiles = {
+                str(k): Profile(
+                    variant=str(p["variant"]),
+                    providers=tuple(str(x) for x in p.get("providers", ())),
+                    notes=str(p.get("notes", "")),
+                )
+                for k, p in d.get("profiles", {}).items()
             }
             return cls(
                 format_version=version,
@@ -229,6 +279,7 @@ class Manifest:
                 validation=dict(d.get("validation", {})),
                 provenance=dict(d.get("provenance", {})),
                 notes=tuple(str(n) for n in d.get("notes", ())),
+                profiles=profiles,
             )
         except (KeyError, TypeError, AttributeError, ValueError) as e:
             if isinstance(e, BundleError):

@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from .bundle import VARIANTS
 from .errors import SiameseError
 
 
@@ -47,7 +48,11 @@ def friendly_errors(fn: Callable[..., Any], *args: Any) -> Any:
 
 BUNDLE = click.argument("bundle", type=click.Path(path_type=Path))
 VARIANT = click.option(
-    "--variant", default="auto", show_default=True, type=click.Choice(["auto", "int8", "fp32"]), help="Encoder variant."
+    "--variant",
+    default="auto",
+    show_default=True,
+    type=click.Choice(["auto", *VARIANTS]),
+    help="Encoder variant (auto: the bundle's profile for the first provider).",
 )
 PROVIDER = click.option(
     "--provider",
@@ -77,6 +82,7 @@ def main() -> None:
       siamese verify bundle/ a.png b.png --operating-point far_1e-3
       siamese gallery bundle/ enrolled/ -o gallery.npz
       siamese search bundle/ gallery.npz probe.png -k 5
+      siamese doctor --provider cuda
     """
 
 
@@ -113,18 +119,21 @@ def report(m: Any, bundle: Path) -> str:
         f"arch        {m.provenance.get('arch', '?')}, loss {m.provenance.get('loss', '?')}",
         f"validation  {m.validation.get('classes', '?')} unseen classes, {m.validation.get('images', '?')} images, "
         f"{m.validation.get('pairs', '?')} pairs",
-        f"{'variant':<8}{'size':>10}{'AUC':>9}{'EER':>8}{'TAR@1e-2':>10}{'TAR@1e-3':>10}   thresholds (eer / far 1e-2 / far 1e-3)",
+        f"{'variant':<12}{'size':>10}{'AUC':>9}{'EER':>8}{'TAR@1e-2':>10}{'TAR@1e-3':>10}   thresholds (eer / far 1e-2 / far 1e-3)",
     ]
     for name, v in m.variants.items():
         size = (bundle / v.file).stat().st_size if (bundle / v.file).exists() else 0
         t = v.thresholds
         mm = v.metrics
         lines.append(
-            f"{name + ('*' if name == m.default_variant else ''):<8}{size / 1024:>8.1f}KB{mm.get('auc', float('nan')):>9.4f}"
+            f"{name + ('*' if name == m.default_variant else ''):<12}{size / 1024:>8.1f}KB{mm.get('auc', float('nan')):>9.4f}"
             f"{mm.get('eer', float('nan')):>8.4f}{mm.get('tar_at_far_1e-2', float('nan')):>10.4f}{mm.get('tar_at_far_1e-3', float('nan')):>10.4f}"
             f"   {t.get('eer', float('nan')):.4f} / {t.get('far_1e-2', float('nan')):.4f} / {t.get('far_1e-3', float('nan')):.4f}"
         )
     lines.append("            * default variant on CPU")
+    for name, prof in m.profiles.items():
+        why = f" ({prof.notes})" if prof.variant == "fp32" and prof.notes else ""
+        lines.append(f"profile     {name}: {prof.variant} on {', '.join(prof.providers)}{why}")
     lines += [f"note        {n}" for n in m.notes]
     return "\n".join(lines)
 
@@ -473,7 +482,7 @@ def oneshot(
     "--variant",
     "variants",
     multiple=True,
-    type=click.Choice(["int8", "fp32", "fp16"]),
+    type=click.Choice(list(VARIANTS)),
     help="Variant(s) to measure (default: every shipped one).",
 )
 @click.option(
@@ -569,3 +578,31 @@ def bench(
 
         for p in bench_.plots(scored, report, plots_dir, read_manifest(bundle, verify=False).higher_is_closer):
             click.echo(f"wrote {p}")
+
+
+@main.command()
+@click.option(
+    "--provider",
+    "providers",
+    multiple=True,
+    metavar="NAME",
+    help="Provider to check, repeatable (cpu, cuda, tensorrt, openvino, coreml, qnn, ...). Default: every available one.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def doctor(providers: tuple[str, ...], as_json: bool) -> None:
+    """Check this machine: onnxruntime build(s), providers that really initialise, int8 CPU features, GPUs.
+
+    Exit code 1 when something is wrong (no or conflicting onnxruntime builds, a provider that does not
+    initialise or computes wrong numbers); each problem is printed with its fix.
+
+    \b
+    Examples:
+      siamese doctor
+      siamese doctor --provider cuda --provider tensorrt --json
+    """
+    from . import doctor as doctor_
+
+    result = doctor_.run_checks(list(providers) or None)
+    click.echo(json.dumps(result, indent=2) if as_json else doctor_.format_report(result))
+    if not result["ok"]:
+        sys.exit(1)

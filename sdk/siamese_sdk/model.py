@@ -7,17 +7,22 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import onnxruntime as ort
 
+from . import profiles as _profiles
 from . import providers as _providers
 from .bundle import OPERATING_POINTS, Manifest, read_manifest
-from .errors import BundleError, InputError
+from .errors import BundleError, InputError, ProviderError
 from .preprocess import ImageLike, to_batch
 
+if TYPE_CHECKING:
+    import onnxruntime as ort
+
 Inputs = np.ndarray | ImageLike | Sequence[ImageLike]
+#: DLPack device types (dlpack.h): where a ``__dlpack__`` tensor lives.
+_DLPACK_CPU, _DLPACK_CUDA = 1, 2
 
 
 def check_embeddings(e: Any, dim: int, name: str) -> np.ndarray:
@@ -75,8 +80,9 @@ class SiameseModel:
         providers: Sequence[_providers.ProviderSpec] | str | None = None,
         threads: int | None = None,
         verify: bool = True,
+        batch_sizes: Sequence[int] | None = None,
     ) -> None:
-        _providers.check_install()
+        ort = self._ort = _providers.import_onnxruntime()  # refuses a broken mix of onnxruntime builds first
         self.path = Path(bundle_dir)
         if not verify:
             warnings.warn(f"loading {self.path} WITHOUT checking file hashes: a tampered model would run", stacklevel=3)
@@ -85,6 +91,23 @@ class SiameseModel:
         self.variant = self._pick_variant(variant, requested)
         if threads is not None and (not isinstance(threads, int) or threads < 1):
             raise InputError(f"threads={threads!r} invalid; pass a positive int or None for all cores")
+        self._fixed_batch: int | None = self.manifest.variants[self.variant].batch
+        self.batch_sizes: tuple[int, ...] = self._check_batch_sizes(batch_sizes)
+        requested = _providers.apply_presets(
+            requested,
+            _providers.SessionContext(
+                fingerprint=self.manifest.fingerprint(self.variant),
+                variant=self.variant,
+                input_name=self.manifest.input_name,
+                input_chw=self.manifest.preprocess.shape,
+                batch_sizes=self.batch_sizes,
+                fixed_batch=self._fixed_batch,
+            ),
+        )
+        on_trt = any(name == "TensorrtExecutionProvider" for name, _ in requested)
+        #: largest batch one encoder run gets: the fixed batch, TensorRT's profile maximum, or no limit
+        self._max_run: int | None = self._fixed_batch or (max(self.batch_sizes) if on_trt else None)
+        _providers.preload_cuda_libraries(requested)
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3
@@ -93,8 +116,11 @@ class SiameseModel:
             opts.inter_op_num_threads = 1
         m = self.manifest
         self._encoder = self._session(m.variants[self.variant].file, opts, requested)
-        self._pairwise = self._session(m.heads["pairwise"], opts, requested)
-        self._matrix = self._session(m.heads["matrix"], opts, requested)
+        # The heads have dynamic shapes (N changes per call): TensorRT would build an engine per shape, so
+        # they run on the other requested providers (CUDA, then CPU, for a TensorRT list).
+        head_providers = [p for p in requested if p[0] != "TensorrtExecutionProvider"] or [("CPUExecutionProvider", {})]
+        self._pairwise = self._session(m.heads["pairwise"], opts, head_providers)
+        self._matrix = self._session(m.heads["matrix"], opts, head_providers)
         self.providers: list[str] = self._encoder.get_providers()
         _providers.check_no_fallback(requested, self.providers)
         self._check_graphs()
@@ -103,21 +129,42 @@ class SiameseModel:
     def _pick_variant(self, variant: str, requested: list[tuple[str, dict[str, Any]]]) -> str:
         available = sorted(self.manifest.variants)
         if variant == "auto":
-            on_cpu = requested[0][0] == "CPUExecutionProvider"
-            if on_cpu and "int8" in self.manifest.variants:
-                return "int8"
-            return "fp32" if "fp32" in self.manifest.variants else self.manifest.default_variant
+            return _profiles.auto_variant(self.manifest, requested[0][0])
         if variant not in self.manifest.variants:
             raise BundleError(f"variant {variant!r} not in this bundle; available: {available} or 'auto'")
         return variant
 
-    def _session(self, name: str, opts: ort.SessionOptions, requested: list) -> ort.InferenceSession:
+    def _check_batch_sizes(self, batch_sizes: Sequence[int] | None) -> tuple[int, ...]:
+        if batch_sizes is None:
+            return (self._fixed_batch,) if self._fixed_batch else _providers.DEFAULT_BATCH_SIZES
+        sizes = tuple(batch_sizes) if isinstance(batch_sizes, (list, tuple)) else (batch_sizes,)
+        if not sizes or any(isinstance(b, bool) or not isinstance(b, int) or b < 1 for b in sizes):
+            raise InputError(f"batch_sizes={batch_sizes!r} invalid; pass positive ints, e.g. (1, 64)")
+        if self._fixed_batch and set(sizes) != {self._fixed_batch}:
+            raise InputError(
+                f"variant {self.variant} has a fixed batch of {self._fixed_batch}; drop batch_sizes or load a dynamic variant"
+            )
+        return tuple(sorted(set(sizes)))
+
+    def _session(self, name: str, opts: Any, requested: list) -> ort.InferenceSession:
         path = self.path / name
         try:
-            return ort.InferenceSession(str(path), sess_options=opts, providers=requested)
+            return self._ort.InferenceSession(str(path), sess_options=opts, providers=requested)
         except Exception as e:  # ORT raises its own untyped errors for invalid graphs
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            accelerators = [p for p, _ in requested if p != "CPUExecutionProvider"]
+            if accelerators and self._loads_on_cpu(path, opts):  # the graph is fine: the provider (or its options) is not
+                raise ProviderError(
+                    f"{', '.join(accelerators)} could not open {name} ({first[:200]}); check the provider options and run siamese doctor"
+                ) from None
             raise BundleError(f"{name} is not a loadable ONNX model ({first[:200]}); re-export the bundle") from None
+
+    def _loads_on_cpu(self, path: Path, opts: Any) -> bool:
+        try:
+            self._ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+        except Exception:  # any failure means the graph itself is at fault
+            return False
+        return True
 
     def _check_graphs(self) -> None:
         m = self.manifest
@@ -127,6 +174,8 @@ class SiameseModel:
             raise BundleError(f"encoder inputs {[i.name for i in inp]} do not match manifest input {m.input_name!r}; re-export")
         if list(inp[0].shape[1:]) != list(m.preprocess.shape):
             raise BundleError(f"encoder expects inputs {inp[0].shape[1:]}, manifest says {list(m.preprocess.shape)}; re-export")
+        if self._fixed_batch is not None and inp[0].shape[0] != self._fixed_batch:
+            raise BundleError(f"encoder batch axis is {inp[0].shape[0]}, manifest says fixed {self._fixed_batch}; re-export")
         if len(out) != 1 or out[0].shape[-1] != m.embedding_dim:
             raise BundleError(
                 f"encoder emits {out[0].shape[-1] if out else '?'}-d embeddings, manifest says {m.embedding_dim}; re-export"
@@ -174,11 +223,113 @@ class SiameseModel:
         if not isinstance(batch_size, int) or batch_size < 1:
             raise InputError(f"batch_size={batch_size!r} invalid; pass a positive int")
         x = self._as_batch(inputs)
-        outs = [
-            self._encoder.run([self._encoder_out], {self._encoder_in: x[i : i + batch_size]})[0]
-            for i in range(0, x.shape[0], batch_size)
-        ]
+        step = batch_size if self._max_run is None else min(batch_size, self._max_run)
+        outs = [self._run_encoder(x[i : i + step]) for i in range(0, x.shape[0], step)]
         return np.concatenate(outs, axis=0).astype(np.float32, copy=False)
+
+    def _run_encoder(self, x: np.ndarray) -> np.ndarray:
+        """One encoder run; a fixed-batch variant gets the chunk padded with zeros, and the pad rows dropped."""
+        n, fixed = x.shape[0], self._fixed_batch
+        if fixed is not None and n < fixed:
+            x = np.concatenate([x, np.zeros((fixed - n, *x.shape[1:]), dtype=np.float32)])
+        return self._encoder.run([self._encoder_out], {self._encoder_in: x})[0][:n]
+
+    @property
+    def device(self) -> tuple[str, int]:
+        """``(device_type, device_id)`` where ``embed_device`` keeps its output: ``("cuda", i)`` when CUDA or
+        TensorRT runs the encoder, else ``("cpu", 0)`` (OpenVINO, CoreML, QNN take and return host memory)."""
+        first = self.providers[0]
+        if first in ("CUDAExecutionProvider", "TensorrtExecutionProvider"):
+            options = self._encoder.get_provider_options().get(first, {})
+            return ("cuda", int(options.get("device_id", 0) or 0))
+        return ("cpu", 0)
+
+    def embed_device(self, x: Any) -> ort.OrtValue:
+        """Embed one batch that already sits on the device and keep the embeddings there (ORT IOBinding).
+
+        For GPU pipelines (decoder -> encoder -> GPU index) without host round trips. One encoder run,
+        no batching, no preprocessing: ``x`` is a ``(N, C, H, W) float32`` batch preprocessed as the
+        manifest says.
+
+        Args:
+            x: an ``onnxruntime.OrtValue`` (on any device; ORT copies it to ``self.device`` if needed); a
+                DLPack tensor (``__dlpack__``: torch, CuPy, JAX; shared without a copy when on CUDA, checked
+                through numpy when on the CPU); an object with ``__cuda_array_interface__`` (bound by pointer);
+                or a numpy array (checked like ``embed``'s input, then copied to the device once).
+
+        Returns:
+            An ``onnxruntime.OrtValue`` ``(N, D) float32`` on ``self.device``: ``.numpy()`` copies it to
+            the host; ``torch.from_dlpack(v)`` / ``cupy.from_dlpack(v)`` share it on the GPU.
+
+        Raises:
+            InputError: wrong rank, shape or dtype; a CUDA tensor for a model running on the CPU; N outside
+                the fixed batch (``*-fixed`` variants) or above TensorRT's declared ``batch_sizes``.
+
+        Device memory is not scanned for NaN/Inf (that needs a copy to the host). Finish the producer's
+        work first (``torch.cuda.current_stream().synchronize()``): ONNX Runtime runs on its own stream.
+        """
+        ort = self._ort
+        dev, dev_id = self.device
+        io = self._encoder.io_binding()
+        keep: list[Any] = []  # whatever the binding points into stays referenced until the run returns
+        if not isinstance(x, (np.ndarray, ort.OrtValue)) and hasattr(x, "__dlpack__") and hasattr(x, "__dlpack_device__"):
+            kind = int(x.__dlpack_device__()[0])
+            if kind == _DLPACK_CPU:
+                x = np.from_dlpack(x)
+            elif kind == _DLPACK_CUDA and hasattr(ort.OrtValue, "from_dlpack"):
+                self._require_cuda_session(dev)
+                x = ort.OrtValue.from_dlpack(x)
+        if isinstance(x, np.ndarray):
+            x = self._check_array(x)
+            self._check_device_batch(x.shape[0])
+            value = ort.OrtValue.ortvalue_from_numpy(x, dev, dev_id)
+            keep += [x, value]
+            io.bind_ortvalue_input(self._encoder_in, value)
+        elif isinstance(x, ort.OrtValue):
+            self._check_device_shape(list(x.shape()), x.data_type())
+            keep.append(x)
+            io.bind_ortvalue_input(self._encoder_in, x)
+        elif hasattr(x, "__cuda_array_interface__"):
+            self._require_cuda_session(dev)
+            cai = x.__cuda_array_interface__
+            shape = [int(d) for d in cai["shape"]]
+            self._check_device_shape(shape, "tensor(float)" if cai.get("typestr") == "<f4" else str(cai.get("typestr")))
+            if cai.get("strides") not in (None, tuple(int(np.prod(shape[i + 1 :])) * 4 for i in range(len(shape)))):
+                raise InputError("embed_device needs a C-contiguous CUDA array; call .contiguous() / cupy.ascontiguousarray first")
+            keep.append(x)
+            io.bind_input(self._encoder_in, "cuda", dev_id, np.float32, shape, int(cai["data"][0]))
+        else:
+            raise InputError(
+                f"embed_device takes an OrtValue, a DLPack or CUDA-array tensor, or a numpy array, got {type(x).__name__}; "
+                "use embed() for image paths"
+            )
+        io.bind_output(self._encoder_out, dev, dev_id)
+        io.synchronize_inputs()
+        self._encoder.run_with_iobinding(io)
+        io.synchronize_outputs()
+        return io.get_outputs()[0]
+
+    def _require_cuda_session(self, dev: str) -> None:
+        if dev != "cuda":
+            raise InputError(
+                f"input is on a CUDA device but the encoder runs on {self.providers[0]}; load with providers=['cuda'] or pass host memory"
+            )
+
+    def _check_device_shape(self, shape: list[int], dtype: str) -> None:
+        want = self.manifest.preprocess.shape
+        if dtype != "tensor(float)":
+            raise InputError(f"embed_device expects float32 inputs, got {dtype}; convert on the device first (x.float())")
+        if len(shape) != 4 or tuple(shape[1:]) != want or shape[0] < 1:
+            raise InputError(f"embed_device expects shape (N, {want[0]}, {want[1]}, {want[2]}) with N >= 1, got {tuple(shape)}")
+        self._check_device_batch(shape[0])
+
+    def _check_device_batch(self, n: int) -> None:
+        if self._fixed_batch is not None and n != self._fixed_batch:
+            raise InputError(
+                f"variant {self.variant} runs exactly {self._fixed_batch} input(s) per call, got {n}; use embed() (it pads) or a dynamic variant"
+            )
+        if self._max_run is not None and n > self._max_run:
+            raise InputError(f"batch of {n} exceeds the TensorRT profile maximum {self._max_run}; split it or load with batch_sizes=(1, {n})")
 
     def distance(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Pairwise scores of two ``(N, D)`` embedding arrays, row by row: ``(N,) float32``."""
@@ -291,19 +442,25 @@ def load(
     providers: Sequence[_providers.ProviderSpec] | str | None = None,
     threads: int | None = None,
     verify: bool = True,
+    batch_sizes: Sequence[int] | None = None,
 ) -> SiameseModel:
     """Load a bundle made by ``siamese-export``.
 
     Args:
         bundle_dir: the bundle directory (holds ``manifest.json``).
-        variant: ``"auto"`` (int8 on CPU when shipped, else fp32), ``"int8"`` or ``"fp32"``.
+        variant: ``"auto"`` (the bundle's profile for the first provider, see ``siamese_sdk.profiles``:
+            int8 on CPU, fp16 on CUDA/TensorRT, ... when shipped, else fp32), or a shipped variant name
+            (``fp32``, ``int8``, ``fp16``, ``fp16-fixed``, ``w8a16-fixed``).
         providers: ``None`` for CPU, or names in priority order: friendly (``"cuda"``, ``"cpu"``) or ONNX
-            Runtime's, optionally ``(name, options)`` tuples. A provider that is missing or that the
-            session falls back from raises ``ProviderError``; never a silent CPU fallback.
+            Runtime's, optionally ``(name, options)`` tuples (friendly names get their options checked,
+            ``providers.OPTION_SPECS``). A provider that is missing or that the session falls back from
+            raises ``ProviderError``; never a silent CPU fallback.
         threads: intra-op threads (None: ONNX Runtime's default, all physical cores).
         verify: check every file's sha256 against the manifest (keep True outside debugging).
+        batch_sizes: the batch sizes you will run, for TensorRT's shape profile (min .. max; default
+            ``(1, 64)``); ``embed`` then never runs more than ``max(batch_sizes)`` at once.
 
     Raises:
-        BundleError, ProviderError, InputError.
+        BundleError, ProviderError, InputError, ExtraMissingError (no onnxruntime build installed).
     """
-    return SiameseModel(bundle_dir, variant=variant, providers=providers, threads=threads, verify=verify)
+    return SiameseModel(bundle_dir, variant=variant, providers=providers, threads=threads, verify=verify, batch_sizes=batch_sizes)
