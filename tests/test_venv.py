@@ -15,10 +15,13 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.venv
-@pytest.mark.slow
-def test_fresh_venv_without_torch_runs_the_bundle(bundle, tiny_data, tmp_path):
-    env_dir = tmp_path / "venv"
+@pytest.fixture(scope="module")
+def sdk_venv(tmp_path_factory) -> tuple[Path, dict[str, str]]:
+    """A fresh venv with ``pip install <this project>`` (no extras): ``(venv_dir, env)``. Shared by the module.
+
+    Tests for other model kinds reuse it through ``run_in_venv``: one install per test run.
+    """
+    env_dir = tmp_path_factory.mktemp("sdk-venv") / "venv"
     venv.EnvBuilder(with_pip=True).create(env_dir)
     py = env_dir / "bin" / "python"
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
@@ -26,22 +29,40 @@ def test_fresh_venv_without_torch_runs_the_bundle(bundle, tiny_data, tmp_path):
         [str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check", str(ROOT)], capture_output=True, text=True, env=env
     )
     assert install.returncode == 0, install.stderr[-2000:]
+    return env_dir, env
 
+
+def run_in_venv(sdk_venv: tuple[Path, dict[str, str]], script: str) -> str:
+    """Run ``script`` with the torch-free venv's python (asserting torch and onnx are absent); its stdout."""
+    env_dir, env = sdk_venv
+    guard = (
+        "import importlib.util\n"
+        "assert importlib.util.find_spec('torch') is None, 'torch is installed'\n"
+        "assert importlib.util.find_spec('onnx') is None, 'onnx is installed'\n"
+    )
+    run = subprocess.run(
+        [str(env_dir / "bin" / "python"), "-c", guard + textwrap.dedent(script)], capture_output=True, text=True, env=env
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    return run.stdout
+
+
+@pytest.mark.venv
+@pytest.mark.slow
+def test_fresh_venv_without_torch_runs_the_bundle(sdk_venv, bundle, tiny_data, tmp_path):
+    env_dir, env = sdk_venv
     imgs = sorted(tiny_data.rglob("*.png"))
-    script = textwrap.dedent(
+    out = run_in_venv(
+        sdk_venv,
         f"""
-        import importlib.util, json
-        assert importlib.util.find_spec("torch") is None, "torch is installed"
-        assert importlib.util.find_spec("onnx") is None, "onnx is installed"
+        import json
         import siamese_sdk
         m = siamese_sdk.load({str(bundle)!r})
         r = m.verify([{str(imgs[0])!r}, {str(imgs[0])!r}], [{str(imgs[0])!r}, {str(imgs[-1])!r}])
         print(json.dumps({{"variant": m.variant, "same": r.same.tolist(), "scores": r.scores.tolist()}}))
-        """
+        """,
     )
-    run = subprocess.run([str(py), "-c", script], capture_output=True, text=True, env=env)
-    assert run.returncode == 0, run.stderr[-2000:]
-    res = json.loads(run.stdout)
+    res = json.loads(out)
     assert res["same"][0] is True and res["scores"][0] < 1e-3
 
     # the torch-free CLI works, and the training CLI names the extra to install
