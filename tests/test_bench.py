@@ -98,3 +98,10 @@ def test_plots_written(bundle, tiny_data, tmp_path):
 def test_bad_flags(bundle, args, expect):
     r = CliRunner().invoke(siamese, ["bench", str(bundle), *args])
     assert r.exit_code == 1 and expect in r.output and "Traceback" not in r.output
+
+
+def test_per_provider_times_each_provider_alone(bundle):
+    rep, _ = bench.run(bundle, ["fp32"], ["cpu"], threads=1, batches=(1,), runs=5, per_provider=True)
+    entry = rep["per_provider"]["cpu"]["fp32"]
+    assert set(entry) == {"latency_ms_b1_p50", "throughput_b64_per_s"} and all(v > 0 for v in entry.values())
+    assert "| cpu | fp32 |" in bench.markdown(rep)

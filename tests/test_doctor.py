@@ -62,7 +62,7 @@ def test_missing_provider_is_a_problem_with_the_install_fix():
     r = doctor.run_checks(["cpu", "cuda"])
     assert not r["ok"] and r["providers"]["checked"]["cpu"]["ok"]
     (problem,) = r["problems"]
-    assert problem.startswith("provider cuda: not in this build") and "pip install onnxruntime-gpu" in problem
+    assert problem.startswith("provider cuda: not in this build") and "pip install siamese-sdk-gpu" in problem
 
 
 @pytest.mark.skipif(not HAS_CUDA, reason="needs onnxruntime-gpu with a CUDA device")
@@ -89,7 +89,9 @@ def test_broken_mix_in_process(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "path", [str(fake_second_build(tmp_path)), *sys.path])
     r = doctor.run_checks(["cpu"])
     assert not r["ok"] and r["onnxruntime"]["distributions"] == {"onnxruntime": ort.__version__, "onnxruntime-gpu": "1.99.0"}
-    assert any("pip uninstall -y onnxruntime onnxruntime-gpu && pip install onnxruntime-gpu" in p for p in r["problems"])
+    assert any(
+        "pip uninstall -y siamese-sdk onnxruntime onnxruntime-gpu && pip install siamese-sdk-gpu" in p for p in r["problems"]
+    )
 
 
 def test_cli_exit_codes_and_json():
@@ -109,7 +111,8 @@ def test_cli_broken_mix_subprocess(tmp_path):
     report = json.loads(out.stdout)
     assert not report["ok"]
     assert any(
-        "fix: pip uninstall -y onnxruntime onnxruntime-gpu && pip install onnxruntime-gpu" in p for p in report["problems"]
+        "fix: pip uninstall -y siamese-sdk onnxruntime onnxruntime-gpu && pip install siamese-sdk-gpu" in p
+        for p in report["problems"]
     )
     text = run_cli("doctor", pythonpath=fake)
     assert text.returncode == 1 and "conflicting onnxruntime builds" in text.stdout and "Traceback" not in text.stderr
@@ -128,4 +131,4 @@ def test_cli_without_onnxruntime_exits_1_with_the_extras(tmp_path):
         "sys.meta_path.insert(0, Block())\n"
     )
     out = run_cli("doctor", pythonpath=blocker)
-    assert out.returncode == 1 and "onnxruntime cannot be imported" in out.stdout and "siamese-sdk[cpu]" in out.stdout
+    assert out.returncode == 1 and "onnxruntime cannot be imported" in out.stdout and "pip install siamese-sdk " in out.stdout

@@ -54,7 +54,7 @@ def test_friendly_names_map_and_unknown_or_missing_are_refused():
     if not HAS_CUDA:
         with pytest.raises(ProviderError) as e:
             P.resolve(["cuda"])
-        assert "not available" in one_line(e) and "pip install onnxruntime-gpu" in str(e.value)
+        assert "not available" in one_line(e) and "pip install siamese-sdk-gpu" in str(e.value)
     if "OpenVINOExecutionProvider" not in ort.get_available_providers():
         with pytest.raises(ProviderError, match="onnxruntime-openvino"):
             P.resolve(["openvino"])
@@ -227,7 +227,7 @@ def test_broken_mix_message_has_the_exact_fix(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "path", [str(tmp_path), *sys.path])
     with pytest.raises(ProviderError) as e:
         P.import_onnxruntime()
-    assert "Fix: pip uninstall -y onnxruntime onnxruntime-gpu && pip install onnxruntime-gpu" in one_line(e)
+    assert "Fix: pip uninstall -y siamese-sdk onnxruntime onnxruntime-gpu && pip install siamese-sdk-gpu" in one_line(e)
 
 
 def test_without_any_onnxruntime_build_import_works_and_load_names_the_extras(bundle):
@@ -247,7 +247,7 @@ def test_without_any_onnxruntime_build_import_works_and_load_names_the_extras(bu
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    assert "pip install 'siamese-sdk[cpu]'" in out.stdout and "'siamese-sdk[gpu]'" in out.stdout
+    assert "pip install siamese-sdk (CPU" in out.stdout and "siamese-sdk-gpu (CUDA, TensorRT)" in out.stdout
 
 
 # ---- IOBinding (embed_device) on the CPU provider --------------------------------------------------------------
@@ -326,3 +326,36 @@ def test_tensorrt_builds_and_caches_an_engine(bundle, tiny_data, tmp_path):
     e = m.embed(sorted(tiny_data.rglob("*.png"))[:20])  # runs in chunks of <= 8
     assert e.shape[0] == 20
     assert any((tmp_path / "cache" / "tensorrt").rglob("*.engine"))
+
+
+@pytest.mark.parametrize(
+    ("flavours", "builds", "target", "expected"),
+    [
+        # the installed siamese-sdk flavour depends on the other build: swap the flavour, or pip -U brings it back
+        (
+            ["siamese-sdk"],
+            ["onnxruntime"],
+            "onnxruntime-gpu",
+            "pip uninstall -y siamese-sdk onnxruntime && pip install siamese-sdk-gpu",
+        ),
+        # the flavour already matches (siamese-sdk-gpu with a stray onnxruntime from another package)
+        (
+            ["siamese-sdk-gpu"],
+            ["onnxruntime", "onnxruntime-gpu"],
+            "onnxruntime-gpu",
+            "pip uninstall -y onnxruntime onnxruntime-gpu && pip install onnxruntime-gpu",
+        ),
+        # no flavour installed (vendored code): only the builds
+        ([], ["onnxruntime"], "onnxruntime-openvino", "pip uninstall -y onnxruntime && pip install onnxruntime-openvino"),
+        ([], [], "onnxruntime", "pip install onnxruntime"),
+    ],
+)
+def test_swap_command_keeps_one_build_and_its_flavour(monkeypatch, flavours, builds, target, expected):
+    monkeypatch.setattr(P, "installed_flavours", lambda: flavours)
+    monkeypatch.setattr(P, "installed_ort_distributions", lambda: builds)
+    assert P.swap_command(target) == expected
+
+
+def test_every_flavour_names_a_known_build():
+    assert set(P.FLAVOURS.values()) <= set(P.ORT_DISTRIBUTIONS)
+    assert set(P.FLAVOURS.values()) >= {b for b in P.BUILD_OF_PROVIDER.values()}

@@ -180,6 +180,7 @@ def run(
     data: Path | None = None,
     torch_checkpoint: Path | None = None,
     progress: Callable[[str], None] = lambda s: None,
+    per_provider: bool = False,
 ) -> tuple[dict[str, Any], dict[str, tuple[np.ndarray, np.ndarray]]]:
     """Benchmark every shipped variant (or ``variants``); returns the report and per-variant pair scores.
 
@@ -187,7 +188,8 @@ def run(
     ``latency_ms_b1_p50/p95/p99``, ``throughput_b64_per_s``, ``throughput_per_s`` (per batch),
     ``cold_start_ms``, ``peak_rss_mb``, ``size_bytes``, the head costs, and with ``data`` ``auc``, ``eer``,
     ``tar_at_far_1e-2``, ``tar_at_far_1e-3``, ``at_shipped_thresholds``; ``torch_eager`` and ``ratios``
-    at top level.
+    at top level. With ``per_provider``, ``per_provider.{provider}.{variant}`` repeats the speed
+    measurements with each provider of ``providers`` on its own (the main table uses them as one priority list).
     """
     bundle = Path(bundle)
     manifest = read_manifest(bundle)
@@ -218,6 +220,15 @@ def run(
             entry.update(acc)
             scored[name] = (scores, same)
         report["variants"][name] = entry
+    if per_provider:
+        report["per_provider"] = {}
+        for p in providers or ["cpu"]:
+            report["per_provider"][p] = {}
+            for name in names:
+                progress(f"{name} on {p} alone: latency and throughput")
+                model = load(bundle, variant=name, providers=[p], threads=threads)
+                fast = speed(model, [64], runs)
+                report["per_provider"][p][name] = {k: fast[k] for k in ("latency_ms_b1_p50", "throughput_b64_per_s")}
     if torch_checkpoint is not None:
         progress("torch eager")
         report["torch_eager"] = torch_eager(torch_checkpoint, 64, max(5, runs // 8), threads)
@@ -263,6 +274,12 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append(f"| {name} | " + " | ".join(f(e) for _, f in cols) + " |")
     if "torch_eager" in report:
         lines.append(f"| torch eager | - | - | - | {report['torch_eager']['throughput_b64_per_s']:.0f} | - | - | - | - |")
+    if report.get("per_provider"):
+        lines += ["", "| provider | variant | b1 p50 ms | b64 items/s |", "|---|---|---|---|"]
+        for p, by_variant in report["per_provider"].items():
+            lines += [
+                f"| {p} | {n} | {e['latency_ms_b1_p50']:.2f} | {e['throughput_b64_per_s']:.0f} |" for n, e in by_variant.items()
+            ]
     if report["ratios"]:
         lines += ["", "| ratio | value |", "|---|---|"] + [f"| {k} | {v:.2f} |" for k, v in report["ratios"].items()]
     return "\n".join(lines) + "\n"

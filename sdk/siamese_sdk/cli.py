@@ -519,6 +519,11 @@ def oneshot(
     default=None,
     help="Write ROC/DET and distance histograms as PNG (needs --data and matplotlib).",
 )
+@click.option(
+    "--per-provider",
+    is_flag=True,
+    help="Also time every variant on each --provider alone (the main table uses them as one priority list).",
+)
 @PROVIDER
 @THREADS
 def bench(
@@ -531,6 +536,7 @@ def bench(
     json_out: Path | None,
     md_out: Path | None,
     plots_dir: Path | None,
+    per_provider: bool,
     providers: tuple[str, ...],
     threads: int | None,
 ) -> None:
@@ -544,6 +550,7 @@ def bench(
       siamese bench bundle/
       siamese bench bundle/ --data val_faces/ --plots report/ --json bench.json --markdown bench.md
       siamese bench bundle/ --torch runs/demo/model.pt --threads 2
+      siamese bench bundle/ --provider cuda --provider cpu --per-provider
     """
     from . import bench as bench_
     from .atomic import write_text_atomic
@@ -567,6 +574,7 @@ def bench(
         data,
         torch_checkpoint,
         progress=lambda s: click.echo(f"  {s}", err=True),
+        per_provider=per_provider,
     )
     click.echo(bench_.markdown(report), nl=False)
     if json_out is not None:

@@ -131,6 +131,7 @@ class ImageFolder:
             "rel": self.paths.rel,
             "labels": self.labels,
         }
+
         def write(p: Path) -> None:
             with open(p, "wb") as f:  # a file object: np.savez would append ".npz" to a path
                 np.savez(f, **arrays)

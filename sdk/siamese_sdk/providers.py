@@ -2,8 +2,10 @@
 
 ``onnxruntime``, ``onnxruntime-gpu`` (and the other ORT builds) all install the same Python module
 ``onnxruntime``; with two of them installed, whichever was installed last silently wins, file by file.
-``check_install`` refuses that mix with the one-line fix. siamese-sdk therefore depends on no build
-itself: the extras pick exactly one (``[cpu]``, ``[gpu]``, ``[openvino]``, ``[qnn]``, ``[directml]``).
+``check_install`` refuses that mix with the one-line fix. An extra can add a package but never remove a
+base dependency, so siamese-sdk comes as one distribution per build, the same code (``FLAVOURS``, built by
+``scripts/build_dist.py``, as fastembed / fastembed-gpu do): ``siamese-sdk`` needs ``onnxruntime``,
+``siamese-sdk-gpu`` needs ``onnxruntime-gpu``, and so on. Install exactly one of them.
 
 Options given with a friendly name (``("cuda", {"device_id": 1})``) are checked against ``OPTION_SPECS``
 and converted to the strings ONNX Runtime parses; with ONNX Runtime's own name
@@ -61,9 +63,18 @@ BUILD_OF_PROVIDER = {
     "CoreMLExecutionProvider": "onnxruntime",
 }
 
+#: siamese-sdk distribution -> the one ONNX Runtime build it depends on (same code; README "Deploying on GPU / edge").
+FLAVOURS = {
+    "siamese-sdk": "onnxruntime",
+    "siamese-sdk-gpu": "onnxruntime-gpu",
+    "siamese-sdk-openvino": "onnxruntime-openvino",
+    "siamese-sdk-qnn": "onnxruntime-qnn",
+    "siamese-sdk-directml": "onnxruntime-directml",
+}
+
 INSTALL_HINT = (
-    "install exactly one ONNX Runtime build: pip install 'siamese-sdk[cpu]' (CPU; CoreML on macOS), 'siamese-sdk[gpu]' "
-    "(CUDA, TensorRT), 'siamese-sdk[openvino]', 'siamese-sdk[qnn]' or 'siamese-sdk[directml]'"
+    "install exactly one siamese-sdk distribution, which brings its ONNX Runtime build: pip install siamese-sdk "
+    "(CPU; CoreML on macOS), siamese-sdk-gpu (CUDA, TensorRT), siamese-sdk-openvino, siamese-sdk-qnn or siamese-sdk-directml"
 )
 
 
@@ -77,16 +88,25 @@ def import_onnxruntime() -> ModuleType:
     return onnxruntime
 
 
-def installed_ort_distributions() -> list[str]:
-    """Names of the installed distributions that provide the ``onnxruntime`` module."""
+def _installed(names: Sequence[str]) -> list[str]:
     found = []
-    for name in ORT_DISTRIBUTIONS:
+    for name in names:
         try:
             importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             continue
         found.append(name)
     return found
+
+
+def installed_ort_distributions() -> list[str]:
+    """Names of the installed distributions that provide the ``onnxruntime`` module."""
+    return _installed(ORT_DISTRIBUTIONS)
+
+
+def installed_flavours() -> list[str]:
+    """Names of the installed siamese-sdk distributions (``FLAVOURS``)."""
+    return _installed(list(FLAVOURS))
 
 
 def check_install() -> None:
@@ -99,10 +119,23 @@ def check_install() -> None:
         )
 
 
+def swap_command(build: str) -> str:
+    """The command that leaves ``build`` as the only intact ONNX Runtime build, with its siamese-sdk flavour.
+
+    Every installed build is uninstalled first (uninstalling one breaks the shared module of the others);
+    a siamese-sdk flavour that depends on another build is swapped for ``build``'s, so that a later
+    ``pip install -U`` cannot bring the other build back.
+    """
+    flavour = {b: f for f, b in FLAVOURS.items()}.get(build)
+    stale = [f for f in installed_flavours() if FLAVOURS[f] != build]
+    remove = stale + [d for d in installed_ort_distributions() if d not in stale]
+    install = flavour if stale and flavour else build
+    return f"{'pip uninstall -y ' + ' '.join(remove) + ' && ' if remove else ''}pip install {install}"
+
+
 def fix_command(dists: Sequence[str]) -> str:
     """The exact command that leaves one intact build out of ``dists`` (the accelerator build, if any)."""
-    keep = next((d for d in dists if d != "onnxruntime"), dists[0])
-    return f"pip uninstall -y {' '.join(dists)} && pip install {keep}"
+    return swap_command(next((d for d in dists if d != "onnxruntime"), dists[0]))
 
 
 def resolve(providers: Sequence[ProviderSpec] | str | None) -> list[tuple[str, dict[str, Any]]]:
@@ -146,9 +179,9 @@ def build_hint(provider: str) -> str:
         return ""
     if provider == "CoreMLExecutionProvider":
         return " (CoreML is in the standard onnxruntime wheel on macOS only)"
-    current = installed_ort_distributions()
-    swap = f"pip uninstall -y {' '.join(current)} && " if current and build not in current else ""
-    return f" (install the build that has it, replacing the current one: {swap}pip install {build})"
+    if build in installed_ort_distributions():
+        return ""
+    return f" (it is in the {build} build; switch to it: {swap_command(build)})"
 
 
 # ---- options --------------------------------------------------------------------------------------
