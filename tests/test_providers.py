@@ -5,6 +5,7 @@ GPU tests run only where onnxruntime has the CUDA / TensorRT provider and skip c
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -228,6 +229,21 @@ def test_broken_mix_message_has_the_exact_fix(tmp_path, monkeypatch):
     with pytest.raises(ProviderError) as e:
         P.import_onnxruntime()
     assert "Fix: pip uninstall -y siamese-sdk onnxruntime onnxruntime-gpu && pip install siamese-sdk-gpu" in one_line(e)
+
+
+def test_broken_mix_is_reported_at_import_in_one_line(tmp_path):
+    import subprocess
+
+    dist = tmp_path / "onnxruntime_gpu-1.99.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: onnxruntime-gpu\nVersion: 1.99.0\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run([sys.executable, "-c", "import siamese_sdk"], capture_output=True, text=True, env=env)
+    assert out.returncode == 0
+    warning = [line for line in out.stderr.splitlines() if "RuntimeWarning" in line]
+    assert len(warning) == 1 and "conflicting onnxruntime builds" in warning[0] and "Fix: pip uninstall -y" in warning[0]
+    clean = subprocess.run([sys.executable, "-c", "import siamese_sdk"], capture_output=True, text=True)
+    assert clean.returncode == 0 and "RuntimeWarning" not in clean.stderr
 
 
 def test_without_any_onnxruntime_build_import_works_and_load_names_the_extras(bundle):

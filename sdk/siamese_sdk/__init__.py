@@ -10,12 +10,20 @@ Needs only numpy, onnxruntime and Pillow: never torch or onnx.
 
 from __future__ import annotations
 
+import warnings
+
 from .bundle import Manifest, read_manifest
 from .errors import BundleError, ExtraMissingError, InputError, ProviderError, SiameseError
 from .gallery import Gallery
 from .model import SiameseModel, Verification, load
+from .providers import install_problem as _install_problem
 
 __version__ = "0.1.0"
+
+# A broken ONNX Runtime install (two builds overwriting one module) is reported at import, with its fix;
+# ``load`` refuses to run on it (``ProviderError``), and ``siamese doctor`` still can.
+if (_problem := _install_problem()) is not None:
+    warnings.warn(_problem, RuntimeWarning, stacklevel=2)
 
 __all__ = [
     "BundleError",

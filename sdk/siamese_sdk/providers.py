@@ -109,14 +109,22 @@ def installed_flavours() -> list[str]:
     return _installed(list(FLAVOURS))
 
 
-def check_install() -> None:
-    """Raise ``ProviderError`` when more than one onnxruntime build is installed (they clobber each other)."""
+def install_problem() -> str | None:
+    """The one-line description and fix of a broken ONNX Runtime install (several builds), or None."""
     dists = installed_ort_distributions()
     if len(dists) > 1:
-        raise ProviderError(
+        return (
             f"conflicting onnxruntime builds installed together: {', '.join(dists)}; they overwrite each other's files. "
             f"Fix: {fix_command(dists)} (keep one build: each includes the CPU provider)"
         )
+    return None
+
+
+def check_install() -> None:
+    """Raise ``ProviderError`` when more than one onnxruntime build is installed (they clobber each other)."""
+    problem = install_problem()
+    if problem:
+        raise ProviderError(problem)
 
 
 def swap_command(build: str) -> str:
