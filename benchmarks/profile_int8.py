@@ -27,7 +27,9 @@ import numpy as np
 import onnxruntime as ort
 
 
-def _session(path: Path, threads: int, profile: bool, optimized_out: Path | None = None) -> ort.InferenceSession:
+def _session(
+    path: Path, threads: int, profile: bool, optimized_out: Path | None = None, disabled: list[str] | None = None
+) -> ort.InferenceSession:
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.intra_op_num_threads = threads
@@ -36,7 +38,9 @@ def _session(path: Path, threads: int, profile: bool, optimized_out: Path | None
     opts.enable_profiling = profile
     if optimized_out is not None:
         opts.optimized_model_filepath = str(optimized_out)
-    return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(
+        str(path), sess_options=opts, providers=["CPUExecutionProvider"], disabled_optimizers=disabled or []
+    )
 
 
 def op_histogram(path: Path) -> collections.Counter:
@@ -67,7 +71,7 @@ def size_breakdown(path: Path) -> dict[str, int]:
 
 
 def profile(
-    path: Path, x: np.ndarray, threads: int, runs: int
+    path: Path, x: np.ndarray, threads: int, runs: int, disabled: list[str] | None = None
 ) -> tuple[dict[str, float], dict[tuple[str, str, str], float], float, collections.Counter]:
     """(op type -> us per call, (node, op, output shape) -> us per call, wall ms per call, optimised-graph op histogram)."""
     import time
@@ -75,11 +79,11 @@ def profile(
     with tempfile.TemporaryDirectory() as tmp:
         opt_path = Path(tmp) / "optimized.onnx"
         try:
-            _session(path, threads, profile=False, optimized_out=opt_path)
+            _session(path, threads, profile=False, optimized_out=opt_path, disabled=disabled)
             optimized = op_histogram(opt_path)
         except Exception as e:  # a diagnosis aid: report and go on
             optimized = collections.Counter({f"<could not save optimised graph: {type(e).__name__}>": 1})
-        sess = _session(path, threads, profile=True)
+        sess = _session(path, threads, profile=True, disabled=disabled)
         name = sess.get_inputs()[0].name
         for _ in range(3):
             sess.run(None, {name: x})
@@ -117,7 +121,9 @@ def main() -> None:
     walls = {}
     for variant, spec in sorted(manifest["variants"].items()):
         path = args.bundle / spec["file"]
-        per_op, per_node, wall, optimized = profile(path, x, args.threads, args.runs)
+        # the optimisers the exporter measured the variant without, as the SDK opens it
+        disabled = ((spec.get("quantization") or {}).get("session") or {}).get("disabled_optimizers", [])
+        per_op, per_node, wall, optimized = profile(path, x, args.threads, args.runs, disabled)
         walls[variant] = wall
         total = sum(per_op.values())
         print(f"\n== {variant}: {spec['file']}  {wall:.2f} ms/call wall, {total / 1e3:.2f} ms/call summed over nodes")

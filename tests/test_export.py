@@ -115,3 +115,21 @@ def test_triplet_cosine_normalized_model_exports_int8(tiny_data, tmp_path):
     np.testing.assert_allclose(model.distance(e[:2], e[2:]), cos, atol=1e-5)
     for op in ("eer", "far_1e-2", "far_1e-3"):
         assert 0.0 <= m.variants["fp32"].thresholds[op] <= 2.0
+
+
+def test_int8_keeps_the_thin_stem_fp32_and_ships_no_stack_traces(bundle, tmp_path):
+    import onnx
+    from siamese_export.quantize import quantize_encoder
+
+    fp32 = onnx.load(str(bundle / "encoder.fp32.onnx"))
+    assert not any(n.metadata_props for n in fp32.graph.node), "exporter stack traces left in the shipped graph"
+    stem = next(n for n in fp32.graph.node if n.op_type == "Conv")
+    calib = np.random.default_rng(0).standard_normal((16, 1, 28, 28)).astype(np.float32)
+    info = quantize_encoder(bundle / "encoder.fp32.onnx", tmp_path / "int8.onnx", "images", calib)
+    assert info["fp32_nodes"] == [stem.name] and info["session"] == {"disabled_optimizers": ["QDQPropagationTransformer"]}
+    int8 = onnx.load(str(tmp_path / "int8.onnx"))
+    produced_by = {o: n.op_type for n in int8.graph.node for o in n.output}
+    convs = [n for n in int8.graph.node if n.op_type == "Conv"]
+    weight_sources = [produced_by.get(c.input[1], "initializer") for c in convs]
+    assert weight_sources[0] == "initializer" and set(weight_sources[1:]) == {"DequantizeLinear"}
+    assert read_manifest(bundle).variants["fp32"].disabled_optimizers == []

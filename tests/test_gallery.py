@@ -56,10 +56,13 @@ def assert_same_ranking(ids: np.ndarray, scores: np.ndarray, ref: np.ndarray, ga
     k = ids.shape[1]
     order = np.argsort(ref, axis=1, kind="stable")[:, :k]
     ref_sorted = np.take_along_axis(ref, order, axis=1)
-    np.testing.assert_allclose(scores, ref_sorted, atol=atol)
+    # A Euclidean distance near 0 is sqrt(float32 cancellation noise) in both the head and the gallery: about
+    # 1e-3 for unit-scale vectors, whatever the implementation, so scores that small are compared at that scale.
+    tol = np.where(ref_sorted < 1e-2, 2e-3, atol)
+    np.testing.assert_array_less(np.abs(scores - ref_sorted), tol + 1e-12)
     index = {g: i for i, g in enumerate(gallery_ids)}
     rows = np.vectorize(index.__getitem__)(ids)
-    np.testing.assert_allclose(np.take_along_axis(ref, rows, axis=1), scores, atol=atol)  # each hit has its own score
+    np.testing.assert_array_less(np.abs(np.take_along_axis(ref, rows, axis=1) - scores), tol + 1e-12)  # each hit has its own score
     full = np.sort(ref, axis=1)
     for b in range(ids.shape[0]):
         for j in range(k):

@@ -147,7 +147,9 @@ def export_bundle(checkpoint_path: str | Path, out: str | Path | None = None, op
                     calib = _calibration_images(ckpt, opts, preprocess, rng)
                 if name == "int8":
                     log("      int8: static QDQ, per-channel, calibrating on training images")
-                    variants[name] = Variant(file=file, quantization=quantize_encoder(tmp / fp32_file, tmp / file, INPUT_NAME, calib))
+                    variants[name] = Variant(
+                        file=file, quantization=quantize_encoder(tmp / fp32_file, tmp / file, INPUT_NAME, calib)
+                    )
                 elif name == "fp16":
                     log("      fp16: float16 inside, float32 inputs/outputs")
                     variants[name] = Variant(file=file, quantization=convert_fp16(tmp / fp32_file, tmp / file))
@@ -188,7 +190,11 @@ def export_bundle(checkpoint_path: str | Path, out: str | Path | None = None, op
                 m.update(cosine_vs_fp32_min=float(cos.min()), cosine_vs_fp32_mean=float(cos.mean()))
             results[name] = (m, t)
             variants[name] = Variant(
-                file=variants[name].file, quantization=variants[name].quantization, thresholds=t, metrics=m, batch=variants[name].batch
+                file=variants[name].file,
+                quantization=variants[name].quantization,
+                thresholds=t,
+                metrics=m,
+                batch=variants[name].batch,
             )
             vs32 = f"  cosine vs fp32 min {m['cosine_vs_fp32_min']:.6f}" if name != "fp32" else ""
             log(f"      {name}: AUC {m['auc']:.4f}  EER {m['eer']:.4f}  TAR@FAR1e-3 {m['tar_at_far_1e-3']:.4f}{vs32}")
@@ -212,7 +218,9 @@ def export_bundle(checkpoint_path: str | Path, out: str | Path | None = None, op
                 int8_on_cpu = True
                 log(f"      int8 ships: AUC drop {drop:+.4f}, {speedup:.2f}x fp32 speed at batch 64")
             elif any(p != "cpu" and TARGETS[p].variant == "int8" for p in profiles):
-                notes.append(f"int8 not used on CPU: {speedup:.2f}x the speed of fp32 at batch 64 on this CPU (slower); kept for openvino")
+                notes.append(
+                    f"int8 not used on CPU: {speedup:.2f}x the speed of fp32 at batch 64 on this CPU (slower); kept for openvino"
+                )
                 log(f"      {notes[-1]}")
             else:
                 notes.append(f"int8 not shipped: {speedup:.2f}x the speed of fp32 at batch 64 on this CPU (slower)")
@@ -331,7 +339,10 @@ def _speedup(tmp: Path, variants: dict[str, Variant], images: np.ndarray, rounds
     """fp32 time / int8 time for one batch of 64, interleaved rounds, medians (robust to a noisy CPU)."""
     x = np.ascontiguousarray(np.resize(images, (64, *images.shape[1:])))
     sessions = {
-        n: ort.InferenceSession(str(tmp / variants[n].file), providers=["CPUExecutionProvider"]) for n in ("fp32", "int8")
+        n: ort.InferenceSession(
+            str(tmp / variants[n].file), providers=["CPUExecutionProvider"], disabled_optimizers=variants[n].disabled_optimizers
+        )
+        for n in ("fp32", "int8")
     }
     times: dict[str, list[float]] = {n: [] for n in sessions}
     for s in sessions.values():

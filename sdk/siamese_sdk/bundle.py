@@ -96,6 +96,15 @@ class Variant:
     #: the fixed input batch size of a static-shape variant (``*-fixed``); None for a dynamic batch axis.
     batch: int | None = None
 
+    @property
+    def disabled_optimizers(self) -> list[str]:
+        """ONNX Runtime graph optimisers to open this encoder without (``quantization.session``), as measured at export."""
+        session = (self.quantization or {}).get("session") or {}
+        names = session.get("disabled_optimizers", []) if isinstance(session, dict) else None
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise BundleError(f"{self.file}: quantization.session.disabled_optimizers must be a list of names; re-export")
+        return names
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON form; ``batch`` only when fixed, so dynamic variants read as before."""
         d = asdict(self)

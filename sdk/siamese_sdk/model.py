@@ -115,7 +115,7 @@ class SiameseModel:
             opts.intra_op_num_threads = threads
             opts.inter_op_num_threads = 1
         m = self.manifest
-        self._encoder = self._session(m.variants[self.variant].file, opts, requested)
+        self._encoder = self._session(m.variants[self.variant].file, opts, requested, m.variants[self.variant].disabled_optimizers)
         # The heads have dynamic shapes (N changes per call): TensorRT would build an engine per shape, so
         # they run on the other requested providers (CUDA, then CPU, for a TensorRT list).
         head_providers = [p for p in requested if p[0] != "TensorrtExecutionProvider"] or [("CPUExecutionProvider", {})]
@@ -146,10 +146,10 @@ class SiameseModel:
             )
         return tuple(sorted(set(sizes)))
 
-    def _session(self, name: str, opts: Any, requested: list) -> ort.InferenceSession:
+    def _session(self, name: str, opts: Any, requested: list, disabled: Sequence[str] = ()) -> ort.InferenceSession:
         path = self.path / name
         try:
-            return self._ort.InferenceSession(str(path), sess_options=opts, providers=requested)
+            return self._ort.InferenceSession(str(path), sess_options=opts, providers=requested, disabled_optimizers=list(disabled))
         except Exception as e:  # ORT raises its own untyped errors for invalid graphs
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             accelerators = [p for p, _ in requested if p != "CPUExecutionProvider"]
