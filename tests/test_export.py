@@ -132,4 +132,9 @@ def test_int8_keeps_the_thin_stem_fp32_and_ships_no_stack_traces(bundle, tmp_pat
     convs = [n for n in int8.graph.node if n.op_type == "Conv"]
     weight_sources = [produced_by.get(c.input[1], "initializer") for c in convs]
     assert weight_sources[0] == "initializer" and set(weight_sources[1:]) == {"DequantizeLinear"}
+    # compacted: short value names, no value_info, no all-zero zero-points of constants
+    assert not int8.graph.value_info and all(t.name.startswith("v") for t in int8.graph.initializer)
+    consts = {t.name for t in int8.graph.initializer}
+    bias_dq = [n for n in int8.graph.node if n.op_type == "DequantizeLinear" and n.input[0] in consts and len(n.input) == 3]
+    assert all(onnx.numpy_helper.to_array(next(t for t in int8.graph.initializer if t.name == n.input[2])).any() for n in bias_dq)
     assert read_manifest(bundle).variants["fp32"].disabled_optimizers == []
