@@ -83,6 +83,10 @@ def export_bundle(checkpoint_path: str | Path, out: str | Path | None = None, op
     out = Path(out) if out is not None else ckpt_path.parent / "bundle"
     if out.exists() and not (out / MANIFEST).exists():
         raise InputError(f"{out} exists and is not a bundle; choose another -o (an existing bundle would be replaced)")
+    if isinstance(ckpt.get("model"), dict) and ckpt["model"].get("kind", "image") != "image":
+        from .text_export import export_text_bundle
+
+        return export_text_bundle(ckpt, ckpt_path, out, opts)
     try:
         mcfg = ckpt["model"]
         preprocess = Preprocess(
@@ -335,9 +339,12 @@ def _parity(encoder: torch.nn.Module, onnx_path: Path, images: np.ndarray) -> fl
     return float(cos.min())
 
 
-def _speedup(tmp: Path, variants: dict[str, Variant], images: np.ndarray, rounds: int = 7) -> float:
-    """fp32 time / int8 time for one batch of 64, interleaved rounds, medians (robust to a noisy CPU)."""
-    x = np.ascontiguousarray(np.resize(images, (64, *images.shape[1:])))
+def _speedup(tmp: Path, variants: dict[str, Variant], images: np.ndarray | dict[str, np.ndarray], rounds: int = 7) -> float:
+    """fp32 time / int8 time for one batch of 64, interleaved rounds, medians (robust to a noisy CPU).
+
+    ``images``: image inputs (resized to a batch of 64), or a ready feed of 64 items (token inputs).
+    """
+    feed = images if isinstance(images, dict) else {INPUT_NAME: np.ascontiguousarray(np.resize(images, (64, *images.shape[1:])))}
     sessions = {
         n: ort.InferenceSession(
             str(tmp / variants[n].file), providers=["CPUExecutionProvider"], disabled_optimizers=variants[n].disabled_optimizers
@@ -346,13 +353,13 @@ def _speedup(tmp: Path, variants: dict[str, Variant], images: np.ndarray, rounds
     }
     times: dict[str, list[float]] = {n: [] for n in sessions}
     for s in sessions.values():
-        s.run(None, {INPUT_NAME: x})  # warm-up
+        s.run(None, feed)  # warm-up
     reps = 3
     for _ in range(rounds):
         for n, s in sessions.items():
             t0 = time.perf_counter()
             for _ in range(reps):
-                s.run(None, {INPUT_NAME: x})
+                s.run(None, feed)
             times[n].append(time.perf_counter() - t0)
     return float(np.median(times["fp32"]) / np.median(times["int8"]))
 
