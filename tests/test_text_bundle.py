@@ -107,6 +107,8 @@ def test_text_verify_cli_and_errors(text_bundle):
     assert same.exit_code == 0 and same.output.startswith("SAME")
     info = runner.invoke(siamese, ["info", str(text_bundle)])
     assert info.exit_code == 0 and "text: tokens (N, T) int64" in info.output
+    images_only = runner.invoke(siamese, ["embed", str(text_bundle), "x.png", "-o", "x.npy"])
+    assert images_only.exit_code == 1 and "siamese embed reads image files" in images_only.output
     empty = runner.invoke(siamese, ["verify", str(text_bundle), "   ", "hello"])
     assert empty.exit_code == 1 and "has no tokens" in empty.output and "Traceback" not in empty.output
 

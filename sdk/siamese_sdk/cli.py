@@ -64,10 +64,14 @@ PROVIDER = click.option(
 THREADS = click.option("--threads", type=click.IntRange(min=1), default=None, help="Intra-op threads (default: all cores).")
 
 
-def _load(bundle: Path, variant: str, providers: tuple[str, ...], threads: int | None):
+def _load(bundle: Path, variant: str, providers: tuple[str, ...], threads: int | None, images_only: bool = True):
     from .model import load
 
-    return load(bundle, variant=variant, providers=list(providers) or None, threads=threads)
+    model = load(bundle, variant=variant, providers=list(providers) or None, threads=threads)
+    if images_only and model.input.kind != "image":
+        command = click.get_current_context().info_name
+        raise InputError(f"siamese {command} reads image files; {bundle} is a {model.input.kind} bundle: use siamese verify or model.embed(...)")
+    return model
 
 
 @click.group(cls=FriendlyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -375,7 +379,7 @@ def verify(
       siamese verify text-bundle/ "how do i reset my password" "how can i change my password"
       siamese verify dialog-bundle/ '["hi", "my card is lost"]' '["hello", "i lost my card"]'
     """
-    model = _load(bundle, variant, providers, threads)
+    model = _load(bundle, variant, providers, threads, images_only=False)
     r = model.verify(_cli_item(model, a), _cli_item(model, b), threshold=threshold, operating_point=operating_point)
     result = {
         "same": bool(r.same[0]),
