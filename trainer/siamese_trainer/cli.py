@@ -131,6 +131,7 @@ def main(preset: str | None, data: Path | None, out: Path, channels: str, resume
       siamese-train --data faces/ --out runs/faces --loss triplet --mining batch_hard --epochs 30
       siamese-train --preset omniglot --data omniglot/train --out runs/omniglot
       siamese-train --out runs/demo --resume --epochs 20 # continue an interrupted or finished run
+      siamese-train --data questions.csv --out runs/text # text,label | dialog,label | a,b,label | anchor,positive,negative
       torchrun --nproc-per-node 2 -m siamese_trainer.cli --out runs/ddp   # DistributedDataParallel
     Then: siamese-export runs/demo/model.pt -o runs/demo/bundle
     """
