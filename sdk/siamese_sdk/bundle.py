@@ -8,6 +8,8 @@ A bundle holds:
   (input batch fixed to ``Variant.batch``, for CoreML and QNN). Every variant takes and returns float32.
 - ``head.pairwise.onnx``: ``(B, D), (B, D) -> (B,)`` scores; ``head.matrix.onnx``: ``(B, D), (N, D) ->
   (B, N)`` scores for 1:N search. Both compute the manifest's ``metric``.
+- ``tokenizer.json`` (text and dialog bundles): the tokenizer (``siamese_sdk.tokenizer``); such encoders take
+  ``tokens (B, T) int64`` and ``lengths (B,) int64`` instead of images (``siamese_sdk.inputs``).
 - ``manifest.json``: format version, every file's sha256, the input spec and preprocessing, embedding
   dim, metric and score direction, per-variant thresholds and validation metrics, provenance, and
   optionally ``profiles``: which variant and providers each deployment target (cpu, cuda, ...) uses.
