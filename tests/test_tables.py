@@ -88,15 +88,33 @@ def test_pairs_and_triplets_train(layout, tmp_path):
     assert again["epoch"] == 3 and again["tokenizer"] == ckpt["tokenizer"] and again["data"]["split"] == ckpt["data"]["split"]
 
 
-def test_image_csv_training_is_refused_in_one_line(tmp_path, images):
-    pytest.importorskip("torch")
+@pytest.mark.slow
+def test_image_pairs_csv_trains_and_exports(tmp_path, tiny_data):
+    """Image pairs (paths relative to the CSV): contrastive on those pairs, export validated on the held-out pairs."""
+    pytest.importorskip("onnx")
+    import siamese_sdk
+    from siamese_export.exporter import ExportOptions, export_bundle
     from siamese_trainer.train import TrainConfig, train
 
-    for i in range(4):
-        shutil.copy(images[i], tmp_path / f"{i}.png")
-    csv = _csv(tmp_path, "a,b,label\n0.png,1.png,1\n2.png,3.png,0\n0.png,2.png,0\n1.png,3.png,1\n")
-    with pytest.raises(InputError, match="image pairs/triplets CSVs are not supported yet"):
-        train(TrainConfig(data=str(csv), out=str(tmp_path / "run")), log=lambda s: None, progress=False)
+    shutil.copytree(tiny_data, tmp_path / "img")
+    classes = sorted(p for p in (tmp_path / "img").rglob("character*") if p.is_dir())
+    files = [sorted(c.glob("*.png")) for c in classes]
+    rng = np.random.default_rng(0)
+    lines = ["a,b,label"]
+    for n in range(60):
+        c, d = rng.choice(len(files), 2, replace=False)
+        a, b = files[c][n % 8], (files[c][(n + 3) % 8] if n % 2 == 0 else files[d][n % 8])
+        lines.append(f"{a.relative_to(tmp_path)},{b.relative_to(tmp_path)},{1 - n % 2}")
+    csv = _csv(tmp_path, "\n".join(lines) + "\n", "pairs.csv")
+    cfg = TrainConfig(data=str(csv), out=str(tmp_path / "run"), epochs=1, p=4, k=4, batches_per_epoch=2, embedding_dim=8, width=8)
+    path = train(cfg, log=lambda s: None, progress=False)
+    bundle = export_bundle(path, tmp_path / "run" / "bundle", ExportOptions(log=lambda s: None, calibration_images=32))
+    m = siamese_sdk.read_manifest(bundle)
+    assert m.input_kind == "image" and m.format_version == 1 and m.validation["split"] == "12 held-out pairs"
+    fp32 = m.variants["fp32"].metrics
+    assert m.validation["pairs"] == 12 and fp32["pairs_genuine"] + fp32["pairs_impostor"] == 12 and fp32["pairs_genuine"] >= 1
+    r = siamese_sdk.load(bundle).verify([str(files[0][0])], [str(files[0][0])])
+    assert r.same[0] and r.scores[0] < 1e-3
 
 
 def test_cli_reports_a_malformed_csv_in_one_line(tmp_path):

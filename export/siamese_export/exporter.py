@@ -37,6 +37,7 @@ from siamese_sdk.profiles import TARGETS, variants_for
 from siamese_trainer import checkpoint
 from siamese_trainer.data import EMBEDDED, resolve_root
 from siamese_trainer.encoders import Encoder
+from siamese_trainer.table_train import checkpoint_validation, training_images
 
 from .fp16 import convert_fp16
 from .onnx_graphs import INPUT_NAME, OPSET, build_head, export_encoder, fix_batch, set_metadata
@@ -113,13 +114,20 @@ def export_bundle(checkpoint_path: str | Path, out: str | Path | None = None, op
     encoder.eval()
     metric, dim = str(mcfg["metric"]), int(mcfg["embedding_dim"])
 
-    val_folder = _validation_folder(ckpt, opts)
     rng = np.random.default_rng(opts.seed)
-    if len(val_folder) > opts.max_validation_images:
-        keep = np.sort(rng.choice(len(val_folder), opts.max_validation_images, replace=False))
-        val_folder = val_folder.take(keep)
-    log(f"validation: {len(val_folder.classes)} unseen classes, {len(val_folder)} images from {val_folder.root}")
-    val_images = to_batch(val_folder.paths, preprocess)
+    if "layout" in ckpt["data"]:  # a CSV run (image pairs/triplets): its held-out rows, or --validation CSV
+        table, _, val_paths, vi, vj, vsame, where = checkpoint_validation(ckpt, opts.validation, opts.seed)
+        val_info = {"split": where, "layout": table.layout, "images": len(val_paths), "pairs": int(vsame.size)}
+        log(f"validation: {where} from {table.path}")
+    else:
+        val_folder = _validation_folder(ckpt, opts)
+        if len(val_folder) > opts.max_validation_images:
+            keep = np.sort(rng.choice(len(val_folder), opts.max_validation_images, replace=False))
+            val_folder = val_folder.take(keep)
+        log(f"validation: {len(val_folder.classes)} unseen classes, {len(val_folder)} images from {val_folder.root}")
+        val_paths, (vi, vj, vsame) = val_folder.paths, metrics.all_pairs(val_folder.labels)
+        val_info = {"classes": len(val_folder.classes), "images": len(val_folder), "pairs": int(vsame.size)}
+    val_images = to_batch(val_paths, preprocess)
 
     with atomic_directory(out) as tmp:
         log("[1/5] exporting the encoder to ONNX (fp32) and checking parity with torch")
@@ -186,9 +194,8 @@ def export_bundle(checkpoint_path: str | Path, out: str | Path | None = None, op
             _write_manifest(tmp, _manifest(variants, metric, dim, mcfg, preprocess, "fp32", {}, {}, []))
             model = sdk_load(tmp, variant=name, threads=None)
             emb = embeddings[name] = model.embed(val_images, batch_size=128)
-            i, j, same = metrics.all_pairs(val_folder.labels)
-            scores = model.distance_matrix(emb, emb)[i, j]
-            m, t = metrics.summarize(scores, same, model.manifest.higher_is_closer)
+            scores = model.distance_matrix(emb, emb)[vi, vj]
+            m, t = metrics.summarize(scores, vsame, model.manifest.higher_is_closer)
             if name != "fp32":
                 cos = _cosine(embeddings["fp32"], emb)
                 m.update(cosine_vs_fp32_min=float(cos.min()), cosine_vs_fp32_mean=float(cos.mean()))
@@ -235,9 +242,7 @@ def export_bundle(checkpoint_path: str | Path, out: str | Path | None = None, op
 
         log("[5/5] writing manifest and metadata")
         validation = {
-            "classes": len(val_folder.classes),
-            "images": len(val_folder),
-            "pairs": int(len(val_folder) * (len(val_folder) - 1) // 2),
+            **val_info,
             "source": _data_ref(ckpt, opts),
             "parity_min_cosine": parity,
         }
@@ -318,6 +323,8 @@ def _validation_folder(ckpt: dict, opts: ExportOptions) -> ImageFolder:
 def _calibration_images(ckpt: dict, opts: ExportOptions, preprocess: Preprocess, rng: np.random.Generator) -> np.ndarray:
     if opts.calibration is not None:
         paths = find_images([opts.calibration])
+    elif "layout" in ckpt["data"]:  # a CSV run: the images of its training rows
+        paths = training_images(ckpt)
     else:
         root = resolve_root(ckpt["data"]["root"])
         if not root.is_dir():

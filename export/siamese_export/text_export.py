@@ -35,9 +35,8 @@ from siamese_sdk.bundle import Manifest, Variant
 from siamese_sdk.errors import BundleError, InputError
 from siamese_sdk.inputs import LENGTHS, TOKENIZER_FILE, TOKENS, TextInput
 from siamese_sdk.tokenizer import Tokenizer, pad_batch
-from siamese_trainer.tables import read_table
+from siamese_trainer.table_train import checkpoint_validation, encode_items
 from siamese_trainer.text_encoders import TextEncoder
-from siamese_trainer.text_train import TableSplit, encode_items, validation_pairs
 
 from . import exporter as ex
 from .dynamic_quantize import quantize_dynamic_encoder
@@ -116,7 +115,6 @@ def export_text_bundle(ckpt: dict, ckpt_path: Path, out: Path, opts: ex.ExportOp
         tokenizer = Tokenizer.from_dict(ckpt["tokenizer"])
         encoder = TextEncoder(kind, int(mcfg["vocab_size"]), int(mcfg["embedding_dim"]), bool(mcfg["normalize"]), **mcfg["arch_kwargs"])
         encoder.load_state_dict(ckpt["state_dict"])
-        split = TableSplit.from_dict(ckpt["data"]["split"])
     except (KeyError, TypeError, RuntimeError, ValueError) as e:
         if isinstance(e, (BundleError, InputError)):
             raise
@@ -125,23 +123,9 @@ def export_text_bundle(ckpt: dict, ckpt_path: Path, out: Path, opts: ex.ExportOp
         ) from None
     encoder.eval()
     metric, dim = str(mcfg["metric"]), int(mcfg["embedding_dim"])
-    source = opts.validation or Path(ckpt["data"]["root"])
-    if not Path(source).is_file():
-        raise InputError(f"validation data not found at {source} (the run's CSV); pass --validation CSV with rows unseen in training")
-    table = read_table(source)
-    if opts.validation is not None:  # another file: every row validates
-        if table.kind != kind:
-            raise InputError(f"--validation {source} holds {table.kind} items, the model embeds {kind}s; pass a {kind} CSV")
-        split = TableSplit(np.zeros(0, np.int64), np.arange(len(table)), (), table.classes)
-    items, vi, vj, vsame = validation_pairs(table, split, np.random.default_rng(opts.seed))
-    if not vsame.any() or vsame.all():
-        raise InputError(f"validation rows of {source} give only one kind of pair; pass --validation with same and different pairs")
+    table, split, items, vi, vj, vsame, where = checkpoint_validation(ckpt, opts.validation, opts.seed)
+    source = table.path
     val_seqs = encode_items(tokenizer, kind, items)
-    where = (
-        f"{len(split.val_classes)} unseen classes, {len(items)} {kind}s"
-        if table.layout == "labelled"
-        else f"{split.val_rows.size} held-out {table.layout}"
-    )
     log(f"validation: {where} from {source}")
 
     with atomic_directory(out) as tmp:

@@ -96,7 +96,7 @@ class TrainConfig:
     threads: int | None = None
     workers: int = 0
     preset: str | None = None
-    #: CSV text/dialog runs (``text_train``): tokens kept per item (None: 64 text, 128 dialog) and vocabulary cap
+    #: CSV text/dialog runs (``table_train``): tokens kept per item (None: 64 text, 128 dialog) and vocabulary cap
     max_length: int | None = None
     vocab_size: int = 20000
 
@@ -166,8 +166,8 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
     """
     out = Path(config.out)
     ckpt_path = out / "model.pt"
-    if is_table(config.data) or (resume and ckpt_path.exists() and checkpoint.load(ckpt_path)["model"].get("kind", "image") != "image"):
-        from .text_train import train_table
+    if is_table(config.data) or (resume and ckpt_path.exists() and "layout" in checkpoint.load(ckpt_path)["data"]):
+        from .table_train import train_table
 
         return train_table(config, resume=resume, log=log, progress=progress)
     state: dict[str, Any] | None = None

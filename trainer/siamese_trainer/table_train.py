@@ -1,4 +1,4 @@
-"""Training on CSV tables of texts or dialogs (``siamese-train --data file.csv``; ``tables`` says the formats).
+"""Training on CSV tables of texts, dialogs or images (``siamese-train --data file.csv``; ``tables`` says the formats).
 
 - ``text,label`` / ``dialog,label``: split **by class** (``--val-fraction`` of the classes held out, never
   trained on), P x K batches, the loss and miners of ``--loss`` as for images; validation on all pairs
@@ -9,8 +9,11 @@
   triplets, triplet loss on them; validation: each held-out triplet gives a genuine ``(anchor, positive)``
   and an impostor ``(anchor, negative)`` pair.
 
-The tokenizer (``siamese_sdk.tokenizer``, the SDK's code) is built from the training split only and saved
-in the checkpoint; export ships it in the bundle. Checkpoints, ``--resume``, ``best.pt`` and
+Texts and dialogs train the BiLSTM encoders (``text_encoders``); the tokenizer (``siamese_sdk.tokenizer``,
+the SDK's code) is built from the training split only and saved in the checkpoint; export ships it in the
+bundle. Image pairs/triplets train the image encoders (``--arch``, ``--size``, ``--channels``, augmentation)
+on images read by ``siamese_sdk.preprocess`` (decoded once per run), and export like a class-folder run,
+validated on the held-out rows. Checkpoints, ``--resume``, ``best.pt`` and
 ``metrics.json`` work as for images.
 """
 
@@ -29,9 +32,12 @@ import torch
 from siamese_sdk import metrics
 from siamese_sdk.atomic import write_text_atomic
 from siamese_sdk.errors import InputError
+from siamese_sdk.preprocess import to_array
 from siamese_sdk.tokenizer import Tokenizer, pad_batch
 
 from . import checkpoint, distances
+from .data import random_affine
+from .encoders import Encoder
 from .losses import ContrastiveLoss, TripletMarginLoss
 from .sampling import PKSampler
 from .tables import Table, read_table, split_rows
@@ -102,16 +108,6 @@ def to_tensors(seqs: list[list[int]], device: str = "cpu") -> tuple[torch.Tensor
     return torch.from_numpy(tokens).to(device), torch.from_numpy(lengths).to(device)
 
 
-@torch.no_grad()
-def embed_seqs(encoder: torch.nn.Module, seqs: list[list[int]], batch_size: int = 256, device: str = "cpu") -> torch.Tensor:
-    """Id sequences -> ``(N, D)`` embeddings on the CPU, encoder in eval mode."""
-    was = encoder.training
-    encoder.eval()
-    out = [encoder(*to_tensors(seqs[i : i + batch_size], device)).cpu() for i in range(0, len(seqs), batch_size)]
-    encoder.train(was)
-    return torch.cat(out)
-
-
 def validation_pairs(table: Table, split: TableSplit, rng: np.random.Generator) -> tuple[list, np.ndarray, np.ndarray, np.ndarray]:
     """``(items, i, j, same)``: the distinct validation items and the pairs to score, ``(P,)`` each.
 
@@ -164,10 +160,6 @@ def train_table(config: Any, resume: bool = False, log: Callable[[str], None] = 
     elif ckpt_path.exists():
         raise InputError(f"{ckpt_path} exists; pass --resume to continue that run, or choose another --out")
     table = read_table(config.data)
-    if table.kind == "image":
-        raise InputError(
-            f"{table.path} holds image paths; image pairs/triplets CSVs are not supported yet: use class folders (DIR/class/img.png)"
-        )
     if table.layout == "pairs":
         config = dataclasses.replace(config, loss="contrastive")
     elif table.layout == "triplets":
@@ -177,25 +169,22 @@ def train_table(config: Any, resume: bool = False, log: Callable[[str], None] = 
     if config.threads:
         torch.set_num_threads(config.threads)
     config = config.resolved()
-    max_length = config.max_length or DEFAULT_MAX_LENGTH[table.kind]
-    if state is not None:
-        split = TableSplit.from_dict(state["data"]["split"])
-        tokenizer = Tokenizer.from_dict(state["tokenizer"])
-    else:
-        split = split_table(table, config.val_fraction, config.seed)
-        train_items = [x for col in table.columns.values() for r in split.train_rows for x in [col[r]]]
-        texts = [t for x in train_items for t in (x if table.kind == "dialog" else [x])]
-        tokenizer = Tokenizer.build(texts, max_size=config.vocab_size, max_length=max_length)
-    seqs = {c: encode_items(tokenizer, table.kind, col) for c, col in table.columns.items()}
+    split = TableSplit.from_dict(state["data"]["split"]) if state is not None else split_table(table, config.val_fraction, config.seed)
     rng = np.random.default_rng(config.seed)
     val_items, vi, vj, vsame = validation_pairs(table, split, rng)
-    val_seqs = encode_items(tokenizer, table.kind, val_items)
     if not vsame.any() or vsame.all():
         raise InputError(f"{table.path}: the held-out rows give only one kind of pair; add rows or raise --val-fraction")
-
     torch.manual_seed(config.seed)
-    arch_kwargs = {"token_dim": config.width, "hidden_dim": config.width}
-    encoder = TextEncoder(table.kind, tokenizer.vocab_size(), config.embedding_dim, bool(config.normalize), **arch_kwargs)
+    if table.kind == "image":
+        items = _ImageItems(config)
+        encoder: torch.nn.Module = Encoder(
+            config.arch, config.channels, config.embedding_dim, (config.size, config.size), bool(config.normalize), **config.arch_kwargs()
+        )
+    else:
+        items = _TokenItems(table, split, config, state)
+        encoder = TextEncoder(table.kind, items.tokenizer.vocab_size(), config.embedding_dim, bool(config.normalize), **items.arch_kwargs)
+    seqs = {c: items.encode(col) for c, col in table.columns.items()}
+    val_seqs = items.encode(val_items)
     encoder.to(config.device)
     loss_fn = config.make_loss()
     if table.layout == "labelled":
@@ -227,8 +216,8 @@ def train_table(config: Any, resume: bool = False, log: Callable[[str], None] = 
         else f"{split.train_rows.size} train / {split.val_rows.size} held-out {table.layout}"
     )
     log(
-        f"training {table.kind} BiLSTM ({config.loss}, {config.metric}{', L2-normalised' if config.normalize else ''}) on {table.path}: "
-        f"{what}, vocabulary {tokenizer.vocab_size()}, {n_batches} batches per epoch"
+        f"training {table.kind} {config.arch if table.kind == 'image' else 'BiLSTM'} ({config.loss}, {config.metric}{', L2-normalised' if config.normalize else ''}) on {table.path}: "
+        f"{what}, {items.describe()}, {n_batches} batches per epoch"
     )
     best = max((row.get("auc", -1.0) for row in history), default=-1.0)
     for epoch in range(start, config.epochs):
@@ -242,13 +231,13 @@ def train_table(config: Any, resume: bool = False, log: Callable[[str], None] = 
         else:
             batches = _batches(table, split, config, epoch)
         for rows in batches:
-            loss = _batch_loss(encoder, loss_fn, table, seqs, rows, config.device)
+            loss = _batch_loss(encoder, loss_fn, table, seqs, rows, items, config)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             scheduler.step()
             total, n = total + loss.item(), n + 1
-        emb = embed_seqs(encoder, val_seqs, device=config.device)
+        emb = _embed(encoder, val_seqs, items, config.device)
         d = distances.pairwise(emb[torch.from_numpy(vi)], emb[torch.from_numpy(vj)], config.metric).numpy()
         vm, _ = metrics.summarize(d, vsame)
         row = {"epoch": epoch + 1, "train_loss": total / max(n, 1), **{k: vm[k] for k in ("auc", "eer", "tar_at_far_1e-2", "tar_at_far_1e-3")}}
@@ -260,16 +249,7 @@ def train_table(config: Any, resume: bool = False, log: Callable[[str], None] = 
             f"({row['seconds']:.1f}s){'  *best' if improved else ''}"
         )
         payload = {
-            "model": {
-                "kind": table.kind,
-                "arch": f"{table.kind}-bilstm",
-                "arch_kwargs": arch_kwargs,
-                "vocab_size": tokenizer.vocab_size(),
-                "embedding_dim": config.embedding_dim,
-                "normalize": bool(config.normalize),
-                "metric": config.metric,
-            },
-            "tokenizer": tokenizer.to_dict(),
+            **items.checkpoint_keys(),
             "data": {"root": str(table.path.resolve()), "layout": table.layout, "kind": table.kind, "split": split.to_dict()},
             "config": asdict(config),
             "state_dict": encoder.state_dict(),
@@ -292,17 +272,145 @@ def train_table(config: Any, resume: bool = False, log: Callable[[str], None] = 
 
 
 def _batch_loss(
-    encoder: torch.nn.Module, loss_fn: torch.nn.Module, table: Table, seqs: dict[str, list[list[int]]], rows: np.ndarray, device: str
+    encoder: torch.nn.Module,
+    loss_fn: torch.nn.Module,
+    table: Table,
+    seqs: dict[str, list],
+    rows: np.ndarray,
+    items: _TokenItems | _ImageItems,
+    config: Any,
 ) -> torch.Tensor:
     if table.layout == "labelled":
-        emb = encoder(*to_tensors([seqs[table.kind][r] for r in rows], device))
-        return loss_fn(emb, torch.from_numpy(table.labels[rows]).to(device))
+        emb = encoder(*items.collate([seqs[table.kind][r] for r in rows], config.device, train=True))
+        return loss_fn(emb, torch.from_numpy(table.labels[rows]).to(config.device))
     cols = ("a", "b") if table.layout == "pairs" else ("anchor", "positive", "negative")
-    emb = encoder(*to_tensors([seqs[c][r] for c in cols for r in rows], device))
-    b = torch.arange(rows.size, device=device)
+    emb = encoder(*items.collate([seqs[c][r] for c in cols for r in rows], config.device, train=True))
+    b = torch.arange(rows.size, device=config.device)
     if table.layout == "pairs":
         assert isinstance(loss_fn, ContrastiveLoss)
-        dissimilar = torch.from_numpy(1 - table.labels[rows]).to(device, torch.float32)  # the loss's Y: 1 = dissimilar
+        dissimilar = torch.from_numpy(1 - table.labels[rows]).to(config.device, torch.float32)  # the loss's Y: 1 = dissimilar
         return loss_fn(emb, None, pairs=(b, b + rows.size, dissimilar))
     assert isinstance(loss_fn, TripletMarginLoss)
     return loss_fn(emb, None, triplets=(b, b + rows.size, b + 2 * rows.size))
+
+
+@torch.no_grad()
+def _embed(encoder: torch.nn.Module, feats: list, items: _TokenItems | _ImageItems, device: str, batch_size: int = 256) -> torch.Tensor:
+    """Featurised items -> ``(N, D)`` embeddings on the CPU, encoder in eval mode."""
+    was = encoder.training
+    encoder.eval()
+    out = [encoder(*items.collate(feats[i : i + batch_size], device)).cpu() for i in range(0, len(feats), batch_size)]
+    encoder.train(was)
+    return torch.cat(out)
+
+
+class _TokenItems:
+    """Texts / dialogs -> token ids (the SDK tokenizer, built from the training split) -> ``(tokens, lengths)``."""
+
+    def __init__(self, table: Table, split: TableSplit, config: Any, state: dict[str, Any] | None):
+        self.kind = table.kind
+        if state is not None:
+            self.tokenizer = Tokenizer.from_dict(state["tokenizer"])
+        else:
+            train_items = [col[r] for col in table.columns.values() for r in split.train_rows]
+            texts = [t for x in train_items for t in (x if table.kind == "dialog" else [x])]
+            max_length = config.max_length or DEFAULT_MAX_LENGTH[table.kind]
+            self.tokenizer = Tokenizer.build(texts, max_size=config.vocab_size, max_length=max_length)
+        self.arch_kwargs = {"token_dim": config.width, "hidden_dim": config.width}
+        self.config = config
+
+    def encode(self, items: list) -> list[list[int]]:
+        return encode_items(self.tokenizer, self.kind, items)
+
+    def collate(self, feats: list, device: str, train: bool = False) -> tuple[torch.Tensor, ...]:
+        return to_tensors(feats, device)
+
+    def describe(self) -> str:
+        return f"vocabulary {self.tokenizer.vocab_size()}"
+
+    def checkpoint_keys(self) -> dict[str, Any]:
+        c = self.config
+        return {
+            "model": {
+                "kind": self.kind,
+                "arch": f"{self.kind}-bilstm",
+                "arch_kwargs": self.arch_kwargs,
+                "vocab_size": self.tokenizer.vocab_size(),
+                "embedding_dim": c.embedding_dim,
+                "normalize": bool(c.normalize),
+                "metric": c.metric,
+            },
+            "tokenizer": self.tokenizer.to_dict(),
+        }
+
+
+class _ImageItems:
+    """Image paths -> ``(C, H, W) float32`` arrays (``siamese_sdk.preprocess``, decoded once) -> ``(images,)``, augmented in training."""
+
+    def __init__(self, config: Any):
+        self.config, self.preprocess = config, config.preprocess()
+        self._cache: dict[str, np.ndarray] = {}
+
+    def encode(self, paths: list) -> list[np.ndarray]:
+        for p in paths:
+            if p not in self._cache:
+                self._cache[p] = to_array(p, self.preprocess)
+        return [self._cache[p] for p in paths]
+
+    def collate(self, feats: list, device: str, train: bool = False) -> tuple[torch.Tensor, ...]:
+        x = torch.from_numpy(np.stack(feats)).to(device)
+        return (random_affine(x) if train and self.config.augment else x,)
+
+    def describe(self) -> str:
+        return f"{len(self._cache)} distinct images"
+
+    def checkpoint_keys(self) -> dict[str, Any]:
+        c, p = self.config, self.preprocess
+        return {
+            "model": {
+                "arch": c.arch,
+                "arch_kwargs": c.arch_kwargs(),
+                "in_channels": c.channels,
+                "embedding_dim": c.embedding_dim,
+                "input_size": [c.size, c.size],
+                "normalize": bool(c.normalize),
+                "metric": c.metric,
+            },
+            "preprocess": {**asdict(p), "size": list(p.size), "mean": list(p.mean), "std": list(p.std)},
+        }
+
+
+def checkpoint_validation(
+    ckpt: dict[str, Any], validation: Path | None = None, seed: int = 0
+) -> tuple[Table, TableSplit, list, np.ndarray, np.ndarray, np.ndarray, str]:
+    """A CSV run's validation set for export: ``(table, split, items, i, j, same, description)``.
+
+    The run's held-out split of its CSV, or every row of ``validation`` (another CSV of the same item kind).
+    Raises ``InputError`` when the CSV is gone or gives only one kind of pair.
+    """
+    source = Path(validation) if validation is not None else Path(ckpt["data"]["root"])
+    if not source.is_file():
+        raise InputError(f"validation data not found at {source} (the run's CSV); pass --validation CSV with rows unseen in training")
+    table = read_table(source)
+    kind = ckpt["data"]["kind"]
+    split = TableSplit.from_dict(ckpt["data"]["split"])
+    if validation is not None:  # another file: every row validates
+        if table.kind != kind:
+            raise InputError(f"--validation {source} holds {table.kind} items, the model embeds {kind}s; pass a {kind} CSV")
+        split = TableSplit(np.zeros(0, np.int64), np.arange(len(table)), (), table.classes)
+    items, i, j, same = validation_pairs(table, split, np.random.default_rng(seed))
+    if not same.any() or same.all():
+        raise InputError(f"validation rows of {source} give only one kind of pair; pass --validation with same and different pairs")
+    where = (
+        f"{len(split.val_classes)} unseen classes, {len(items)} {kind}s"
+        if table.layout == "labelled"
+        else f"{split.val_rows.size} held-out {table.layout}"
+    )
+    return table, split, items, i, j, same, where
+
+
+def training_images(ckpt: dict[str, Any]) -> list[str]:
+    """The distinct image paths of a CSV image run's training rows (int8 calibration)."""
+    table = read_table(ckpt["data"]["root"])
+    rows = TableSplit.from_dict(ckpt["data"]["split"]).train_rows
+    return list(dict.fromkeys(col[r] for col in table.columns.values() for r in rows))
