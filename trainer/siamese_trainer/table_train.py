@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -148,6 +149,8 @@ def train_table(config: Any, resume: bool = False, log: Callable[[str], None] = 
     """
     from .train import TrainConfig  # the one config type; imported here to keep the modules acyclic
 
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise InputError("CSV runs train in one process (no DistributedDataParallel yet); run siamese-train without torchrun")
     out = Path(config.out)
     ckpt_path = out / "model.pt"
     state: dict[str, Any] | None = None
