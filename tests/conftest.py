@@ -68,3 +68,33 @@ def model(bundle):
 def images(tiny_data) -> list[Path]:
     """The tiny dataset's image files, sorted."""
     return sorted(tiny_data.rglob("*.png"))
+
+
+def train_and_export_table(csv_path: Path, out: Path, **overrides) -> Path:
+    """Train a tiny text/dialog model on ``csv_path`` for a few steps and export it; returns the bundle."""
+    from siamese_export.exporter import ExportOptions, export_bundle
+    from siamese_trainer.train import TrainConfig, train
+
+    settings = dict(epochs=1, p=4, k=4, batches_per_epoch=3, embedding_dim=16, width=16, val_fraction=0.3, max_length=24)
+    train(TrainConfig(data=str(csv_path), out=str(out), **{**settings, **overrides}), log=lambda s: None, progress=False)
+    return export_bundle(out / "model.pt", out / "bundle", ExportOptions(log=lambda s: None))
+
+
+@pytest.fixture(scope="session")
+def text_bundle(tmp_path_factory) -> Path:
+    """A text bundle: BiLSTM trained a few steps on a generated ``text,label`` CSV (8 intents x 15 questions)."""
+    pytest.importorskip("onnx")
+    from siamese_trainer.paraphrase_data import write_csv
+
+    root = tmp_path_factory.mktemp("text")
+    return train_and_export_table(write_csv(root / "questions.csv", "text", 120, intents=8), root / "run")
+
+
+@pytest.fixture(scope="session")
+def dialog_bundle(tmp_path_factory) -> Path:
+    """A dialog bundle: BiLSTM final (h, c) trained a few steps on a generated ``dialog,label`` CSV."""
+    pytest.importorskip("onnx")
+    from siamese_trainer.paraphrase_data import write_csv
+
+    root = tmp_path_factory.mktemp("dialog")
+    return train_and_export_table(write_csv(root / "dialogs.csv", "dialog", 120, intents=8), root / "run")

@@ -81,3 +81,30 @@ def test_fresh_venv_without_torch_runs_the_bundle(sdk_venv, bundle, tiny_data, t
     size = sum(f.stat().st_size for f in env_dir.rglob("*") if f.is_file())
     print(f"\nSDK venv size: {size / 2**20:.0f} MiB")
     sys.stdout.flush()
+
+
+@pytest.mark.venv
+@pytest.mark.slow
+def test_fresh_venv_without_torch_runs_text_and_dialog_bundles(sdk_venv, text_bundle, dialog_bundle):
+    out = run_in_venv(
+        sdk_venv,
+        f"""
+        import json
+        import siamese_sdk
+        t = siamese_sdk.load({str(text_bundle)!r})
+        e = t.embed(["how do i reset my password", "where is my order", "a much longer question about my order and my card"])
+        r = t.verify(["where is my order"], ["where is my order"])
+        d = siamese_sdk.load({str(dialog_bundle)!r})
+        f = d.embed([["hi", "hello there", "i lost my card"], ["my card was stolen"]])
+        print(json.dumps({{"text": list(e.shape), "same": bool(r.same[0]), "dialog": list(f.shape)}}))
+        """,
+    )
+    assert json.loads(out) == {"text": [3, 16], "same": True, "dialog": [2, 16]}
+    env_dir, env = sdk_venv
+    cli = subprocess.run(
+        [str(env_dir / "bin" / "siamese"), "verify", str(text_bundle), "how do i reset my password", "how can i change my password"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert cli.returncode == 0 and ("SAME" in cli.stdout or "DIFFERENT" in cli.stdout), cli.stderr

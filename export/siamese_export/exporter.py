@@ -37,6 +37,7 @@ from siamese_sdk.profiles import TARGETS, variants_for
 from siamese_trainer import checkpoint
 from siamese_trainer.data import EMBEDDED, resolve_root
 from siamese_trainer.encoders import Encoder
+from siamese_trainer.table_train import checkpoint_validation, training_images
 
 from .fp16 import convert_fp16
 from .onnx_graphs import INPUT_NAME, OPSET, build_head, export_encoder, fix_batch, set_metadata
@@ -83,6 +84,10 @@ def export_bundle(checkpoint_path: str | Path, out: str | Path | None = None, op
     out = Path(out) if out is not None else ckpt_path.parent / "bundle"
     if out.exists() and not (out / MANIFEST).exists():
         raise InputError(f"{out} exists and is not a bundle; choose another -o (an existing bundle would be replaced)")
+    if isinstance(ckpt.get("model"), dict) and ckpt["model"].get("kind", "image") != "image":
+        from .text_export import export_text_bundle
+
+        return export_text_bundle(ckpt, ckpt_path, out, opts)
     try:
         mcfg = ckpt["model"]
         preprocess = Preprocess(
@@ -109,13 +114,20 @@ def export_bundle(checkpoint_path: str | Path, out: str | Path | None = None, op
     encoder.eval()
     metric, dim = str(mcfg["metric"]), int(mcfg["embedding_dim"])
 
-    val_folder = _validation_folder(ckpt, opts)
     rng = np.random.default_rng(opts.seed)
-    if len(val_folder) > opts.max_validation_images:
-        keep = np.sort(rng.choice(len(val_folder), opts.max_validation_images, replace=False))
-        val_folder = val_folder.take(keep)
-    log(f"validation: {len(val_folder.classes)} unseen classes, {len(val_folder)} images from {val_folder.root}")
-    val_images = to_batch(val_folder.paths, preprocess)
+    if "layout" in ckpt["data"]:  # a CSV run (image pairs/triplets): its held-out rows, or --validation CSV
+        table, _, val_paths, vi, vj, vsame, where = checkpoint_validation(ckpt, opts.validation, opts.seed)
+        val_info = {"split": where, "layout": table.layout, "images": len(val_paths), "pairs": int(vsame.size)}
+        log(f"validation: {where} from {table.path}")
+    else:
+        val_folder = _validation_folder(ckpt, opts)
+        if len(val_folder) > opts.max_validation_images:
+            keep = np.sort(rng.choice(len(val_folder), opts.max_validation_images, replace=False))
+            val_folder = val_folder.take(keep)
+        log(f"validation: {len(val_folder.classes)} unseen classes, {len(val_folder)} images from {val_folder.root}")
+        val_paths, (vi, vj, vsame) = val_folder.paths, metrics.all_pairs(val_folder.labels)
+        val_info = {"classes": len(val_folder.classes), "images": len(val_folder), "pairs": int(vsame.size)}
+    val_images = to_batch(val_paths, preprocess)
 
     with atomic_directory(out) as tmp:
         log("[1/5] exporting the encoder to ONNX (fp32) and checking parity with torch")
@@ -182,9 +194,8 @@ def export_bundle(checkpoint_path: str | Path, out: str | Path | None = None, op
             _write_manifest(tmp, _manifest(variants, metric, dim, mcfg, preprocess, "fp32", {}, {}, []))
             model = sdk_load(tmp, variant=name, threads=None)
             emb = embeddings[name] = model.embed(val_images, batch_size=128)
-            i, j, same = metrics.all_pairs(val_folder.labels)
-            scores = model.distance_matrix(emb, emb)[i, j]
-            m, t = metrics.summarize(scores, same, model.manifest.higher_is_closer)
+            scores = model.distance_matrix(emb, emb)[vi, vj]
+            m, t = metrics.summarize(scores, vsame, model.manifest.higher_is_closer)
             if name != "fp32":
                 cos = _cosine(embeddings["fp32"], emb)
                 m.update(cosine_vs_fp32_min=float(cos.min()), cosine_vs_fp32_mean=float(cos.mean()))
@@ -231,9 +242,7 @@ def export_bundle(checkpoint_path: str | Path, out: str | Path | None = None, op
 
         log("[5/5] writing manifest and metadata")
         validation = {
-            "classes": len(val_folder.classes),
-            "images": len(val_folder),
-            "pairs": int(len(val_folder) * (len(val_folder) - 1) // 2),
+            **val_info,
             "source": _data_ref(ckpt, opts),
             "parity_min_cosine": parity,
         }
@@ -314,6 +323,8 @@ def _validation_folder(ckpt: dict, opts: ExportOptions) -> ImageFolder:
 def _calibration_images(ckpt: dict, opts: ExportOptions, preprocess: Preprocess, rng: np.random.Generator) -> np.ndarray:
     if opts.calibration is not None:
         paths = find_images([opts.calibration])
+    elif "layout" in ckpt["data"]:  # a CSV run: the images of its training rows
+        paths = training_images(ckpt)
     else:
         root = resolve_root(ckpt["data"]["root"])
         if not root.is_dir():
@@ -335,9 +346,12 @@ def _parity(encoder: torch.nn.Module, onnx_path: Path, images: np.ndarray) -> fl
     return float(cos.min())
 
 
-def _speedup(tmp: Path, variants: dict[str, Variant], images: np.ndarray, rounds: int = 7) -> float:
-    """fp32 time / int8 time for one batch of 64, interleaved rounds, medians (robust to a noisy CPU)."""
-    x = np.ascontiguousarray(np.resize(images, (64, *images.shape[1:])))
+def _speedup(tmp: Path, variants: dict[str, Variant], images: np.ndarray | dict[str, np.ndarray], rounds: int = 7) -> float:
+    """fp32 time / int8 time for one batch of 64, interleaved rounds, medians (robust to a noisy CPU).
+
+    ``images``: image inputs (resized to a batch of 64), or a ready feed of 64 items (token inputs).
+    """
+    feed = images if isinstance(images, dict) else {INPUT_NAME: np.ascontiguousarray(np.resize(images, (64, *images.shape[1:])))}
     sessions = {
         n: ort.InferenceSession(
             str(tmp / variants[n].file), providers=["CPUExecutionProvider"], disabled_optimizers=variants[n].disabled_optimizers
@@ -346,13 +360,13 @@ def _speedup(tmp: Path, variants: dict[str, Variant], images: np.ndarray, rounds
     }
     times: dict[str, list[float]] = {n: [] for n in sessions}
     for s in sessions.values():
-        s.run(None, {INPUT_NAME: x})  # warm-up
+        s.run(None, feed)  # warm-up
     reps = 3
     for _ in range(rounds):
         for n, s in sessions.items():
             t0 = time.perf_counter()
             for _ in range(reps):
-                s.run(None, {INPUT_NAME: x})
+                s.run(None, feed)
             times[n].append(time.perf_counter() - t0)
     return float(np.median(times["fp32"]) / np.median(times["int8"]))
 

@@ -24,20 +24,33 @@ OUTPUT_NAME = "embeddings"
 
 def export_encoder(encoder: torch.nn.Module, input_shape: tuple[int, int, int], path: Path) -> None:
     """Export ``encoder`` (eval mode) to ``path``: ``images (B, C, H, W) -> embeddings (B, D)``, B dynamic."""
-    encoder = encoder.eval()
-    example = torch.zeros(2, *input_shape)
+    model = export_module(
+        encoder, (torch.zeros(2, *input_shape),), [INPUT_NAME], {"x": {0: torch.export.Dim("batch", min=1)}}
+    )
+    onnx.checker.check_model(model, full_check=True)
+    onnx.save(model, str(path))
+
+
+def export_module(
+    module: torch.nn.Module, example: tuple[torch.Tensor, ...], input_names: list[str], dynamic_shapes: dict
+) -> onnx.ModelProto:
+    """``module`` (eval mode) through ``torch.onnx.export`` (dynamo) at ``OPSET``: output ``OUTPUT_NAME``.
+
+    Checks the opset and strips the per-node Python stack traces; the caller checks and saves the model.
+    """
+    module = module.eval()
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         program = torch.onnx.export(
-            encoder,
-            (example,),
+            module,
+            example,
             dynamo=True,
             opset_version=OPSET,
             verbose=False,
-            input_names=[INPUT_NAME],
+            input_names=input_names,
             output_names=[OUTPUT_NAME],
-            dynamic_shapes={"x": {0: torch.export.Dim("batch", min=1)}},
+            dynamic_shapes=dynamic_shapes,
         )
     model = program.model_proto
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
@@ -49,8 +62,7 @@ def export_encoder(encoder: torch.nn.Module, input_shape: tuple[int, int, int], 
     # small int8 encoder's bytes, useless on a device, and private. Node names stay for profiling.
     for node in model.graph.node:
         del node.metadata_props[:]
-    onnx.checker.check_model(model, full_check=True)
-    onnx.save(model, str(path))
+    return model
 
 
 def fix_batch(src: Path, dst: Path, batch: int) -> None:

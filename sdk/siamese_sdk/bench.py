@@ -193,6 +193,8 @@ def run(
     """
     bundle = Path(bundle)
     manifest = read_manifest(bundle)
+    if manifest.input_kind != "image":
+        raise InputError(f"siamese bench measures image bundles so far; {bundle} is a {manifest.input_kind} bundle")
     names = variants or list(manifest.variants)
     report: dict[str, Any] = {
         "bench_version": BENCH_VERSION,

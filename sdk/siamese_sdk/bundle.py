@@ -8,6 +8,8 @@ A bundle holds:
   (input batch fixed to ``Variant.batch``, for CoreML and QNN). Every variant takes and returns float32.
 - ``head.pairwise.onnx``: ``(B, D), (B, D) -> (B,)`` scores; ``head.matrix.onnx``: ``(B, D), (N, D) ->
   (B, N)`` scores for 1:N search. Both compute the manifest's ``metric``.
+- ``tokenizer.json`` (text and dialog bundles): the tokenizer (``siamese_sdk.tokenizer``); such encoders take
+  ``tokens (B, T) int64`` and ``lengths (B,) int64`` instead of images (``siamese_sdk.inputs``).
 - ``manifest.json``: format version, every file's sha256, the input spec and preprocessing, embedding
   dim, metric and score direction, per-variant thresholds and validation metrics, provenance, and
   optionally ``profiles``: which variant and providers each deployment target (cpu, cuda, ...) uses.
@@ -28,9 +30,12 @@ from pathlib import Path
 from typing import Any
 
 from .errors import BundleError
+from .inputs import ImageInput, InputSpec, input_from_dict
 
 FORMAT = "siamese-bundle"
-FORMAT_VERSION = 1
+#: the newest format this reader reads; a bundle is written with the lowest version its features need
+#: (1 for image bundles, 2 for text/dialog inputs), so older readers keep loading what they can run.
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 
 #: metric name -> whether a higher score means "more alike" for the head's output.
@@ -136,7 +141,7 @@ class Manifest:
     metric: str
     normalized: bool
     input_name: str
-    preprocess: Preprocess
+    preprocess: Preprocess | None
     variants: dict[str, Variant]
     heads: dict[str, str]
     files: dict[str, str]
@@ -145,10 +150,17 @@ class Manifest:
     validation: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
-    format_version: int = FORMAT_VERSION
+    format_version: int = 1
     profiles: dict[str, Profile] = field(default_factory=dict)
+    #: the encoder input (``siamese_sdk.inputs``); default: an image input from ``input_name`` + ``preprocess``
+    input_spec: InputSpec | None = None
 
     def __post_init__(self) -> None:
+        if self.input_spec is None:
+            if self.preprocess is None:
+                raise BundleError("manifest input has neither an input spec nor image preprocessing; re-export the bundle")
+            object.__setattr__(self, "input_spec", ImageInput(self.input_name, self.preprocess))
+        object.__setattr__(self, "format_version", max(self.format_version, self.input_spec.format_version))
         if self.metric not in METRICS:
             raise BundleError(f"metric {self.metric!r} unknown; expected one of {sorted(METRICS)}")
         if self.embedding_dim < 1:
@@ -176,7 +188,7 @@ class Manifest:
             raise BundleError(
                 f"default_operating_point {self.default_operating_point!r} unknown; expected one of {list(OPERATING_POINTS)}"
             )
-        referenced = {v.file for v in self.variants.values()} | set(self.heads.values())
+        referenced = {v.file for v in self.variants.values()} | set(self.heads.values()) | set(self.input_spec.files())
         missing = sorted(referenced - set(self.files))
         if missing:
             raise BundleError(f"manifest has no sha256 for {missing}; re-export the bundle")
@@ -187,8 +199,15 @@ class Manifest:
         return METRICS[self.metric]
 
     @property
+    def input_kind(self) -> str:
+        """``image``, ``text`` or ``dialog`` (``siamese_sdk.inputs``)."""
+        return self.input_spec.kind
+
+    @property
     def input_shape(self) -> tuple[int | None, int, int, int]:
-        """``(None, C, H, W)``: the encoder input, batch axis dynamic."""
+        """``(None, C, H, W)``: the image encoder input, batch axis dynamic."""
+        if self.preprocess is None:
+            raise BundleError(f"a {self.input_kind} bundle has no image input shape")
         return (None, *self.preprocess.shape)
 
     def fingerprint(self, variant: str) -> str:
@@ -204,18 +223,7 @@ class Manifest:
             "metric": self.metric,
             "score": {"higher_is_closer": self.higher_is_closer},
             "normalized": self.normalized,
-            "input": {
-                "name": self.input_name,
-                "shape": list(self.input_shape),
-                "dtype": "float32",
-                "layout": "NCHW",
-                "preprocess": {
-                    **asdict(self.preprocess),
-                    "size": list(self.preprocess.size),
-                    "mean": list(self.preprocess.mean),
-                    "std": list(self.preprocess.std),
-                },
-            },
+            "input": self.input_spec.to_dict(),
             "default_variant": self.default_variant,
             "default_operating_point": self.default_operating_point,
             "variants": {k: v.to_dict() for k, v in self.variants.items()},
@@ -244,16 +252,9 @@ class Manifest:
                 "upgrade: pip install -U siamese-sdk"
             )
         try:
-            inp = d["input"]
-            pp = inp["preprocess"]
-            preprocess = Preprocess(
-                size=tuple(int(s) for s in pp["size"]),
-                channels=int(pp["channels"]),
-                resample=str(pp.get("resample", "bilinear")),
-                scale=float(pp["scale"]),
-                mean=tuple(float(m) for m in pp["mean"]),
-                std=tuple(float(s) for s in pp["std"]),
-            )
+            spec = input_from_dict(d["input"])
+            if spec.format_version > version:
+                raise BundleError(f"{spec.kind} input needs bundle format_version >= {spec.format_version}, manifest says {version}; re-export")
             variants = {
                 str(k): Variant(
                     file=str(v["file"]),
@@ -278,8 +279,9 @@ class Manifest:
                 embedding_dim=int(d["embedding_dim"]),
                 metric=str(d["metric"]),
                 normalized=bool(d["normalized"]),
-                input_name=str(inp["name"]),
-                preprocess=preprocess,
+                input_name=spec.names[0],
+                preprocess=spec.preprocess if isinstance(spec, ImageInput) else None,
+                input_spec=spec,
                 variants=variants,
                 heads={str(k): str(v) for k, v in d["heads"].items()},
                 files={str(k): str(v) for k, v in d["files"].items()},

@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from .bundle import VARIANTS
-from .errors import SiameseError
+from .errors import InputError, SiameseError
 
 
 class FriendlyGroup(click.Group):
@@ -64,10 +64,14 @@ PROVIDER = click.option(
 THREADS = click.option("--threads", type=click.IntRange(min=1), default=None, help="Intra-op threads (default: all cores).")
 
 
-def _load(bundle: Path, variant: str, providers: tuple[str, ...], threads: int | None):
+def _load(bundle: Path, variant: str, providers: tuple[str, ...], threads: int | None, images_only: bool = True):
     from .model import load
 
-    return load(bundle, variant=variant, providers=list(providers) or None, threads=threads)
+    model = load(bundle, variant=variant, providers=list(providers) or None, threads=threads)
+    if images_only and model.input.kind != "image":
+        command = click.get_current_context().info_name
+        raise InputError(f"siamese {command} reads image files; {bundle} is a {model.input.kind} bundle: use siamese verify or model.embed(...)")
+    return model
 
 
 @click.group(cls=FriendlyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -110,15 +114,23 @@ def info(bundle: Path, as_json: bool) -> None:
 def report(m: Any, bundle: Path) -> str:
     """A short human-readable summary of a manifest (used by ``info`` and the demo)."""
     pp = m.preprocess
+    if pp is not None:
+        inp = (
+            f"{m.input_name} (N, {pp.channels}, {pp.size[0]}, {pp.size[1]}) float32, NCHW; "
+            f"{'gray' if pp.channels == 1 else 'RGB'}, {pp.resample} resize, x*{pp.scale:.6g}, mean {list(pp.mean)}, std {list(pp.std)}"
+        )
+    else:
+        inp = f"{m.input_kind}: tokens (N, T) int64 + lengths (N,) int64, tokenizer {m.input_spec.tokenizer_file}"
+    validated = m.validation.get("split") or (
+        f"{m.validation.get('classes', '?')} unseen classes, {m.validation.get('images', '?')} images"
+    )
     lines = [
         f"bundle      {bundle}",
-        f"input       {m.input_name} (N, {pp.channels}, {pp.size[0]}, {pp.size[1]}) float32, NCHW; "
-        f"{'gray' if pp.channels == 1 else 'RGB'}, {pp.resample} resize, x*{pp.scale:.6g}, mean {list(pp.mean)}, std {list(pp.std)}",
+        f"input       {inp}",
         f"embedding   {m.embedding_dim}-d{' (L2-normalised)' if m.normalized else ''}, metric {m.metric} "
         f"({'higher' if m.higher_is_closer else 'lower'} score = closer)",
         f"arch        {m.provenance.get('arch', '?')}, loss {m.provenance.get('loss', '?')}",
-        f"validation  {m.validation.get('classes', '?')} unseen classes, {m.validation.get('images', '?')} images, "
-        f"{m.validation.get('pairs', '?')} pairs",
+        f"validation  {validated}, {m.validation.get('pairs', '?')} pairs",
         f"{'variant':<12}{'size':>10}{'AUC':>9}{'EER':>8}{'TAR@1e-2':>10}{'TAR@1e-3':>10}   thresholds (eer / far 1e-2 / far 1e-3)",
     ]
     for name, v in m.variants.items():
@@ -332,8 +344,8 @@ def search(
 
 @main.command()
 @BUNDLE
-@click.argument("a", type=click.Path(path_type=Path))
-@click.argument("b", type=click.Path(path_type=Path))
+@click.argument("a")
+@click.argument("b")
 @click.option(
     "--operating-point",
     default=None,
@@ -347,8 +359,8 @@ def search(
 @THREADS
 def verify(
     bundle: Path,
-    a: Path,
-    b: Path,
+    a: str,
+    b: str,
     operating_point: str | None,
     threshold: float | None,
     as_json: bool,
@@ -356,16 +368,19 @@ def verify(
     providers: tuple[str, ...],
     threads: int | None,
 ) -> None:
-    """Decide whether images A and B show the same identity.
+    """Decide whether A and B (two images, texts or dialogs, as the bundle takes) show the same identity.
 
+    Image bundles take two image paths, text bundles two strings, dialog bundles two JSON lists of turns.
     Prints the score, the threshold and the decision; exit code 0 either way (read the output or --json).
 
     \b
-    Example:
+    Examples:
       siamese verify bundle/ sig_ref.png sig_new.png --operating-point far_1e-3
+      siamese verify text-bundle/ "how do i reset my password" "how can i change my password"
+      siamese verify dialog-bundle/ '["hi", "my card is lost"]' '["hello", "i lost my card"]'
     """
-    model = _load(bundle, variant, providers, threads)
-    r = model.verify([a], [b], threshold=threshold, operating_point=operating_point)
+    model = _load(bundle, variant, providers, threads, images_only=False)
+    r = model.verify(_cli_item(model, a), _cli_item(model, b), threshold=threshold, operating_point=operating_point)
     result = {
         "same": bool(r.same[0]),
         "score": float(r.scores[0]),
@@ -383,6 +398,22 @@ def verify(
         f"{word}: {model.manifest.metric} distance {result['score']:.4f} {cmp} threshold {r.threshold:.4f} "
         f"({r.operating_point or 'custom'}, {model.variant})"
     )
+
+
+def _cli_item(model: Any, arg: str) -> list[Any]:
+    """One command-line argument as a one-item ``embed`` input of the bundle's kind."""
+    kind = model.input.kind
+    if kind == "text":
+        return [arg]
+    if kind == "dialog":
+        try:
+            turns = json.loads(arg)
+        except json.JSONDecodeError:
+            turns = None
+        if not isinstance(turns, list):
+            raise InputError(f"a dialog bundle takes each dialog as a JSON list of turns, got {arg[:60]!r}; e.g. '[\"hi\", \"hello\"]'")
+        return [turns]
+    return [Path(arg)]
 
 
 @main.command()

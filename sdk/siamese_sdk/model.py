@@ -15,6 +15,7 @@ from . import profiles as _profiles
 from . import providers as _providers
 from .bundle import OPERATING_POINTS, Manifest, read_manifest
 from .errors import BundleError, InputError, ProviderError
+from .inputs import ImageInput, InputSpec
 from .preprocess import ImageLike, to_batch
 
 if TYPE_CHECKING:
@@ -87,6 +88,8 @@ class SiameseModel:
         if not verify:
             warnings.warn(f"loading {self.path} WITHOUT checking file hashes: a tampered model would run", stacklevel=3)
         self.manifest: Manifest = read_manifest(self.path, verify=verify)
+        #: the encoder's input spec with its bundle files loaded (``siamese_sdk.inputs``): ``embed`` dispatches on it
+        self.input: InputSpec = self.manifest.input_spec.open(self.path)
         requested = _providers.resolve(providers)
         self.variant = self._pick_variant(variant, requested)
         if threads is not None and (not isinstance(threads, int) or threads < 1):
@@ -99,7 +102,7 @@ class SiameseModel:
                 fingerprint=self.manifest.fingerprint(self.variant),
                 variant=self.variant,
                 input_name=self.manifest.input_name,
-                input_chw=self.manifest.preprocess.shape,
+                input_chw=self.manifest.preprocess.shape if self.manifest.preprocess is not None else None,
                 batch_sizes=self.batch_sizes,
                 fixed_batch=self._fixed_batch,
             ),
@@ -170,10 +173,7 @@ class SiameseModel:
         m = self.manifest
         inp = self._encoder.get_inputs()
         out = self._encoder.get_outputs()
-        if len(inp) != 1 or inp[0].name != m.input_name:
-            raise BundleError(f"encoder inputs {[i.name for i in inp]} do not match manifest input {m.input_name!r}; re-export")
-        if list(inp[0].shape[1:]) != list(m.preprocess.shape):
-            raise BundleError(f"encoder expects inputs {inp[0].shape[1:]}, manifest says {list(m.preprocess.shape)}; re-export")
+        self.input.check_encoder(inp)
         if self._fixed_batch is not None and inp[0].shape[0] != self._fixed_batch:
             raise BundleError(f"encoder batch axis is {inp[0].shape[0]}, manifest says fixed {self._fixed_batch}; re-export")
         if len(out) != 1 or out[0].shape[-1] != m.embedding_dim:
@@ -202,37 +202,43 @@ class SiameseModel:
 
     def preprocess(self, images: ImageLike | Sequence[ImageLike]) -> np.ndarray:
         """Image paths or PIL images to a ``(N, C, H, W) float32`` batch, exactly as in training."""
+        if not isinstance(self.input, ImageInput):
+            raise InputError(f"preprocess is for image bundles; this is a {self.input.kind} bundle: pass text to embed()")
         if isinstance(images, (str, os.PathLike)) or not isinstance(images, Sequence):
             images = [images]  # one path or one PIL image
-        return to_batch(list(images), self.manifest.preprocess)
+        return to_batch(list(images), self.input.preprocess)
 
-    def embed(self, inputs: Inputs, batch_size: int = 64) -> np.ndarray:
-        """Embed images.
+    def embed(self, inputs: Inputs | str | Sequence[str] | Sequence[Sequence[str]], batch_size: int = 64) -> np.ndarray:
+        """Embed images, texts or dialogs, as the bundle's input kind (``self.input.kind``) says.
 
         Args:
-            inputs: a ``(N, C, H, W)`` float array already preprocessed as the manifest says, or one image
-                path / PIL image, or a sequence of them (preprocessed here).
-            batch_size: images per encoder call.
+            inputs: image bundles: a ``(N, C, H, W)`` float array already preprocessed as the manifest says,
+                or one image path / PIL image, or a sequence of them (preprocessed here). Text bundles: one
+                ``str`` or a sequence of them. Dialog bundles: a sequence of dialogs, each a sequence of turns
+                (``str``). Texts are tokenised with the bundle's tokenizer (see ``siamese_sdk.tokenizer``).
+            batch_size: items per encoder call.
 
         Returns:
-            ``(N, D) float32`` embeddings (unit length when ``manifest.normalized``).
+            ``(N, D) float32`` embeddings (unit length when ``manifest.normalized``), in input order.
 
         Raises:
-            InputError: empty batch, wrong rank/shape/dtype, NaN/Inf, unreadable image.
+            InputError: empty batch, wrong rank/shape/dtype, NaN/Inf, unreadable image, a non-str or empty text.
         """
         if not isinstance(batch_size, int) or batch_size < 1:
             raise InputError(f"batch_size={batch_size!r} invalid; pass a positive int")
-        x = self._as_batch(inputs)
+        prepared = self.input.prepare(inputs)
         step = batch_size if self._max_run is None else min(batch_size, self._max_run)
-        outs = [self._run_encoder(x[i : i + step]) for i in range(0, x.shape[0], step)]
-        return np.concatenate(outs, axis=0).astype(np.float32, copy=False)
+        out = np.empty((len(prepared), self.embedding_dim), dtype=np.float32)
+        for rows, feed in self.input.feeds(prepared, step):
+            out[rows] = self._run_encoder(feed)
+        return out
 
-    def _run_encoder(self, x: np.ndarray) -> np.ndarray:
+    def _run_encoder(self, feed: dict[str, np.ndarray]) -> np.ndarray:
         """One encoder run; a fixed-batch variant gets the chunk padded with zeros, and the pad rows dropped."""
-        n, fixed = x.shape[0], self._fixed_batch
+        n, fixed = next(iter(feed.values())).shape[0], self._fixed_batch
         if fixed is not None and n < fixed:
-            x = np.concatenate([x, np.zeros((fixed - n, *x.shape[1:]), dtype=np.float32)])
-        return self._encoder.run([self._encoder_out], {self._encoder_in: x})[0][:n]
+            feed = {k: np.concatenate([x, np.zeros((fixed - n, *x.shape[1:]), dtype=x.dtype)]) for k, x in feed.items()}
+        return self._encoder.run([self._encoder_out], feed)[0][:n]
 
     @property
     def device(self) -> tuple[str, int]:
@@ -268,6 +274,8 @@ class SiameseModel:
         Device memory is not scanned for NaN/Inf (that needs a copy to the host). Finish the producer's
         work first (``torch.cuda.current_stream().synchronize()``): ONNX Runtime runs on its own stream.
         """
+        if not isinstance(self.input, ImageInput):
+            raise InputError(f"embed_device takes image batches; this is a {self.input.kind} bundle: use embed()")
         ort = self._ort
         dev, dev_id = self.device
         io = self._encoder.io_binding()
@@ -398,36 +406,10 @@ class SiameseModel:
         return Verification(scores=scores, same=same, threshold=t, operating_point=op, higher_is_closer=hic)
 
     # ---- input checks -------------------------------------------------------------------------------
-    def _as_batch(self, inputs: Inputs) -> np.ndarray:
-        if isinstance(inputs, np.ndarray):
-            return self._check_array(inputs)
-        if isinstance(inputs, (list, tuple)) and inputs and all(isinstance(i, np.ndarray) for i in inputs):
-            raise InputError("got a list of arrays; stack them into one (N, C, H, W) float32 array with np.stack")
-        return self.preprocess(inputs)
-
     def _check_array(self, x: np.ndarray) -> np.ndarray:
-        want = self.manifest.preprocess.shape
-        if x.ndim == 3 and tuple(x.shape) == want:
-            raise InputError(
-                f"got one image of shape {x.shape}; add the batch axis: x[None] for shape (1, {want[0]}, {want[1]}, {want[2]})"
-            )
-        if x.ndim != 4:
-            raise InputError(f"expected a (N, {want[0]}, {want[1]}, {want[2]}) array, got rank {x.ndim} shape {x.shape}")
-        if x.shape[0] == 0:
-            raise InputError("empty batch (N = 0); pass at least one input")
-        if tuple(x.shape[1:]) != want:
-            hint = " (channels last? use x.transpose(0, 3, 1, 2))" if tuple(x.shape[1:]) == (want[1], want[2], want[0]) else ""
-            raise InputError(
-                f"expected inputs of shape (N, {want[0]}, {want[1]}, {want[2]}), got {x.shape}{hint}; resize as the manifest says or pass image paths"
-            )
-        if not np.issubdtype(x.dtype, np.floating):
-            raise InputError(
-                f"expected float32 preprocessed inputs, got dtype {x.dtype}; pass image paths, or model.preprocess(images)"
-            )
-        x = np.ascontiguousarray(x, dtype=np.float32)
-        if not np.all(np.isfinite(x)):
-            raise InputError("inputs contain NaN or Inf; clean the data before embedding")
-        return x
+        if not isinstance(self.input, ImageInput):
+            raise InputError(f"this is a {self.input.kind} bundle; pass text to embed(), not arrays")
+        return self.input.check_array(x)
 
     def _as_embeddings(self, e: np.ndarray, name: str) -> np.ndarray:
         return check_embeddings(e, self.embedding_dim, name)

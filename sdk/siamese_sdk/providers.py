@@ -350,7 +350,7 @@ class SessionContext:
         fingerprint: the encoder file's id (``Manifest.fingerprint``): the cache folder key.
         variant: the variant being loaded (``fp16`` turns on TensorRT fp16, ``int8`` TensorRT int8).
         input_name: the encoder input's name.
-        input_chw: ``(C, H, W)`` of one input.
+        input_chw: ``(C, H, W)`` of one image input; None for token inputs (no TensorRT shape profile is set).
         batch_sizes: batch sizes to build TensorRT shape profiles for (min, opt = max).
         fixed_batch: the variant's fixed batch (static shapes need no profile), or None.
     """
@@ -358,7 +358,7 @@ class SessionContext:
     fingerprint: str
     variant: str
     input_name: str
-    input_chw: tuple[int, int, int]
+    input_chw: tuple[int, int, int] | None
     batch_sizes: tuple[int, ...] = DEFAULT_BATCH_SIZES
     fixed_batch: int | None = None
 
@@ -408,7 +408,7 @@ def tensorrt_preset(ctx: SessionContext) -> dict[str, str]:
         "trt_timing_cache_enable": "True",
         "trt_timing_cache_path": str(user_cache_dir("tensorrt", "timing")),
     }
-    if ctx.fixed_batch is None:
+    if ctx.fixed_batch is None and ctx.input_chw is not None:
         c, h, w = ctx.input_chw
         shape = lambda b: f"{ctx.input_name}:{b}x{c}x{h}x{w}"  # noqa: E731
         opts.update(trt_profile_min_shapes=shape(lo), trt_profile_opt_shapes=shape(hi), trt_profile_max_shapes=shape(hi))

@@ -24,7 +24,8 @@ from siamese_sdk.errors import require_extra
     "--data",
     type=click.Path(path_type=Path),
     default=None,
-    help="Image folder, one leaf folder per class (class/img.png or Alphabet/character/img.png). Default: the embedded Omniglot subset.",
+    help="Image folder, one leaf folder per class (class/img.png or Alphabet/character/img.png), or a CSV table: "
+    "text,label | dialog,label | a,b,label (pairs) | anchor,positive,negative (triplets); see README. Default: the embedded Omniglot subset.",
 )
 @click.option(
     "--out",
@@ -67,7 +68,13 @@ from siamese_sdk.errors import require_extra
     "--size", type=click.IntRange(min=8), default=None, help="Input size in px (square). Default: 28 convnet4, 105 koch."
 )
 @click.option("--channels", type=click.Choice(["1", "3"]), default="1", show_default=True, help="1 = grayscale, 3 = RGB.")
-@click.option("--width", type=click.IntRange(min=4), default=64, show_default=True, help="Channels per block (convnet4).")
+@click.option(
+    "--width", type=click.IntRange(min=4), default=64, show_default=True, help="Channels per block (convnet4); token and LSTM size (CSV text/dialog)."
+)
+@click.option(
+    "--max-length", type=click.IntRange(min=1), default=None, help="CSV text/dialog: tokens kept per item. Default: 64 text, 128 dialog."
+)
+@click.option("--vocab-size", type=click.IntRange(min=4), default=20000, show_default=True, help="CSV text/dialog: vocabulary cap.")
 @click.option(
     "--norm",
     type=click.Choice(["batch", "group"]),
@@ -124,6 +131,7 @@ def main(preset: str | None, data: Path | None, out: Path, channels: str, resume
       siamese-train --data faces/ --out runs/faces --loss triplet --mining batch_hard --epochs 30
       siamese-train --preset omniglot --data omniglot/train --out runs/omniglot
       siamese-train --out runs/demo --resume --epochs 20 # continue an interrupted or finished run
+      siamese-train --data questions.csv --out runs/text # text,label | dialog,label | a,b,label | anchor,positive,negative
       torchrun --nproc-per-node 2 -m siamese_trainer.cli --out runs/ddp   # DistributedDataParallel
     Then: siamese-export runs/demo/model.pt -o runs/demo/bundle
     """

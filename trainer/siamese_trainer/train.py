@@ -28,6 +28,7 @@ from .encoders import ARCHS, Encoder
 from .evaluate import embed, verification_metrics
 from .losses import LOSSES, ContrastiveLoss, TripletMarginLoss
 from .sampling import PKSampler
+from .tables import is_table
 
 DEFAULT_SIZE = {"convnet4": 28, "koch": 105}
 VAL_LOSS_BATCHES = 8
@@ -95,6 +96,9 @@ class TrainConfig:
     threads: int | None = None
     workers: int = 0
     preset: str | None = None
+    #: CSV text/dialog runs (``table_train``): tokens kept per item (None: 64 text, 128 dialog) and vocabulary cap
+    max_length: int | None = None
+    vocab_size: int = 20000
 
     @classmethod
     def from_preset(cls, preset: str | None, **overrides: Any) -> TrainConfig:
@@ -162,6 +166,10 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
     """
     out = Path(config.out)
     ckpt_path = out / "model.pt"
+    if is_table(config.data) or (resume and ckpt_path.exists() and "layout" in checkpoint.load(ckpt_path)["data"]):
+        from .table_train import train_table
+
+        return train_table(config, resume=resume, log=log, progress=progress)
     state: dict[str, Any] | None = None
     if resume:
         if not ckpt_path.exists():
