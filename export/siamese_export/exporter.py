@@ -29,16 +29,19 @@ from siamese_sdk import __version__ as sdk_version
 from siamese_sdk import load as sdk_load
 from siamese_sdk import metrics
 from siamese_sdk.atomic import atomic_directory, write_text_atomic
-from siamese_sdk.bundle import MANIFEST, Manifest, Preprocess, Profile, Variant, sha256_file
+from siamese_sdk.bundle import HEADS, MANIFEST, Manifest, Preprocess, Profile, Variant, sha256_file
 from siamese_sdk.errors import BundleError, InputError
 from siamese_sdk.imagefolder import ImageFolder
 from siamese_sdk.preprocess import find_images, to_batch
 from siamese_sdk.profiles import TARGETS, variants_for
 from siamese_trainer import checkpoint
+from siamese_trainer.backbones import BackboneError
 from siamese_trainer.data import EMBEDDED, resolve_root
 from siamese_trainer.encoders import Encoder
+from siamese_trainer.heads import LearnedHead
 
 from .fp16 import convert_fp16
+from .learned_head import HEAD_PARITY_MAX_ABS, build_learned_head, head_parity
 from .onnx_graphs import INPUT_NAME, OPSET, build_head, export_encoder, fix_batch, set_metadata
 from .quantize import quantize_encoder, quantize_w8a16
 
@@ -102,6 +105,9 @@ def export_bundle(checkpoint_path: str | Path, out: str | Path | None = None, op
             **mcfg.get("arch_kwargs", {}),
         )
         encoder.load_state_dict(ckpt["state_dict"])
+        head = _learned_head(ckpt)
+    except BackboneError as e:  # a user backbone whose module is not importable here
+        raise BundleError(f"{ckpt_path}: {e}") from None
     except (KeyError, TypeError, RuntimeError, ValueError) as e:
         raise BundleError(
             f"{ckpt_path} lacks or mismatches what export needs ({type(e).__name__}: {str(e)[:120]}); re-train with this version"
@@ -128,8 +134,18 @@ def export_bundle(checkpoint_path: str | Path, out: str | Path | None = None, op
             )
         log(f"      parity: min cosine similarity ONNX vs torch = {parity:.7f}")
 
-        for kind in ("pairwise", "matrix"):
-            onnx.save(build_head(metric, kind, dim), str(tmp / f"head.{kind}.onnx"))
+        heads = {kind: build_head(metric, kind, dim) if head is None else build_learned_head(head, kind, dim) for kind in HEADS}
+        if head is not None:
+            with torch.no_grad():
+                head_emb = encoder(torch.from_numpy(val_images[:256])).numpy()
+            head_err = head_parity(head, heads["pairwise"], heads["matrix"], head_emb)
+            if head_err > HEAD_PARITY_MAX_ABS:
+                raise BundleError(
+                    f"ONNX learned head differs from torch (max |p| difference {head_err:.2e} > {HEAD_PARITY_MAX_ABS}); report this with your checkpoint"
+                )
+            log(f"      head parity: max |p(same)| difference ONNX vs torch = {head_err:.2e}")
+        for kind, graph in heads.items():
+            onnx.save(graph, str(tmp / f"head.{kind}.onnx"))
         variants = {"fp32": Variant(file=fp32_file)}
         notes: list[str] = []
         wanted = variants_for(profiles)
@@ -231,6 +247,7 @@ def export_bundle(checkpoint_path: str | Path, out: str | Path | None = None, op
 
         log("[5/5] writing manifest and metadata")
         validation = {
+            **({"head_parity_max_abs": head_err} if head is not None else {}),
             "classes": len(val_folder.classes),
             "images": len(val_folder),
             "pairs": int(len(val_folder) * (len(val_folder) - 1) // 2),
@@ -255,6 +272,15 @@ def export_bundle(checkpoint_path: str | Path, out: str | Path | None = None, op
         _write_manifest(tmp, _manifest(variants, metric, dim, mcfg, preprocess, default, validation, provenance, notes, chosen))
     log(f"bundle written: {out}")
     return out
+
+
+def _learned_head(ckpt: dict) -> LearnedHead | None:
+    """The trained head of a ``--head learned`` checkpoint (None for the metric heads)."""
+    if ckpt["model"]["metric"] != "learned":
+        return None
+    head = LearnedHead(int(ckpt["model"]["embedding_dim"]))
+    head.load_state_dict(ckpt["head_state_dict"])
+    return head.eval()
 
 
 def _check_profiles(profiles: tuple[str, ...] | list[str]) -> tuple[str, ...]:

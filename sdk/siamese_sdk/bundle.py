@@ -33,8 +33,9 @@ FORMAT = "siamese-bundle"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 
-#: metric name -> whether a higher score means "more alike" for the head's output.
-METRICS: dict[str, bool] = {"euclidean": False, "cosine": False}
+#: metric name -> whether a higher score means "more alike" for the head's output. ``learned``: the trained
+#: |a - b| -> FC -> sigmoid head of ``siamese-train --head learned``, scores are p(same) in [0, 1].
+METRICS: dict[str, bool] = {"euclidean": False, "cosine": False, "learned": True}
 #: operating points every variant carries a threshold for, at validation time.
 OPERATING_POINTS = ("eer", "far_1e-2", "far_1e-3")
 #: encoder variants this reader knows; a bundle with another one needs a newer siamese-sdk.

@@ -293,7 +293,8 @@ def search(
 ) -> None:
     """Find the K closest GALLERY entries of each QUERY image (files or folders).
 
-    Scores are distances (lower = closer); hits within the bundle's calibrated threshold are matches (*).
+    Scores are distances (lower = closer), or p(same) for a learned head (higher = closer), best first;
+    hits on the close side of the bundle's calibrated threshold are matches (*).
 
     \b
     Example:
@@ -310,13 +311,14 @@ def search(
     files = find_images(queries)
     op = operating_point or model.manifest.default_operating_point
     t = model.threshold(op)
+    hic = model.manifest.higher_is_closer
     results = []
     with contextlib.closing(prefetch(files, model.manifest.preprocess, 64)) as batches:
         for row, x in batches:
             ids, scores = g.search(model.embed(x, batch_size=x.shape[0]), k)
             for f, id_row, score_row in zip(files[row : row + x.shape[0]], ids, scores, strict=True):
                 hits = [
-                    {"id": str(i), "score": float(s), "same": bool(s <= t)} for i, s in zip(id_row, score_row, strict=True) if i
+                    {"id": str(i), "score": float(s), "same": bool(s >= t if hic else s <= t)} for i, s in zip(id_row, score_row, strict=True) if i
                 ]
                 results.append({"query": str(f), "hits": hits})
     if as_json:
@@ -327,7 +329,12 @@ def search(
         click.echo(r["query"])
         for rank, h in enumerate(r["hits"], 1):
             click.echo(f"  {rank:>3}. {h['score']:.4f}{' *' if h['same'] else '  '} {h['id']}")
-    click.echo(f"scores: {g.metric} distance, lower = closer; * = match (<= {t:.4f}, {op}, variant {model.variant})")
+    what = f"{_score_name(model.manifest.metric)}, {'higher' if hic else 'lower'} = closer"
+    click.echo(f"scores: {what}; * = match ({'>=' if hic else '<='} {t:.4f}, {op}, variant {model.variant})")
+
+
+def _score_name(metric: str) -> str:
+    return "learned head p(same)" if metric == "learned" else f"{metric} distance"
 
 
 @main.command()
@@ -380,7 +387,7 @@ def verify(
     word = "SAME" if result["same"] else "DIFFERENT"
     cmp = ("<=" if result["same"] else ">") if not r.higher_is_closer else (">=" if result["same"] else "<")
     click.echo(
-        f"{word}: {model.manifest.metric} distance {result['score']:.4f} {cmp} threshold {r.threshold:.4f} "
+        f"{word}: {_score_name(model.manifest.metric)} {result['score']:.4f} {cmp} threshold {r.threshold:.4f} "
         f"({r.operating_point or 'custom'}, {model.variant})"
     )
 

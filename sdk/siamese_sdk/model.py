@@ -382,6 +382,8 @@ class SiameseModel:
                 raise InputError(f"threshold {threshold} is not finite; pass a number")
             if self.manifest.metric == "cosine" and not 0.0 <= t <= 2.0:
                 raise InputError(f"threshold {t} outside the cosine distance range [0, 2]; pick a threshold in range")
+            if self.manifest.metric == "learned" and not 0.0 <= t <= 1.0:
+                raise InputError(f"threshold {t} outside [0, 1], but the learned head's scores are probabilities; pick one in range")
             if self.manifest.metric == "euclidean" and t < 0:
                 raise InputError(f"threshold {t} below 0, but Euclidean distances are >= 0; pick a threshold >= 0")
             op = None
