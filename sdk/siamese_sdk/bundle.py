@@ -30,7 +30,9 @@ from typing import Any
 from .errors import BundleError
 
 FORMAT = "siamese-bundle"
-FORMAT_VERSION = 1
+#: newest format this reader knows. Bundles are written as 1 unless they use a version-2 feature
+#: (``branches``: pseudo-Siamese), so readers of version 1 keep loading everything else.
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 
 #: metric name -> whether a higher score means "more alike" for the head's output. ``learned``: the trained
@@ -146,10 +148,18 @@ class Manifest:
     validation: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
-    format_version: int = FORMAT_VERSION
+    #: 0 = the lowest version that holds this manifest's features (1, or 2 with ``branches``)
+    format_version: int = 0
     profiles: dict[str, Profile] = field(default_factory=dict)
+    #: pseudo-Siamese: one encoder per branch (``siamese_sdk.branches``); then ``input_name``/``preprocess``
+    #: are unused (each branch has its own) and top-level variants carry the cross-branch thresholds only.
+    branches: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        from .branches import check_branches
+
+        object.__setattr__(self, "format_version", self.format_version or (2 if self.branches else 1))
+        check_branches(self)
         if self.metric not in METRICS:
             raise BundleError(f"metric {self.metric!r} unknown; expected one of {sorted(METRICS)}")
         if self.embedding_dim < 1:
@@ -177,7 +187,8 @@ class Manifest:
             raise BundleError(
                 f"default_operating_point {self.default_operating_point!r} unknown; expected one of {list(OPERATING_POINTS)}"
             )
-        referenced = {v.file for v in self.variants.values()} | set(self.heads.values())
+        referenced = {v.file for v in self.variants.values() if v.file} | set(self.heads.values())
+        referenced |= {v.file for b in self.branches.values() for v in b.variants.values()}
         missing = sorted(referenced - set(self.files))
         if missing:
             raise BundleError(f"manifest has no sha256 for {missing}; re-export the bundle")
@@ -190,10 +201,16 @@ class Manifest:
     @property
     def input_shape(self) -> tuple[int | None, int, int, int]:
         """``(None, C, H, W)``: the encoder input, batch axis dynamic."""
+        if self.branches:
+            raise BundleError(f"this bundle has branches {sorted(self.branches)}, each with its own input; use branches[name]")
         return (None, *self.preprocess.shape)
 
     def fingerprint(self, variant: str) -> str:
-        """Short id of ``variant``'s encoder (its sha256 prefix): embeddings from equal ids are comparable."""
+        """Short id of ``variant``'s encoder (its sha256 prefix; of all branch encoders together for a
+        pseudo-Siamese bundle): embeddings from equal ids are comparable."""
+        if self.branches:
+            joined = "".join(self.files[b.variants[variant].file] for _, b in sorted(self.branches.items()))
+            return hashlib.sha256(joined.encode()).hexdigest()[:16]
         return self.files[self.variants[variant].file][:16]
 
     def to_dict(self) -> dict[str, Any]:
@@ -205,18 +222,11 @@ class Manifest:
             "metric": self.metric,
             "score": {"higher_is_closer": self.higher_is_closer},
             "normalized": self.normalized,
-            "input": {
-                "name": self.input_name,
-                "shape": list(self.input_shape),
-                "dtype": "float32",
-                "layout": "NCHW",
-                "preprocess": {
-                    **asdict(self.preprocess),
-                    "size": list(self.preprocess.size),
-                    "mean": list(self.preprocess.mean),
-                    "std": list(self.preprocess.std),
-                },
-            },
+            **(
+                {"branches": {k: b.to_dict() for k, b in self.branches.items()}}
+                if self.branches
+                else {"input": input_dict(self.input_name, self.preprocess)}
+            ),
             "default_variant": self.default_variant,
             "default_operating_point": self.default_operating_point,
             "variants": {k: v.to_dict() for k, v in self.variants.items()},
@@ -245,26 +255,11 @@ class Manifest:
                 "upgrade: pip install -U siamese-sdk"
             )
         try:
-            inp = d["input"]
-            pp = inp["preprocess"]
-            preprocess = Preprocess(
-                size=tuple(int(s) for s in pp["size"]),
-                channels=int(pp["channels"]),
-                resample=str(pp.get("resample", "bilinear")),
-                scale=float(pp["scale"]),
-                mean=tuple(float(m) for m in pp["mean"]),
-                std=tuple(float(s) for s in pp["std"]),
-            )
-            variants = {
-                str(k): Variant(
-                    file=str(v["file"]),
-                    quantization=v.get("quantization"),
-                    thresholds={str(a): float(b) for a, b in v.get("thresholds", {}).items()},
-                    metrics={str(a): float(b) for a, b in v.get("metrics", {}).items()},
-                    batch=None if v.get("batch") is None else int(v["batch"]),
-                )
-                for k, v in d["variants"].items()
-            }
+            from .branches import Branch
+
+            branches = {str(k): Branch.from_dict(v) for k, v in d.get("branches", {}).items()}
+            input_name, preprocess = parse_input(d["input"]) if not branches else ("", None)
+            variants = {str(k): parse_variant(v) for k, v in d["variants"].items()}
             # optional (absent from older bundles): deployment targets -> variant and providers
             profiles = {
                 str(k): Profile(
@@ -279,7 +274,7 @@ class Manifest:
                 embedding_dim=int(d["embedding_dim"]),
                 metric=str(d["metric"]),
                 normalized=bool(d["normalized"]),
-                input_name=str(inp["name"]),
+                input_name=input_name,
                 preprocess=preprocess,
                 variants=variants,
                 heads={str(k): str(v) for k, v in d["heads"].items()},
@@ -290,11 +285,48 @@ class Manifest:
                 provenance=dict(d.get("provenance", {})),
                 notes=tuple(str(n) for n in d.get("notes", ())),
                 profiles=profiles,
+                branches=branches,
             )
         except (KeyError, TypeError, AttributeError, ValueError) as e:
             if isinstance(e, BundleError):
                 raise
             raise BundleError(f"manifest is malformed ({type(e).__name__}: {e}); re-export the bundle") from None
+
+
+def input_dict(name: str, preprocess: Preprocess) -> dict[str, Any]:
+    """The manifest's ``input`` entry (top level, or one branch's) for an image encoder."""
+    return {
+        "name": name,
+        "shape": [None, *preprocess.shape],
+        "dtype": "float32",
+        "layout": "NCHW",
+        "preprocess": {**asdict(preprocess), "size": list(preprocess.size), "mean": list(preprocess.mean), "std": list(preprocess.std)},
+    }
+
+
+def parse_input(inp: dict[str, Any]) -> tuple[str, Preprocess]:
+    """``(input name, Preprocess)`` of a manifest ``input`` entry; raises ``KeyError``/``TypeError``/``BundleError`` when off."""
+    pp = inp["preprocess"]
+    preprocess = Preprocess(
+        size=tuple(int(s) for s in pp["size"]),
+        channels=int(pp["channels"]),
+        resample=str(pp.get("resample", "bilinear")),
+        scale=float(pp["scale"]),
+        mean=tuple(float(m) for m in pp["mean"]),
+        std=tuple(float(s) for s in pp["std"]),
+    )
+    return str(inp["name"]), preprocess
+
+
+def parse_variant(v: dict[str, Any]) -> Variant:
+    """One ``variants.<name>`` entry."""
+    return Variant(
+        file=str(v["file"]),
+        quantization=v.get("quantization"),
+        thresholds={str(a): float(b) for a, b in v.get("thresholds", {}).items()},
+        metrics={str(a): float(b) for a, b in v.get("metrics", {}).items()},
+        batch=None if v.get("batch") is None else int(v["batch"]),
+    )
 
 
 def read_manifest(bundle_dir: str | Path, verify: bool = True) -> Manifest:
