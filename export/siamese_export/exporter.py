@@ -86,25 +86,14 @@ def export_bundle(checkpoint_path: str | Path, out: str | Path | None = None, op
     out = Path(out) if out is not None else ckpt_path.parent / "bundle"
     if out.exists() and not (out / MANIFEST).exists():
         raise InputError(f"{out} exists and is not a bundle; choose another -o (an existing bundle would be replaced)")
+    if "branches" in ckpt:
+        from .pseudo import export_pseudo_bundle
+
+        return export_pseudo_bundle(ckpt, ckpt_path, out, opts, profiles)
     try:
         mcfg = ckpt["model"]
-        preprocess = Preprocess(
-            size=tuple(ckpt["preprocess"]["size"]),
-            channels=int(ckpt["preprocess"]["channels"]),
-            resample=ckpt["preprocess"]["resample"],
-            scale=float(ckpt["preprocess"]["scale"]),
-            mean=tuple(ckpt["preprocess"]["mean"]),
-            std=tuple(ckpt["preprocess"]["std"]),
-        )
-        encoder = Encoder(
-            mcfg["arch"],
-            int(mcfg["in_channels"]),
-            int(mcfg["embedding_dim"]),
-            tuple(mcfg["input_size"]),
-            bool(mcfg["normalize"]),
-            **mcfg.get("arch_kwargs", {}),
-        )
-        encoder.load_state_dict(ckpt["state_dict"])
+        preprocess = preprocess_from(ckpt["preprocess"])
+        encoder = encoder_from(mcfg, ckpt["state_dict"])
         head = _learned_head(ckpt)
     except BackboneError as e:  # a user backbone whose module is not importable here
         raise BundleError(f"{ckpt_path}: {e}") from None
@@ -272,6 +261,32 @@ def export_bundle(checkpoint_path: str | Path, out: str | Path | None = None, op
         _write_manifest(tmp, _manifest(variants, metric, dim, mcfg, preprocess, default, validation, provenance, notes, chosen))
     log(f"bundle written: {out}")
     return out
+
+
+def preprocess_from(d: dict) -> Preprocess:
+    """A checkpoint's ``preprocess`` entry as ``Preprocess``."""
+    return Preprocess(
+        size=tuple(d["size"]),
+        channels=int(d["channels"]),
+        resample=d["resample"],
+        scale=float(d["scale"]),
+        mean=tuple(d["mean"]),
+        std=tuple(d["std"]),
+    )
+
+
+def encoder_from(mcfg: dict, state_dict: dict) -> Encoder:
+    """Rebuild a trained encoder (eval mode) from a checkpoint's ``model`` entry and weights."""
+    encoder = Encoder(
+        mcfg["arch"],
+        int(mcfg["in_channels"]),
+        int(mcfg["embedding_dim"]),
+        tuple(mcfg["input_size"]),
+        bool(mcfg["normalize"]),
+        **mcfg.get("arch_kwargs", {}),
+    )
+    encoder.load_state_dict(state_dict)
+    return encoder.eval()
 
 
 def _learned_head(ckpt: dict) -> LearnedHead | None:

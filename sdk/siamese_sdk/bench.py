@@ -207,6 +207,8 @@ def run(
     for name in names:
         progress(f"{name}: loading")
         model = load(bundle, variant=name, providers=providers, threads=threads)
+        if model.branches:
+            raise InputError("siamese bench measures one-encoder bundles; a pseudo-Siamese bundle is measured at export (manifest metrics)")
         entry: dict[str, Any] = {"size_bytes": (bundle / manifest.variants[name].file).stat().st_size}
         progress(f"{name}: latency and throughput")
         entry.update(speed(model, list(batches), runs))

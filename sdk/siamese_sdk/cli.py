@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from .bundle import VARIANTS
-from .errors import SiameseError
+from .errors import InputError, SiameseError
 
 
 class FriendlyGroup(click.Group):
@@ -62,6 +62,12 @@ PROVIDER = click.option(
     help="Execution provider, repeatable, in priority order (cpu, cuda, ...). Default: cpu.",
 )
 THREADS = click.option("--threads", type=click.IntRange(min=1), default=None, help="Intra-op threads (default: all cores).")
+BRANCH = click.option(
+    "--branch",
+    type=click.Choice(["a", "b"]),
+    default=None,
+    help="Pseudo-Siamese bundles: the branch (encoder) that embeds these images (required there).",
+)
 
 
 def _load(bundle: Path, variant: str, providers: tuple[str, ...], threads: int | None):
@@ -107,13 +113,19 @@ def info(bundle: Path, as_json: bool) -> None:
     click.echo(report(m, bundle))
 
 
+def _input_line(label: str, name: str, pp: Any) -> str:
+    return (
+        f"{label:<12}{name} (N, {pp.channels}, {pp.size[0]}, {pp.size[1]}) float32, NCHW; "
+        f"{'gray' if pp.channels == 1 else 'RGB'}, {pp.resample} resize, x*{pp.scale:.6g}, mean {list(pp.mean)}, std {list(pp.std)}"
+    )
+
+
 def report(m: Any, bundle: Path) -> str:
     """A short human-readable summary of a manifest (used by ``info`` and the demo)."""
-    pp = m.preprocess
+    inputs = [_input_line(f"input {b}", br.input_name, br.preprocess) for b, br in sorted(m.branches.items())]
     lines = [
         f"bundle      {bundle}",
-        f"input       {m.input_name} (N, {pp.channels}, {pp.size[0]}, {pp.size[1]}) float32, NCHW; "
-        f"{'gray' if pp.channels == 1 else 'RGB'}, {pp.resample} resize, x*{pp.scale:.6g}, mean {list(pp.mean)}, std {list(pp.std)}",
+        *(inputs or [_input_line("input", m.input_name, m.preprocess)]),
         f"embedding   {m.embedding_dim}-d{' (L2-normalised)' if m.normalized else ''}, metric {m.metric} "
         f"({'higher' if m.higher_is_closer else 'lower'} score = closer)",
         f"arch        {m.provenance.get('arch', '?')}, loss {m.provenance.get('loss', '?')}",
@@ -122,7 +134,8 @@ def report(m: Any, bundle: Path) -> str:
         f"{'variant':<12}{'size':>10}{'AUC':>9}{'EER':>8}{'TAR@1e-2':>10}{'TAR@1e-3':>10}   thresholds (eer / far 1e-2 / far 1e-3)",
     ]
     for name, v in m.variants.items():
-        size = (bundle / v.file).stat().st_size if (bundle / v.file).exists() else 0
+        own = [br.variants[name].file for br in m.branches.values()] or [v.file]
+        size = sum((bundle / f).stat().st_size for f in own if (bundle / f).exists())
         t = v.thresholds
         mm = v.metrics
         lines.append(
@@ -177,6 +190,8 @@ def embed(
     from .stream import embed_to_npy, scan_images
 
     model = _load(bundle, variant, providers, threads)
+    if model.branches:
+        raise InputError("siamese embed streams one-encoder bundles; for a pseudo-Siamese bundle use model.embed(x, branch='a'|'b')")
     scan = scan_images(paths)  # the paths are walked lazily, never held in memory
     with click.progressbar(length=scan.count, label=f"embedding {scan.count} images", file=sys.stderr) as bar:
         shown = [0]
@@ -219,6 +234,7 @@ def embed(
 @VARIANT
 @PROVIDER
 @THREADS
+@BRANCH
 def gallery_cmd(
     bundle: Path,
     paths: tuple[Path, ...],
@@ -228,6 +244,7 @@ def gallery_cmd(
     variant: str,
     providers: tuple[str, ...],
     threads: int | None,
+    branch: str | None,
 ) -> None:
     """Build a 1:N search gallery from image files and folders (recursively); ids are the file paths.
 
@@ -247,9 +264,9 @@ def gallery_cmd(
     files = find_images(paths)
     g = Gallery.for_model(model, storage=storage)
     with click.progressbar(length=len(files), label=f"embedding {len(files)} images", file=sys.stderr) as bar:
-        with contextlib.closing(prefetch(files, model.manifest.preprocess, batch_size)) as batches:
+        with contextlib.closing(prefetch(files, model.preprocess_spec(branch), batch_size)) as batches:
             for row, x in batches:
-                g.add(model.embed(x, batch_size=x.shape[0]), [str(f) for f in files[row : row + x.shape[0]]])
+                g.add(model.embed(x, batch_size=x.shape[0], branch=branch), [str(f) for f in files[row : row + x.shape[0]]])
                 bar.update(x.shape[0])
     g.save(output)
     click.echo(
@@ -279,6 +296,7 @@ def gallery_cmd(
 @VARIANT
 @PROVIDER
 @THREADS
+@BRANCH
 def search(
     bundle: Path,
     gallery_path: Path,
@@ -290,6 +308,7 @@ def search(
     variant: str,
     providers: tuple[str, ...],
     threads: int | None,
+    branch: str | None,
 ) -> None:
     """Find the K closest GALLERY entries of each QUERY image (files or folders).
 
@@ -313,9 +332,9 @@ def search(
     t = model.threshold(op)
     hic = model.manifest.higher_is_closer
     results = []
-    with contextlib.closing(prefetch(files, model.manifest.preprocess, 64)) as batches:
+    with contextlib.closing(prefetch(files, model.preprocess_spec(branch), 64)) as batches:
         for row, x in batches:
-            ids, scores = g.search(model.embed(x, batch_size=x.shape[0]), k)
+            ids, scores = g.search(model.embed(x, batch_size=x.shape[0], branch=branch), k)
             for f, id_row, score_row in zip(files[row : row + x.shape[0]], ids, scores, strict=True):
                 hits = [
                     {"id": str(i), "score": float(s), "same": bool(s >= t if hic else s <= t)} for i, s in zip(id_row, score_row, strict=True) if i
@@ -561,7 +580,6 @@ def bench(
     """
     from . import bench as bench_
     from .atomic import write_text_atomic
-    from .errors import InputError
 
     try:
         sizes = tuple(int(b) for b in batches.split(",") if b.strip())

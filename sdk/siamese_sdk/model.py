@@ -14,7 +14,7 @@ import numpy as np
 from . import profiles as _profiles
 from . import providers as _providers
 from .branches import branch_view
-from .bundle import OPERATING_POINTS, Manifest, read_manifest
+from .bundle import OPERATING_POINTS, Manifest, Preprocess, read_manifest
 from .errors import BundleError, InputError, ProviderError
 from .preprocess import ImageLike, to_batch
 
@@ -228,6 +228,11 @@ class SiameseModel:
         if branch not in self._branches:
             raise InputError(f"branch {branch!r} unknown; this bundle has {list(self._branches)}")
         return self._branches[branch]
+
+    def preprocess_spec(self, branch: str | None = None) -> Preprocess:
+        """The ``Preprocess`` of this model's encoder, or of ``branch``'s for a pseudo-Siamese bundle."""
+        view = self._branch(branch)
+        return (view or self).manifest.preprocess
 
     def preprocess(self, images: ImageLike | Sequence[ImageLike], branch: str | None = None) -> np.ndarray:
         """Image paths or PIL images to a ``(N, C, H, W) float32`` batch, exactly as in training

@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import json
 import math
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -153,6 +154,7 @@ class TrainConfig:
             size=DEFAULT_SIZE.get(self.arch, DEFAULT_FACTORY_SIZE) if self.size is None else self.size,
             width=DEFAULT_WIDTH.get(self.arch, 64) if self.width is None else self.width,
             norm=norm,
+            size_b=(self.size_b or (DEFAULT_SIZE.get(self.arch_b) if self.arch_b not in (None, self.arch) else None)) if self.pseudo else None,
         )
 
     def arch_kwargs(self, arch: str | None = None) -> dict[str, Any]:
@@ -213,6 +215,10 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
     elif ckpt_path.exists():
         raise InputError(f"{ckpt_path} exists; pass --resume to continue that run, or choose another --out")
     config = config.resolved()
+    if config.pseudo:
+        from .pseudo import train_pseudo
+
+        return train_pseudo(config, resume, log, _versions(), int(os.environ.get("WORLD_SIZE", "1")))
     if config.threads:
         torch.set_num_threads(config.threads)
     if config.device.startswith("cuda") and not torch.cuda.is_available():
