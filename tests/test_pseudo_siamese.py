@@ -8,43 +8,16 @@ and colours inverted (white on black), so the two encoders really see different 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import siamese_sdk
-from PIL import Image, ImageFilter, ImageOps
 from siamese_sdk import BundleError, InputError
 from siamese_sdk import bundle as bundle_mod
 from siamese_sdk.bundle import read_manifest
 
 pytest.importorskip("torch")
-from siamese_export.exporter import ExportOptions, export_bundle  # noqa: E402
-from siamese_trainer.train import TrainConfig, train  # noqa: E402
 
-
-def make_second_domain(src: Path, dest: Path, size: int = 36) -> Path:
-    """Every image of ``src`` (same class folders) resized to ``size`` px, strokes thickened, inverted."""
-    for png in sorted(src.rglob("*.png")):
-        out = dest / png.relative_to(src)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        img = Image.open(png).convert("L").resize((size, size), Image.BILINEAR).filter(ImageFilter.MinFilter(3))
-        ImageOps.invert(img).save(out)
-    return dest
-
-
-@pytest.fixture(scope="session")
-def pseudo_run(tiny_data, tmp_path_factory):
-    root = tmp_path_factory.mktemp("pseudo")
-    sketches = make_second_domain(tiny_data, root / "inverted")
-    out = root / "run"
-    config = TrainConfig(
-        data=str(tiny_data), data_b=str(sketches), pseudo=True, size_b=36, out=str(out),
-        epochs=2, p=4, k=4, batches_per_epoch=3, embedding_dim=16, val_fraction=0.34, augment=False,
-    )  # fmt: skip
-    train(config, log=lambda s: None, progress=False)
-    bundle = export_bundle(out / "model.pt", out / "bundle", ExportOptions(log=lambda s: None, calibration_images=64))
-    return out, bundle, sketches
 
 
 def test_bundle_has_one_encoder_per_branch_and_variant(pseudo_run):
