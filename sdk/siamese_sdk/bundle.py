@@ -13,10 +13,10 @@ A bundle holds:
   optionally ``profiles``: which variant and providers each deployment target (cpu, cuda, ...) uses.
 
 This module defines the format (the reader defines it); the exporter writes it through ``Manifest``.
-Scores are distances for both built-in metrics: Euclidean distance, and cosine distance ``1 - cos``
-(range ``[0, 2]``). ``higher_is_closer`` records the direction, so a head that outputs a probability of
-"same" can be added without changing readers: a pair matches when its score is on the close side of
-the threshold, inclusive.
+Scores are distances for the metric heads: Euclidean distance, and cosine distance ``1 - cos`` (range
+``[0, 2]``); the ``learned`` head outputs p(same) in ``[0, 1]``. ``higher_is_closer`` records the
+direction: a pair matches when its score is on the close side of the threshold, inclusive. Pseudo-Siamese
+bundles (``format_version`` 2) hold one encoder per branch (``siamese_sdk.branches``).
 """
 
 from __future__ import annotations

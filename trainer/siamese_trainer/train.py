@@ -25,7 +25,7 @@ from siamese_sdk.errors import InputError
 from siamese_sdk.imagefolder import ImageFolder
 
 from . import checkpoint, data, distances, distributed
-from .backbones import is_factory_spec
+from .backbones import is_factory_spec, resolve_factory
 from .encoders import ARCHS, Encoder
 from .evaluate import embed, verification_metrics
 from .heads import PairBCELoss
@@ -125,6 +125,8 @@ class TrainConfig:
         for arch in (self.arch, self.arch_b or self.arch):
             if arch not in ARCHS and not is_factory_spec(arch):
                 raise InputError(f"--arch {arch!r} unknown; expected one of {sorted(ARCHS)} or package.module:factory")
+            if is_factory_spec(arch):
+                resolve_factory(arch)  # fail before any file is written
         norm = self.norm or DEFAULT_NORM.get(self.arch, "batch")
         for arch in {self.arch, self.arch_b or self.arch}:
             if self.norm is not None and arch in ARCH_NORMS and self.norm not in ARCH_NORMS[arch]:
