@@ -76,7 +76,7 @@ from siamese_sdk.errors import require_extra
 @click.option("--p", "p", type=click.IntRange(min=2), default=16, show_default=True, help="Classes per batch.")
 @click.option("--k", "k", type=click.IntRange(min=2), default=4, show_default=True, help="Images per class in a batch.")
 @click.option("--batches-per-epoch", type=click.IntRange(min=1), default=None, help="Default: train images // (P*K).")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="AdamW learning rate. Default: 1e-3; 1e-4 for signet.")
 @click.option(
     "--size",
     type=click.IntRange(min=8),
