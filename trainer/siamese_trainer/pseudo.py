@@ -124,8 +124,6 @@ def train_pseudo(config: TrainConfig, resume: bool, log: Callable[[str], None], 
         raise InputError(
             f"--data and --data-b share {len(common)} class name(s); need at least 4 identities present in both folders"
         )
-    counts_b = dict(zip(folder_b.classes, folder_b.counts(), strict=True))
-    common = [c for c in common if counts_b[c] >= 1]
     train_classes, val_classes = data.split_classes(folder_a.subset(common), config.val_fraction, config.seed)
     pre_a = config.preprocess()
     pre_b = Preprocess(size=(size_b, size_b), channels=channels_b, mean=(0.5,) * channels_b, std=(0.5,) * channels_b)
