@@ -99,3 +99,36 @@ def test_cli_verify_and_info_on_two_branches(pseudo_run, tiny_data):
     assert r.exit_code == 0, r.output
     r = CliRunner().invoke(main, ["search", str(bundle), str(out / "g.npz"), str(photo), "--branch", "a", "--json"])
     assert r.exit_code == 0 and len(json.loads(r.output)["results"][0]["hits"]) == 5
+
+
+def test_cross_branch_losses_by_hand():
+    import torch
+    from siamese_trainer.pseudo import CrossBranchLoss
+
+    ea = torch.tensor([[0.0, 0.0], [1.0, 0.0]])
+    eb = torch.tensor([[0.0, 0.5], [1.0, 1.0]])
+    y = torch.tensor([0, 1])
+    # triplets (anchor a_i, positive b_i, negative b_j): d(a0,b0)=0.5, d(a0,b1)=sqrt2; d(a1,b1)=1, d(a1,b0)=sqrt(1.25)
+    loss = CrossBranchLoss("triplet", 1.0, "euclidean", False)(ea, y, eb, y)
+    expected = np.mean([0.5 - 2**0.5 + 1.0, 1.0 - 1.25**0.5 + 1.0])
+    assert float(loss) == pytest.approx(expected, rel=1e-5)
+    # contrastive: both genuine pairs and both impostor pairs (all of them are taken: 2 of 2)
+    loss = CrossBranchLoss("contrastive", 2.0, "euclidean", False)(ea, y, eb, y)
+    d_gen, d_imp = np.array([0.5, 1.0]), np.array([2**0.5, 1.25**0.5])
+    expected = np.mean(np.concatenate([0.5 * d_gen**2, 0.5 * (2.0 - d_imp) ** 2]))
+    assert float(loss) == pytest.approx(expected, rel=1e-5)
+    with pytest.raises(InputError, match="impossible"):
+        CrossBranchLoss("triplet", 3.0, "cosine", True)
+
+
+def test_pseudo_flags_are_checked(tiny_data, tmp_path):
+    from siamese_trainer.train import TrainConfig, train
+
+    with pytest.raises(InputError, match="--pseudo and --data-b"):
+        TrainConfig(pseudo=True).resolved()
+    with pytest.raises(InputError, match="add --pseudo"):
+        TrainConfig(size_b=36).resolved()
+    cfg = TrainConfig(data=str(tiny_data), data_b=str(tiny_data), pseudo=True, head="learned", out=str(tmp_path / "r"))
+    with pytest.raises(InputError, match="does not support --head learned"):
+        train(cfg, log=lambda s: None, progress=False)
+    assert not (tmp_path / "r").exists()
