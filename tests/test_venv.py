@@ -108,3 +108,40 @@ def test_fresh_venv_without_torch_runs_text_and_dialog_bundles(sdk_venv, text_bu
         env=env,
     )
     assert cli.returncode == 0 and ("SAME" in cli.stdout or "DIFFERENT" in cli.stdout), cli.stderr
+
+
+@pytest.mark.venv
+@pytest.mark.slow
+def test_fresh_venv_runs_the_image_kinds(sdk_venv, signet_lrn, backbone_run, learned_run, pseudo_run, tiny_data):
+    """SigNet, a user backbone, the learned head and a pseudo-Siamese bundle, all through the torch-free SDK."""
+    imgs = sorted(tiny_data.rglob("*.png"))
+    pseudo_bundle, sketches = pseudo_run[1], pseudo_run[2]
+    out = run_in_venv(
+        sdk_venv,
+        f"""
+        import json
+        import siamese_sdk
+        a, b = {str(imgs[0])!r}, {str(imgs[-1])!r}
+        res = {{}}
+        for name, path in (("signet", {str(signet_lrn[1])!r}), ("backbone", {str(backbone_run[1])!r}), ("learned", {str(learned_run[1])!r})):
+            m = siamese_sdk.load(path)
+            r = m.verify([a, a], [a, b])
+            res[name] = {{"hic": r.higher_is_closer, "scores": r.scores.tolist(), "same": r.same.tolist(), "t": r.threshold}}
+        m = siamese_sdk.load({str(pseudo_bundle)!r})
+        try:
+            m.embed([a])
+            res["pseudo_error"] = None
+        except siamese_sdk.InputError as e:
+            res["pseudo_error"] = str(e)
+        r = m.verify([a], [{str(sketches / imgs[0].relative_to(tiny_data))!r}])
+        res["pseudo"] = {{"branches": list(m.branches), "dim": m.embed([a], branch="a").shape[1], "scores": r.scores.tolist()}}
+        print(json.dumps(res))
+        """,
+    )
+    res = json.loads(out)
+    for name in ("signet", "backbone"):
+        assert res[name]["hic"] is False and res[name]["same"][0] is True and res[name]["scores"][0] < 1e-3
+    learned = res["learned"]
+    assert learned["hic"] is True and all(0 <= s <= 1 for s in learned["scores"])
+    assert learned["same"] == [s >= learned["t"] for s in learned["scores"]]
+    assert "branch='a'" in res["pseudo_error"] and res["pseudo"]["branches"] == ["a", "b"] and res["pseudo"]["dim"] == 16

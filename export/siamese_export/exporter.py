@@ -29,17 +29,20 @@ from siamese_sdk import __version__ as sdk_version
 from siamese_sdk import load as sdk_load
 from siamese_sdk import metrics
 from siamese_sdk.atomic import atomic_directory, write_text_atomic
-from siamese_sdk.bundle import MANIFEST, Manifest, Preprocess, Profile, Variant, sha256_file
+from siamese_sdk.bundle import HEADS, MANIFEST, Manifest, Preprocess, Profile, Variant, sha256_file
 from siamese_sdk.errors import BundleError, InputError
 from siamese_sdk.imagefolder import ImageFolder
 from siamese_sdk.preprocess import find_images, to_batch
 from siamese_sdk.profiles import TARGETS, variants_for
 from siamese_trainer import checkpoint
+from siamese_trainer.backbones import BackboneError
 from siamese_trainer.data import EMBEDDED, resolve_root
 from siamese_trainer.encoders import Encoder
+from siamese_trainer.heads import LearnedHead
 from siamese_trainer.table_train import checkpoint_validation, training_images
 
 from .fp16 import convert_fp16
+from .learned_head import HEAD_PARITY_MAX_ABS, build_learned_head, head_parity
 from .onnx_graphs import INPUT_NAME, OPSET, build_head, export_encoder, fix_batch, set_metadata
 from .quantize import quantize_encoder, quantize_w8a16
 
@@ -84,29 +87,21 @@ def export_bundle(checkpoint_path: str | Path, out: str | Path | None = None, op
     out = Path(out) if out is not None else ckpt_path.parent / "bundle"
     if out.exists() and not (out / MANIFEST).exists():
         raise InputError(f"{out} exists and is not a bundle; choose another -o (an existing bundle would be replaced)")
+    if "branches" in ckpt:
+        from .pseudo import export_pseudo_bundle
+
+        return export_pseudo_bundle(ckpt, ckpt_path, out, opts, profiles)
     if isinstance(ckpt.get("model"), dict) and ckpt["model"].get("kind", "image") != "image":
         from .text_export import export_text_bundle
 
         return export_text_bundle(ckpt, ckpt_path, out, opts)
     try:
         mcfg = ckpt["model"]
-        preprocess = Preprocess(
-            size=tuple(ckpt["preprocess"]["size"]),
-            channels=int(ckpt["preprocess"]["channels"]),
-            resample=ckpt["preprocess"]["resample"],
-            scale=float(ckpt["preprocess"]["scale"]),
-            mean=tuple(ckpt["preprocess"]["mean"]),
-            std=tuple(ckpt["preprocess"]["std"]),
-        )
-        encoder = Encoder(
-            mcfg["arch"],
-            int(mcfg["in_channels"]),
-            int(mcfg["embedding_dim"]),
-            tuple(mcfg["input_size"]),
-            bool(mcfg["normalize"]),
-            **mcfg.get("arch_kwargs", {}),
-        )
-        encoder.load_state_dict(ckpt["state_dict"])
+        preprocess = preprocess_from(ckpt["preprocess"])
+        encoder = encoder_from(mcfg, ckpt["state_dict"])
+        head = _learned_head(ckpt)
+    except BackboneError as e:  # a user backbone whose module is not importable here
+        raise BundleError(f"{ckpt_path}: {e}") from None
     except (KeyError, TypeError, RuntimeError, ValueError) as e:
         raise BundleError(
             f"{ckpt_path} lacks or mismatches what export needs ({type(e).__name__}: {str(e)[:120]}); re-train with this version"
@@ -140,8 +135,18 @@ def export_bundle(checkpoint_path: str | Path, out: str | Path | None = None, op
             )
         log(f"      parity: min cosine similarity ONNX vs torch = {parity:.7f}")
 
-        for kind in ("pairwise", "matrix"):
-            onnx.save(build_head(metric, kind, dim), str(tmp / f"head.{kind}.onnx"))
+        heads = {kind: build_head(metric, kind, dim) if head is None else build_learned_head(head, kind, dim) for kind in HEADS}
+        if head is not None:
+            with torch.no_grad():
+                head_emb = encoder(torch.from_numpy(val_images[:256])).numpy()
+            head_err = head_parity(head, heads["pairwise"], heads["matrix"], head_emb)
+            if head_err > HEAD_PARITY_MAX_ABS:
+                raise BundleError(
+                    f"ONNX learned head differs from torch (max |p| difference {head_err:.2e} > {HEAD_PARITY_MAX_ABS}); report this with your checkpoint"
+                )
+            log(f"      head parity: max |p(same)| difference ONNX vs torch = {head_err:.2e}")
+        for kind, graph in heads.items():
+            onnx.save(graph, str(tmp / f"head.{kind}.onnx"))
         variants = {"fp32": Variant(file=fp32_file)}
         notes: list[str] = []
         wanted = variants_for(profiles)
@@ -243,6 +248,7 @@ def export_bundle(checkpoint_path: str | Path, out: str | Path | None = None, op
         log("[5/5] writing manifest and metadata")
         validation = {
             **val_info,
+            **({"head_parity_max_abs": head_err} if head is not None else {}),
             "source": _data_ref(ckpt, opts),
             "parity_min_cosine": parity,
         }
@@ -264,6 +270,41 @@ def export_bundle(checkpoint_path: str | Path, out: str | Path | None = None, op
         _write_manifest(tmp, _manifest(variants, metric, dim, mcfg, preprocess, default, validation, provenance, notes, chosen))
     log(f"bundle written: {out}")
     return out
+
+
+def preprocess_from(d: dict) -> Preprocess:
+    """A checkpoint's ``preprocess`` entry as ``Preprocess``."""
+    return Preprocess(
+        size=tuple(d["size"]),
+        channels=int(d["channels"]),
+        resample=d["resample"],
+        scale=float(d["scale"]),
+        mean=tuple(d["mean"]),
+        std=tuple(d["std"]),
+    )
+
+
+def encoder_from(mcfg: dict, state_dict: dict) -> Encoder:
+    """Rebuild a trained encoder (eval mode) from a checkpoint's ``model`` entry and weights."""
+    encoder = Encoder(
+        mcfg["arch"],
+        int(mcfg["in_channels"]),
+        int(mcfg["embedding_dim"]),
+        tuple(mcfg["input_size"]),
+        bool(mcfg["normalize"]),
+        **mcfg.get("arch_kwargs", {}),
+    )
+    encoder.load_state_dict(state_dict)
+    return encoder.eval()
+
+
+def _learned_head(ckpt: dict) -> LearnedHead | None:
+    """The trained head of a ``--head learned`` checkpoint (None for the metric heads)."""
+    if ckpt["model"]["metric"] != "learned":
+        return None
+    head = LearnedHead(int(ckpt["model"]["embedding_dim"]))
+    head.load_state_dict(ckpt["head_state_dict"])
+    return head.eval()
 
 
 def _check_profiles(profiles: tuple[str, ...] | list[str]) -> tuple[str, ...]:

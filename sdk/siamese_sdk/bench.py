@@ -193,6 +193,8 @@ def run(
     """
     bundle = Path(bundle)
     manifest = read_manifest(bundle)
+    if manifest.branches:
+        raise InputError("siamese bench measures one-encoder bundles; a pseudo-Siamese bundle is measured at export (manifest metrics)")
     if manifest.input_kind != "image":
         raise InputError(f"siamese bench measures image bundles so far; {bundle} is a {manifest.input_kind} bundle")
     names = variants or list(manifest.variants)

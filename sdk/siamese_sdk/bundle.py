@@ -15,10 +15,10 @@ A bundle holds:
   optionally ``profiles``: which variant and providers each deployment target (cpu, cuda, ...) uses.
 
 This module defines the format (the reader defines it); the exporter writes it through ``Manifest``.
-Scores are distances for both built-in metrics: Euclidean distance, and cosine distance ``1 - cos``
-(range ``[0, 2]``). ``higher_is_closer`` records the direction, so a head that outputs a probability of
-"same" can be added without changing readers: a pair matches when its score is on the close side of
-the threshold, inclusive.
+Scores are distances for the metric heads: Euclidean distance, and cosine distance ``1 - cos`` (range
+``[0, 2]``); the ``learned`` head outputs p(same) in ``[0, 1]``. ``higher_is_closer`` records the
+direction: a pair matches when its score is on the close side of the threshold, inclusive. Pseudo-Siamese
+bundles (``format_version`` 2) hold one encoder per branch (``siamese_sdk.branches``).
 """
 
 from __future__ import annotations
@@ -34,12 +34,14 @@ from .inputs import ImageInput, InputSpec, input_from_dict
 
 FORMAT = "siamese-bundle"
 #: the newest format this reader reads; a bundle is written with the lowest version its features need
-#: (1 for image bundles, 2 for text/dialog inputs), so older readers keep loading what they can run.
+#: (1 for one-encoder image bundles, 2 for text/dialog inputs or ``branches``: pseudo-Siamese), so readers of
+#: version 1 keep loading what they can run.
 FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 
-#: metric name -> whether a higher score means "more alike" for the head's output.
-METRICS: dict[str, bool] = {"euclidean": False, "cosine": False}
+#: metric name -> whether a higher score means "more alike" for the head's output. ``learned``: the trained
+#: |a - b| -> FC -> sigmoid head of ``siamese-train --head learned``, scores are p(same) in [0, 1].
+METRICS: dict[str, bool] = {"euclidean": False, "cosine": False, "learned": True}
 #: operating points every variant carries a threshold for, at validation time.
 OPERATING_POINTS = ("eer", "far_1e-2", "far_1e-3")
 #: encoder variants this reader knows; a bundle with another one needs a newer siamese-sdk.
@@ -150,17 +152,30 @@ class Manifest:
     validation: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
-    format_version: int = 1
+    #: 0 = the lowest version that holds this manifest's features (1; 2 for text/dialog inputs or branches)
+    format_version: int = 0
     profiles: dict[str, Profile] = field(default_factory=dict)
-    #: the encoder input (``siamese_sdk.inputs``); default: an image input from ``input_name`` + ``preprocess``
+    #: the encoder input (``siamese_sdk.inputs``); default: an image input from ``input_name`` + ``preprocess``.
+    #: None for a pseudo-Siamese bundle, whose branches each carry one.
     input_spec: InputSpec | None = None
+    #: pseudo-Siamese: one encoder per branch (``siamese_sdk.branches``); then ``input_name``/``preprocess``
+    #: are unused (each branch has its own) and top-level variants carry the cross-branch thresholds only.
+    branches: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.input_spec is None:
+        from .branches import check_branches
+
+        if self.input_spec is None and not self.branches:
             if self.preprocess is None:
                 raise BundleError("manifest input has neither an input spec nor image preprocessing; re-export the bundle")
             object.__setattr__(self, "input_spec", ImageInput(self.input_name, self.preprocess))
-        object.__setattr__(self, "format_version", max(self.format_version, self.input_spec.format_version))
+        needed = 2 if self.branches else self.input_spec.format_version
+        object.__setattr__(self, "format_version", self.format_version or needed)
+        if self.format_version < needed and not self.branches:  # (branches: check_branches says it)
+            raise BundleError(
+                f"{self.input_kind} input needs bundle format_version >= {needed}, manifest says {self.format_version}; re-export"
+            )
+        check_branches(self)
         if self.metric not in METRICS:
             raise BundleError(f"metric {self.metric!r} unknown; expected one of {sorted(METRICS)}")
         if self.embedding_dim < 1:
@@ -188,7 +203,10 @@ class Manifest:
             raise BundleError(
                 f"default_operating_point {self.default_operating_point!r} unknown; expected one of {list(OPERATING_POINTS)}"
             )
-        referenced = {v.file for v in self.variants.values()} | set(self.heads.values()) | set(self.input_spec.files())
+        referenced = {v.file for v in self.variants.values() if v.file} | set(self.heads.values())
+        specs = [b.input_spec for b in self.branches.values()] or [self.input_spec]
+        referenced |= {f for spec in specs for f in spec.files()}
+        referenced |= {v.file for b in self.branches.values() for v in b.variants.values()}
         missing = sorted(referenced - set(self.files))
         if missing:
             raise BundleError(f"manifest has no sha256 for {missing}; re-export the bundle")
@@ -200,18 +218,27 @@ class Manifest:
 
     @property
     def input_kind(self) -> str:
-        """``image``, ``text`` or ``dialog`` (``siamese_sdk.inputs``)."""
+        """``image``, ``text`` or ``dialog`` (``siamese_sdk.inputs``); a pseudo-Siamese bundle's kinds are per branch."""
+        if self.input_spec is None:
+            kinds = "/".join(b.input_spec.kind for _, b in sorted(self.branches.items()))
+            return f"pseudo-siamese ({kinds})"
         return self.input_spec.kind
 
     @property
     def input_shape(self) -> tuple[int | None, int, int, int]:
         """``(None, C, H, W)``: the image encoder input, batch axis dynamic."""
+        if self.branches:
+            raise BundleError(f"this bundle has branches {sorted(self.branches)}, each with its own input; use branches[name]")
         if self.preprocess is None:
             raise BundleError(f"a {self.input_kind} bundle has no image input shape")
         return (None, *self.preprocess.shape)
 
     def fingerprint(self, variant: str) -> str:
-        """Short id of ``variant``'s encoder (its sha256 prefix): embeddings from equal ids are comparable."""
+        """Short id of ``variant``'s encoder (its sha256 prefix; of all branch encoders together for a
+        pseudo-Siamese bundle): embeddings from equal ids are comparable."""
+        if self.branches:
+            joined = "".join(self.files[b.variants[variant].file] for _, b in sorted(self.branches.items()))
+            return hashlib.sha256(joined.encode()).hexdigest()[:16]
         return self.files[self.variants[variant].file][:16]
 
     def to_dict(self) -> dict[str, Any]:
@@ -223,7 +250,11 @@ class Manifest:
             "metric": self.metric,
             "score": {"higher_is_closer": self.higher_is_closer},
             "normalized": self.normalized,
-            "input": self.input_spec.to_dict(),
+            **(
+                {"branches": {k: b.to_dict() for k, b in self.branches.items()}}
+                if self.branches
+                else {"input": self.input_spec.to_dict()}
+            ),
             "default_variant": self.default_variant,
             "default_operating_point": self.default_operating_point,
             "variants": {k: v.to_dict() for k, v in self.variants.items()},
@@ -252,19 +283,11 @@ class Manifest:
                 "upgrade: pip install -U siamese-sdk"
             )
         try:
-            spec = input_from_dict(d["input"])
-            if spec.format_version > version:
-                raise BundleError(f"{spec.kind} input needs bundle format_version >= {spec.format_version}, manifest says {version}; re-export")
-            variants = {
-                str(k): Variant(
-                    file=str(v["file"]),
-                    quantization=v.get("quantization"),
-                    thresholds={str(a): float(b) for a, b in v.get("thresholds", {}).items()},
-                    metrics={str(a): float(b) for a, b in v.get("metrics", {}).items()},
-                    batch=None if v.get("batch") is None else int(v["batch"]),
-                )
-                for k, v in d["variants"].items()
-            }
+            from .branches import Branch
+
+            branches = {str(k): Branch.from_dict(v) for k, v in d.get("branches", {}).items()}
+            spec = None if branches else input_from_dict(d["input"])
+            variants = {str(k): parse_variant(v) for k, v in d["variants"].items()}
             # optional (absent from older bundles): deployment targets -> variant and providers
             profiles = {
                 str(k): Profile(
@@ -279,7 +302,7 @@ class Manifest:
                 embedding_dim=int(d["embedding_dim"]),
                 metric=str(d["metric"]),
                 normalized=bool(d["normalized"]),
-                input_name=spec.names[0],
+                input_name=spec.names[0] if spec else "",
                 preprocess=spec.preprocess if isinstance(spec, ImageInput) else None,
                 input_spec=spec,
                 variants=variants,
@@ -291,11 +314,23 @@ class Manifest:
                 provenance=dict(d.get("provenance", {})),
                 notes=tuple(str(n) for n in d.get("notes", ())),
                 profiles=profiles,
+                branches=branches,
             )
         except (KeyError, TypeError, AttributeError, ValueError) as e:
             if isinstance(e, BundleError):
                 raise
             raise BundleError(f"manifest is malformed ({type(e).__name__}: {e}); re-export the bundle") from None
+
+
+def parse_variant(v: dict[str, Any]) -> Variant:
+    """One ``variants.<name>`` entry."""
+    return Variant(
+        file=str(v["file"]),
+        quantization=v.get("quantization"),
+        thresholds={str(a): float(b) for a, b in v.get("thresholds", {}).items()},
+        metrics={str(a): float(b) for a, b in v.get("metrics", {}).items()},
+        batch=None if v.get("batch") is None else int(v["batch"]),
+    )
 
 
 def read_manifest(bundle_dir: str | Path, verify: bool = True) -> Manifest:

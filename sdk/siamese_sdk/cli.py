@@ -62,15 +62,24 @@ PROVIDER = click.option(
     help="Execution provider, repeatable, in priority order (cpu, cuda, ...). Default: cpu.",
 )
 THREADS = click.option("--threads", type=click.IntRange(min=1), default=None, help="Intra-op threads (default: all cores).")
+BRANCH = click.option(
+    "--branch",
+    type=click.Choice(["a", "b"]),
+    default=None,
+    help="Pseudo-Siamese bundles: the branch (encoder) that embeds these images (required there).",
+)
 
 
 def _load(bundle: Path, variant: str, providers: tuple[str, ...], threads: int | None, images_only: bool = True):
     from .model import load
 
     model = load(bundle, variant=variant, providers=list(providers) or None, threads=threads)
-    if images_only and model.input.kind != "image":
+    kinds = sorted({model.input_spec(b).kind for b in model.branches} if model.branches else {model.input.kind})
+    if images_only and kinds != ["image"]:
         command = click.get_current_context().info_name
-        raise InputError(f"siamese {command} reads image files; {bundle} is a {model.input.kind} bundle: use siamese verify or model.embed(...)")
+        raise InputError(
+            f"siamese {command} reads image files; {bundle} is a {'/'.join(kinds)} bundle: use siamese verify or model.embed(...)"
+        )
     return model
 
 
@@ -111,22 +120,26 @@ def info(bundle: Path, as_json: bool) -> None:
     click.echo(report(m, bundle))
 
 
+def _input_line(label: str, spec: Any) -> str:
+    """One ``info`` line describing an input spec (``siamese_sdk.inputs``)."""
+    pp = getattr(spec, "preprocess", None)
+    if pp is None:
+        return f"{label:<12}{spec.kind}: tokens (N, T) int64 + lengths (N,) int64, tokenizer {spec.tokenizer_file}"
+    return (
+        f"{label:<12}{spec.name} (N, {pp.channels}, {pp.size[0]}, {pp.size[1]}) float32, NCHW; "
+        f"{'gray' if pp.channels == 1 else 'RGB'}, {pp.resample} resize, x*{pp.scale:.6g}, mean {list(pp.mean)}, std {list(pp.std)}"
+    )
+
+
 def report(m: Any, bundle: Path) -> str:
     """A short human-readable summary of a manifest (used by ``info`` and the demo)."""
-    pp = m.preprocess
-    if pp is not None:
-        inp = (
-            f"{m.input_name} (N, {pp.channels}, {pp.size[0]}, {pp.size[1]}) float32, NCHW; "
-            f"{'gray' if pp.channels == 1 else 'RGB'}, {pp.resample} resize, x*{pp.scale:.6g}, mean {list(pp.mean)}, std {list(pp.std)}"
-        )
-    else:
-        inp = f"{m.input_kind}: tokens (N, T) int64 + lengths (N,) int64, tokenizer {m.input_spec.tokenizer_file}"
     validated = m.validation.get("split") or (
         f"{m.validation.get('classes', '?')} unseen classes, {m.validation.get('images', '?')} images"
     )
+    inputs = [_input_line(f"input {b}", br.input_spec) for b, br in sorted(m.branches.items())]
     lines = [
         f"bundle      {bundle}",
-        f"input       {inp}",
+        *(inputs or [_input_line("input", m.input_spec)]),
         f"embedding   {m.embedding_dim}-d{' (L2-normalised)' if m.normalized else ''}, metric {m.metric} "
         f"({'higher' if m.higher_is_closer else 'lower'} score = closer)",
         f"arch        {m.provenance.get('arch', '?')}, loss {m.provenance.get('loss', '?')}",
@@ -134,7 +147,8 @@ def report(m: Any, bundle: Path) -> str:
         f"{'variant':<12}{'size':>10}{'AUC':>9}{'EER':>8}{'TAR@1e-2':>10}{'TAR@1e-3':>10}   thresholds (eer / far 1e-2 / far 1e-3)",
     ]
     for name, v in m.variants.items():
-        size = (bundle / v.file).stat().st_size if (bundle / v.file).exists() else 0
+        own = [br.variants[name].file for br in m.branches.values()] or [v.file]
+        size = sum((bundle / f).stat().st_size for f in own if (bundle / f).exists())
         t = v.thresholds
         mm = v.metrics
         lines.append(
@@ -189,6 +203,8 @@ def embed(
     from .stream import embed_to_npy, scan_images
 
     model = _load(bundle, variant, providers, threads)
+    if model.branches:
+        raise InputError("siamese embed streams one-encoder bundles; for a pseudo-Siamese bundle use model.embed(x, branch='a'|'b')")
     scan = scan_images(paths)  # the paths are walked lazily, never held in memory
     with click.progressbar(length=scan.count, label=f"embedding {scan.count} images", file=sys.stderr) as bar:
         shown = [0]
@@ -231,6 +247,7 @@ def embed(
 @VARIANT
 @PROVIDER
 @THREADS
+@BRANCH
 def gallery_cmd(
     bundle: Path,
     paths: tuple[Path, ...],
@@ -240,6 +257,7 @@ def gallery_cmd(
     variant: str,
     providers: tuple[str, ...],
     threads: int | None,
+    branch: str | None,
 ) -> None:
     """Build a 1:N search gallery from image files and folders (recursively); ids are the file paths.
 
@@ -259,9 +277,9 @@ def gallery_cmd(
     files = find_images(paths)
     g = Gallery.for_model(model, storage=storage)
     with click.progressbar(length=len(files), label=f"embedding {len(files)} images", file=sys.stderr) as bar:
-        with contextlib.closing(prefetch(files, model.manifest.preprocess, batch_size)) as batches:
+        with contextlib.closing(prefetch(files, model.preprocess_spec(branch), batch_size)) as batches:
             for row, x in batches:
-                g.add(model.embed(x, batch_size=x.shape[0]), [str(f) for f in files[row : row + x.shape[0]]])
+                g.add(model.embed(x, batch_size=x.shape[0], branch=branch), [str(f) for f in files[row : row + x.shape[0]]])
                 bar.update(x.shape[0])
     g.save(output)
     click.echo(
@@ -291,6 +309,7 @@ def gallery_cmd(
 @VARIANT
 @PROVIDER
 @THREADS
+@BRANCH
 def search(
     bundle: Path,
     gallery_path: Path,
@@ -302,10 +321,12 @@ def search(
     variant: str,
     providers: tuple[str, ...],
     threads: int | None,
+    branch: str | None,
 ) -> None:
     """Find the K closest GALLERY entries of each QUERY image (files or folders).
 
-    Scores are distances (lower = closer); hits within the bundle's calibrated threshold are matches (*).
+    Scores are distances (lower = closer), or p(same) for a learned head (higher = closer), best first;
+    hits on the close side of the bundle's calibrated threshold are matches (*).
 
     \b
     Example:
@@ -322,13 +343,14 @@ def search(
     files = find_images(queries)
     op = operating_point or model.manifest.default_operating_point
     t = model.threshold(op)
+    hic = model.manifest.higher_is_closer
     results = []
-    with contextlib.closing(prefetch(files, model.manifest.preprocess, 64)) as batches:
+    with contextlib.closing(prefetch(files, model.preprocess_spec(branch), 64)) as batches:
         for row, x in batches:
-            ids, scores = g.search(model.embed(x, batch_size=x.shape[0]), k)
+            ids, scores = g.search(model.embed(x, batch_size=x.shape[0], branch=branch), k)
             for f, id_row, score_row in zip(files[row : row + x.shape[0]], ids, scores, strict=True):
                 hits = [
-                    {"id": str(i), "score": float(s), "same": bool(s <= t)} for i, s in zip(id_row, score_row, strict=True) if i
+                    {"id": str(i), "score": float(s), "same": bool(s >= t if hic else s <= t)} for i, s in zip(id_row, score_row, strict=True) if i
                 ]
                 results.append({"query": str(f), "hits": hits})
     if as_json:
@@ -339,7 +361,12 @@ def search(
         click.echo(r["query"])
         for rank, h in enumerate(r["hits"], 1):
             click.echo(f"  {rank:>3}. {h['score']:.4f}{' *' if h['same'] else '  '} {h['id']}")
-    click.echo(f"scores: {g.metric} distance, lower = closer; * = match (<= {t:.4f}, {op}, variant {model.variant})")
+    what = f"{_score_name(model.manifest.metric)}, {'higher' if hic else 'lower'} = closer"
+    click.echo(f"scores: {what}; * = match ({'>=' if hic else '<='} {t:.4f}, {op}, variant {model.variant})")
+
+
+def _score_name(metric: str) -> str:
+    return "learned head p(same)" if metric == "learned" else f"{metric} distance"
 
 
 @main.command()
@@ -380,7 +407,9 @@ def verify(
       siamese verify dialog-bundle/ '["hi", "my card is lost"]' '["hello", "i lost my card"]'
     """
     model = _load(bundle, variant, providers, threads, images_only=False)
-    r = model.verify(_cli_item(model, a), _cli_item(model, b), threshold=threshold, operating_point=operating_point)
+    branch_a, branch_b = ("a", "b") if model.branches else (None, None)  # pseudo-Siamese: A goes to branch a, B to b
+    x1, x2 = _cli_item(model, a, branch_a), _cli_item(model, b, branch_b)
+    r = model.verify(x1, x2, threshold=threshold, operating_point=operating_point)
     result = {
         "same": bool(r.same[0]),
         "score": float(r.scores[0]),
@@ -395,14 +424,14 @@ def verify(
     word = "SAME" if result["same"] else "DIFFERENT"
     cmp = ("<=" if result["same"] else ">") if not r.higher_is_closer else (">=" if result["same"] else "<")
     click.echo(
-        f"{word}: {model.manifest.metric} distance {result['score']:.4f} {cmp} threshold {r.threshold:.4f} "
+        f"{word}: {_score_name(model.manifest.metric)} {result['score']:.4f} {cmp} threshold {r.threshold:.4f} "
         f"({r.operating_point or 'custom'}, {model.variant})"
     )
 
 
-def _cli_item(model: Any, arg: str) -> list[Any]:
-    """One command-line argument as a one-item ``embed`` input of the bundle's kind."""
-    kind = model.input.kind
+def _cli_item(model: Any, arg: str, branch: str | None = None) -> list[Any]:
+    """One command-line argument as a one-item ``embed`` input of the bundle's (or ``branch``'s) kind."""
+    kind = model.input_spec(branch).kind
     if kind == "text":
         return [arg]
     if kind == "dialog":
@@ -585,7 +614,6 @@ def bench(
     """
     from . import bench as bench_
     from .atomic import write_text_atomic
-    from .errors import InputError
 
     try:
         sizes = tuple(int(b) for b in batches.split(",") if b.strip())

@@ -24,6 +24,11 @@ Scores are computed from the stored (dequantised) vectors, so a compact gallery 
 ``benchmarks/test_gallery_speed.py`` and ``tests/test_gallery.py`` measure the recall@5 cost. For
 ``metric="cosine"`` the gallery stores L2-normalised vectors (the head normalises anyway).
 
+A ``learned`` bundle (``siamese-train --head learned``) scores with its trained head, p(same), **higher =
+closer**: such a gallery holds the model's ``distance_matrix`` (``for_model`` / ``load(..., model=m)``
+pass it), searches flat only, chunk by chunk through the head, and returns hits highest first; a hit
+matches when ``score >= model.threshold()``.
+
 Search (``index=``):
 
 - ``"flat"`` (default): exact search in numpy, ``||q - g||² = ||q||² + ||g||² - 2 q·g`` with one matrix
@@ -65,7 +70,7 @@ import json
 import os
 import threading
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -79,7 +84,7 @@ if TYPE_CHECKING:
 
 FORMAT = "siamese-gallery"
 FORMAT_VERSION = 1
-METRICS = ("euclidean", "cosine")
+METRICS = ("euclidean", "cosine", "learned")
 STORAGES = ("float32", "float16", "int8")
 INDEXES = ("flat", "faiss-flat", "faiss-hnsw")
 #: queries per block in the numpy flat search (bounds the (block, chunk) score matrix).
@@ -177,6 +182,7 @@ class Gallery:
         hnsw_m: int = 32,
         hnsw_ef_construction: int = 80,
         hnsw_ef_search: int = 64,
+        scorer: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
     ) -> None:
         if not isinstance(fingerprint, str) or not fingerprint:
             raise InputError(f"fingerprint {fingerprint!r} invalid; pass model.fingerprint (or use Gallery.for_model)")
@@ -188,6 +194,8 @@ class Gallery:
             raise InputError(f"storage {storage!r} unknown; expected one of {list(STORAGES)}")
         if index not in INDEXES:
             raise InputError(f"index {index!r} unknown; expected one of {list(INDEXES)}")
+        if metric == "learned" and index != "flat":
+            raise InputError(f"index {index!r} cannot rank a learned head's p(same); use index='flat' for a learned bundle")
         if not isinstance(max_chunk_bytes, int) or max_chunk_bytes < 1:
             raise InputError(f"max_chunk_bytes={max_chunk_bytes!r} invalid; pass a positive int")
         self.fingerprint = fingerprint
@@ -196,6 +204,8 @@ class Gallery:
         self.storage = storage
         self.index = index
         self.max_chunk_bytes = max_chunk_bytes
+        #: ``(B, D), (C, D) -> (B, C)`` p(same) of a learned head (``model.distance_matrix``); None for the built-in metrics
+        self._scorer = scorer if metric == "learned" else None
         self._hnsw = (int(hnsw_m), int(hnsw_ef_construction), int(hnsw_ef_search))
         self._faiss = _import_faiss() if index != "flat" else None
         self._lock = _RWLock()
@@ -214,6 +224,8 @@ class Gallery:
     @classmethod
     def for_model(cls, model: SiameseModel, storage: str = "float32", index: str = "flat", **kwargs: Any) -> Gallery:
         """An empty gallery bound to ``model`` (its fingerprint, embedding dim and metric)."""
+        if model.manifest.metric == "learned":
+            kwargs.setdefault("scorer", model.distance_matrix)
         return cls(model.fingerprint, model.embedding_dim, model.manifest.metric, storage=storage, index=index, **kwargs)
 
     # ---- size and contents --------------------------------------------------------------------------
@@ -305,8 +317,8 @@ class Gallery:
             k: hits per query; capped at ``len(gallery)``.
 
         Returns:
-            ``ids (B, k')`` unicode array and ``scores (B, k') float32`` distances, closest first, where
-            ``k' = min(k, len(gallery))``. Ties are broken by insertion order.
+            ``ids (B, k')`` unicode array and ``scores (B, k') float32`` distances, closest first (for a
+            learned head p(same), highest first), where ``k' = min(k, len(gallery))``. Ties are broken by insertion order.
 
         Raises:
             InputError: empty gallery, bad ``k``, wrong shape, NaN/Inf.
@@ -319,7 +331,9 @@ class Gallery:
             if n == 0:
                 raise InputError("the gallery is empty; add embeddings (gallery.add) before searching")
             kk = min(int(k), n)
-            if self._fidx is not None:
+            if self.metric == "learned":
+                rows, scores = self._search_learned(q, kk, n)
+            elif self._fidx is not None:
                 rows, scores = self._search_faiss(q, kk)
             else:
                 rows, scores = self._search_flat(q, kk, n)
@@ -376,6 +390,33 @@ class Gallery:
         else:
             scores = np.float32(1.0) + keys_out
         return rows_out, scores.astype(np.float32, copy=False)
+
+    def _search_learned(self, q: np.ndarray, k: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k by the learned head's p(same), highest first: ``(B, k)`` rows and float32 scores."""
+        if self._scorer is None:
+            raise InputError(
+                "a learned-head gallery scores through the bundle's head; make it with Gallery.for_model(model) or Gallery.load(path, model=model)"
+            )
+        b_total, d = q.shape
+        rows_out = np.empty((b_total, k), dtype=np.int64)
+        keys_out = np.empty((b_total, k), dtype=np.float32)
+        for q0 in range(0, b_total, QUERY_BLOCK):
+            qb = q[q0 : q0 + QUERY_BLOCK]
+            b = qb.shape[0]
+            # the head holds a (b, C, D) difference tensor and a few copies of it: size the chunk for that
+            chunk = int(min(n, max(k, self.max_chunk_bytes // (16 * b * d + 16 * b))))
+            best_k = np.full((b, k), np.inf, dtype=np.float32)
+            best_r = np.full((b, k), -1, dtype=np.int64)
+            filled = False
+            for c0 in range(0, n, chunk):
+                c1 = min(c0 + chunk, n)
+                s = None if self._scale is None else self._scale[c0:c1]
+                keys = -np.asarray(self._scorer(qb, self._dequantize(self._vec[c0:c1], s)), dtype=np.float32)  # lower = closer
+                best_k, best_r, filled = _merge_topk(keys, c0, best_k, best_r, filled)
+            order = np.lexsort((best_r, best_k), axis=1) if k > 1 else np.zeros((b, 1), dtype=np.int64)
+            rows_out[q0 : q0 + b] = np.take_along_axis(best_r, order, axis=1)
+            keys_out[q0 : q0 + b] = np.take_along_axis(best_k, order, axis=1)
+        return rows_out, -keys_out
 
     def _search_faiss(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         if self.metric == "cosine":
@@ -474,6 +515,8 @@ class Gallery:
             raise BundleError(f"{path}: vectors contain NaN or Inf; rebuild the gallery")
         if model is not None:
             _check_model_meta(meta, model, path)
+            if meta["metric"] == "learned":
+                kwargs.setdefault("scorer", model.distance_matrix)
         g = cls(meta["fingerprint"], d, meta["metric"], storage=storage, index=index, **kwargs)
         g._load_rows(vec, scale, [str(i) for i in ids])
         return g

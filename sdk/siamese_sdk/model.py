@@ -13,7 +13,8 @@ import numpy as np
 
 from . import profiles as _profiles
 from . import providers as _providers
-from .bundle import OPERATING_POINTS, Manifest, read_manifest
+from .branches import branch_view
+from .bundle import OPERATING_POINTS, Manifest, Preprocess, read_manifest
 from .errors import BundleError, InputError, ProviderError
 from .inputs import ImageInput, InputSpec
 from .preprocess import ImageLike, to_batch
@@ -82,16 +83,28 @@ class SiameseModel:
         threads: int | None = None,
         verify: bool = True,
         batch_sizes: Sequence[int] | None = None,
+        _manifest: Manifest | None = None,
     ) -> None:
         ort = self._ort = _providers.import_onnxruntime()  # refuses a broken mix of onnxruntime builds first
         self.path = Path(bundle_dir)
-        if not verify:
+        if not verify and _manifest is None:
             warnings.warn(f"loading {self.path} WITHOUT checking file hashes: a tampered model would run", stacklevel=3)
-        self.manifest: Manifest = read_manifest(self.path, verify=verify)
-        #: the encoder's input spec with its bundle files loaded (``siamese_sdk.inputs``): ``embed`` dispatches on it
-        self.input: InputSpec = self.manifest.input_spec.open(self.path)
+        self.manifest: Manifest = _manifest or read_manifest(self.path, verify=verify)
+        #: the encoder's input spec with its bundle files loaded (``siamese_sdk.inputs``): ``embed`` dispatches on
+        #: it. None for a pseudo-Siamese bundle: each branch model (``branch=``) has its own.
+        self.input: InputSpec | None = None if self.manifest.branches else self.manifest.input_spec.open(self.path)
         requested = _providers.resolve(providers)
         self.variant = self._pick_variant(variant, requested)
+        #: pseudo-Siamese: one model per branch (its encoder, the shared heads); empty for one-encoder bundles
+        self._branches: dict[str, SiameseModel] = {
+            name: SiameseModel(self.path, self.variant, providers, threads, verify, batch_sizes, _manifest=branch_view(self.manifest, name))
+            for name in sorted(self.manifest.branches)
+        }
+        if self._branches:
+            first = self._branches[min(self._branches)]
+            for attr in ("_pairwise", "_matrix", "_pairwise_in", "_matrix_in", "providers", "batch_sizes", "_fixed_batch", "_max_run"):
+                setattr(self, attr, getattr(first, attr))
+            return
         if threads is not None and (not isinstance(threads, int) or threads < 1):
             raise InputError(f"threads={threads!r} invalid; pass a positive int or None for all cores")
         self._fixed_batch: int | None = self.manifest.variants[self.variant].batch
@@ -200,15 +213,48 @@ class SiameseModel:
         """Id of the loaded encoder: embeddings are comparable only between equal fingerprints."""
         return self.manifest.fingerprint(self.variant)
 
-    def preprocess(self, images: ImageLike | Sequence[ImageLike]) -> np.ndarray:
-        """Image paths or PIL images to a ``(N, C, H, W) float32`` batch, exactly as in training."""
+    @property
+    def branches(self) -> tuple[str, ...]:
+        """Branch names of a pseudo-Siamese bundle (``("a", "b")``); ``()`` for one shared encoder."""
+        return tuple(self._branches)
+
+    def _branch(self, branch: str | None) -> SiameseModel | None:
+        """The branch model that ``branch=`` selects (None: this model's own encoder); ``InputError`` when it does not fit."""
+        if not self._branches:
+            if branch is not None:
+                raise InputError(f"branch={branch!r} given, but this bundle has one shared encoder; drop branch=")
+            return None
+        if branch is None:
+            raise InputError(f"this pseudo-Siamese bundle has branches {list(self._branches)}; pass branch='a' or branch='b'")
+        if branch not in self._branches:
+            raise InputError(f"branch {branch!r} unknown; this bundle has {list(self._branches)}")
+        return self._branches[branch]
+
+    def input_spec(self, branch: str | None = None) -> InputSpec:
+        """The input spec (``siamese_sdk.inputs``) of this model's encoder, or of ``branch``'s for a pseudo-Siamese bundle."""
+        return (self._branch(branch) or self).input
+
+    def preprocess_spec(self, branch: str | None = None) -> Preprocess:
+        """The ``Preprocess`` of this model's image encoder, or of ``branch``'s for a pseudo-Siamese bundle."""
+        view = self._branch(branch) or self
+        if view.manifest.preprocess is None:
+            raise InputError(f"this is a {view.input.kind} encoder, it has no image preprocessing")
+        return view.manifest.preprocess
+
+    def preprocess(self, images: ImageLike | Sequence[ImageLike], branch: str | None = None) -> np.ndarray:
+        """Image paths or PIL images to a ``(N, C, H, W) float32`` batch, exactly as in training
+        (``branch``: which branch's input spec, for a pseudo-Siamese bundle)."""
+        if (view := self._branch(branch)) is not None:
+            return view.preprocess(images)
         if not isinstance(self.input, ImageInput):
             raise InputError(f"preprocess is for image bundles; this is a {self.input.kind} bundle: pass text to embed()")
         if isinstance(images, (str, os.PathLike)) or not isinstance(images, Sequence):
             images = [images]  # one path or one PIL image
         return to_batch(list(images), self.input.preprocess)
 
-    def embed(self, inputs: Inputs | str | Sequence[str] | Sequence[Sequence[str]], batch_size: int = 64) -> np.ndarray:
+    def embed(
+        self, inputs: Inputs | str | Sequence[str] | Sequence[Sequence[str]], batch_size: int = 64, branch: str | None = None
+    ) -> np.ndarray:
         """Embed images, texts or dialogs, as the bundle's input kind (``self.input.kind``) says.
 
         Args:
@@ -217,6 +263,8 @@ class SiameseModel:
                 ``str`` or a sequence of them. Dialog bundles: a sequence of dialogs, each a sequence of turns
                 (``str``). Texts are tokenised with the bundle's tokenizer (see ``siamese_sdk.tokenizer``).
             batch_size: items per encoder call.
+            branch: ``"a"`` or ``"b"``: the encoder of a pseudo-Siamese bundle (required there, refused elsewhere);
+                each branch takes its own input kind.
 
         Returns:
             ``(N, D) float32`` embeddings (unit length when ``manifest.normalized``), in input order.
@@ -224,6 +272,8 @@ class SiameseModel:
         Raises:
             InputError: empty batch, wrong rank/shape/dtype, NaN/Inf, unreadable image, a non-str or empty text.
         """
+        if (view := self._branch(branch)) is not None:
+            return view.embed(inputs, batch_size)
         if not isinstance(batch_size, int) or batch_size < 1:
             raise InputError(f"batch_size={batch_size!r} invalid; pass a positive int")
         prepared = self.input.prepare(inputs)
@@ -244,13 +294,15 @@ class SiameseModel:
     def device(self) -> tuple[str, int]:
         """``(device_type, device_id)`` where ``embed_device`` keeps its output: ``("cuda", i)`` when CUDA or
         TensorRT runs the encoder, else ``("cpu", 0)`` (OpenVINO, CoreML, QNN take and return host memory)."""
+        if self._branches:
+            return self._branches[min(self._branches)].device
         first = self.providers[0]
         if first in ("CUDAExecutionProvider", "TensorrtExecutionProvider"):
             options = self._encoder.get_provider_options().get(first, {})
             return ("cuda", int(options.get("device_id", 0) or 0))
         return ("cpu", 0)
 
-    def embed_device(self, x: Any) -> ort.OrtValue:
+    def embed_device(self, x: Any, branch: str | None = None) -> ort.OrtValue:
         """Embed one batch that already sits on the device and keep the embeddings there (ORT IOBinding).
 
         For GPU pipelines (decoder -> encoder -> GPU index) without host round trips. One encoder run,
@@ -273,7 +325,10 @@ class SiameseModel:
 
         Device memory is not scanned for NaN/Inf (that needs a copy to the host). Finish the producer's
         work first (``torch.cuda.current_stream().synchronize()``): ONNX Runtime runs on its own stream.
+        ``branch`` selects the encoder of a pseudo-Siamese bundle, as in ``embed``.
         """
+        if (view := self._branch(branch)) is not None:
+            return view.embed_device(x)
         if not isinstance(self.input, ImageInput):
             raise InputError(f"embed_device takes image batches; this is a {self.input.kind} bundle: use embed()")
         ort = self._ort
@@ -374,7 +429,8 @@ class SiameseModel:
         """Decide for each pair ``(x1[i], x2[i])`` whether both show the same identity.
 
         Args:
-            x1, x2: inputs as ``embed`` takes them, with the same count N.
+            x1, x2: inputs as ``embed`` takes them, with the same count N (pseudo-Siamese: x1 for branch a,
+                x2 for branch b).
             threshold: a score threshold of your own; overrides ``operating_point``.
             operating_point: ``"eer"``, ``"far_1e-2"`` or ``"far_1e-3"``: the threshold calibrated at export on
                 validation pairs with this variant (default: the manifest's ``default_operating_point``).
@@ -390,14 +446,17 @@ class SiameseModel:
                 raise InputError(f"threshold {threshold} is not finite; pass a number")
             if self.manifest.metric == "cosine" and not 0.0 <= t <= 2.0:
                 raise InputError(f"threshold {t} outside the cosine distance range [0, 2]; pick a threshold in range")
+            if self.manifest.metric == "learned" and not 0.0 <= t <= 1.0:
+                raise InputError(f"threshold {t} outside [0, 1], but the learned head's scores are probabilities; pick one in range")
             if self.manifest.metric == "euclidean" and t < 0:
                 raise InputError(f"threshold {t} below 0, but Euclidean distances are >= 0; pick a threshold >= 0")
             op = None
         else:
             op = operating_point or self.manifest.default_operating_point
             t = self.threshold(op)
-        e1 = self.embed(x1, batch_size)
-        e2 = self.embed(x2, batch_size)
+        two = bool(self._branches)  # pseudo-Siamese: x1 goes through branch a, x2 through branch b
+        e1 = self.embed(x1, batch_size, branch="a" if two else None)
+        e2 = self.embed(x2, batch_size, branch="b" if two else None)
         if e1.shape[0] != e2.shape[0]:
             raise InputError(f"verify needs as many x1 as x2 inputs, got {e1.shape[0]} and {e2.shape[0]}; pair them up")
         scores = self.distance(e1, e2)

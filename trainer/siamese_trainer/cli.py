@@ -36,10 +36,24 @@ from siamese_sdk.errors import require_extra
 @click.option("--loss", type=click.Choice(["contrastive", "triplet"]), default="contrastive", show_default=True)
 @click.option(
     "--arch",
-    type=click.Choice(["convnet4", "koch"]),
     default="convnet4",
     show_default=True,
-    help="Encoder: small 4-block CNN, or Koch et al. 2015 for 105 px.",
+    metavar="NAME|MODULE:FACTORY",
+    help="Encoder: convnet4 (small 4-block CNN), koch (Koch et al. 2015, 105 px), signet (SigNet, signatures), "
+    "or package.module:factory returning any torch nn.Module (its classifier removed, projected to the embedding).",
+)
+@click.option(
+    "--weights",
+    type=click.Path(dir_okay=False, path_type=str),
+    default=None,
+    help="Local state_dict file for a package.module:factory backbone (loaded weights-only; nothing is downloaded).",
+)
+@click.option(
+    "--head",
+    type=click.Choice(["metric", "learned"]),
+    default="metric",
+    show_default=True,
+    help="metric: the --metric distance decides; learned: |a-b| -> FC -> sigmoid trained with BCE on pairs, scores are p(same).",
 )
 @click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--embedding-dim", type=click.IntRange(min=1), default=64, show_default=True)
@@ -63,13 +77,20 @@ from siamese_sdk.errors import require_extra
 @click.option("--p", "p", type=click.IntRange(min=2), default=16, show_default=True, help="Classes per batch.")
 @click.option("--k", "k", type=click.IntRange(min=2), default=4, show_default=True, help="Images per class in a batch.")
 @click.option("--batches-per-epoch", type=click.IntRange(min=1), default=None, help="Default: train images // (P*K).")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="AdamW learning rate. Default: 1e-3; 1e-4 for signet.")
 @click.option(
-    "--size", type=click.IntRange(min=8), default=None, help="Input size in px (square). Default: 28 convnet4, 105 koch."
+    "--size",
+    type=click.IntRange(min=8),
+    default=None,
+    help="Input size in px (square). Default: 28 convnet4, 105 koch, 112 signet, 64 package.module:factory.",
 )
 @click.option("--channels", type=click.Choice(["1", "3"]), default="1", show_default=True, help="1 = grayscale, 3 = RGB.")
 @click.option(
-    "--width", type=click.IntRange(min=4), default=64, show_default=True, help="Channels per block (convnet4); token and LSTM size (CSV text/dialog)."
+    "--width",
+    type=click.IntRange(min=4),
+    default=None,
+    help="Channels per block (convnet4, default 64), of SigNet's first conv (others scale with it; default 96), "
+    "or token and LSTM size (CSV text/dialog, default 64).",
 )
 @click.option(
     "--max-length", type=click.IntRange(min=1), default=None, help="CSV text/dialog: tokens kept per item. Default: 64 text, 128 dialog."
@@ -77,11 +98,21 @@ from siamese_sdk.errors import require_extra
 @click.option("--vocab-size", type=click.IntRange(min=4), default=20000, show_default=True, help="CSV text/dialog: vocabulary cap.")
 @click.option(
     "--norm",
-    type=click.Choice(["batch", "group"]),
-    default="batch",
-    show_default=True,
-    help="convnet4 normalisation: BatchNorm, or GroupNorm (batch-independent; exact multi-process training on CPU).",
+    type=click.Choice(["batch", "group", "lrn"]),
+    default=None,
+    help="Normalisation. convnet4: batch (default) or group (batch-independent; exact multi-process training on CPU); "
+    "signet: lrn (default, the paper's local response normalisation) or batch (BatchNorm, folded away at export: faster).",
 )
+@click.option("--pseudo", is_flag=True, help="Pseudo-Siamese: two branches with unshared weights, --data (branch a) and --data-b.")
+@click.option(
+    "--data-b",
+    type=click.Path(path_type=str),
+    default=None,
+    help="Branch b's image folder (pseudo-Siamese): the same class names as --data, another domain (e.g. sketches).",
+)
+@click.option("--arch-b", default=None, metavar="NAME|MODULE:FACTORY", help="Branch b's encoder (default: --arch).")
+@click.option("--size-b", type=click.IntRange(min=8), default=None, help="Branch b's input size in px (default: its arch's).")
+@click.option("--channels-b", type=click.Choice(["1", "3"]), default=None, help="Branch b's channels (default: --channels).")
 @click.option(
     "--rotate-classes/--no-rotate-classes",
     default=False,
@@ -145,6 +176,8 @@ def main(preset: str | None, data: Path | None, out: Path, channels: str, resume
             kwargs["channels"] = int(channels)
     else:
         kwargs["channels"] = int(channels)
+    if kwargs.get("channels_b") is not None:
+        kwargs["channels_b"] = int(kwargs["channels_b"])
     config = TrainConfig.from_preset(preset, data=None if data is None else str(data), out=str(out), **kwargs)
     path = train(config, resume=resume, log=click.echo, progress=not quiet)
     if os.environ.get("RANK", "0") == "0":  # under torchrun only rank 0 reports

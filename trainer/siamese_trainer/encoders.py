@@ -6,8 +6,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn as nn
+
+from .backbones import UserBackbone, is_factory_spec
+from .signet import SigNet
 
 NORMS = ("batch", "group")
 
@@ -83,21 +88,24 @@ class KochNet(nn.Module):
         return self.fc(torch.flatten(self.features(x), 1))
 
 
-ARCHS: dict[str, type[nn.Module]] = {"convnet4": ConvNet4, "koch": KochNet}
+ARCHS: dict[str, type[nn.Module]] = {"convnet4": ConvNet4, "koch": KochNet, "signet": SigNet}
 
 
 class Encoder(nn.Module):
-    """One Siamese branch: a backbone from ``ARCHS``, optionally L2-normalising its output."""
+    """One Siamese branch: a backbone from ``ARCHS`` or a user factory (``package.module:factory``, see
+    ``backbones``), optionally L2-normalising its output."""
 
     def __init__(
-        self, arch: str, in_channels: int, embedding_dim: int, input_size: tuple[int, int], normalize: bool, **arch_kwargs: int
+        self, arch: str, in_channels: int, embedding_dim: int, input_size: tuple[int, int], normalize: bool, **arch_kwargs: Any
     ):
         super().__init__()
-        if arch not in ARCHS:
-            raise ValueError(f"arch {arch!r} unknown; expected one of {sorted(ARCHS)}")
+        if arch not in ARCHS and not is_factory_spec(arch):
+            raise ValueError(f"arch {arch!r} unknown; expected one of {sorted(ARCHS)} or package.module:factory")
         if embedding_dim < 1:
             raise ValueError(f"embedding dim {embedding_dim} must be >= 1")
-        self.backbone = ARCHS[arch](
+        if is_factory_spec(arch):
+            arch_kwargs = {"factory": arch, **arch_kwargs}
+        self.backbone = (UserBackbone if is_factory_spec(arch) else ARCHS[arch])(
             in_channels=in_channels, embedding_dim=embedding_dim, input_size=tuple(input_size), **arch_kwargs
         )
         self.normalize = normalize

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 from siamese_sdk import metrics
+from siamese_sdk.bundle import METRICS
 
 from . import distances
 
@@ -19,14 +22,21 @@ def embed(encoder: torch.nn.Module, images: torch.Tensor, batch_size: int = 256,
     return torch.cat(out)
 
 
-def pair_scores(embeddings: torch.Tensor, labels: np.ndarray, metric: str) -> tuple[np.ndarray, np.ndarray]:
-    """Distances and same-class flags of every unordered pair: ``(P,), (P,)``."""
-    d = distances.matrix(embeddings, embeddings, metric).numpy()
+def pair_scores(
+    embeddings: torch.Tensor, labels: np.ndarray, metric: str, score: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Scores (``metric`` distances, or ``score(a, b) -> (N, M)``) and same-class flags of every unordered pair: ``(P,), (P,)``."""
+    d = (score or (lambda a, b: distances.matrix(a, b, metric)))(embeddings, embeddings).numpy()
     i, j, same = metrics.all_pairs(labels)
     return d[i, j], same
 
 
-def verification_metrics(embeddings: torch.Tensor, labels: np.ndarray, metric: str) -> dict[str, float]:
-    """ROC AUC, EER and TAR at FAR 1e-2 / 1e-3 over all pairs of a labelled embedding set."""
-    scores, same = pair_scores(embeddings, labels, metric)
-    return metrics.summarize(scores, same)[0]
+def verification_metrics(
+    embeddings: torch.Tensor, labels: np.ndarray, metric: str, score: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
+) -> dict[str, float]:
+    """ROC AUC, EER and TAR at FAR 1e-2 / 1e-3 over all pairs of a labelled embedding set.
+
+    ``metric`` may be ``learned`` only with ``score`` (the head's ``matrix``): its scores are p(same), higher = closer.
+    """
+    scores, same = pair_scores(embeddings, labels, metric, score)
+    return metrics.summarize(scores, same, METRICS.get(metric, False))[0]

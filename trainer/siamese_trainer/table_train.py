@@ -319,7 +319,8 @@ class _TokenItems:
             texts = [t for x in train_items for t in (x if table.kind == "dialog" else [x])]
             max_length = config.max_length or DEFAULT_MAX_LENGTH[table.kind]
             self.tokenizer = Tokenizer.build(texts, max_size=config.vocab_size, max_length=max_length)
-        self.arch_kwargs = {"token_dim": config.width, "hidden_dim": config.width}
+        width = config.width or 64
+        self.arch_kwargs = {"token_dim": width, "hidden_dim": width}
         self.config = config
 
     def encode(self, items: list) -> list[list[int]]:

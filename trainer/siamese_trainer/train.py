@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import json
 import math
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -24,13 +25,23 @@ from siamese_sdk.errors import InputError
 from siamese_sdk.imagefolder import ImageFolder
 
 from . import checkpoint, data, distances, distributed
+from .backbones import is_factory_spec, resolve_factory
 from .encoders import ARCHS, Encoder
 from .evaluate import embed, verification_metrics
+from .heads import PairBCELoss
 from .losses import LOSSES, ContrastiveLoss, TripletMarginLoss
 from .sampling import PKSampler
 from .tables import is_table
 
-DEFAULT_SIZE = {"convnet4": 28, "koch": 105}
+DEFAULT_SIZE = {"convnet4": 28, "koch": 105, "signet": 112}
+#: input size of a user backbone (``--arch package.module:factory``) when --size is not given
+DEFAULT_FACTORY_SIZE = 64
+DEFAULT_WIDTH = {"convnet4": 64, "signet": 96}
+DEFAULT_NORM = {"convnet4": "batch", "signet": "lrn"}
+#: learning rate when --lr is not given: SigNet (no BatchNorm by default, a wide FC layer) trains at the
+#: paper's 1e-4; at 1e-3 its embeddings nearly collapse (val AUC 0.73 vs 0.82 after 40 batches, measured)
+DEFAULT_LR = {"signet": 1e-4}
+ARCH_NORMS = {"convnet4": ("batch", "group"), "signet": ("lrn", "batch")}
 VAL_LOSS_BATCHES = 8
 VAL_ONESHOT_EPISODES = 300
 
@@ -80,12 +91,19 @@ class TrainConfig:
     p: int = 16
     k: int = 4
     batches_per_epoch: int | None = None
-    lr: float = 1e-3
+    lr: float | None = None
     weight_decay: float = 1e-4
     size: int | None = None
     channels: int = 1
-    width: int = 64
-    norm: str = "batch"
+    width: int | None = None
+    norm: str | None = None
+    weights: str | None = None
+    head: str = "metric"
+    pseudo: bool = False
+    data_b: str | None = None
+    arch_b: str | None = None
+    size_b: int | None = None
+    channels_b: int | None = None
     val_fraction: float = 0.2
     augment: bool = True
     rotate_classes: bool = False
@@ -111,15 +129,31 @@ class TrainConfig:
         """A copy with every ``None`` default filled in and values checked (``InputError`` if off)."""
         if self.loss not in LOSSES:
             raise InputError(f"--loss {self.loss!r} unknown; expected one of {sorted(LOSSES)}")
-        if self.arch not in ARCHS:
-            raise InputError(f"--arch {self.arch!r} unknown; expected one of {sorted(ARCHS)}")
+        for arch in (self.arch, self.arch_b or self.arch):
+            if arch not in ARCHS and not is_factory_spec(arch):
+                raise InputError(f"--arch {arch!r} unknown; expected one of {sorted(ARCHS)} or package.module:factory")
+            if is_factory_spec(arch):
+                resolve_factory(arch)  # fail before any file is written
+        norm = self.norm or DEFAULT_NORM.get(self.arch, "batch")
+        for arch in {self.arch, self.arch_b or self.arch}:
+            if self.norm is not None and arch in ARCH_NORMS and self.norm not in ARCH_NORMS[arch]:
+                raise InputError(f"--norm {self.norm} does not apply to {arch}; expected one of {list(ARCH_NORMS[arch])}")
+        if self.weights is not None and not is_factory_spec(self.arch):
+            raise InputError("--weights loads a user backbone's state_dict; use it with --arch package.module:factory")
+        if self.head not in ("metric", "learned"):
+            raise InputError(f"--head {self.head!r} unknown; expected metric or learned")
+        if self.pseudo != (self.data_b is not None):
+            raise InputError("pseudo-Siamese training needs both --pseudo and --data-b DIR (branch b's class folders)")
+        if not self.pseudo and (self.arch_b or self.size_b or self.channels_b):
+            raise InputError("--arch-b/--size-b/--channels-b describe branch b of a pseudo-Siamese run; add --pseudo --data-b DIR")
         if self.metric not in ("euclidean", "cosine"):
             raise InputError(f"--metric {self.metric!r} unknown; expected euclidean or cosine")
-        if self.epochs < 1 or self.embedding_dim < 1 or self.p < 2 or self.k < 2 or self.lr <= 0:
+        lr = DEFAULT_LR.get(self.arch, 1e-3) if self.lr is None else self.lr
+        if self.epochs < 1 or self.embedding_dim < 1 or self.p < 2 or self.k < 2 or lr <= 0:
             raise InputError("--epochs, --embedding-dim must be >= 1, --p and --k >= 2, --lr > 0")
         if self.select not in ("auc", "oneshot"):
             raise InputError(f"--select {self.select!r} unknown; expected auc or oneshot")
-        if self.channels not in (1, 3):
+        if self.channels not in (1, 3) or (self.channels_b or 1) not in (1, 3):
             raise InputError(f"--channels {self.channels} invalid; use 1 (grayscale) or 3 (RGB)")
         triplet = self.loss == "triplet"
         normalize = triplet if self.normalize is None else self.normalize
@@ -127,19 +161,35 @@ class TrainConfig:
             self,
             normalize=normalize,
             margin=(0.2 if triplet else 2.0) if self.margin is None else self.margin,
-            size=DEFAULT_SIZE[self.arch] if self.size is None else self.size,
+            size=DEFAULT_SIZE.get(self.arch, DEFAULT_FACTORY_SIZE) if self.size is None else self.size,
+            width=DEFAULT_WIDTH.get(self.arch, 64) if self.width is None else self.width,
+            norm=norm,
+            lr=lr,
+            size_b=(self.size_b or (DEFAULT_SIZE.get(self.arch_b) if self.arch_b not in (None, self.arch) else None)) if self.pseudo else None,
         )
 
-    def arch_kwargs(self) -> dict[str, Any]:
-        """Extra constructor arguments of the architecture (saved in the checkpoint for export)."""
-        return {"width": self.width, "norm": self.norm} if self.arch == "convnet4" else {}
+    def arch_kwargs(self, arch: str | None = None) -> dict[str, Any]:
+        """Extra constructor arguments of ``arch`` (default ``self.arch``; saved in the checkpoint for export)."""
+        arch = arch or self.arch
+        width = self.width if arch == self.arch else None
+        if arch in ARCH_NORMS:
+            norm = self.norm if self.norm in ARCH_NORMS[arch] else DEFAULT_NORM[arch]
+            return {"width": width or DEFAULT_WIDTH[arch], "norm": norm}
+        return {}
 
     def preprocess(self) -> Preprocess:
         return Preprocess(
             size=(self.size, self.size), channels=self.channels, mean=(0.5,) * self.channels, std=(0.5,) * self.channels
         )
 
+    @property
+    def bundle_metric(self) -> str:
+        """The metric the bundle's heads compute: ``learned`` (p(same)) with ``--head learned``, else ``--metric``."""
+        return "learned" if self.head == "learned" else self.metric
+
     def make_loss(self) -> torch.nn.Module:
+        if self.head == "learned":
+            return PairBCELoss(self.embedding_dim)
         try:
             if self.loss == "triplet":
                 return TripletMarginLoss(self.margin, self.metric, bool(self.normalize), self.mining)
@@ -180,6 +230,10 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
     elif ckpt_path.exists():
         raise InputError(f"{ckpt_path} exists; pass --resume to continue that run, or choose another --out")
     config = config.resolved()
+    if config.pseudo:
+        from .pseudo import train_pseudo
+
+        return train_pseudo(config, resume, log, _versions(), int(os.environ.get("WORLD_SIZE", "1")))
     if config.threads:
         torch.set_num_threads(config.threads)
     if config.device.startswith("cuda") and not torch.cuda.is_available():
@@ -221,6 +275,7 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
         (config.size, config.size),
         bool(config.normalize),
         **config.arch_kwargs(),
+        **({"weights": config.weights} if config.weights else {}),  # training only: the checkpoint holds the weights
     )
     encoder.to(config.device)
     model: torch.nn.Module = encoder
@@ -228,13 +283,18 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
         if config.device.startswith("cuda"):
             encoder = torch.nn.SyncBatchNorm.convert_sync_batchnorm(encoder)
         model = torch.nn.parallel.DistributedDataParallel(encoder)
-    loss_fn = config.make_loss()
-    optimizer = torch.optim.AdamW(encoder.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    loss_fn = config.make_loss().to(config.device)
+    if world.enabled and config.head == "learned":
+        raise InputError("--head learned does not run under torchrun yet (its head is not synchronised); train in one process")
+    # a learned head lives in the loss and trains jointly with the encoder; metric losses have no parameters
+    optimizer = torch.optim.AdamW([*encoder.parameters(), *loss_fn.parameters()], lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs * len(sampler))
     history: list[dict[str, float]] = []
     start = 0
     if state is not None:
         encoder.load_state_dict(state["state_dict"])
+        if "head_state_dict" in state:
+            loss_fn.head.load_state_dict(state["head_state_dict"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         if scheduler.T_max != config.epochs * len(sampler):
@@ -260,6 +320,7 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
     episodes = oneshot.sample_episodes(val_labels, val_classes, way, 1, VAL_ONESHOT_EPISODES, False, seed=config.seed)
     key = "oneshot" if config.select == "oneshot" else "auc"
     best = max((row.get(key, -1.0) for row in history), default=-1.0)
+    score = _scorer(config, loss_fn)
     for epoch in range(start, config.epochs):
         t0 = time.perf_counter()
         torch.manual_seed(config.seed * 100_003 + epoch)  # augmentation + mining stream of this epoch
@@ -289,12 +350,13 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
             "val_loss": _val_loss(encoder, loss_fn, val_images, val_labels, config),
         }
         val_emb = embed(encoder, val_images, device=config.device)
-        vm = verification_metrics(val_emb, val_labels, config.metric)
+        vm = verification_metrics(val_emb, val_labels, config.bundle_metric, score)
         row.update({k: vm[k] for k in ("auc", "eer", "tar_at_far_1e-2", "tar_at_far_1e-3")})
         row["oneshot"] = oneshot.evaluate(
             val_emb.numpy(),
             episodes,
-            lambda a, b: distances.matrix(torch.from_numpy(a), torch.from_numpy(b), config.metric).numpy(),
+            lambda a, b: score(torch.from_numpy(a), torch.from_numpy(b)).numpy(),
+            config.head == "learned",
         ).accuracy
         row["seconds"] = time.perf_counter() - t0
         history.append(row)
@@ -312,7 +374,7 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
                 "embedding_dim": config.embedding_dim,
                 "input_size": [config.size, config.size],
                 "normalize": bool(config.normalize),
-                "metric": config.metric,
+                "metric": config.bundle_metric,
             },
             "preprocess": {
                 **asdict(preprocess),
@@ -327,6 +389,7 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
             },
             "config": asdict(config),
             "state_dict": encoder.state_dict(),
+            **({"head_state_dict": loss_fn.head.state_dict()} if config.head == "learned" else {}),
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
             "epoch": epoch + 1,
@@ -346,6 +409,13 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
             break
     distributed.shutdown(world)
     return ckpt_path
+
+
+def _scorer(config: TrainConfig, loss_fn: torch.nn.Module) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """``(N, D), (M, D) -> (N, M)`` scores as the bundle's matrix head computes them (p(same) for a learned head)."""
+    if config.head == "learned":
+        return torch.no_grad()(loss_fn.head.matrix)
+    return lambda a, b: distances.matrix(a, b, config.metric)
 
 
 @torch.no_grad()
