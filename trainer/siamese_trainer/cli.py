@@ -61,6 +61,12 @@ from siamese_sdk.errors import require_extra
 )
 @click.option("--p", "p", type=click.IntRange(min=2), default=16, show_default=True, help="Classes per batch.")
 @click.option("--k", "k", type=click.IntRange(min=2), default=4, show_default=True, help="Images per class in a batch.")
+@click.option(
+    "--groups-per-batch",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Draw each batch's P classes from this many groups (parent folders, e.g. alphabets): sibling negatives.",
+)
 @click.option("--batches-per-epoch", type=click.IntRange(min=1), default=None, help="Default: train images // (P*K).")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True)
 @click.option(

@@ -78,6 +78,7 @@ class TrainConfig:
     mining: str = "semihard"
     p: int = 16
     k: int = 4
+    groups_per_batch: int | None = None
     batches_per_epoch: int | None = None
     lr: float = 1e-3
     weight_decay: float = 1e-4
@@ -200,7 +201,10 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
     train_set = data.RotatedClasses(base_set) if config.rotate_classes else base_set
     val_set = data.ImageDataset(folder.subset(val_classes), preprocess)
     p = min(config.p, len(np.unique(train_set.labels)))
-    sampler = PKSampler(train_set.labels, p, config.k, config.batches_per_epoch, config.seed, world.rank, world.size)
+    groups = _class_groups(train_classes, config.rotate_classes) if config.groups_per_batch else None
+    sampler = PKSampler(
+        train_set.labels, p, config.k, config.batches_per_epoch, config.seed, world.rank, world.size, groups, config.groups_per_batch
+    )
     loader = torch.utils.data.DataLoader(
         train_set, batch_sampler=sampler, num_workers=config.workers, persistent_workers=config.workers > 0
     )
@@ -338,6 +342,15 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
             break
     distributed.shutdown(world)
     return ckpt_path
+
+
+def _class_groups(classes: list[str], rotated: bool) -> np.ndarray:
+    """Group id per training label: the class's parent folder (its alphabet), and with rotated classes
+    also the rotation (label ``4 * c + r``), so siblings drawn together share an orientation."""
+    names = [oneshot.group_of(c) for c in classes]
+    if rotated:
+        names = [f"{names[c]}@{r}" for c in range(len(classes)) for r in range(4)]  # index 4 * c + r
+    return np.unique(np.asarray(names), return_inverse=True)[1]
 
 
 @torch.no_grad()
