@@ -207,3 +207,16 @@ def test_split_of_a_real_run_is_class_disjoint(run_a, tiny_data):
     assert not set(split["train"]) & set(split["val"])
     assert len(split["val"]) == 4 and len(split["train"]) == 8  # round(0.34 * 12)
     assert set(split["train"]) | set(split["val"]) == set(ImageFolder.scan(tiny_data).classes)
+
+
+def test_random_thickness_grows_and_thins_strokes():
+    from siamese_trainer.data import random_thickness
+
+    x = torch.ones(64, 1, 9, 9)
+    x[:, :, 4, 4] = -1.0  # one dark dot on white
+    torch.manual_seed(0)
+    y = random_thickness(x, 1.0)
+    ring = y[:, 0, 3:6, 3:6].sum((1, 2)) - y[:, 0, 4, 4]  # the 8 neighbours
+    assert (ring < 8 - 1e-3).any() and (y[:, 0, 4, 4] > -1 + 1e-3).any()  # some dots grew, some faded
+    assert torch.all((ring >= 8 - 1e-6) | (y[:, 0, 4, 4] <= -1 + 1e-6))  # never both at once
+    assert torch.equal(y[:, :, 0], x[:, :, 0]) and torch.equal(random_thickness(x, 0.0), x)  # far pixels untouched

@@ -105,6 +105,13 @@ from siamese_sdk.errors import require_extra
     help="Fraction of classes held out for validation (never seen in training).",
 )
 @click.option("--augment/--no-augment", default=True, show_default=True, help="Random rotation/scale/shift.")
+@click.option(
+    "--thickness",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Stroke-width augmentation: blend each image with its 3x3 dilation or erosion by up to this weight (with --augment).",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="cpu", show_default=True, help="torch device (cpu, cuda, cuda:1).")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="torch CPU threads.")

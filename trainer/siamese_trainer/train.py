@@ -88,6 +88,7 @@ class TrainConfig:
     norm: str = "batch"
     val_fraction: float = 0.2
     augment: bool = True
+    thickness: float = 0.0
     rotate_classes: bool = False
     select: str = "auc"
     patience: int | None = None
@@ -267,6 +268,8 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
                 x, y = x.to(config.device), y.to(config.device)
                 if config.augment:
                     x = data.random_affine(x, offset=world.rank * x.shape[0], total=world.size * x.shape[0])
+                    if config.thickness > 0:
+                        x = data.random_thickness(x, config.thickness, world.rank * x.shape[0], world.size * x.shape[0])
                 # mining and loss see the global batch; x world.size undoes DDP's gradient averaging
                 loss = loss_fn(distributed.gather(model(x), world), distributed.gather(y, world))
                 optimizer.zero_grad(set_to_none=True)
