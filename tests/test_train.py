@@ -220,3 +220,19 @@ def test_random_thickness_grows_and_thins_strokes():
     assert (ring < 8 - 1e-3).any() and (y[:, 0, 4, 4] > -1 + 1e-3).any()  # some dots grew, some faded
     assert torch.all((ring >= 8 - 1e-6) | (y[:, 0, 4, 4] <= -1 + 1e-6))  # never both at once
     assert torch.equal(y[:, :, 0], x[:, :, 0]) and torch.equal(random_thickness(x, 0.0), x)  # far pixels untouched
+
+
+def test_preset_omniglot_typed_flags_win(tiny_data, tmp_path):
+    from siamese_trainer.cli import main as cli
+    from siamese_trainer.train import PRESETS
+
+    out = tmp_path / "run"
+    args = ["--preset", "omniglot", "--data", str(tiny_data), "--out", str(out), "--quiet", "--epochs", "1"]
+    args += ["--batches-per-epoch", "2", "--p", "4", "--width", "8", "--embedding-dim", "16", "--thickness", "0.3"]
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 0, r.output
+    cfg = json.loads((out / "metrics.json").read_text())["config"]
+    typed = {"epochs": 1, "batches_per_epoch": 2, "p": 4, "width": 8, "embedding_dim": 16, "thickness": 0.3}
+    assert {k: cfg[k] for k in typed} == typed
+    preset = PRESETS["omniglot"]
+    assert {k: cfg[k] for k in preset if k not in typed} == {k: v for k, v in preset.items() if k not in typed}
