@@ -106,3 +106,19 @@ def test_lake_runs_errors(tmp_path):
     (tmp_path / "run01" / "class_labels.txt").write_text("just-one-field\n")
     with pytest.raises(InputError, match="expected"):
         read_lake_runs(tmp_path)
+
+
+def test_within_alphabet_episodes_use_two_drawers():
+    # image rank r of every class is drawer r (Omniglot's XXXX_YY.png sort by drawer)
+    labels = np.repeat(np.arange(6), 5)
+    classes = [f"A/c{i}" for i in range(6)]
+    drawer = np.tile(np.arange(5), 6)
+    eps = sample_episodes(labels, classes, way=4, shot=2, episodes=40, within_alphabet=True, seed=3)
+    for ep in eps:
+        assert len(set(drawer[ep.query])) == 1  # one query drawer ...
+        assert len(set(drawer[ep.support])) == 2  # ... and the same two support drawers in every class
+        assert not set(drawer[ep.query]) & set(drawer[ep.support])
+    # random classes (and --random-drawers) draw each image independently: drawers mix within an episode
+    for paired in (None, False):
+        mixed = sample_episodes(labels, classes, 4, 1, 40, within_alphabet=paired is False, seed=3, paired_drawers=paired)
+        assert any(len(set(drawer[ep.query])) > 1 for ep in mixed)

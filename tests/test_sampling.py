@@ -7,6 +7,7 @@ import pytest
 
 pytest.importorskip("torch")  # the trainer package needs the train extra
 
+from siamese_sdk.errors import InputError  # noqa: E402
 from siamese_trainer.sampling import PKSampler  # noqa: E402
 
 # class sizes 6, 5, 4, 3, 2 and a singleton (class 5) that can form no positive pair
@@ -75,3 +76,29 @@ def test_length_is_the_number_of_batches():
 def test_bad_p_or_k_raises(p: int, k: int, match: str):
     with pytest.raises(ValueError, match=match):
         PKSampler(LABELS, p=p, k=k)
+
+
+def test_groups_per_batch_draws_siblings():
+    labels = np.repeat(np.arange(12), 3)
+    groups = np.repeat(np.arange(3), 4)  # 3 "alphabets" of 4 characters
+    sampler = PKSampler(labels, p=4, k=2, batches=30, seed=0, groups=groups, groups_per_batch=2)
+    seen = set()
+    for batch in _batches(sampler):
+        classes = np.unique(labels[batch])
+        per_group = np.bincount(groups[classes], minlength=3)
+        assert classes.size == 4 and sorted(per_group.tolist()) == [0, 2, 2]  # 2 siblings from each of 2 groups
+        seen.add(tuple(np.flatnonzero(per_group)))
+    assert len(seen) == 3  # every pair of groups comes up
+    # a group smaller than its share is topped up from the others; p distinct classes still
+    small = PKSampler(np.repeat(np.arange(4), 2), p=4, k=2, batches=5, groups=np.array([0, 0, 0, 1]), groups_per_batch=2)
+    assert all(len(set(np.repeat(np.arange(4), 2)[b].tolist())) == 4 for b in _batches(small))
+    with pytest.raises(InputError, match="groups-per-batch 4"):
+        PKSampler(labels, p=4, k=2, groups=groups, groups_per_batch=4)
+
+
+def test_class_groups_of_rotated_characters():
+    from siamese_trainer.train import _class_groups
+
+    g = _class_groups(["A/c1", "A/c2", "B/c1"], rotated=True)  # label 4 * c + r
+    assert g.size == 12 and g[0] == g[4] != g[8] and g[0] != g[1] and g[1] == g[5]
+    assert _class_groups(["A/c1", "A/c2", "B/c1"], rotated=False).tolist() == [0, 0, 1]

@@ -207,3 +207,32 @@ def test_split_of_a_real_run_is_class_disjoint(run_a, tiny_data):
     assert not set(split["train"]) & set(split["val"])
     assert len(split["val"]) == 4 and len(split["train"]) == 8  # round(0.34 * 12)
     assert set(split["train"]) | set(split["val"]) == set(ImageFolder.scan(tiny_data).classes)
+
+
+def test_random_thickness_grows_and_thins_strokes():
+    from siamese_trainer.data import random_thickness
+
+    x = torch.ones(64, 1, 9, 9)
+    x[:, :, 4, 4] = -1.0  # one dark dot on white
+    torch.manual_seed(0)
+    y = random_thickness(x, 1.0)
+    ring = y[:, 0, 3:6, 3:6].sum((1, 2)) - y[:, 0, 4, 4]  # the 8 neighbours
+    assert (ring < 8 - 1e-3).any() and (y[:, 0, 4, 4] > -1 + 1e-3).any()  # some dots grew, some faded
+    assert torch.all((ring >= 8 - 1e-6) | (y[:, 0, 4, 4] <= -1 + 1e-6))  # never both at once
+    assert torch.equal(y[:, :, 0], x[:, :, 0]) and torch.equal(random_thickness(x, 0.0), x)  # far pixels untouched
+
+
+def test_preset_omniglot_typed_flags_win(tiny_data, tmp_path):
+    from siamese_trainer.cli import main as cli
+    from siamese_trainer.train import PRESETS
+
+    out = tmp_path / "run"
+    args = ["--preset", "omniglot", "--data", str(tiny_data), "--out", str(out), "--quiet", "--epochs", "1"]
+    args += ["--batches-per-epoch", "2", "--p", "4", "--width", "8", "--embedding-dim", "16", "--thickness", "0.3"]
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 0, r.output
+    cfg = json.loads((out / "metrics.json").read_text())["config"]
+    typed = {"epochs": 1, "batches_per_epoch": 2, "p": 4, "width": 8, "embedding_dim": 16, "thickness": 0.3}
+    assert {k: cfg[k] for k in typed} == typed
+    preset = PRESETS["omniglot"]
+    assert {k: cfg[k] for k in preset if k not in typed} == {k: v for k, v in preset.items() if k not in typed}

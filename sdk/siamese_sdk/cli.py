@@ -455,6 +455,12 @@ def _cli_item(model: Any, arg: str, branch: str | None = None) -> list[Any]:
     "--within-alphabet", is_flag=True, help="All classes of an episode from one alphabet (parent folder): the harder protocol."
 )
 @click.option(
+    "--paired-drawers/--random-drawers",
+    default=None,
+    help="Same image rank (Omniglot: drawer) for all supports and for all queries of an episode, as Lake et al. "
+    "Default: paired with --within-alphabet, random otherwise.",
+)
+@click.option(
     "--lake-runs",
     type=click.Path(path_type=Path),
     default=None,
@@ -474,6 +480,7 @@ def oneshot(
     shot: int,
     episodes: int,
     within_alphabet: bool,
+    paired_drawers: bool | None,
     lake_runs: Path | None,
     seed: int,
     json_out: Path | None,
@@ -511,7 +518,7 @@ def oneshot(
         if data is None:
             raise InputError("pass DATA (a class-per-folder image set) or --lake-runs DIR")
         folder = ImageFolder.scan(data)
-        eps = os_.sample_episodes(folder.labels, folder.classes, way, shot, episodes, within_alphabet, seed)
+        eps = os_.sample_episodes(folder.labels, folder.classes, way, shot, episodes, within_alphabet, seed, paired_drawers)
         used = np.unique(np.concatenate([np.concatenate([e.support, e.query]) for e in eps]))
         table = np.zeros((len(folder), model.embedding_dim), dtype=np.float32)
         with click.progressbar(range(0, used.size, 256), label=f"embedding {used.size} images", file=sys.stderr) as bar:
@@ -520,7 +527,11 @@ def oneshot(
                 table[ix] = model.embed([folder.paths[j] for j in ix])
         res = os_.evaluate(table, eps, model.distance_matrix, hic)
         result.update(
-            res.to_dict(), protocol="within-alphabet" if within_alphabet else "random-classes", data=str(data), seed=seed
+            res.to_dict(),
+            protocol="within-alphabet" if within_alphabet else "random-classes",
+            paired_drawers=bool(within_alphabet if paired_drawers is None else paired_drawers),
+            data=str(data),
+            seed=seed,
         )
     click.echo(
         f"{res.way}-way {res.shot}-shot accuracy: {res.accuracy * 100:.2f} % ± {res.ci95 * 100:.2f} (95 % CI, {res.episodes} "

@@ -6,6 +6,10 @@ classified as the class of its nearest support embedding (head distance). Accura
 
 ``within_alphabet`` draws all classes of an episode from one group (the parent folder of the class,
 ``Alphabet`` in ``Alphabet/characterNN``): the harder protocol, since sibling characters look alike.
+Its episodes also follow Lake et al. (2015) and Koch et al. (2015) in using **two drawers per episode**
+(``paired_drawers``): every support image is the ``i``-th image of its class folder and every query the
+``j``-th (Omniglot's ``XXXX_YY.png`` sort by drawer ``YY``), so a query never shares its drawer's hand
+with a wrong support. Random-class episodes draw each image independently (Vinyals et al. 2016).
 """
 
 from __future__ import annotations
@@ -53,14 +57,24 @@ def group_of(class_name: str) -> str:
 
 
 def sample_episodes(
-    labels: np.ndarray, classes: list[str], way: int, shot: int, episodes: int, within_alphabet: bool, seed: int = 0
+    labels: np.ndarray,
+    classes: list[str],
+    way: int,
+    shot: int,
+    episodes: int,
+    within_alphabet: bool,
+    seed: int = 0,
+    paired_drawers: bool | None = None,
 ) -> list[Episode]:
-    """Draw ``episodes`` episodes from a labelled set (``labels (N,)`` index ``classes``).
+    """Draw ``episodes`` episodes from a labelled set (``labels (N,)`` index ``classes``, images of a class
+    in file-name order). ``paired_drawers`` (default: ``within_alphabet``) takes the same ``shot + 1``
+    image ranks in every class of an episode: ``shot`` support drawers and one query drawer.
 
     Raises ``InputError`` when no class (or group, with ``within_alphabet``) has enough images/classes.
     """
     if way < 2 or shot < 1 or episodes < 1:
         raise InputError(f"need --way >= 2, --shot >= 1, --episodes >= 1; got {way}, {shot}, {episodes}")
+    paired = within_alphabet if paired_drawers is None else paired_drawers
     rng = np.random.default_rng(seed)
     by_class = {c: np.flatnonzero(labels == c) for c in range(len(classes))}
     eligible = [c for c, ix in by_class.items() if ix.size >= shot + 1]
@@ -84,8 +98,10 @@ def sample_episodes(
         pool = pools[rng.integers(len(pools))]
         chosen = rng.choice(pool, size=way, replace=False)
         sup, sup_l, qry = [], [], []
+        ranks = rng.choice(min(by_class[int(c)].size for c in chosen), size=shot + 1, replace=False) if paired else None
         for k, c in enumerate(chosen):
-            pick = rng.choice(by_class[int(c)], size=shot + 1, replace=False)
+            ix = by_class[int(c)]
+            pick = ix[ranks] if ranks is not None else rng.choice(ix, size=shot + 1, replace=False)
             sup.extend(pick[:shot])
             sup_l.extend([k] * shot)
             qry.append(pick[shot])

@@ -76,6 +76,12 @@ from siamese_sdk.errors import require_extra
 )
 @click.option("--p", "p", type=click.IntRange(min=2), default=16, show_default=True, help="Classes per batch.")
 @click.option("--k", "k", type=click.IntRange(min=2), default=4, show_default=True, help="Images per class in a batch.")
+@click.option(
+    "--groups-per-batch",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Draw each batch's P classes from this many groups (parent folders, e.g. alphabets): sibling negatives.",
+)
 @click.option("--batches-per-epoch", type=click.IntRange(min=1), default=None, help="Default: train images // (P*K).")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="AdamW learning rate. Default: 1e-3; 1e-4 for signet.")
 @click.option(
@@ -137,6 +143,13 @@ from siamese_sdk.errors import require_extra
     help="Fraction of classes held out for validation (never seen in training).",
 )
 @click.option("--augment/--no-augment", default=True, show_default=True, help="Random rotation/scale/shift.")
+@click.option(
+    "--thickness",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Stroke-width augmentation: blend each image with its 3x3 dilation or erosion by up to this weight (with --augment).",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="cpu", show_default=True, help="torch device (cpu, cuda, cuda:1).")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="torch CPU threads.")

@@ -100,6 +100,21 @@ def random_affine(
     return F.grid_sample(x, grid, padding_mode="border", align_corners=False)
 
 
+def random_thickness(x: torch.Tensor, amount: float, offset: int = 0, total: int | None = None) -> torch.Tensor:
+    """Randomly thicken or thin the strokes of each image of a ``(B, C, H, W)`` batch (global torch RNG).
+
+    Each image is blended with its 3 x 3 grey dilation (``a > 0``) or erosion (``a < 0``) by a weight
+    ``a`` drawn uniformly from ``[-amount, amount]``: drawers differ in pen width (Omniglot's Braille dots
+    run from blobs to single faint pixels at 28 px), and the embedding should not. Works for either
+    polarity, since both directions are drawn. ``offset``/``total`` as in ``random_affine``.
+    """
+    b = x.shape[0]
+    a = ((torch.rand(total or b) * 2 - 1) * amount)[offset : offset + b].to(x).view(b, 1, 1, 1)
+    grown = F.max_pool2d(x, 3, stride=1, padding=1)  # brighter structures grow
+    shrunk = -F.max_pool2d(-x, 3, stride=1, padding=1)  # darker structures grow
+    return x + a.clamp(min=0) * (grown - x) + (-a).clamp(min=0) * (shrunk - x)
+
+
 class RotatedClasses(torch.utils.data.Dataset):
     """Each class becomes four: the images rotated by 0, 90, 180 and 270 degrees (label ``4 * c + r``).
 
