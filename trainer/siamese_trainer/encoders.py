@@ -112,7 +112,10 @@ class Encoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         e = self.backbone(x)
-        if not self.normalize:
-            return e
-        # not F.normalize: its expand_as exports as an Expand node that ORT's quantiser cannot shape-infer
-        return e / torch.linalg.vector_norm(e, dim=1, keepdim=True).clamp_min(1e-12)
+        return l2_normalize(e) if self.normalize else e
+
+
+def l2_normalize(e: torch.Tensor) -> torch.Tensor:
+    """``(B, D)`` rows scaled to unit length (zero rows stay zero)."""
+    # not F.normalize: its expand_as exports as an Expand node that ORT's quantiser cannot shape-infer
+    return e / torch.linalg.vector_norm(e, dim=1, keepdim=True).clamp_min(1e-12)

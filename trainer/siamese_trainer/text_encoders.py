@@ -23,6 +23,8 @@ import torch
 import torch.nn as nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from .encoders import l2_normalize
+
 
 class _BiLSTMBase(nn.Module):
     """Token embedding (``<pad>`` = 0 maps to zeros) and one bidirectional LSTM layer.
@@ -31,14 +33,19 @@ class _BiLSTMBase(nn.Module):
     verified for parity over varied lengths.
     """
 
-    def __init__(self, vocab_size: int, token_dim: int, hidden_dim: int):
+    def __init__(self, vocab_size: int, embedding_dim: int = 64, token_dim: int = 64, hidden_dim: int = 64):
         super().__init__()
         if vocab_size < 4 or token_dim < 1 or hidden_dim < 1:
             raise ValueError(f"text encoder needs vocab_size >= 4 and dims >= 1; got {vocab_size}, {token_dim}, {hidden_dim}")
         self.embedding = nn.Embedding(vocab_size, token_dim, padding_idx=0)
         self.lstm = nn.LSTM(token_dim, hidden_dim, batch_first=True, bidirectional=True)
+        self.fc = self.projection(hidden_dim, embedding_dim)
         #: True: packed sequences (training, the reference); False: padded, for ONNX export (see module doc)
         self.exact_lengths = True
+
+    def projection(self, hidden_dim: int, embedding_dim: int) -> nn.Module:
+        """The layer(s) from the pooled BiLSTM state to the embedding."""
+        raise NotImplementedError
 
     @staticmethod
     def mask(tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -60,15 +67,8 @@ class _BiLSTMBase(nn.Module):
 class TextSiamese(_BiLSTMBase):
     """Token embedding + BiLSTM, masked mean pooling over the real tokens, linear projection to ``embedding_dim``."""
 
-    def __init__(
-        self,
-        vocab_size: int,
-        embedding_dim: int = 64,
-        token_dim: int = 64,
-        hidden_dim: int = 64,
-    ):
-        super().__init__(vocab_size, token_dim, hidden_dim)
-        self.fc = nn.Linear(2 * hidden_dim, embedding_dim)
+    def projection(self, hidden_dim: int, embedding_dim: int) -> nn.Module:
+        return nn.Linear(2 * hidden_dim, embedding_dim)
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         out, _, _ = self.run_lstm(tokens, lengths)
@@ -80,15 +80,8 @@ class TextSiamese(_BiLSTMBase):
 class DialogSiamese(_BiLSTMBase):
     """A dialog as one ``<sep>``-joined sequence; BiLSTM final ``(h, c)`` of both directions concatenated, then an MLP."""
 
-    def __init__(
-        self,
-        vocab_size: int,
-        embedding_dim: int = 64,
-        token_dim: int = 64,
-        hidden_dim: int = 64,
-    ):
-        super().__init__(vocab_size, token_dim, hidden_dim)
-        self.fc = nn.Sequential(nn.Linear(4 * hidden_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, embedding_dim))
+    def projection(self, hidden_dim: int, embedding_dim: int) -> nn.Module:
+        return nn.Sequential(nn.Linear(4 * hidden_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, embedding_dim))
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         _, h, c = self.run_lstm(tokens, lengths)
@@ -122,6 +115,4 @@ class TextEncoder(nn.Module):
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         e = self.backbone(tokens, lengths)
-        if not self.normalize:
-            return e
-        return e / torch.linalg.vector_norm(e, dim=1, keepdim=True).clamp_min(1e-12)
+        return l2_normalize(e) if self.normalize else e
