@@ -38,7 +38,6 @@ def export_encoder(encoder: torch.nn.Module, input_shape: tuple[int, int, int], 
             input_names=[INPUT_NAME],
             output_names=[OUTPUT_NAME],
             dynamic_shapes={"x": {0: torch.export.Dim("batch", min=1)}},
-            custom_translation_table=translations(),
         )
     model = program.model_proto
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
@@ -52,17 +51,6 @@ def export_encoder(encoder: torch.nn.Module, input_shape: tuple[int, int, int], 
         del node.metadata_props[:]
     onnx.checker.check_model(model, full_check=True)
     onnx.save(model, str(path))
-
-
-def translations() -> dict:
-    """ONNX translations of the trainer's custom torch ops: ``siamese::lrn`` -> one ``LRN`` node."""
-    from onnxscript import opset18 as op
-    from siamese_trainer import signet  # noqa: F401 (registers torch.ops.siamese.lrn)
-
-    def lrn(x, size: int, alpha: float, beta: float, k: float):
-        return op.LRN(x, size=size, alpha=alpha, beta=beta, bias=k)
-
-    return {torch.ops.siamese.lrn.default: lrn}
 
 
 def fix_batch(src: Path, dst: Path, batch: int) -> None:
