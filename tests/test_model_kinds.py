@@ -43,13 +43,13 @@ def test_encoder_kinds_export_with_parity_and_verify(kind, request, images):
 
 
 def test_signet_lrn_exports_without_losing_parity(signet_lrn):
-    """LRN exports as the one ONNX LRN node (not its 9-op decomposition); int8 keeps it float between QDQ pairs."""
+    """LRN exports as torch's decomposition (square, pad, 3-D average pool, scale, add, pow, divide), which
+    ONNX Runtime runs faster than its own LRN kernel (measured: README); int8 must stay close to fp32."""
     import onnx
 
     run, bundle = signet_lrn
-    for variant in read_manifest(bundle).variants:
-        ops = [n.op_type for n in onnx.load(str(bundle / f"encoder.{variant}.onnx")).graph.node]
-        assert ops.count("LRN") == 2 and "AveragePool" not in ops and "Pow" not in ops
+    ops = {n.op_type for n in onnx.load(str(bundle / "encoder.fp32.onnx")).graph.node}
+    assert "AveragePool" in ops and "Pow" in ops and "LRN" not in ops
     assert read_manifest(bundle).provenance["arch"] == "signet"
     ckpt = torch.load(run / "model.pt", weights_only=True)
     assert ckpt["model"]["arch_kwargs"] == {"width": 8, "norm": "lrn"}

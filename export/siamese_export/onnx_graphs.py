@@ -51,7 +51,6 @@ def export_module(
             input_names=input_names,
             output_names=[OUTPUT_NAME],
             dynamic_shapes=dynamic_shapes,
-            custom_translation_table=translations(),
         )
     model = program.model_proto
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
@@ -64,17 +63,6 @@ def export_module(
     for node in model.graph.node:
         del node.metadata_props[:]
     return model
-
-
-def translations() -> dict:
-    """ONNX translations of the trainer's custom torch ops: ``siamese::lrn`` -> one ``LRN`` node."""
-    from onnxscript import opset18 as op
-    from siamese_trainer import signet  # noqa: F401 (registers torch.ops.siamese.lrn)
-
-    def lrn(x, size: int, alpha: float, beta: float, k: float):
-        return op.LRN(x, size=size, alpha=alpha, beta=beta, bias=k)
-
-    return {torch.ops.siamese.lrn.default: lrn}
 
 
 def fix_batch(src: Path, dst: Path, batch: int) -> None:

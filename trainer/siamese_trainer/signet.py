@@ -17,36 +17,13 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 NORMS = ("lrn", "batch")
 
 
-@torch.library.custom_op("siamese::lrn", mutates_args=())
-def lrn(x: torch.Tensor, size: int, alpha: float, beta: float, k: float) -> torch.Tensor:
-    """``F.local_response_norm`` as one opaque op, so the ONNX export can write the single ``LRN`` node."""
-    return F.local_response_norm(x, size, alpha, beta, k)
-
-
-@lrn.register_fake
-def _(x: torch.Tensor, size: int, alpha: float, beta: float, k: float) -> torch.Tensor:
-    return torch.empty_like(x)
-
-
-class LocalResponseNorm(nn.LocalResponseNorm):
-    """``nn.LocalResponseNorm`` that exports as ONNX ``LRN`` (``siamese_export.onnx_graphs`` maps
-    ``siamese::lrn`` to it) instead of its decomposition into nine ops (square, pad, 3-D average pool,
-    scale, add, pow, divide, ...); training and eager inference run ``F.local_response_norm`` unchanged."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if torch.compiler.is_exporting():
-            return torch.ops.siamese.lrn(x, self.size, self.alpha, self.beta, self.k)
-        return super().forward(x)
-
-
 def _norm(kind: str, channels: int) -> nn.Module:
     if kind == "lrn":
-        return LocalResponseNorm(size=5, alpha=1e-4, beta=0.75, k=2.0)
+        return nn.LocalResponseNorm(size=5, alpha=1e-4, beta=0.75, k=2.0)
     return nn.BatchNorm2d(channels)
 
 
