@@ -43,7 +43,7 @@ from siamese_trainer.table_train import checkpoint_validation, training_images
 
 from .fp16 import convert_fp16
 from .learned_head import HEAD_PARITY_MAX_ABS, build_learned_head, head_parity
-from .onnx_graphs import INPUT_NAME, OPSET, build_head, export_encoder, fix_batch, set_metadata
+from .onnx_graphs import INPUT_NAME, OPSET, build_head, bundle_metadata, export_encoder, fix_batch, set_metadata
 from .quantize import quantize_encoder, quantize_w8a16
 
 PARITY_MIN_COSINE = 0.9999
@@ -254,19 +254,11 @@ def export_bundle(checkpoint_path: str | Path, out: str | Path | None = None, op
         }
         provenance = _provenance(ckpt, ckpt_path)
         for v in variants.values():
-            set_metadata(
-                tmp / v.file,
-                {
-                    "siamese.format": "siamese-bundle",
-                    "siamese.embedding_dim": str(dim),
-                    "siamese.metric": metric,
-                    "siamese.normalized": json.dumps(bool(mcfg["normalize"])),
-                    "siamese.input_name": INPUT_NAME,
-                    "siamese.preprocess": _preprocess_dict(preprocess),
-                    "siamese.thresholds": v.thresholds,
-                    **({"siamese.fixed_batch": str(v.batch)} if v.batch else {}),
-                },
+            fixed = {"fixed_batch": str(v.batch)} if v.batch else {}
+            props = bundle_metadata(
+                dim, metric, bool(mcfg["normalize"]), v.thresholds, input_name=INPUT_NAME, preprocess=_preprocess_dict(preprocess), **fixed
             )
+            set_metadata(tmp / v.file, props)
         _write_manifest(tmp, _manifest(variants, metric, dim, mcfg, preprocess, default, validation, provenance, notes, chosen))
     log(f"bundle written: {out}")
     return out

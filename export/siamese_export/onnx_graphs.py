@@ -84,6 +84,19 @@ def fix_batch(src: Path, dst: Path, batch: int) -> None:
     onnx.save(model, str(dst))
 
 
+def bundle_metadata(dim: int, metric: str, normalized: bool, thresholds: dict[str, float], **extra: object) -> dict[str, object]:
+    """The ``siamese.*`` facts every encoder ONNX of a bundle mirrors from the manifest; ``extra`` keys are
+    added with the ``siamese.`` prefix (``input_name``, ``preprocess``, ``branch``, ...)."""
+    return {
+        "siamese.format": "siamese-bundle",
+        "siamese.embedding_dim": str(dim),
+        "siamese.metric": metric,
+        "siamese.normalized": "true" if normalized else "false",
+        "siamese.thresholds": thresholds,
+        **{f"siamese.{k}": v for k, v in extra.items()},
+    }
+
+
 def set_metadata(path: Path, props: dict[str, object]) -> None:
     """Write ``props`` (JSON-encoded unless strings) into the model's ``metadata_props``."""
     model = onnx.load(str(path))

@@ -26,7 +26,7 @@ from siamese_sdk.preprocess import to_batch
 from siamese_trainer.backbones import BackboneError
 
 from . import exporter as ex
-from .onnx_graphs import INPUT_NAME, build_head, export_encoder, set_metadata
+from .onnx_graphs import INPUT_NAME, build_head, bundle_metadata, export_encoder, set_metadata
 from .quantize import quantize_encoder
 
 
@@ -177,11 +177,11 @@ def export_pseudo_bundle(ckpt: dict, ckpt_path: Path, out: Path, opts: ex.Export
         for b in BRANCHES:
             for v, f in files[b].items():
                 if v in variants:
-                    set_metadata(tmp / f.file, {
-                        "siamese.format": "siamese-bundle", "siamese.branch": b, "siamese.embedding_dim": str(dim),
-                        "siamese.metric": metric, "siamese.normalized": str(normalized).lower(), "siamese.input_name": INPUT_NAME,
-                        "siamese.preprocess": ex._preprocess_dict(parts[b]["pre"]), "siamese.thresholds": variants[v].thresholds,
-                    })  # fmt: skip
+                    props = bundle_metadata(
+                        dim, metric, normalized, variants[v].thresholds,
+                        branch=b, input_name=INPUT_NAME, preprocess=ex._preprocess_dict(parts[b]["pre"]),
+                    )  # fmt: skip
+                    set_metadata(tmp / f.file, props)
         ex._write_manifest(tmp, manifest(variants, default, validation, provenance, chosen))
     log(f"bundle written: {out}")
     return out

@@ -40,7 +40,7 @@ from siamese_trainer.text_encoders import TextEncoder
 
 from . import exporter as ex
 from .dynamic_quantize import quantize_dynamic_encoder
-from .onnx_graphs import build_head, export_module, set_metadata
+from .onnx_graphs import build_head, bundle_metadata, export_module, set_metadata
 
 HEADS = {"pairwise": "head.pairwise.onnx", "matrix": "head.matrix.onnx"}
 #: largest tensor (elements) constant-folded after export: the LSTM weights of any practical width
@@ -205,17 +205,7 @@ def export_text_bundle(ckpt: dict, ckpt_path: Path, out: Path, opts: ex.ExportOp
         if table.layout == "labelled":
             validation["classes"] = len(split.val_classes)
         for v in variants.values():
-            set_metadata(
-                tmp / v.file,
-                {
-                    "siamese.format": "siamese-bundle",
-                    "siamese.embedding_dim": str(dim),
-                    "siamese.metric": metric,
-                    "siamese.normalized": "true" if mcfg["normalize"] else "false",
-                    "siamese.input_kind": kind,
-                    "siamese.thresholds": v.thresholds,
-                },
-            )
+            set_metadata(tmp / v.file, bundle_metadata(dim, metric, bool(mcfg["normalize"]), v.thresholds, input_kind=kind))
         default = chosen["cpu"].variant
         ex._write_manifest(
             tmp, _manifest(spec, variants, metric, dim, mcfg, default, validation, ex._provenance(ckpt, ckpt_path), notes, chosen)

@@ -14,11 +14,11 @@ from __future__ import annotations
 import pickle
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from siamese_sdk.atomic import write_atomic
-from siamese_sdk.errors import BundleError
+from siamese_sdk.errors import BundleError, InputError
 
 FORMAT = "siamese-checkpoint"
 FORMAT_VERSION = 1
@@ -54,3 +54,25 @@ def load(path: str | Path) -> dict[str, Any]:
     if int(ckpt.get("format_version", 0)) > FORMAT_VERSION:
         raise BundleError(f"{path} was written by a newer siamese-train (format {ckpt['format_version']}); upgrade siamese-sdk")
     return ckpt
+
+
+C = TypeVar("C")
+
+
+def start_run(config: C, ckpt_path: Path, resume: bool) -> tuple[C, dict[str, Any] | None]:
+    """``(config, saved state)`` for a run writing ``ckpt_path``: a resumed run takes its saved settings (only
+    ``epochs`` may be raised) and state; a new run refuses to overwrite an existing checkpoint.
+
+    ``config`` is a dataclass (``TrainConfig``) with ``epochs`` and ``out``; raises ``InputError`` with the fix.
+    """
+    import dataclasses
+
+    if resume:
+        if not ckpt_path.exists():
+            raise InputError(f"nothing to resume: {ckpt_path} does not exist; drop --resume to start a new run")
+        state = load(ckpt_path)
+        saved = type(config)(**state["config"])
+        return dataclasses.replace(saved, epochs=max(config.epochs, saved.epochs), out=str(ckpt_path.parent)), state
+    if ckpt_path.exists():
+        raise InputError(f"{ckpt_path} exists; pass --resume to continue that run, or choose another --out")
+    return config, None

@@ -147,21 +147,12 @@ def train_table(config: Any, resume: bool = False, log: Callable[[str], None] = 
 
     ``config`` is a ``siamese_trainer.train.TrainConfig``. Raises ``InputError`` for bad data or settings.
     """
-    from .train import TrainConfig  # the one config type; imported here to keep the modules acyclic
 
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise InputError("CSV runs train in one process (no DistributedDataParallel yet); run siamese-train without torchrun")
     out = Path(config.out)
     ckpt_path = out / "model.pt"
-    state: dict[str, Any] | None = None
-    if resume:
-        if not ckpt_path.exists():
-            raise InputError(f"nothing to resume: {ckpt_path} does not exist; drop --resume to start a new run")
-        state = checkpoint.load(ckpt_path)
-        saved = TrainConfig(**state["config"])
-        config = dataclasses.replace(saved, epochs=max(config.epochs, saved.epochs), out=str(out))
-    elif ckpt_path.exists():
-        raise InputError(f"{ckpt_path} exists; pass --resume to continue that run, or choose another --out")
+    config, state = checkpoint.start_run(config, ckpt_path, resume)
     table = read_table(config.data)
     if table.layout == "pairs":
         config = dataclasses.replace(config, loss="contrastive")

@@ -225,15 +225,7 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
         from .table_train import train_table
 
         return train_table(config, resume=resume, log=log, progress=progress)
-    state: dict[str, Any] | None = None
-    if resume:
-        if not ckpt_path.exists():
-            raise InputError(f"nothing to resume: {ckpt_path} does not exist; drop --resume to start a new run")
-        state = checkpoint.load(ckpt_path)
-        saved = TrainConfig(**state["config"])
-        config = dataclasses.replace(saved, epochs=max(config.epochs, saved.epochs), out=str(out))
-    elif ckpt_path.exists():
-        raise InputError(f"{ckpt_path} exists; pass --resume to continue that run, or choose another --out")
+    config, state = checkpoint.start_run(config, ckpt_path, resume)
     config = config.resolved()
     if config.pseudo:
         from .pseudo import train_pseudo
