@@ -36,7 +36,7 @@ from siamese_sdk.imagefolder import ImageFolder
 
 from . import checkpoint, data, distances
 from .encoders import Encoder
-from .evaluate import embed
+from .evaluate import auc_epoch, embed
 from .losses import ContrastiveLoss, TripletMarginLoss
 from .losses.contrastive import contrastive_loss
 from .losses.triplet import triplet_margin_loss
@@ -178,14 +178,7 @@ def train_pseudo(config: TrainConfig, resume: bool, log: Callable[[str], None], 
             scheduler.step()
             total, n = total + loss.item(), n + 1
         vm = cross_metrics(embed(enc_a, val_a.images()), val_a.labels, embed(enc_b, val_b.images()), val_b.labels, config.metric)
-        row = {"epoch": epoch + 1, "train_loss": total / max(n, 1), **{k: vm[k] for k in ("auc", "eer", "tar_at_far_1e-2", "tar_at_far_1e-3")}}
-        row["seconds"] = time.perf_counter() - t0
-        history.append(row)
-        improved = row["auc"] > best
-        log(
-            f"epoch {epoch + 1}/{config.epochs}  loss {row['train_loss']:.4f}  cross-branch val AUC {row['auc']:.4f}  "
-            f"EER {row['eer']:.4f}  ({row['seconds']:.1f}s){'  *best' if improved else ''}"
-        )
+        row, improved = auc_epoch(history, epoch, config.epochs, total / max(n, 1), vm, t0, best, log, "cross-branch val")
         payload = {
             "model": _model_entry(config, config.arch, config.channels, config.size),
             "preprocess": _preprocess_entry(pre_a),

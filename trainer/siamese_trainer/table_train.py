@@ -39,6 +39,7 @@ from siamese_sdk.tokenizer import Tokenizer, pad_batch
 from . import checkpoint, distances
 from .data import random_affine
 from .encoders import Encoder
+from .evaluate import auc_epoch
 from .losses import ContrastiveLoss, TripletMarginLoss
 from .sampling import PKSampler
 from .tables import Table, read_table, split_rows
@@ -234,14 +235,7 @@ def train_table(config: Any, resume: bool = False, log: Callable[[str], None] = 
         emb = _embed(encoder, val_seqs, items, config.device)
         d = distances.pairwise(emb[torch.from_numpy(vi)], emb[torch.from_numpy(vj)], config.metric).numpy()
         vm, _ = metrics.summarize(d, vsame)
-        row = {"epoch": epoch + 1, "train_loss": total / max(n, 1), **{k: vm[k] for k in ("auc", "eer", "tar_at_far_1e-2", "tar_at_far_1e-3")}}
-        row["seconds"] = time.perf_counter() - t0
-        history.append(row)
-        improved = row["auc"] > best
-        log(
-            f"epoch {epoch + 1}/{config.epochs}  loss {row['train_loss']:.4f}  val AUC {row['auc']:.4f}  EER {row['eer']:.4f}  "
-            f"({row['seconds']:.1f}s){'  *best' if improved else ''}"
-        )
+        row, improved = auc_epoch(history, epoch, config.epochs, total / max(n, 1), vm, t0, best, log, "val")
         payload = {
             **items.checkpoint_keys(),
             "data": {"root": str(table.path.resolve()), "layout": table.layout, "kind": table.kind, "split": split.to_dict()},
