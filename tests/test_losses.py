@@ -1,4 +1,4 @@
-"""Contrastive and triplet losses against values worked out by hand on a few 2-D points."""
+"""Contrastive, triplet and NT-Xent losses against values worked out by hand on a few 2-D points."""
 
 from __future__ import annotations
 
@@ -8,7 +8,14 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from siamese_trainer.losses import ContrastiveLoss, TripletMarginLoss, contrastive_loss, triplet_margin_loss  # noqa: E402
+from siamese_trainer.losses import (  # noqa: E402
+    ContrastiveLoss,
+    NTXentLoss,
+    TripletMarginLoss,
+    contrastive_loss,
+    ntxent_loss,
+    triplet_margin_loss,
+)
 from siamese_trainer.miners import BalancedPairMiner  # noqa: E402
 
 
@@ -147,6 +154,39 @@ def test_triplet_unknown_mining_raises():
         TripletMarginLoss(mining="hardest")
 
 
+# ---------------------------------------------------------------- NT-Xent
+
+
+def test_ntxent_matches_hand_computation():
+    # unit vectors at 0, 90 and 180 degrees; classes [0, 0, 1]; T = 0.5
+    e = _points((1.0, 0.0), (0.0, 1.0), (-1.0, 0.0))
+    # positive pairs (0,1) and (1,0): cos 0 over the one negative of the anchor (cos -1 for 0, cos 0 for 1)
+    l01 = -math.log(math.exp(0 / 0.5) / (math.exp(0 / 0.5) + math.exp(-1 / 0.5)))
+    l10 = -math.log(math.exp(0 / 0.5) / (math.exp(0 / 0.5) + math.exp(0 / 0.5)))
+    assert NTXentLoss(0.5)(e, torch.tensor([0, 0, 1])).item() == pytest.approx((l01 + l10) / 2, rel=1e-6)
+
+
+def test_ntxent_normalises_and_counts_every_positive_pair():
+    e = _points((3.0, 0.0), (0.0, 2.0), (-5.0, 0.0), (0.0, -1.0))  # lengths differ; the loss uses directions
+    sim = torch.tensor([[1.0, 0, -1, 0], [0, 1, 0, -1], [-1, 0, 1, 0], [0, -1, 0, 1]])
+    labels = torch.tensor([0, 0, 1, 1])
+    per_pair = ntxent_loss(sim, labels, 0.1)
+    assert per_pair.shape == (4,)  # (0,1), (1,0), (2,3), (3,2)
+    assert NTXentLoss(0.1)(e, labels).item() == pytest.approx(per_pair.mean().item(), rel=1e-6)
+
+
+def test_ntxent_without_positives_is_zero_and_keeps_the_graph():
+    e = _points((1.0, 0.0), (0.0, 1.0))
+    loss = NTXentLoss()(e, torch.tensor([0, 1]))
+    loss.backward()
+    assert loss.item() == 0.0 and e.grad is not None
+
+
+def test_ntxent_temperature_validation():
+    with pytest.raises(ValueError, match="temperature"):
+        NTXentLoss(0.0)
+
+
 # ---------------------------------------------------------------- gradients
 
 
@@ -158,6 +198,7 @@ def test_gradients_flow_through_mined_losses(metric: str):
     for loss_fn in (
         ContrastiveLoss(margin=1.0, metric=metric),
         TripletMarginLoss(margin=0.5, metric=metric, normalized=False, mining="all"),
+        NTXentLoss(0.1),
     ):
         e.grad = None
         loss = loss_fn(e, labels)

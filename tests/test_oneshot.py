@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 from siamese_sdk import InputError
 from siamese_sdk.cli import main as siamese
-from siamese_sdk.oneshot import evaluate, read_lake_runs, sample_episodes
+from siamese_sdk.oneshot import evaluate, per_group, read_lake_runs, sample_episodes
 
 
 def _euclid(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -87,12 +87,20 @@ def test_lake_runs_parse_and_cli(bundle, tiny_data, tmp_path):
     assert res["way"] == 4 and set(res["per_run"]) == {"run01", "run02"} and 0 <= res["accuracy"] <= 1
 
 
-def test_oneshot_cli_on_folder(bundle, tiny_data):
+def test_oneshot_cli_on_folder(bundle, tiny_data, tmp_path):
+    out = tmp_path / "res.json"
     r = CliRunner().invoke(
-        siamese, ["oneshot", str(bundle), str(tiny_data), "--way", "3", "--episodes", "20", "--within-alphabet"]
+        siamese,
+        ["oneshot", str(bundle), str(tiny_data), "--way", "3", "--episodes", "20", "--within-alphabet", "--json", str(out)],
     )
     assert r.exit_code == 0, r.output
-    assert "3-way 1-shot accuracy" in r.output
+    assert "3-way 1-shot accuracy" in r.output and "per alphabet: " in r.output
+    res = json.loads(out.read_text())
+    groups = res["per_alphabet"]
+    assert sum(g["episodes"] for g in groups.values()) == 20
+    # the overall accuracy is the episode-weighted mean of the per-alphabet ones
+    mean = sum(g["accuracy"] * g["episodes"] for g in groups.values()) / 20
+    assert mean == pytest.approx(res["accuracy"], abs=1e-9)
     r = CliRunner().invoke(siamese, ["oneshot", str(bundle), str(tiny_data), "--way", "5", "--within-alphabet"])
     assert r.exit_code == 1 and "Error: --within-alphabet" in r.output
 
@@ -106,6 +114,19 @@ def test_lake_runs_errors(tmp_path):
     (tmp_path / "run01" / "class_labels.txt").write_text("just-one-field\n")
     with pytest.raises(InputError, match="expected"):
         read_lake_runs(tmp_path)
+
+
+def test_per_group_accuracy_hand_computed():
+    labels = np.repeat(np.arange(4), 2)  # two alphabets A, B of two classes each
+    classes = ["A/c0", "A/c1", "B/c0", "B/c1"]
+    eps = sample_episodes(labels, classes, way=2, shot=1, episodes=30, within_alphabet=True, seed=0)
+    assert {e.group for e in eps} == {"A", "B"}
+    # embeddings: A's classes are told apart, B's two classes collapse onto one point (queries go to support 0)
+    emb = np.array([[0.0], [0.0], [9.0], [9.0], [5.0], [5.0], [5.0], [5.0]], dtype=np.float32)
+    res = evaluate(emb, eps, lambda a, b: np.abs(a - b.T))
+    groups = per_group(res, eps)
+    assert groups["A"][0] == 1.0 and groups["B"][0] == 0.5
+    assert groups["A"][1] + groups["B"][1] == 30
 
 
 def test_within_alphabet_episodes_use_two_drawers():

@@ -156,6 +156,7 @@ def test_missing_data_folder(tmp_path):
         ({"k": 1}, "--p and --k >= 2"),
         ({"channels": 2}, "--channels 2 invalid"),
         ({"val_fraction": 1.0}, r"--val-fraction 1.0 must be in \(0, 1\)"),
+        ({"loss": "ntxent", "temperature": 0.0}, "--temperature 0.0 must be > 0"),
     ],
 )
 def test_bad_settings(tiny_data, tmp_path, change: dict, match: str):
@@ -236,3 +237,17 @@ def test_preset_omniglot_typed_flags_win(tiny_data, tmp_path):
     assert {k: cfg[k] for k in typed} == typed
     preset = PRESETS["omniglot"]
     assert {k: cfg[k] for k in preset if k not in typed} == {k: v for k, v in preset.items() if k not in typed}
+
+
+def test_ntxent_run_normalises_and_learns(tiny_data, tmp_path):
+    from siamese_trainer.cli import main as cli
+
+    out = tmp_path / "run"
+    args = ["--data", str(tiny_data), "--out", str(out), "--quiet", "--loss", "ntxent", "--temperature", "0.2"]
+    args += ["--epochs", "3", "--batches-per-epoch", "4", "--p", "4", "--k", "2", "--embedding-dim", "8", "--val-fraction", "0.34"]
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 0, r.output
+    ck = checkpoint.load(out / "model.pt")
+    assert ck["model"]["normalize"] is True and ck["config"]["temperature"] == 0.2
+    losses = [row["train_loss"] for row in ck["history"]]
+    assert all(np.isfinite(losses)) and losses[-1] < losses[0]

@@ -533,6 +533,10 @@ def oneshot(
             data=str(data),
             seed=seed,
         )
+        if within_alphabet:
+            groups = os_.per_group(res, eps)
+            result["per_alphabet"] = {g: {"accuracy": acc, "episodes": n} for g, (acc, n) in groups.items()}
+            click.echo("per alphabet: " + ", ".join(f"{g} {acc * 100:.1f} % ({n})" for g, (acc, n) in groups.items()))
     click.echo(
         f"{res.way}-way {res.shot}-shot accuracy: {res.accuracy * 100:.2f} % ± {res.ci95 * 100:.2f} (95 % CI, {res.episodes} "
         f"{'runs' if lake_runs else 'episodes'}, {result['protocol']}, variant {model.variant})"

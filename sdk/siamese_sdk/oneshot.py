@@ -28,12 +28,14 @@ DistanceMatrix = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 @dataclass(frozen=True)
 class Episode:
-    """Indices into an embedding table: ``support (way*shot,)`` with ``support_labels``, ``query (way,)``."""
+    """Indices into an embedding table: ``support (way*shot,)`` with ``support_labels``, ``query (way,)``;
+    ``group`` is the alphabet of a within-alphabet episode (``""`` for random classes)."""
 
     support: np.ndarray
     support_labels: np.ndarray
     query: np.ndarray
     query_labels: np.ndarray
+    group: str = ""
 
 
 @dataclass(frozen=True)
@@ -82,20 +84,23 @@ def sample_episodes(
         groups: dict[str, list[int]] = {}
         for c in eligible:
             groups.setdefault(group_of(classes[c]), []).append(c)
-        pools = [cs for cs in groups.values() if len(cs) >= way]
+        pool_groups = [g for g, cs in groups.items() if len(cs) >= way]
+        pools = [groups[g] for g in pool_groups]
         if not pools or all(g == "" for g in groups):
             raise InputError(
                 f"--within-alphabet needs Alphabet/character folders with >= {way} characters of >= {shot + 1} images in one alphabet"
             )
     else:
         pools = [eligible] if len(eligible) >= way else []
+        pool_groups = [""]
         if not pools:
             raise InputError(
                 f"{way}-way {shot}-shot needs >= {way} classes with >= {shot + 1} images each; found {len(eligible)}"
             )
     out = []
     for _ in range(episodes):
-        pool = pools[rng.integers(len(pools))]
+        which = int(rng.integers(len(pools)))
+        pool = pools[which]
         chosen = rng.choice(pool, size=way, replace=False)
         sup, sup_l, qry = [], [], []
         ranks = rng.choice(min(by_class[int(c)].size for c in chosen), size=shot + 1, replace=False) if paired else None
@@ -105,7 +110,7 @@ def sample_episodes(
             sup.extend(pick[:shot])
             sup_l.extend([k] * shot)
             qry.append(pick[shot])
-        out.append(Episode(np.array(sup), np.array(sup_l), np.array(qry), np.arange(way)))
+        out.append(Episode(np.array(sup), np.array(sup_l), np.array(qry), np.arange(way), pool_groups[which]))
     return out
 
 
@@ -119,6 +124,12 @@ def evaluate(
         best = np.argmax(d, axis=1) if higher_is_closer else np.argmin(d, axis=1)
         acc[e] = np.mean(ep.support_labels[best] == ep.query_labels)
     return _result(acc, way=int(episodes[0].query.size), shot=int(episodes[0].support.size // max(episodes[0].query.size, 1)))
+
+
+def per_group(result: OneShotResult, episodes: list[Episode]) -> dict[str, tuple[float, int]]:
+    """Accuracy and episode count per ``group`` (alphabet) of within-alphabet ``episodes``, by name."""
+    names = np.array([e.group for e in episodes])
+    return {g: (float(result.per_episode[names == g].mean()), int((names == g).sum())) for g in sorted(set(names.tolist()))}
 
 
 def _result(acc: np.ndarray, way: int, shot: int) -> OneShotResult:

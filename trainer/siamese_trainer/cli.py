@@ -33,7 +33,13 @@ from siamese_sdk.errors import require_extra
     required=True,
     help="Run directory: model.pt and metrics.json go here.",
 )
-@click.option("--loss", type=click.Choice(["contrastive", "triplet"]), default="contrastive", show_default=True)
+@click.option(
+    "--loss",
+    type=click.Choice(["contrastive", "triplet", "ntxent"]),
+    default="contrastive",
+    show_default=True,
+    help="contrastive (pairs), triplet (mined triplets) or ntxent (softmax over the batch's negatives per positive pair).",
+)
 @click.option(
     "--arch",
     default="convnet4",
@@ -58,7 +64,7 @@ from siamese_sdk.errors import require_extra
 @click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--embedding-dim", type=click.IntRange(min=1), default=64, show_default=True)
 @click.option(
-    "--normalize/--no-normalize", default=None, help="L2-normalise embeddings. Default: on for triplet, off for contrastive."
+    "--normalize/--no-normalize", default=None, help="L2-normalise embeddings. Default: on for triplet and ntxent, off for contrastive."
 )
 @click.option("--metric", type=click.Choice(["euclidean", "cosine"]), default="euclidean", show_default=True)
 @click.option(
@@ -66,6 +72,13 @@ from siamese_sdk.errors import require_extra
     type=click.FloatRange(min=0, min_open=True),
     default=None,
     help="Loss margin. Default: 2.0 contrastive, 0.2 triplet.",
+)
+@click.option(
+    "--temperature",
+    type=click.FloatRange(min=0, min_open=True),
+    default=0.1,
+    show_default=True,
+    help="Softmax temperature of --loss ntxent (on cosine similarities).",
 )
 @click.option(
     "--mining",
