@@ -300,18 +300,18 @@ def torch_encoders(builds):
 
 @pytest.fixture(scope="session")
 def sdk_models(builds):
-    """``get(encoder, variant)`` -> a ``siamese_sdk`` model loaded with ``threads=THREADS`` (cached)."""
+    """``get(encoder, variant, threads=THREADS)`` -> a ``siamese_sdk`` model loaded with ``threads`` (cached)."""
     import siamese_sdk
 
     cache: dict = {}
 
-    def get(encoder: str, variant: str):
+    def get(encoder: str, variant: str, threads: int = THREADS):
         b = builds[encoder]
         if variant == "int8":
             b.skip_without_int8()
-        key = (encoder, variant)
+        key = (encoder, variant, threads)
         if key not in cache:
-            cache[key] = siamese_sdk.load(b.bundle, variant=variant, threads=THREADS)
+            cache[key] = siamese_sdk.load(b.bundle, variant=variant, threads=threads)
         return cache[key]
 
     return get

@@ -5,8 +5,12 @@ then a fixed number of timed rounds; the input is built before, the output shape
 
 ``test_ratios`` times int8, fp32 and torch eager *interleaved* in one run (rounds of ``time.perf_counter``
 medians, the order rotated every round), so slow drift of a noisy machine hits all three alike; the ratios,
-not the absolute times, are compared with the spec's targets. ``test_size_ratio`` checks the int8 file
-size against fp32. The target assertions live here only: they are benchmark checks, not the test gate.
+not the absolute times, are compared with the spec's targets. Each runtime runs at ``THREADS`` and at 1
+thread in that run and is judged at its faster setting: on a machine whose cores are busy with other work,
+torch's OpenMP fork/join at ``THREADS`` threads waits at every op for a descheduled worker (measured: 268 ms
+vs 73 ms per convnet4 batch at 2 vs 1 thread) while ONNX Runtime's pool does not, so pinning both to
+``THREADS`` would handicap torch and inflate the ratio; on an idle machine both pick ``THREADS``.
+``test_size_ratio`` checks the int8 file size against fp32. The target assertions live here only: they are benchmark checks, not the test gate.
 """
 
 from __future__ import annotations
@@ -99,38 +103,53 @@ def _interleaved(fns: dict, reps: int, rounds: int) -> dict[str, float]:
     return {n: float(np.median(v)) for n, v in times.items()}
 
 
+#: thread counts every runtime is timed at in ``test_ratios``; each is judged at its faster one
+RATIO_THREADS = tuple(sorted({1, THREADS}, reverse=True))
+
+
 def test_ratios(benchmark, built, sdk_models, torch_encoders):
     """int8 vs fp32 vs torch eager at batch 64, interleaved; asserts the spec's throughput targets."""
     import torch
 
     built.skip_without_int8()
-    int8, fp32 = sdk_models(built.encoder, "int8"), sdk_models(built.encoder, "fp32")
     enc = torch_encoders(built.encoder)
     x, xt = built.x, torch.from_numpy(built.x)
 
-    def eager():
-        with torch.no_grad():
-            return enc(xt)
+    def eager(threads: int):
+        def run():
+            torch.set_num_threads(threads)
+            with torch.no_grad():
+                return enc(xt)
 
-    fns = {"int8": lambda: int8.embed(x), "fp32": lambda: fp32.embed(x), "torch": eager}
+        return run
+
+    def sdk(variant: str, threads: int):
+        model = sdk_models(built.encoder, variant, threads)
+        return lambda: model.embed(x)
+
+    fns = {(n, k): (eager(k) if n == "torch" else sdk(n, k)) for n in ("int8", "fp32", "torch") for k in RATIO_THREADS}
     # cross-check the three agree (a fast wrong model would be no result)
-    ref = eager().numpy()
+    ref = fns["torch", THREADS]().numpy()
     for n in ("int8", "fp32"):
-        got = fns[n]()
+        got = fns[n, THREADS]()
         cos = (ref * got).sum(1) / (np.linalg.norm(ref, axis=1) * np.linalg.norm(got, axis=1) + 1e-12)
         assert cos.min() > (0.99 if n == "int8" else 0.9999), (
             f"{built.encoder} {n} embeddings disagree with torch (min cos {cos.min():.5f})"
         )
 
     busy = background_cpu_busy(0.5)
-    result: dict[str, float] = {}
+    result: dict[tuple[str, int], float] = {}
 
     def measure():
-        result.update(_interleaved(fns, _reps(built.encoder), RATIO_ROUNDS))
+        try:
+            result.update(_interleaved(fns, _reps(built.encoder), RATIO_ROUNDS))
+        finally:
+            torch.set_num_threads(THREADS)
 
     benchmark.group = "interleaved ratio runs (whole run timed; see extra_info)"
     benchmark.pedantic(measure, rounds=1, iterations=1)
-    t = result
+    best = {n: min(RATIO_THREADS, key=lambda k, n=n: result[n, k]) for n in ("int8", "fp32", "torch")}
+    t = {n: result[n, best[n]] for n in best}
     r_fp32, r_torch, r_fp32_torch = t["fp32"] / t["int8"], t["torch"] / t["int8"], t["torch"] / t["fp32"]
     record(
         benchmark,
@@ -139,6 +158,8 @@ def test_ratios(benchmark, built, sdk_models, torch_encoders):
         rounds=RATIO_ROUNDS,
         reps_per_round=_reps(built.encoder),
         s_per_batch={k: round(v, 6) for k, v in t.items()},
+        s_per_batch_by_threads={f"{n}@{k}": round(v, 6) for (n, k), v in result.items()},
+        best_threads=best,
         img_per_s={k: round(BATCH / v, 1) for k, v in t.items()},
         int8_over_fp32=r_fp32,
         int8_over_torch=r_torch,
@@ -151,6 +172,8 @@ def test_ratios(benchmark, built, sdk_models, torch_encoders):
         f"[ratio] {built.encoder:8s} b{BATCH} img/s: int8 {BATCH / t['int8']:.0f}, fp32 {BATCH / t['fp32']:.0f}, "
         f"torch {BATCH / t['torch']:.0f} | int8/fp32 {r_fp32:.2f}x, int8/torch {r_torch:.2f}x, fp32/torch {r_fp32_torch:.2f}x"
         + (f" (background CPU load {busy:.0%})" if busy is not None else "")
+        + f" [threads: int8 {best['int8']}, fp32 {best['fp32']}, torch {best['torch']}"
+        + (f"; torch at {THREADS}: {BATCH / result['torch', THREADS]:.0f} img/s]" if best["torch"] != THREADS else "]")
     )
     print("\n" + line)
     SUMMARY.append(line)
@@ -171,8 +194,9 @@ def test_ratios(benchmark, built, sdk_models, torch_encoders):
         )
         if not ok:
             failures.append(f"int8 SDK is {r_fp32:.2f}x fp32 SDK throughput, target >= {want:g}x")
-    assert not failures, f"{built.encoder} @ batch {BATCH}, {THREADS} threads (benchmark target, not a test gate): " + "; ".join(
-        failures
+    assert not failures, (
+        f"{built.encoder} @ batch {BATCH}, best of {RATIO_THREADS} threads (benchmark target, not a test gate): "
+        + "; ".join(failures)
     )
 
 

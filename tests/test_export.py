@@ -137,4 +137,25 @@ def test_int8_keeps_the_thin_stem_fp32_and_ships_no_stack_traces(bundle, tmp_pat
     consts = {t.name for t in int8.graph.initializer}
     bias_dq = [n for n in int8.graph.node if n.op_type == "DequantizeLinear" and n.input[0] in consts and len(n.input) == 3]
     assert all(onnx.numpy_helper.to_array(next(t for t in int8.graph.initializer if t.name == n.input[2])).any() for n in bias_dq)
+    # ... no default-valued attributes, unused opset domains or torch.export metadata on the inputs/outputs
+    assert not any(a.name in ("group", "auto_pad", "dilations", "strides") for c in convs for a in c.attribute)
+    assert {o.domain for o in int8.opset_import} <= {"", "ai.onnx"}
+    assert not any(v.metadata_props for v in (*int8.graph.input, *int8.graph.output))
     assert read_manifest(bundle).variants["fp32"].disabled_optimizers == []
+
+
+def test_compact_changes_bytes_not_results(bundle, tmp_path):
+    """``quantize.compact`` on a real graph (the fp32 encoder: default attributes, torch.export metadata, long
+    names): smaller file, bit-identical outputs."""
+    import shutil
+
+    import onnxruntime as ort
+    from siamese_export.quantize import compact
+
+    src = bundle / "encoder.fp32.onnx"
+    small = shutil.copy(src, tmp_path / "compact.onnx")
+    compact(small)
+    assert small.stat().st_size < src.stat().st_size
+    x = np.random.default_rng(0).standard_normal((5, 1, 28, 28)).astype(np.float32)
+    out = [ort.InferenceSession(str(f), providers=["CPUExecutionProvider"]).run(None, {"images": x})[0] for f in (src, small)]
+    np.testing.assert_array_equal(out[0], out[1])

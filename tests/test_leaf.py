@@ -41,3 +41,27 @@ def test_sdk_runs_a_bundle_with_torch_blocked(bundle, tiny_data):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().endswith("ok True")
+
+
+def test_cold_start_path_imports_only_what_it_needs(bundle, tiny_data):
+    """``import siamese_sdk`` + ``load`` + ``embed(array)`` leave Pillow, click, importlib.metadata and the
+    gallery's zip code unimported (cold start); decoding an image file then brings Pillow in."""
+    img = sorted(tiny_data.rglob("*.png"))[0]
+    code = textwrap.dedent(
+        f"""
+        import sys
+        import numpy as np
+        import siamese_sdk
+        heavy = ("PIL", "click", "importlib.metadata", "zipfile", "siamese_sdk.gallery")
+        loaded = lambda: [m for m in heavy if m in sys.modules]
+        print("import", loaded())
+        m = siamese_sdk.load({str(bundle)!r})
+        m.embed(np.zeros((1, *m.manifest.preprocess.shape), np.float32))
+        print("embed", loaded())
+        m.embed({str(img)!r})
+        print("file", "PIL" in sys.modules, siamese_sdk.Gallery.__name__)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[:3] == ["import []", "embed []", "file True Gallery"], out.stdout

@@ -158,7 +158,10 @@ def compact(path: Path) -> None:
     The quantiser names every tensor after its source (``backbone.features.3.0.weight_bias_quantized_zero_point``)
     and spells out all-zero zero-points, which are optional and default to 0: on a small encoder that is ~5 %
     of the file. Values get short names (``v12``), nodes ``<op>_<index>`` (profiles stay readable per op),
-    all-zero zero-points of constant inputs are dropped, and ``value_info`` (re-inferred at load) is removed.
+    all-zero zero-points of constant inputs are dropped, equal constants (the activations' shared zero-points)
+    are stored once, and ``value_info`` (re-inferred at load) is removed. So are bytes that describe rather
+    than compute: attributes equal to their schema default, opset imports of domains no node uses, torch.export's
+    metadata on the graph inputs/outputs and the pre-processing markers (``onnx.infer``, ``onnx.quant.pre_process``).
     Graph inputs and outputs keep their names.
     """
     from onnx import numpy_helper
@@ -173,6 +176,7 @@ def compact(path: Path) -> None:
             zp = numpy_helper.to_array(consts[n.input[2]])
             if not zp.any() and zp.dtype == numpy_helper.to_array(consts[n.input[0]]).dtype:
                 del n.input[2]
+    _share_equal_constants(g)
     used = {name for n in g.node for name in n.input}
     kept = [t for t in g.initializer if t.name in used]
     del g.initializer[:]
@@ -185,14 +189,69 @@ def compact(path: Path) -> None:
 
     for t in g.initializer:
         t.name = short(t.name)
+    opsets = {o.domain or "": o.version for o in model.opset_import}
     for i, n in enumerate(g.node):
         n.input[:] = [short(x) for x in n.input]
         n.output[:] = [short(x) for x in n.output]
         n.name = f"{n.op_type}_{i}"
         n.doc_string = ""
+        _drop_default_attributes(n, opsets[n.domain or ""])
     del g.value_info[:]
+    for v in (*g.input, *g.output):
+        del v.metadata_props[:]
+    used_domains = {n.domain or "" for n in g.node} | {""}
+    kept_opsets = [o for o in model.opset_import if (o.domain or "") in used_domains]
+    del model.opset_import[:]
+    model.opset_import.extend(kept_opsets)
+    kept_props = [p for p in model.metadata_props if p.key not in ("onnx.infer", "onnx.quant.pre_process")]
+    del model.metadata_props[:]
+    model.metadata_props.extend(kept_props)
     onnx.checker.check_model(model, full_check=True)
     onnx.save(model, str(path))
+
+
+def _share_equal_constants(g: onnx.GraphProto) -> None:
+    """Point the inputs that read byte-identical initializers (dtype, shape, values) at the first of them."""
+    first: dict[tuple[int, tuple[int, ...], bytes], str] = {}
+    alias: dict[str, str] = {}
+    graph_inputs = {v.name for v in g.input}
+    for t in g.initializer:
+        if t.name in graph_inputs:  # an overridable default, not a constant
+            continue
+        key = (t.data_type, tuple(t.dims), onnx.numpy_helper.to_array(t).tobytes())
+        alias[t.name] = first.setdefault(key, t.name)
+    for n in g.node:
+        n.input[:] = [alias.get(x, x) for x in n.input]
+
+
+#: attributes the ONNX spec documents a per-axis default for but whose schema states none: (op types, name, default)
+_AXIS_DEFAULTS = (
+    (("Conv", "ConvInteger", "QLinearConv", "MaxPool", "AveragePool", "LpPool"), "strides", 1),
+    (("Conv", "ConvInteger", "QLinearConv", "MaxPool", "LpPool"), "dilations", 1),
+    (("Conv", "ConvInteger", "QLinearConv", "MaxPool", "AveragePool", "LpPool"), "pads", 0),
+)
+
+
+def _drop_default_attributes(node: onnx.NodeProto, opset: int) -> None:
+    """Remove ``node``'s attributes whose value is the one the op defaults to: its schema's default (at
+    ``opset``), or for convolutions and pools all-1 ``strides``/``dilations`` and all-0 ``pads``."""
+    try:
+        schema = onnx.defs.get_schema(node.op_type, opset, node.domain or "")
+    except onnx.defs.SchemaError:  # an op onnx has no schema for: keep what it says
+        return
+    axis_defaults = {name: value for ops, name, value in _AXIS_DEFAULTS if node.op_type in ops and not node.domain}
+    kept = []
+    for a in node.attribute:
+        value = onnx.helper.get_attribute_value(a)
+        spec = schema.attributes.get(a.name)
+        default = spec.default_value if spec is not None else None
+        if default is not None and default.type != onnx.AttributeProto.UNDEFINED and onnx.helper.get_attribute_value(default) == value:
+            continue
+        if a.name in axis_defaults and a.type == onnx.AttributeProto.INTS and all(v == axis_defaults[a.name] for v in value):
+            continue
+        kept.append(a)
+    del node.attribute[:]
+    node.attribute.extend(kept)
 
 
 def _drop_metadata(path: Path) -> None:

@@ -11,12 +11,15 @@ Needs only numpy, onnxruntime and Pillow: never torch or onnx.
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING, Any
 
 from .bundle import Manifest, read_manifest
 from .errors import BundleError, ExtraMissingError, InputError, ProviderError, SiameseError
-from .gallery import Gallery
 from .model import SiameseModel, Verification, load
 from .providers import install_problem as _install_problem
+
+if TYPE_CHECKING:
+    from .gallery import Gallery
 
 __version__ = "0.1.0"
 
@@ -24,6 +27,20 @@ __version__ = "0.1.0"
 # ``load`` refuses to run on it (``ProviderError``), and ``siamese doctor`` still can.
 if (_problem := _install_problem()) is not None:
     warnings.warn(_problem, RuntimeWarning, stacklevel=2)
+
+
+def __getattr__(name: str) -> Any:
+    # ``Gallery`` is imported on first use: its zip/atomic-write imports are not needed to load and embed (cold start)
+    if name == "Gallery":
+        from .gallery import Gallery
+
+        return Gallery
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
 
 __all__ = [
     "BundleError",

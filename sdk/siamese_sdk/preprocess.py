@@ -1,7 +1,8 @@
 """Images to encoder inputs, in numpy and Pillow only.
 
 The trainer calls these same functions, so one image file gives the same input tensor (and hence the
-same embedding) in training, evaluation, export and the deployed SDK.
+same embedding) in training, evaluation, export and the deployed SDK. Pillow is imported on the first
+image decoded, not with the module: a model fed preprocessed arrays never loads it (cold start).
 """
 
 from __future__ import annotations
@@ -10,29 +11,29 @@ import os
 import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Union
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
 from .bundle import Preprocess
 from .errors import InputError
 
+if TYPE_CHECKING:
+    from PIL import Image
+
 #: Pillow's decompression-bomb guard: images above this many pixels are refused, not decoded.
 MAX_IMAGE_PIXELS = 64_000_000
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".pgm", ".ppm", ".pbm", ".pnm", ".tif", ".tiff", ".webp"})
-_RESAMPLE = {
-    "bilinear": Image.Resampling.BILINEAR,
-    "bicubic": Image.Resampling.BICUBIC,
-    "nearest": Image.Resampling.NEAREST,
-    "box": Image.Resampling.BOX,
-    "lanczos": Image.Resampling.LANCZOS,
-}
+#: ``Preprocess.resample`` -> the name of Pillow's ``Image.Resampling`` member
+_RESAMPLE = {"bilinear": "BILINEAR", "bicubic": "BICUBIC", "nearest": "NEAREST", "box": "BOX", "lanczos": "LANCZOS"}
 
-ImageLike = str | os.PathLike | Image.Image
+ImageLike = Union[str, os.PathLike, "Image.Image"]  # a forward reference: PIL is imported on first use
 
 
 def open_image(source: ImageLike) -> Image.Image:
     """Open an image file fully (decoded now, not lazily); raises ``InputError`` in one line."""
+    from PIL import Image, UnidentifiedImageError
+
     if isinstance(source, Image.Image):
         return source
     path = Path(source)
@@ -57,11 +58,13 @@ def open_image(source: ImageLike) -> Image.Image:
 
 def to_array(image: ImageLike, spec: Preprocess) -> np.ndarray:
     """One image to a ``(C, H, W) float32`` array, preprocessed as ``spec`` says."""
+    from PIL import Image
+
     img = open_image(image)
     img = img.convert("L" if spec.channels == 1 else "RGB")
     height, width = spec.size
     if img.size != (width, height):
-        img = img.resize((width, height), _RESAMPLE[spec.resample])
+        img = img.resize((width, height), getattr(Image.Resampling, _RESAMPLE[spec.resample]))
     x = np.asarray(img, dtype=np.float32) * np.float32(spec.scale)
     x = x.reshape(height, width, spec.channels).transpose(2, 0, 1)
     mean = np.asarray(spec.mean, dtype=np.float32)[:, None, None]

@@ -18,8 +18,9 @@ options always win.
 from __future__ import annotations
 
 import contextlib
-import importlib.metadata
 import io
+import os
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -89,6 +90,8 @@ def import_onnxruntime() -> ModuleType:
 
 
 def _installed(names: Sequence[str]) -> list[str]:
+    import importlib.metadata
+
     found = []
     for name in names:
         try:
@@ -109,8 +112,40 @@ def installed_flavours() -> list[str]:
     return _installed(list(FLAVOURS))
 
 
+def _metadata_names(names: Sequence[str]) -> set[str]:
+    """Which of ``names`` have a ``*.dist-info`` / ``*.egg-info`` / ``*.egg`` entry in a ``sys.path`` folder.
+
+    A directory listing, no metadata parsing: it sees every distribution ``importlib.metadata`` finds in
+    those folders (an upper bound), so the import-time check need not import ``importlib.metadata`` (and
+    its ``email``/``zipfile`` dependencies, 20-50 ms) when at most one ONNX Runtime build can be installed.
+    """
+    wanted = {_normalize(n) for n in names}
+    found: set[str] = set()
+    for folder in sys.path:
+        try:
+            entries = os.listdir(folder or ".")
+        except OSError:  # a zip or a missing folder: no native onnxruntime build lives there
+            continue
+        for entry in entries:
+            meta = _METADATA_ENTRY.match(entry)
+            if meta and _normalize(meta["name"]) in wanted:
+                found.add(_normalize(meta["name"]))
+    return found
+
+
+#: ``<name>[-<version>...].dist-info`` / ``.egg-info`` / ``.egg``: a distribution's metadata in a sys.path folder
+_METADATA_ENTRY = re.compile(r"^(?P<name>.+?)(-\d.*)?\.(dist-info|egg-info|egg)$", re.IGNORECASE)
+
+
+def _normalize(name: str) -> str:
+    """A distribution name as PEP 503 compares it (``onnxruntime-gpu`` == ``onnxruntime_gpu``)."""
+    return re.sub(r"[-_.]+", "_", name).lower()
+
+
 def install_problem() -> str | None:
     """The one-line description and fix of a broken ONNX Runtime install (several builds), or None."""
+    if len(_metadata_names(ORT_DISTRIBUTIONS)) < 2:
+        return None  # at most one build's metadata on sys.path: nothing can clash
     dists = installed_ort_distributions()
     if len(dists) > 1:
         return (
@@ -416,6 +451,8 @@ def tensorrt_preset(ctx: SessionContext) -> dict[str, str]:
 
 
 def _ort_version() -> str:
+    import importlib.metadata
+
     try:
         return importlib.metadata.version(next(iter(installed_ort_distributions()), "onnxruntime"))
     except importlib.metadata.PackageNotFoundError:
@@ -423,6 +460,8 @@ def _ort_version() -> str:
 
 
 def _trt_version() -> str:
+    import importlib.metadata
+
     for dist in ("tensorrt", "tensorrt-cu12", "tensorrt-cu13", "tensorrt-cu12-libs", "tensorrt-cu13-libs"):
         with contextlib.suppress(importlib.metadata.PackageNotFoundError):
             return importlib.metadata.version(dist)
@@ -438,6 +477,8 @@ def preload_cuda_libraries(requested: list[tuple[str, dict[str, Any]]]) -> None:
     """
     if not any(n in ("CUDAExecutionProvider", "TensorrtExecutionProvider") for n, _ in requested):
         return
+    import importlib.metadata
+
     if not any((d.metadata["Name"] or "").lower().startswith("nvidia-cudnn") for d in importlib.metadata.distributions()):
         return
     import onnxruntime as ort
