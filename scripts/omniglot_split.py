@@ -1,21 +1,24 @@
 """Split Omniglot's background alphabets into train and held-out evaluation folders (symlinks, no copies).
 
-Usage: python scripts/omniglot_split.py ../shared/data/omniglot/images_background runs/omniglot-split
+Usage: python scripts/omniglot_split.py ../shared/data/omniglot/images_background runs/omniglot-split [--offset 2]
 
-Held out (never trained on): every 6th alphabet from the 3rd, sorted by name: Arcadian, Braille, Greek,
-Korean, Sanskrit (24-42 characters each, so 20-way within-alphabet episodes exist in all five). The other
-25 alphabets (about 800 characters) are for training.
+Held out (never trained on): every 6th alphabet from the ``offset``-th (0-based), sorted by name. The default,
+offset 2, holds out Arcadian, Braille, Greek, Korean, Sanskrit; offset 3 (the second split measured in the
+README) Armenian, Burmese, Gujarati, Latin, Syriac. Offsets 0, 2 and 3 give 20+ characters in every held-out
+alphabet, so 20-way within-alphabet episodes exist in all five; the other 25 alphabets are for training.
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
 from pathlib import Path
 
 
-def main(src: Path, dest: Path) -> None:
+def main(src: Path, dest: Path, offset: int = 2) -> None:
     alphabets = sorted(p for p in src.iterdir() if p.is_dir())
-    held_out = set(alphabets[2::6])
+    if not 0 <= offset < 6:
+        raise SystemExit(f"--offset {offset} must be in 0..5")
+    held_out = set(alphabets[offset::6])
     for part in ("train", "eval"):
         (dest / part).mkdir(parents=True, exist_ok=True)
     for a in alphabets:
@@ -26,4 +29,9 @@ def main(src: Path, dest: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), Path(sys.argv[2]))
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("src", type=Path, help="images_background (one folder per alphabet)")
+    ap.add_argument("dest", type=Path, help="output folder: DEST/train and DEST/eval hold symlinks")
+    ap.add_argument("--offset", type=int, default=2, help="hold out every 6th alphabet from this index (default 2)")
+    args = ap.parse_args()
+    main(args.src, args.dest, args.offset)
