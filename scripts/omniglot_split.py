@@ -15,9 +15,11 @@ from pathlib import Path
 
 
 def main(src: Path, dest: Path, offset: int = 2) -> None:
-    alphabets = sorted(p for p in src.iterdir() if p.is_dir())
+    if not src.is_dir():
+        raise SystemExit(f"error: {src} is not a folder; pass Omniglot's images_background (one folder per alphabet)")
     if not 0 <= offset < 6:
-        raise SystemExit(f"--offset {offset} must be in 0..5")
+        raise SystemExit(f"error: --offset {offset} must be in 0..5")
+    alphabets = sorted(p for p in src.iterdir() if p.is_dir())
     held_out = set(alphabets[offset::6])
     for part in ("train", "eval"):
         (dest / part).mkdir(parents=True, exist_ok=True)
