@@ -47,6 +47,14 @@ from siamese_sdk.errors import require_extra
     show_default=True,
     help="Batch size of the fixed-shape variants (coreml, qnn profiles).",
 )
+@click.option(
+    "--tta",
+    type=click.Choice(["none", "shift5", "shift9"]),
+    default="none",
+    show_default=True,
+    help="Test-time augmentation inside the encoder graph: average the embeddings of the image and its "
+    "one-pixel shifts (5 or 9 views; that many times the cost per image). Image checkpoints only.",
+)
 def main(
     checkpoint: Path,
     out: Path | None,
@@ -56,6 +64,7 @@ def main(
     calibration_images: int,
     profiles: tuple[str, ...],
     fixed_batch: int,
+    tta: str,
 ) -> None:
     """Export a siamese-train checkpoint to a bundle that siamese_sdk loads without torch.
 
@@ -70,6 +79,7 @@ def main(
       siamese-export runs/demo/model.pt
       siamese-export runs/demo/model.pt --profile cpu,cuda,coreml
       siamese-export runs/faces/model.pt -o faces-bundle --calibration faces/train --validation faces/val
+      siamese-export runs/omniglot/best.pt -o omniglot-tta --tta shift9
     """
     require_extra("torch")
     require_extra("onnx")
@@ -88,6 +98,7 @@ def main(
         log=click.echo,
         profiles=names,
         fixed_batch=fixed_batch,
+        tta=tta,
     )
     path = export_bundle(checkpoint, out, opts)
     click.echo(report(read_manifest(path), path))

@@ -45,6 +45,7 @@ from .fp16 import convert_fp16
 from .learned_head import HEAD_PARITY_MAX_ABS, build_learned_head, head_parity
 from .onnx_graphs import INPUT_NAME, OPSET, build_head, bundle_metadata, export_encoder, fix_batch, set_metadata
 from .quantize import quantize_encoder, quantize_w8a16
+from .tta import SHIFTS, ShiftTTA
 
 PARITY_MIN_COSINE = 0.9999
 #: every derived variant (int8, fp16, fp16-fixed, w8a16-fixed) ships only within this validation AUC drop of fp32
@@ -69,6 +70,8 @@ class ExportOptions:
     profiles: tuple[str, ...] = ("cpu",)
     #: batch size of the static-shape variants (coreml, qnn)
     fixed_batch: int = 1
+    #: test-time augmentation baked into the encoder graph (``tta.SHIFTS``: none, shift5, shift9)
+    tta: str = "none"
 
 
 def export_bundle(checkpoint_path: str | Path, out: str | Path | None = None, options: ExportOptions | None = None) -> Path:
@@ -82,11 +85,16 @@ def export_bundle(checkpoint_path: str | Path, out: str | Path | None = None, op
     profiles = _check_profiles(opts.profiles)
     if not isinstance(opts.fixed_batch, int) or opts.fixed_batch < 1:
         raise InputError(f"fixed batch {opts.fixed_batch!r} invalid; pass --fixed-batch >= 1")
+    if opts.tta not in SHIFTS:
+        raise InputError(f"test-time augmentation {opts.tta!r} unknown; pass --tta {' or '.join(SHIFTS)}")
     ckpt_path = Path(checkpoint_path)
     ckpt = checkpoint.load(ckpt_path)
     out = Path(out) if out is not None else ckpt_path.parent / "bundle"
     if out.exists() and not (out / MANIFEST).exists():
         raise InputError(f"{out} exists and is not a bundle; choose another -o (an existing bundle would be replaced)")
+    image_run = "branches" not in ckpt and (not isinstance(ckpt.get("model"), dict) or ckpt["model"].get("kind", "image") == "image")
+    if opts.tta != "none" and not image_run:
+        raise InputError(f"--tta applies to one-encoder image checkpoints; {ckpt_path} is a pseudo-Siamese or text run: drop --tta")
     if "branches" in ckpt:
         from .pseudo import export_pseudo_bundle
 
@@ -106,6 +114,9 @@ def export_bundle(checkpoint_path: str | Path, out: str | Path | None = None, op
         raise BundleError(
             f"{ckpt_path} lacks or mismatches what export needs ({type(e).__name__}: {str(e)[:120]}); re-train with this version"
         ) from None
+    if opts.tta != "none":
+        encoder = ShiftTTA(encoder, opts.tta, bool(mcfg["normalize"]))
+        log(f"test-time augmentation: {opts.tta} ({len(SHIFTS[opts.tta])} views per image, averaged inside the encoder graph)")
     encoder.eval()
     metric, dim = str(mcfg["metric"]), int(mcfg["embedding_dim"])
 
@@ -252,7 +263,7 @@ def export_bundle(checkpoint_path: str | Path, out: str | Path | None = None, op
             "source": _data_ref(ckpt, opts),
             "parity_min_cosine": parity,
         }
-        provenance = _provenance(ckpt, ckpt_path)
+        provenance = {**_provenance(ckpt, ckpt_path), "tta": opts.tta}
         for v in variants.values():
             fixed = {"fixed_batch": str(v.batch)} if v.batch else {}
             props = bundle_metadata(

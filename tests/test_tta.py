@@ -1,0 +1,60 @@
+"""siamese-export --tta: the shifted-view average baked into the encoder graph, checked against numpy shifts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import siamese_sdk
+from siamese_sdk import InputError
+from siamese_sdk.bundle import read_manifest
+from siamese_sdk.cli import report
+from siamese_sdk.preprocess import to_batch
+
+torch = pytest.importorskip("torch")
+from siamese_export.exporter import ExportOptions, export_bundle  # noqa: E402
+from siamese_export.tta import SHIFTS, ShiftTTA  # noqa: E402
+
+
+def shifted_views(x: np.ndarray, mode: str) -> list[np.ndarray]:
+    """The views by hand: view (dy, dx) reads pixel (i + dy, j + dx), clamped to the border."""
+    h, w = x.shape[-2:]
+    padded = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)), mode="edge")
+    return [padded[:, :, 1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w] for dy, dx in SHIFTS[mode]]
+
+
+def unit(e: np.ndarray) -> np.ndarray:
+    return e / np.linalg.norm(e, axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("mode,normalize", [("shift5", True), ("shift9", False), ("none", True)])
+def test_shift_tta_is_the_mean_over_one_pixel_shifts(mode, normalize):
+    torch.manual_seed(0)
+    encoder = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(30, 4))
+    x = np.random.default_rng(0).normal(size=(3, 1, 6, 5)).astype(np.float32)
+    with torch.no_grad():
+        got = ShiftTTA(encoder, mode, normalize)(torch.from_numpy(x)).numpy()
+        views = [encoder(torch.from_numpy(np.ascontiguousarray(v))).numpy() for v in shifted_views(x, mode)]
+    want = np.mean(views, axis=0)
+    assert len(views) == {"none": 1, "shift5": 5, "shift9": 9}[mode]
+    np.testing.assert_allclose(got, unit(want) if normalize else want, atol=1e-6)
+    assert not np.allclose(views[0], want) or mode == "none"  # the shifts do change the embedding
+
+
+def test_tta_bundle_embeds_the_average_of_the_plain_bundle_over_shifts(bundle, trained_run, images, tmp_path):
+    out = export_bundle(trained_run / "model.pt", tmp_path / "tta", ExportOptions(tta="shift5", int8=False, log=lambda s: None))
+    m = read_manifest(out)
+    assert m.provenance["tta"] == "shift5" and "test-time augmentation shift5" in report(m, out)
+    assert read_manifest(bundle).provenance["tta"] == "none"
+    plain, tta = siamese_sdk.load(bundle, variant="fp32"), siamese_sdk.load(out, variant="fp32")
+    x = to_batch(images[:6], m.preprocess)
+    want = np.mean([plain.embed(np.ascontiguousarray(v)) for v in shifted_views(x, "shift5")], axis=0)
+    np.testing.assert_allclose(tta.embed(x), unit(want) if m.normalized else want, atol=1e-5)
+    assert np.isfinite(m.variants["fp32"].thresholds["eer"])  # calibrated on the averaged embeddings
+
+
+def test_tta_refused_where_it_does_not_apply(trained_run, text_bundle, tmp_path):
+    with pytest.raises(InputError, match="unknown; pass --tta none or shift5 or shift9"):
+        export_bundle(trained_run / "model.pt", tmp_path / "a", ExportOptions(tta="flip", log=lambda s: None))
+    with pytest.raises(InputError, match="image checkpoints.*drop --tta"):
+        export_bundle(text_bundle.parent / "model.pt", tmp_path / "b", ExportOptions(tta="shift9", log=lambda s: None))
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
