@@ -159,3 +159,14 @@ def test_compact_changes_bytes_not_results(bundle, tmp_path):
     x = np.random.default_rng(0).standard_normal((5, 1, 28, 28)).astype(np.float32)
     out = [ort.InferenceSession(str(f), providers=["CPUExecutionProvider"]).run(None, {"images": x})[0] for f in (src, small)]
     np.testing.assert_array_equal(out[0], out[1])
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+@pytest.mark.parametrize("kind", ["pairwise", "matrix"])
+def test_heads_carry_only_the_constants_they_use(metric, kind):
+    from siamese_export.onnx_graphs import build_head
+
+    graph = build_head(metric, kind, 8).graph
+    used = {i for n in graph.node for i in n.input}
+    consts = [n.output[0] for n in graph.node if n.op_type == "Constant"]
+    assert consts and all(c in used for c in consts), consts

@@ -44,15 +44,15 @@ def test_sdk_runs_a_bundle_with_torch_blocked(bundle, tiny_data):
 
 
 def test_cold_start_path_imports_only_what_it_needs(bundle, tiny_data):
-    """``import siamese_sdk`` + ``load`` + ``embed(array)`` leave Pillow, click, importlib.metadata and the
-    gallery's zip code unimported (cold start); decoding an image file then brings Pillow in."""
+    """``import siamese_sdk`` + ``load`` + ``embed(array)`` leave Pillow, click, importlib.metadata, the
+    gallery's zip code and the text tokenizer unimported (cold start); decoding an image file then brings Pillow in."""
     img = sorted(tiny_data.rglob("*.png"))[0]
     code = textwrap.dedent(
         f"""
         import sys
         import numpy as np
         import siamese_sdk
-        heavy = ("PIL", "click", "importlib.metadata", "zipfile", "siamese_sdk.gallery")
+        heavy = ("PIL", "click", "importlib.metadata", "zipfile", "siamese_sdk.gallery", "siamese_sdk.tokenizer")
         loaded = lambda: [m for m in heavy if m in sys.modules]
         print("import", loaded())
         m = siamese_sdk.load({str(bundle)!r})

@@ -167,6 +167,8 @@ def build_head(metric: str, kind: str, dim: int) -> onnx.ModelProto:
         else:
             nodes += [helper.make_node("Gemm", ["a_n", "b_n"], ["cos"], transB=1)]
         nodes += [helper.make_node("Sub", ["one", "cos"], ["scores"])]
+    used = {i for n in nodes for i in n.input}  # only the constants this metric/kind reads (ORT warns of the others)
+    nodes = [n for n in nodes if n.op_type != "Constant" or n.output[0] in used]
     b_rows = "B" if kind == "pairwise" else "N"
     out_shape = ["B"] if kind == "pairwise" else ["B", "N"]
     graph = helper.make_graph(

@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from .errors import BundleError, InputError
-from .tokenizer import Tokenizer, pad_batch
 
 if TYPE_CHECKING:
     from .bundle import Preprocess
+    from .tokenizer import Tokenizer
 
 #: rows of one encoder run and the feeds for it
 Feed = tuple[slice | np.ndarray, dict[str, np.ndarray]]
@@ -197,6 +197,8 @@ class TextInput(InputSpec):
         return (self.tokenizer_file,)
 
     def open(self, root: Path) -> TextInput:
+        from .tokenizer import Tokenizer  # text bundles only: kept off the image bundles' import path (cold start)
+
         return replace(self, tokenizer=Tokenizer.load(Path(root) / self.tokenizer_file))
 
     def to_dict(self) -> dict[str, Any]:
@@ -253,6 +255,8 @@ class TextInput(InputSpec):
         order = np.argsort(np.fromiter(map(len, prepared), dtype=np.int64, count=len(prepared)), kind="stable")
         for i in range(0, len(order), step):
             rows = order[i : i + step]
+            from .tokenizer import pad_batch
+
             tokens, lengths = pad_batch([prepared[r] for r in rows])
             yield rows, {TOKENS: tokens, LENGTHS: lengths}
 
