@@ -92,14 +92,14 @@ def export_bundle(checkpoint_path: str | Path, out: str | Path | None = None, op
     out = Path(out) if out is not None else ckpt_path.parent / "bundle"
     if out.exists() and not (out / MANIFEST).exists():
         raise InputError(f"{out} exists and is not a bundle; choose another -o (an existing bundle would be replaced)")
-    image_run = "branches" not in ckpt and (not isinstance(ckpt.get("model"), dict) or ckpt["model"].get("kind", "image") == "image")
-    if opts.tta != "none" and not image_run:
+    text_run = isinstance(ckpt.get("model"), dict) and ckpt["model"].get("kind", "image") != "image"
+    if opts.tta != "none" and ("branches" in ckpt or text_run):
         raise InputError(f"--tta applies to one-encoder image checkpoints; {ckpt_path} is a pseudo-Siamese or text run: drop --tta")
     if "branches" in ckpt:
         from .pseudo import export_pseudo_bundle
 
         return export_pseudo_bundle(ckpt, ckpt_path, out, opts, profiles)
-    if isinstance(ckpt.get("model"), dict) and ckpt["model"].get("kind", "image") != "image":
+    if text_run:
         from .text_export import export_text_bundle
 
         return export_text_bundle(ckpt, ckpt_path, out, opts)

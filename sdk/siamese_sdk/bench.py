@@ -15,6 +15,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from collections.abc import Callable
@@ -108,15 +109,18 @@ def cold_start_once(
     after a batch of 64 (``peak_rss_mb``), the variant it ran and whether torch got imported come with it.
     """
     cmd = [sys.executable, "-c", _COLD, str(bundle), variant, json.dumps(providers or []), json.dumps(threads)]
-    t0 = time.perf_counter()
-    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) as p:
-        ready = p.stdout.readline()
-        t1 = time.perf_counter()
-        last = p.stdout.readline()
-        t2 = time.perf_counter()
-        err = p.stderr.read()
-        code = p.wait()
-        t3 = time.perf_counter()
+    # stderr goes to a file: a pipe read only at the end could fill up (runtime warnings) and stall the child
+    with tempfile.TemporaryFile("w+") as errf:
+        t0 = time.perf_counter()
+        with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errf, text=True, env=env) as p:
+            ready = p.stdout.readline()
+            t1 = time.perf_counter()
+            last = p.stdout.readline()
+            t2 = time.perf_counter()
+            code = p.wait()
+            t3 = time.perf_counter()
+        errf.seek(0)
+        err = errf.read()
     if code != 0 or ready.strip() != "ready":
         raise InputError(f"cold-start process failed: {err.strip().splitlines()[-1] if err.strip() else code}")
     return {**json.loads(last), "cold_start_ms": (t1 - t0) * 1e3, "exit_ms": (t3 - t2) * 1e3}

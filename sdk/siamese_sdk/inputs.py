@@ -252,11 +252,11 @@ class TextInput(InputSpec):
         return items
 
     def feeds(self, prepared: list[list[int]], step: int) -> Iterator[Feed]:
+        from .tokenizer import pad_batch  # off the image bundles' import path, as in ``open``
+
         order = np.argsort(np.fromiter(map(len, prepared), dtype=np.int64, count=len(prepared)), kind="stable")
         for i in range(0, len(order), step):
             rows = order[i : i + step]
-            from .tokenizer import pad_batch
-
             tokens, lengths = pad_batch([prepared[r] for r in rows])
             yield rows, {TOKENS: tokens, LENGTHS: lengths}
 
