@@ -10,7 +10,7 @@ from siamese_sdk.errors import require_extra
 
 
 @click.command(cls=FriendlyCommand, context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.argument("checkpoints", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="CHECKPOINT...")
 @click.option(
     "-o",
     "--out",
@@ -56,7 +56,7 @@ from siamese_sdk.errors import require_extra
     "one-pixel shifts (5 or 9 views; that many times the cost per image). Image checkpoints only.",
 )
 def main(
-    checkpoint: Path,
+    checkpoints: tuple[Path, ...],
     out: Path | None,
     calibration: Path | None,
     validation: Path | None,
@@ -67,6 +67,9 @@ def main(
     tta: str,
 ) -> None:
     """Export a siamese-train checkpoint to a bundle that siamese_sdk loads without torch.
+
+    Several checkpoints make one ensemble encoder (their embeddings side by side in one graph); they must
+    share the data split: train them with different --seed and the same --split-seed.
 
     Writes the encoder as ONNX fp32 (parity-checked against torch) plus the variants each --profile
     needs: int8 (static QDQ, per-channel; the cpu choice only if not slower than fp32 here), fp16, and
@@ -80,6 +83,7 @@ def main(
       siamese-export runs/demo/model.pt --profile cpu,cuda,coreml
       siamese-export runs/faces/model.pt -o faces-bundle --calibration faces/train --validation faces/val
       siamese-export runs/omniglot/best.pt -o omniglot-tta --tta shift9
+      siamese-export runs/seed0/best.pt runs/seed1/best.pt -o omniglot-ensemble
     """
     require_extra("torch")
     require_extra("onnx")
@@ -99,8 +103,9 @@ def main(
         profiles=names,
         fixed_batch=fixed_batch,
         tta=tta,
+        members=checkpoints[1:],
     )
-    path = export_bundle(checkpoint, out, opts)
+    path = export_bundle(checkpoints[0], out, opts)
     click.echo(report(read_manifest(path), path))
 
 

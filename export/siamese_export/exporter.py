@@ -41,6 +41,7 @@ from siamese_trainer.encoders import Encoder
 from siamese_trainer.heads import LearnedHead
 from siamese_trainer.table_train import checkpoint_validation, training_images
 
+from .ensemble import Ensemble, check_members
 from .fp16 import convert_fp16
 from .learned_head import HEAD_PARITY_MAX_ABS, build_learned_head, head_parity
 from .onnx_graphs import INPUT_NAME, OPSET, build_head, bundle_metadata, export_encoder, fix_batch, set_metadata
@@ -72,6 +73,8 @@ class ExportOptions:
     fixed_batch: int = 1
     #: test-time augmentation baked into the encoder graph (``tta.SHIFTS``: none, shift5, shift9)
     tta: str = "none"
+    #: further checkpoints joined with the first into one ensemble encoder (``ensemble.py``)
+    members: tuple[Path, ...] = ()
 
 
 def export_bundle(checkpoint_path: str | Path, out: str | Path | None = None, options: ExportOptions | None = None) -> Path:
@@ -92,6 +95,9 @@ def export_bundle(checkpoint_path: str | Path, out: str | Path | None = None, op
     out = Path(out) if out is not None else ckpt_path.parent / "bundle"
     if out.exists() and not (out / MANIFEST).exists():
         raise InputError(f"{out} exists and is not a bundle; choose another -o (an existing bundle would be replaced)")
+    members = [(checkpoint.load(p), Path(p)) for p in opts.members]
+    if members:
+        check_members(ckpt, ckpt_path, members, opts.validation is not None)
     text_run = isinstance(ckpt.get("model"), dict) and ckpt["model"].get("kind", "image") != "image"
     if opts.tta != "none" and ("branches" in ckpt or text_run):
         raise InputError(f"--tta applies to one-encoder image checkpoints; {ckpt_path} is a pseudo-Siamese or text run: drop --tta")
@@ -103,22 +109,16 @@ def export_bundle(checkpoint_path: str | Path, out: str | Path | None = None, op
         from .text_export import export_text_bundle
 
         return export_text_bundle(ckpt, ckpt_path, out, opts)
-    try:
-        mcfg = ckpt["model"]
-        preprocess = preprocess_from(ckpt["preprocess"])
-        encoder = encoder_from(mcfg, ckpt["state_dict"])
-        head = _learned_head(ckpt)
-    except BackboneError as e:  # a user backbone whose module is not importable here
-        raise BundleError(f"{ckpt_path}: {e}") from None
-    except (KeyError, TypeError, RuntimeError, ValueError) as e:
-        raise BundleError(
-            f"{ckpt_path} lacks or mismatches what export needs ({type(e).__name__}: {str(e)[:120]}); re-train with this version"
-        ) from None
+    encoder, preprocess, head = _rebuild(ckpt, ckpt_path)
+    mcfg = ckpt["model"]
+    if members:
+        encoder = Ensemble([encoder, *(_rebuild(c, p)[0] for c, p in members)], unit_parts=mcfg["metric"] == "cosine")
+        log(f"ensemble: {1 + len(members)} checkpoints, embeddings concatenated inside the encoder graph")
     if opts.tta != "none":
         encoder = ShiftTTA(encoder, opts.tta, bool(mcfg["normalize"]))
         log(f"test-time augmentation: {opts.tta} ({len(SHIFTS[opts.tta])} views per image, averaged inside the encoder graph)")
     encoder.eval()
-    metric, dim = str(mcfg["metric"]), int(mcfg["embedding_dim"])
+    metric, dim = str(mcfg["metric"]), sum(int(c["model"]["embedding_dim"]) for c, _ in [(ckpt, ckpt_path), *members])
 
     rng = np.random.default_rng(opts.seed)
     if "layout" in ckpt["data"]:  # a CSV run (image pairs/triplets): its held-out rows, or --validation CSV
@@ -264,6 +264,8 @@ def export_bundle(checkpoint_path: str | Path, out: str | Path | None = None, op
             "parity_min_cosine": parity,
         }
         provenance = {**_provenance(ckpt, ckpt_path), "tta": opts.tta}
+        if members:
+            provenance["ensemble"] = [_member(c, p) for c, p in [(ckpt, ckpt_path), *members]]
         for v in variants.values():
             fixed = {"fixed_batch": str(v.batch)} if v.batch else {}
             props = bundle_metadata(
@@ -273,6 +275,18 @@ def export_bundle(checkpoint_path: str | Path, out: str | Path | None = None, op
         _write_manifest(tmp, _manifest(variants, metric, dim, mcfg, preprocess, default, validation, provenance, notes, chosen))
     log(f"bundle written: {out}")
     return out
+
+
+def _rebuild(ckpt: dict, path: Path) -> tuple[Encoder, Preprocess, LearnedHead | None]:
+    """A one-encoder image checkpoint's encoder, preprocessing and learned head (None for metric heads)."""
+    try:
+        return encoder_from(ckpt["model"], ckpt["state_dict"]), preprocess_from(ckpt["preprocess"]), _learned_head(ckpt)
+    except BackboneError as e:  # a user backbone whose module is not importable here
+        raise BundleError(f"{path}: {e}") from None
+    except (KeyError, TypeError, RuntimeError, ValueError) as e:
+        raise BundleError(
+            f"{path} lacks or mismatches what export needs ({type(e).__name__}: {str(e)[:120]}); re-train with this version"
+        ) from None
 
 
 def preprocess_from(d: dict) -> Preprocess:
@@ -468,6 +482,11 @@ def _data_ref(ckpt: dict, opts: ExportOptions) -> str:
         return str(opts.validation)
     root = ckpt["data"]["root"]
     return root if root == EMBEDDED else str(Path(root))
+
+
+def _member(ckpt: dict, path: Path) -> dict:
+    """What ``provenance.ensemble`` records of one member."""
+    return {"arch": ckpt["model"]["arch"], "epochs": ckpt.get("epoch"), "checkpoint_sha256": sha256_file(path)}
 
 
 def _provenance(ckpt: dict, ckpt_path: Path) -> dict:

@@ -143,7 +143,8 @@ def report(m: Any, bundle: Path) -> str:
         f"embedding   {m.embedding_dim}-d{' (L2-normalised)' if m.normalized else ''}, metric {m.metric} "
         f"({'higher' if m.higher_is_closer else 'lower'} score = closer)",
         f"arch        {m.provenance.get('arch', '?')}, loss {m.provenance.get('loss', '?')}"
-        + (f", test-time augmentation {m.provenance['tta']}" if m.provenance.get("tta", "none") != "none" else ""),
+        + (f", test-time augmentation {m.provenance['tta']}" if m.provenance.get("tta", "none") != "none" else "")
+        + (f", ensemble of {len(m.provenance['ensemble'])} checkpoints" if m.provenance.get("ensemble") else ""),
         f"validation  {validated}, {m.validation.get('pairs', '?')} pairs",
         f"{'variant':<12}{'size':>10}{'AUC':>9}{'EER':>8}{'TAR@1e-2':>10}{'TAR@1e-3':>10}   thresholds (eer / far 1e-2 / far 1e-3)",
     ]

@@ -163,7 +163,13 @@ from siamese_sdk.errors import require_extra
     show_default=True,
     help="Stroke-width augmentation: blend each image with its 3x3 dilation or erosion by up to this weight (with --augment).",
 )
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seeds weights, sampling and augmentation (and the split, unless --split-seed).")
+@click.option(
+    "--split-seed",
+    type=int,
+    default=None,
+    help="Seed of the train/validation split only (default: --seed). Ensemble members share it: --seed 1 --split-seed 0.",
+)
 @click.option("--device", default="cpu", show_default=True, help="torch device (cpu, cuda, cuda:1).")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="torch CPU threads.")
 @click.option(

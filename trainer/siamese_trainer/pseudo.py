@@ -124,7 +124,7 @@ def train_pseudo(config: TrainConfig, resume: bool, log: Callable[[str], None], 
         raise InputError(
             f"--data and --data-b share {len(common)} class name(s); need at least 4 identities present in both folders"
         )
-    train_classes, val_classes = data.split_classes(folder_a.subset(common), config.val_fraction, config.seed)
+    train_classes, val_classes = data.split_classes(folder_a.subset(common), config.val_fraction, config.class_split_seed)
     pre_a = config.preprocess()
     pre_b = Preprocess(size=(size_b, size_b), channels=channels_b, mean=(0.5,) * channels_b, std=(0.5,) * channels_b)
     train_a = data.ImageDataset(folder_a.subset(train_classes), pre_a)

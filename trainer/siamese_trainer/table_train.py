@@ -164,7 +164,7 @@ def train_table(config: Any, resume: bool = False, log: Callable[[str], None] = 
     if config.threads:
         torch.set_num_threads(config.threads)
     config = config.resolved()
-    split = TableSplit.from_dict(state["data"]["split"]) if state is not None else split_table(table, config.val_fraction, config.seed)
+    split = TableSplit.from_dict(state["data"]["split"]) if state is not None else split_table(table, config.val_fraction, config.class_split_seed)
     rng = np.random.default_rng(config.seed)
     val_items, vi, vj, vsame = validation_pairs(table, split, rng)
     if not vsame.any() or vsame.all():

@@ -118,6 +118,8 @@ class TrainConfig:
     select: str = "auc"
     patience: int | None = None
     seed: int = 0
+    #: seed of the train/validation split (None: ``seed``); members of one ensemble share it (README, export)
+    split_seed: int | None = None
     device: str = "cpu"
     threads: int | None = None
     workers: int = 0
@@ -195,6 +197,11 @@ class TrainConfig:
         )
 
     @property
+    def class_split_seed(self) -> int:
+        """The seed that picks the validation classes (rows for CSV pair/triplet tables)."""
+        return self.seed if self.split_seed is None else self.split_seed
+
+    @property
     def bundle_metric(self) -> str:
         """The metric the bundle's heads compute: ``learned`` (p(same)) with ``--head learned``, else ``--metric``."""
         return "learned" if self.head == "learned" else self.metric
@@ -257,7 +264,7 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
     if state is not None:
         train_classes, val_classes = state["data"]["train_classes"], state["data"]["val_classes"]
     else:
-        train_classes, val_classes = data.split_classes(folder, config.val_fraction, config.seed)
+        train_classes, val_classes = data.split_classes(folder, config.val_fraction, config.class_split_seed)
     preprocess = config.preprocess()
     if state is None and world.is_main:
         folder.save(index_path)

@@ -1,0 +1,70 @@
+"""Ensembles baked into the exported encoder: several checkpoints, one graph, one embedding.
+
+``siamese-export a/best.pt b/best.pt c/best.pt`` embeds each image with every member and concatenates the
+members' embeddings, scaled by ``1 / sqrt(n)``: ``(B, D_1 + ... + D_n)``. For the euclidean metric the
+squared distance between two such embeddings is then the **mean of the members' squared distances**; for
+cosine each member's part is first made a unit vector, so the cosine similarity is the **mean of the
+members' cosines** (and L2-normalised members give a unit vector in both cases). So the bundle keeps the
+ordinary signature, metric and heads; thresholds, the int8 gate, ``verify``, ``search`` and ``oneshot`` all
+use the ensemble's embedding, and a device runs one graph at ``n`` times one member's cost. ``--tta`` then
+averages the ensemble over shifted views.
+
+Members must be image checkpoints with a metric head, trained with the same metric, normalisation, input
+preprocessing and **data split** (same ``--data``, ``--val-fraction`` and ``--split-seed``; vary ``--seed``),
+so that the first member's validation classes, which calibrate the thresholds, are unseen by every member.
+``--validation DIR`` lifts the split check: the user then vouches that no member trained on DIR's classes.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from siamese_sdk.errors import InputError
+
+
+class Ensemble(torch.nn.Module):
+    """``members`` (each ``(B, C, H, W) -> (B, D_i)``) -> ``(B, sum D_i) float32``; ``unit_parts`` (cosine
+    metric) normalises each member's part first."""
+
+    def __init__(self, members: list[torch.nn.Module], unit_parts: bool):
+        super().__init__()
+        self.members = torch.nn.ModuleList(members)
+        self.unit_parts = unit_parts
+        self.scale = 1.0 / math.sqrt(len(members))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        parts = [m(x) for m in self.members]
+        if self.unit_parts:
+            parts = [F.normalize(p, dim=1) for p in parts]
+        return torch.cat(parts, dim=1) * self.scale
+
+
+def check_members(first: dict, first_path: Path, members: list[tuple[dict, Path]], validation_given: bool) -> None:
+    """Raise ``InputError`` (one line, with the fix) unless every checkpoint can join one ensemble."""
+    for ckpt, path in [(first, first_path), *members]:
+        model = ckpt.get("model", {})
+        if "branches" in ckpt or model.get("kind", "image") != "image" or model.get("metric") == "learned":
+            raise InputError(
+                f"{path} cannot join an ensemble: members must be one-encoder image checkpoints with a metric head (not pseudo-Siamese, text or --head learned)"
+            )
+    for ckpt, path in members:
+        if ckpt["model"]["metric"] != first["model"]["metric"]:
+            raise InputError(
+                f"{path} uses metric {ckpt['model']['metric']}, {first_path} {first['model']['metric']}; ensemble members need one --metric"
+            )
+        if bool(ckpt["model"]["normalize"]) != bool(first["model"]["normalize"]):
+            raise InputError(
+                f"{path} and {first_path} differ in L2 normalisation; ensemble members need the same --normalize setting"
+            )
+        if ckpt["preprocess"] != first["preprocess"]:
+            raise InputError(
+                f"{path} preprocesses images differently from {first_path}; ensemble members need the same --size and --channels"
+            )
+        if not validation_given and ckpt["data"] != first["data"]:
+            raise InputError(
+                f"{path} was trained on a different data split than {first_path}, so the thresholds would be calibrated on classes a member "
+                "trained on; train members with the same --data, --val-fraction and --split-seed, or pass --validation DIR of classes none of them saw"
+            )
