@@ -13,6 +13,10 @@ Members must be image checkpoints with a metric head, trained with the same metr
 preprocessing and **data split** (same ``--data``, ``--val-fraction`` and ``--split-seed``; vary ``--seed``),
 so that the first member's validation classes, which calibrate the thresholds, are unseen by every member.
 ``--validation DIR`` lifts the split check: the user then vouches that no member trained on DIR's classes.
+
+Measured on Omniglot (README, one-shot section): two 20-epoch seeds beat one 40-epoch run by 1.0 point of 20-way
+within-alphabet accuracy at equal training time, 0.3 with ``--tta shift9``; three members with ``shift9`` read
+88.9 / 89.7 % int8 on two held-out splits.
 """
 
 from __future__ import annotations
