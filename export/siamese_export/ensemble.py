@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from siamese_sdk.errors import InputError
+from siamese_trainer import checkpoint
 
 
 class Ensemble(torch.nn.Module):
@@ -49,25 +50,27 @@ class Ensemble(torch.nn.Module):
 def check_members(first: dict, first_path: Path, members: list[tuple[dict, Path]], validation_given: bool) -> None:
     """Raise ``InputError`` (one line, with the fix) unless every checkpoint can join one ensemble."""
     for ckpt, path in [(first, first_path), *members]:
-        model = ckpt.get("model", {})
-        if "branches" in ckpt or model.get("kind", "image") != "image" or model.get("metric") == "learned":
+        if checkpoint.kind_of(ckpt) != "image" or (ckpt.get("model") or {}).get("metric") == "learned":
             raise InputError(
                 f"{path} cannot join an ensemble: members must be one-encoder image checkpoints with a metric head (not pseudo-Siamese, text or --head learned)"
             )
+    # .get throughout: a checkpoint lacking a key is refused here in one line, never with a KeyError
+    model = first.get("model") or {}
     for ckpt, path in members:
-        if ckpt["model"]["metric"] != first["model"]["metric"]:
+        other = ckpt.get("model") or {}
+        if other.get("metric") != model.get("metric"):
             raise InputError(
-                f"{path} uses metric {ckpt['model']['metric']}, {first_path} {first['model']['metric']}; ensemble members need one --metric"
+                f"{path} uses metric {other.get('metric')}, {first_path} {model.get('metric')}; ensemble members need one --metric"
             )
-        if bool(ckpt["model"]["normalize"]) != bool(first["model"]["normalize"]):
+        if bool(other.get("normalize")) != bool(model.get("normalize")):
             raise InputError(
                 f"{path} and {first_path} differ in L2 normalisation; ensemble members need the same --normalize setting"
             )
-        if ckpt["preprocess"] != first["preprocess"]:
+        if ckpt.get("preprocess") != first.get("preprocess"):
             raise InputError(
                 f"{path} preprocesses images differently from {first_path}; ensemble members need the same --size and --channels"
             )
-        if not validation_given and ckpt["data"] != first["data"]:
+        if not validation_given and ckpt.get("data") != first.get("data"):
             raise InputError(
                 f"{path} was trained on a different data split than {first_path}, so the thresholds would be calibrated on classes a member "
                 "trained on; train members with the same --data, --val-fraction and --split-seed, or pass --validation DIR of classes none of them saw"

@@ -98,14 +98,14 @@ def export_bundle(checkpoint_path: str | Path, out: str | Path | None = None, op
     members = [(checkpoint.load(p), Path(p)) for p in opts.members]
     if members:
         check_members(ckpt, ckpt_path, members, opts.validation is not None)
-    text_run = isinstance(ckpt.get("model"), dict) and ckpt["model"].get("kind", "image") != "image"
-    if opts.tta != "none" and ("branches" in ckpt or text_run):
+    kind = checkpoint.kind_of(ckpt)
+    if opts.tta != "none" and kind != "image":
         raise InputError(f"--tta applies to one-encoder image checkpoints; {ckpt_path} is a pseudo-Siamese or text run: drop --tta")
-    if "branches" in ckpt:
+    if kind == "pseudo":
         from .pseudo import export_pseudo_bundle
 
         return export_pseudo_bundle(ckpt, ckpt_path, out, opts, profiles)
-    if text_run:
+    if kind == "text":
         from .text_export import export_text_bundle
 
         return export_text_bundle(ckpt, ckpt_path, out, opts)
@@ -118,7 +118,7 @@ def export_bundle(checkpoint_path: str | Path, out: str | Path | None = None, op
         encoder = ShiftTTA(encoder, opts.tta, bool(mcfg["normalize"]))
         log(f"test-time augmentation: {opts.tta} ({len(SHIFTS[opts.tta])} views per image, averaged inside the encoder graph)")
     encoder.eval()
-    metric, dim = str(mcfg["metric"]), sum(int(c["model"]["embedding_dim"]) for c, _ in [(ckpt, ckpt_path), *members])
+    metric, dim = str(mcfg["metric"]), int(mcfg["embedding_dim"]) + sum(int(c["model"]["embedding_dim"]) for c, _ in members)
 
     rng = np.random.default_rng(opts.seed)
     if "layout" in ckpt["data"]:  # a CSV run (image pairs/triplets): its held-out rows, or --validation CSV
@@ -265,7 +265,8 @@ def export_bundle(checkpoint_path: str | Path, out: str | Path | None = None, op
         }
         provenance = {**_provenance(ckpt, ckpt_path), "tta": opts.tta}
         if members:
-            provenance["ensemble"] = [_member(c, p) for c, p in [(ckpt, ckpt_path), *members]]
+            first = _member(ckpt, provenance["checkpoint_sha256"])
+            provenance["ensemble"] = [first, *(_member(c, sha256_file(p)) for c, p in members)]
         for v in variants.values():
             fixed = {"fixed_batch": str(v.batch)} if v.batch else {}
             props = bundle_metadata(
@@ -484,9 +485,9 @@ def _data_ref(ckpt: dict, opts: ExportOptions) -> str:
     return root if root == EMBEDDED else str(Path(root))
 
 
-def _member(ckpt: dict, path: Path) -> dict:
+def _member(ckpt: dict, sha256: str) -> dict:
     """What ``provenance.ensemble`` records of one member."""
-    return {"arch": ckpt["model"]["arch"], "epochs": ckpt.get("epoch"), "checkpoint_sha256": sha256_file(path)}
+    return {"arch": ckpt["model"]["arch"], "epochs": ckpt.get("epoch"), "checkpoint_sha256": sha256}
 
 
 def _provenance(ckpt: dict, ckpt_path: Path) -> dict:

@@ -56,6 +56,14 @@ def load(path: str | Path) -> dict[str, Any]:
     return ckpt
 
 
+def kind_of(ckpt: dict[str, Any]) -> str:
+    """What a loaded checkpoint holds: ``pseudo`` (two branches), ``text`` (text or dialog encoder) or ``image``."""
+    if "branches" in ckpt:
+        return "pseudo"
+    model = ckpt.get("model")
+    return "text" if isinstance(model, dict) and model.get("kind", "image") != "image" else "image"
+
+
 C = TypeVar("C")
 
 
