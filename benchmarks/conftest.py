@@ -281,7 +281,7 @@ def torch_encoders(builds):
     """``{encoder: torch Encoder}`` rebuilt from each checkpoint, in eval mode (lazy)."""
     torch = pytest.importorskip("torch")
     from siamese_trainer import checkpoint
-    from siamese_trainer.encoders import Encoder
+    from siamese_trainer.checkpoint import build_encoder
 
     cache: dict = {}
 
@@ -289,8 +289,7 @@ def torch_encoders(builds):
         if encoder not in cache:
             ckpt = checkpoint.load(builds[encoder].checkpoint)
             m = ckpt["model"]
-            enc = Encoder(m["arch"], int(m["in_channels"]), int(m["embedding_dim"]), tuple(m["input_size"]), bool(m["normalize"]))
-            enc.load_state_dict(ckpt["state_dict"])
+            enc = build_encoder(m, ckpt["state_dict"])
             cache[encoder] = enc.eval()
             torch.set_num_threads(THREADS)
         return cache[encoder]

@@ -37,8 +37,6 @@ def test_sdk_preprocessing_matches_trainer(bundle, trained_run, images):
     from siamese_sdk.imagefolder import ImageFolder
     from siamese_trainer import checkpoint
     from siamese_trainer.data import ImageDataset
-    from siamese_trainer.encoders import Encoder
-
     model = siamese_sdk.load(bundle, variant="fp32")
     folder = ImageFolder.scan(images[0].parents[2])
     ds = ImageDataset(folder, model.manifest.preprocess)
@@ -46,10 +44,7 @@ def test_sdk_preprocessing_matches_trainer(bundle, trained_run, images):
     np.testing.assert_array_equal(x_train, model.preprocess(folder.paths[:4]))
     ck = checkpoint.load(trained_run / "model.pt")
     mc = ck["model"]
-    enc = Encoder(
-        mc["arch"], mc["in_channels"], mc["embedding_dim"], tuple(mc["input_size"]), mc["normalize"], **mc["arch_kwargs"]
-    ).eval()
-    enc.load_state_dict(ck["state_dict"])
+    enc = checkpoint.build_encoder(mc, ck["state_dict"])
     with torch.no_grad():
         ref = enc(torch.from_numpy(x_train)).numpy()
     np.testing.assert_allclose(model.embed(folder.paths[:4]), ref, atol=1e-4)

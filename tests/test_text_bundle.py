@@ -18,13 +18,9 @@ torch = pytest.importorskip("torch")
 
 def _torch_encoder(bundle):
     from siamese_trainer import checkpoint
-    from siamese_trainer.text_encoders import TextEncoder
 
     ckpt = checkpoint.load(bundle.parent / "model.pt")
-    m = ckpt["model"]
-    enc = TextEncoder(m["kind"], m["vocab_size"], m["embedding_dim"], m["normalize"], **m["arch_kwargs"])
-    enc.load_state_dict(ckpt["state_dict"])
-    return enc.eval()
+    return checkpoint.build_encoder(ckpt["model"], ckpt["state_dict"])
 
 
 def _cos(a, b):

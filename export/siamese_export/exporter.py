@@ -304,16 +304,7 @@ def preprocess_from(d: dict) -> Preprocess:
 
 def encoder_from(mcfg: dict, state_dict: dict) -> Encoder:
     """Rebuild a trained encoder (eval mode) from a checkpoint's ``model`` entry and weights."""
-    encoder = Encoder(
-        mcfg["arch"],
-        int(mcfg["in_channels"]),
-        int(mcfg["embedding_dim"]),
-        tuple(mcfg["input_size"]),
-        bool(mcfg["normalize"]),
-        **mcfg.get("arch_kwargs", {}),
-    )
-    encoder.load_state_dict(state_dict)
-    return encoder.eval()
+    return checkpoint.build_encoder(mcfg, state_dict)
 
 
 def _learned_head(ckpt: dict) -> LearnedHead | None:

@@ -35,6 +35,7 @@ from siamese_sdk.bundle import Manifest, Variant
 from siamese_sdk.errors import BundleError, InputError
 from siamese_sdk.inputs import LENGTHS, TOKENIZER_FILE, TOKENS, TextInput
 from siamese_sdk.tokenizer import Tokenizer, pad_batch
+from siamese_trainer.checkpoint import build_encoder
 from siamese_trainer.table_train import checkpoint_validation, encode_items
 from siamese_trainer.text_encoders import TextEncoder
 
@@ -113,8 +114,7 @@ def export_text_bundle(ckpt: dict, ckpt_path: Path, out: Path, opts: ex.ExportOp
         mcfg = ckpt["model"]
         kind = str(mcfg["kind"])
         tokenizer = Tokenizer.from_dict(ckpt["tokenizer"])
-        encoder = TextEncoder(kind, int(mcfg["vocab_size"]), int(mcfg["embedding_dim"]), bool(mcfg["normalize"]), **mcfg["arch_kwargs"])
-        encoder.load_state_dict(ckpt["state_dict"])
+        encoder = build_encoder(mcfg, ckpt["state_dict"])
     except (KeyError, TypeError, RuntimeError, ValueError) as e:
         if isinstance(e, (BundleError, InputError)):
             raise

@@ -14,7 +14,6 @@ import numpy as np
 import torch
 
 from . import checkpoint
-from .encoders import Encoder
 
 
 def main() -> None:
@@ -28,11 +27,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     ck = checkpoint.load(args.checkpoint)
     m = ck["model"]
-    enc = Encoder(
-        m["arch"], m["in_channels"], m["embedding_dim"], tuple(m["input_size"]), m["normalize"], **m.get("arch_kwargs", {})
-    )
-    enc.load_state_dict(ck["state_dict"])
-    enc.eval()
+    enc = checkpoint.build_encoder(m, ck["state_dict"])
     x = torch.randn(args.batch, m["in_channels"], *m["input_size"])
     times = []
     with torch.inference_mode():

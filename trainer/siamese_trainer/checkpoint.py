@@ -56,6 +56,35 @@ def load(path: str | Path) -> dict[str, Any]:
     return ckpt
 
 
+def build_encoder(model: dict[str, Any], state_dict: dict[str, Any] | None = None) -> torch.nn.Module:
+    """The one rebuild of a trained encoder (eval mode) from a checkpoint's ``model`` entry and weights.
+
+    ``model`` is ``ckpt["model"]`` (or a branch's ``model`` entry); an image encoder unless its ``kind`` is
+    ``text`` or ``dialog``. ``state_dict`` None leaves the fresh weights (for shape checks).
+    """
+    kind = model.get("kind", "image")
+    if kind == "image":
+        from .encoders import Encoder
+
+        encoder: torch.nn.Module = Encoder(
+            model["arch"],
+            int(model["in_channels"]),
+            int(model["embedding_dim"]),
+            tuple(model["input_size"]),
+            bool(model["normalize"]),
+            **model.get("arch_kwargs", {}),
+        )
+    else:
+        from .text_encoders import TextEncoder
+
+        encoder = TextEncoder(
+            kind, int(model["vocab_size"]), int(model["embedding_dim"]), bool(model["normalize"]), **model.get("arch_kwargs", {})
+        )
+    if state_dict is not None:
+        encoder.load_state_dict(state_dict)
+    return encoder.eval()
+
+
 def kind_of(ckpt: dict[str, Any]) -> str:
     """What a loaded checkpoint holds: ``pseudo`` (two branches), ``text`` (text or dialog encoder) or ``image``."""
     if "branches" in ckpt:

@@ -1,0 +1,101 @@
+"""One ``Metric`` object per score kind: its direction, its range and what "a match" means.
+
+Every place that compares a score with a threshold, picks the closest item or checks that a
+threshold is in range asks the ``Metric`` instead of testing the metric's name.
+
+    >>> m = get("euclidean")
+    >>> m.is_match(np.array([0.2, 0.9]), 0.5)
+    array([ True, False])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import BundleError
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A score kind. ``higher_is_closer`` is False for distances (the default metrics).
+
+    ``lo``/``hi``: the range every score and threshold lies in (``hi`` may be ``inf``).
+    ``normalized_inputs``: the score assumes unit-length embeddings (cosine).
+    """
+
+    name: str
+    higher_is_closer: bool
+    lo: float
+    hi: float
+    normalized_inputs: bool = False
+
+    def is_match(self, scores: np.ndarray | float, threshold: float) -> np.ndarray:
+        """``(N,) bool``: True where a score is on the close side of ``threshold``, inclusive."""
+        s = np.asarray(scores)
+        return s >= threshold if self.higher_is_closer else s <= threshold
+
+    def as_distance(self, scores: np.ndarray) -> np.ndarray:
+        """Scores mapped so that lower is closer (negated for similarities); float64."""
+        s = np.asarray(scores, dtype=np.float64)
+        return -s if self.higher_is_closer else s
+
+    def closest(self, scores: np.ndarray, axis: int = -1) -> np.ndarray:
+        """Index of the closest score along ``axis`` (argmin for distances, argmax for similarities)."""
+        return np.argmax(scores, axis=axis) if self.higher_is_closer else np.argmin(scores, axis=axis)
+
+    def order(self, scores: np.ndarray, axis: int = -1) -> np.ndarray:
+        """Indices that sort ``scores`` from closest to farthest along ``axis`` (stable)."""
+        return np.argsort(self.as_distance(scores), axis=axis, kind="stable")
+
+    def sign(self) -> str:
+        """The comparison a match satisfies, for messages: ``<=`` or ``>=``."""
+        return ">=" if self.higher_is_closer else "<="
+
+    def in_range(self, threshold: float) -> bool:
+        """Whether ``threshold`` lies in this metric's score range."""
+        return bool(self.lo <= threshold <= self.hi)
+
+    def pairwise(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """``(N,) float32`` scores of row pairs ``a[i]``, ``b[i]`` (``(N, D)`` each), in numpy."""
+        a, b = np.asarray(a, np.float32), np.asarray(b, np.float32)
+        if self.name == "euclidean":
+            return np.sqrt(np.maximum(((a - b) ** 2).sum(axis=1), 0.0)).astype(np.float32)
+        if self.name == "cosine":
+            return (1.0 - (_unit(a) * _unit(b)).sum(axis=1)).astype(np.float32)
+        raise BundleError(f"the {self.name} metric has no numpy formula; use the bundle's head graph (model.distance)")
+
+    def matrix(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """``(N, M) float32`` scores of every row of ``a`` (``(N, D)``) against every row of ``b`` (``(M, D)``)."""
+        a, b = np.asarray(a, np.float32), np.asarray(b, np.float32)
+        if self.name == "euclidean":
+            sq = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * (a @ b.T)
+            return np.sqrt(np.maximum(sq, 0.0)).astype(np.float32)
+        if self.name == "cosine":
+            return (1.0 - _unit(a) @ _unit(b).T).astype(np.float32)
+        raise BundleError(f"the {self.name} metric has no numpy formula; use the bundle's head graph (model.distance)")
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+#: the metrics a bundle may name. cosine is ``1 - cos`` in ``[0, 2]``; learned is p(same) in ``[0, 1]``
+#: from the trained ``|a - b| -> FC -> sigmoid`` head of ``siamese-train --head learned``.
+METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        Metric("euclidean", higher_is_closer=False, lo=0.0, hi=float("inf")),
+        Metric("cosine", higher_is_closer=False, lo=0.0, hi=2.0, normalized_inputs=True),
+        Metric("learned", higher_is_closer=True, lo=0.0, hi=1.0),
+    )
+}
+
+
+def get(name: str) -> Metric:
+    """The ``Metric`` called ``name``; raises ``BundleError`` naming the known ones."""
+    try:
+        return METRICS[name]
+    except KeyError:
+        raise BundleError(f"unknown metric {name!r}; this siamese-sdk knows {', '.join(METRICS)} (upgrade siamese-sdk?)") from None
