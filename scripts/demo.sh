@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # The main job on the embedded Omniglot subset: install into .venv, train -> export (prints the report) -> verify.
-# Usage: scripts/demo.sh            (env: PYTHON=python3.11, RUN=runs/demo, EPOCHS=15, TORCH_SPEC="torch==2.13.0")
+# Usage: scripts/demo.sh            (env: PYTHON=python3.11, RUN=runs/demo, EPOCHS=15, TORCH_SPEC="torch==2.13.0", TORCH_INDEX_URL=URL)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
 PY=${PYTHON:-python3}
 RUN=${RUN:-runs/demo}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-# torch is pinned to the CPU build on this machine; elsewhere set TORCH_SPEC to the build you want.
-.venv/bin/python -m pip install -q --disable-pip-version-check "${TORCH_SPEC:-torch==2.13.0}" -e ".[train]"
+# torch first, on its own: TORCH_SPEC picks the version, TORCH_INDEX_URL PyTorch's wheel index for your build
+# (e.g. https://download.pytorch.org/whl/cpu or .../cu126). Unset, the pinned torch==2.13.0 comes from pip's
+# configured index and nothing else.
+.venv/bin/python -m pip install -q --disable-pip-version-check ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"} "${TORCH_SPEC:-torch==2.13.0}"
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[train]"
 
 resume=""; [ -f "$RUN/model.pt" ] && resume="--resume"
 .venv/bin/siamese-train --out "$RUN" --loss triplet --epochs "${EPOCHS:-15}" $resume
