@@ -23,7 +23,8 @@ from click.testing import CliRunner
 from PIL import Image
 from siamese_sdk.cli import main
 
-GOLDEN = Path(__file__).resolve().parent / "data" / "golden"
+#: ``tests/data/golden``, found from this file wherever it sits under ``tests/``
+GOLDEN = next(d / "data" / "golden" for d in Path(__file__).resolve().parents if (d / "data" / "golden").is_dir())
 BUNDLE = GOLDEN / "bundle"
 EXPECTED = json.loads((GOLDEN / "expected.json").read_text())
 MANIFEST = json.loads((BUNDLE / "manifest.json").read_text())

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = next(d for d in Path(__file__).resolve().parents if (d / "pyproject.toml").is_file())
 GOLDEN = ROOT / "tests" / "data" / "golden"
 #: per kind: extra siamese-export flags (the image bundle also targets openvino, so int8 ships whatever its speed)
 KINDS = {"image": ["--profile", "cpu,openvino"], "pseudo": [], "text": []}
