@@ -145,3 +145,25 @@ def test_fresh_venv_runs_the_image_kinds(sdk_venv, signet_lrn, backbone_run, lea
     assert learned["hic"] is True and all(0 <= s <= 1 for s in learned["scores"])
     assert learned["same"] == [s >= learned["t"] for s in learned["scores"]]
     assert "branch='a'" in res["pseudo_error"] and res["pseudo"]["branches"] == ["a", "b"] and res["pseudo"]["dim"] == 16
+
+
+@pytest.mark.venv
+@pytest.mark.slow
+def test_fresh_venv_without_torch_passes_the_golden_bundle_tests(sdk_venv):
+    """``tests/test_golden_bundle.py`` (the SDK against the checked-in bundle) passes with pytest in the torch-free venv."""
+    env_dir, env = sdk_venv
+    py = str(env_dir / "bin" / "python")
+    pip = subprocess.run(
+        [py, "-m", "pip", "install", "-q", "--disable-pip-version-check", "pytest"], capture_output=True, text=True, env=env
+    )
+    assert pip.returncode == 0, pip.stderr[-2000:]
+    run_in_venv(sdk_venv, "")  # torch and onnx are still absent
+    tests = subprocess.run(
+        [py, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(next(ROOT.glob("tests/**/test_golden_bundle.py")))],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
+    assert tests.returncode == 0, (tests.stdout + tests.stderr)[-3000:]
+    assert " passed" in tests.stdout and "skipped" not in tests.stdout, tests.stdout[-2000:]
