@@ -23,6 +23,7 @@ class Metric:
 
     ``lo``/``hi``: the range every score and threshold lies in (``hi`` may be ``inf``).
     ``normalized_inputs``: the score assumes unit-length embeddings (cosine).
+    ``out_of_range``: what a threshold outside ``[lo, hi]`` gets told, after ``"threshold {t} "``.
     """
 
     name: str
@@ -30,6 +31,7 @@ class Metric:
     lo: float
     hi: float
     normalized_inputs: bool = False
+    out_of_range: str = "outside this metric's score range; pick a threshold in range"
 
     def is_match(self, scores: np.ndarray | float, threshold: float) -> np.ndarray:
         """``(N,) bool``: True where a score is on the close side of ``threshold``, inclusive."""
@@ -56,6 +58,14 @@ class Metric:
     def in_range(self, threshold: float) -> bool:
         """Whether ``threshold`` lies in this metric's score range."""
         return bool(self.lo <= threshold <= self.hi)
+
+    def check_threshold(self, threshold: float) -> str | None:
+        """Why ``threshold`` cannot be one of this metric's (not finite, out of range), or None when it can."""
+        if not np.isfinite(threshold):
+            return f"threshold {threshold} is not finite; pass a number"
+        if not self.in_range(threshold):
+            return f"threshold {threshold} {self.out_of_range}"
+        return None
 
     def pairwise(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """``(N,) float32`` scores of row pairs ``a[i]``, ``b[i]`` (``(N, D)`` each), in numpy."""
@@ -86,9 +96,18 @@ def _unit(x: np.ndarray) -> np.ndarray:
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
-        Metric("euclidean", higher_is_closer=False, lo=0.0, hi=float("inf")),
-        Metric("cosine", higher_is_closer=False, lo=0.0, hi=2.0, normalized_inputs=True),
-        Metric("learned", higher_is_closer=True, lo=0.0, hi=1.0),
+        Metric(
+            "euclidean", higher_is_closer=False, lo=0.0, hi=float("inf"),
+            out_of_range="below 0, but Euclidean distances are >= 0; pick a threshold >= 0",
+        ),
+        Metric(
+            "cosine", higher_is_closer=False, lo=0.0, hi=2.0, normalized_inputs=True,
+            out_of_range="outside the cosine distance range [0, 2]; pick a threshold in range",
+        ),
+        Metric(
+            "learned", higher_is_closer=True, lo=0.0, hi=1.0,
+            out_of_range="outside [0, 1], but the learned head's scores are probabilities; pick one in range",
+        ),
     )
 }
 
