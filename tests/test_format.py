@@ -1,0 +1,59 @@
+"""The format layer (``siamese_sdk.format``): every part owns its dict form, and the manifest of a real bundle
+survives ``from_dict`` / ``to_dict`` and ``write_manifest`` unchanged."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import asdict
+
+import pytest
+from siamese_sdk import metric
+from siamese_sdk.errors import BundleError
+from siamese_sdk.format.inputs import Preprocess
+from siamese_sdk.format.manifest import HEADS, MANIFEST, Manifest, read_manifest, write_manifest
+
+
+def _raw(bundle) -> dict:
+    return json.loads((bundle / MANIFEST).read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("kind", ["image", "text", "pseudo"])
+def test_manifest_dict_round_trips_for_every_bundle_kind(kind, request):
+    bundle = request.getfixturevalue("bundle") if kind == "image" else None
+    if kind == "text":
+        bundle = request.getfixturevalue("text_bundle")
+    if kind == "pseudo":
+        bundle = request.getfixturevalue("pseudo_run")[1]
+    d = _raw(bundle)
+    assert Manifest.from_dict(d).to_dict() == d
+    assert set(d["heads"].items()) == set(HEADS.items())  # every exporter names the heads as the one table does
+
+
+def test_write_manifest_writes_what_export_wrote(bundle, tmp_path):
+    copy = tmp_path / "b"
+    shutil.copytree(bundle, copy)
+    before = (copy / MANIFEST).read_text(encoding="utf-8")
+    m = read_manifest(copy)
+    write_manifest(copy, Manifest.from_dict({**m.to_dict(), "files": dict.fromkeys(m.files, "")}))  # hashes recomputed
+    assert (copy / MANIFEST).read_text(encoding="utf-8") == before
+    read_manifest(copy)  # and it verifies
+
+
+def test_preprocess_reads_manifest_and_checkpoint_entries():
+    p = Preprocess(size=(36, 28), channels=3, resample="bicubic", mean=(0.5, 0.4, 0.3), std=(0.2, 0.2, 0.2))
+    assert Preprocess.from_dict(p.to_dict()) == p
+    checkpoint_entry = {**asdict(p), "size": list(p.size), "mean": list(p.mean), "std": list(p.std)}  # as training saves it
+    assert checkpoint_entry == p.to_dict() and Preprocess.from_dict(checkpoint_entry) == p
+    old = {k: v for k, v in p.to_dict().items() if k != "resample"}
+    assert Preprocess.from_dict(old).resample == "bilinear"
+    with pytest.raises(BundleError, match="channels 2 invalid"):
+        Preprocess.from_dict({**p.to_dict(), "channels": 2})
+
+
+def test_metric_checks_thresholds_with_the_old_messages():
+    assert metric.get("cosine").check_threshold(1.0) is None
+    assert "cosine distance range [0, 2]" in metric.get("cosine").check_threshold(2.5)
+    assert "Euclidean distances are >= 0" in metric.get("euclidean").check_threshold(-1.0)
+    assert "probabilities" in metric.get("learned").check_threshold(1.5)
+    assert "not finite" in metric.get("euclidean").check_threshold(float("inf"))
