@@ -110,3 +110,12 @@ def test_thread_safety_matches_serial(bundle, images):
         parallel = list(pool.map(run, calls))
     for s, p in zip(serial, parallel, strict=True):
         np.testing.assert_array_equal(s, p)
+
+
+def test_a_model_is_its_encoders_and_one_set_of_heads(model):
+    from siamese_sdk.runtime.encoder import EncoderRunner
+    from siamese_sdk.runtime.heads import Heads
+
+    assert list(model._encoders) == [""] and isinstance(model._encoders[""], EncoderRunner)
+    assert isinstance(model._heads, Heads) and model.input is model._encoders[""].spec
+    assert not any(isinstance(v, siamese_sdk.SiameseModel) for v in vars(model).values())  # never built recursively

@@ -15,13 +15,13 @@ from ..errors import InputError
 if TYPE_CHECKING:
     import onnxruntime as ort
 
-    from .encoder import Encoder
+    from .encoder import EncoderRunner
 
 #: DLPack device types (dlpack.h): where a ``__dlpack__`` tensor lives.
 _DLPACK_CPU, _DLPACK_CUDA = 1, 2
 
 
-def device_of(enc: Encoder) -> tuple[str, int]:
+def device_of(enc: EncoderRunner) -> tuple[str, int]:
     """``(device_type, device_id)`` where ``enc`` keeps ``embed_device`` outputs: ``("cuda", i)`` when CUDA or
     TensorRT runs it, else ``("cpu", 0)`` (OpenVINO, CoreML, QNN take and return host memory)."""
     first = enc.providers[0]
@@ -31,7 +31,7 @@ def device_of(enc: Encoder) -> tuple[str, int]:
     return ("cpu", 0)
 
 
-def embed_device(ort_module: Any, enc: Encoder, x: Any) -> ort.OrtValue:
+def embed_device(ort_module: Any, enc: EncoderRunner, x: Any) -> ort.OrtValue:
     """One run of ``enc`` on ``x`` (``(N, C, H, W) float32``, preprocessed) bound in place; output ``(N, D)`` on the device."""
     spec = enc.image_input("embed_device takes image batches; this is a {kind} bundle: use embed()")
     dev, dev_id = device_of(enc)
@@ -75,14 +75,14 @@ def embed_device(ort_module: Any, enc: Encoder, x: Any) -> ort.OrtValue:
     return io.get_outputs()[0]
 
 
-def _require_cuda_session(enc: Encoder, dev: str) -> None:
+def _require_cuda_session(enc: EncoderRunner, dev: str) -> None:
     if dev != "cuda":
         raise InputError(
             f"input is on a CUDA device but the encoder runs on {enc.providers[0]}; load with providers=['cuda'] or pass host memory"
         )
 
 
-def _check_shape(enc: Encoder, shape: list[int], dtype: str) -> None:
+def _check_shape(enc: EncoderRunner, shape: list[int], dtype: str) -> None:
     want = enc.preprocess_spec().shape
     if dtype != "tensor(float)":
         raise InputError(f"embed_device expects float32 inputs, got {dtype}; convert on the device first (x.float())")
@@ -91,7 +91,7 @@ def _check_shape(enc: Encoder, shape: list[int], dtype: str) -> None:
     _check_batch(enc, shape[0])
 
 
-def _check_batch(enc: Encoder, n: int) -> None:
+def _check_batch(enc: EncoderRunner, n: int) -> None:
     if enc.fixed_batch is not None and n != enc.fixed_batch:
         raise InputError(
             f"variant {enc.variant} runs exactly {enc.fixed_batch} input(s) per call, got {n}; use embed() (it pads) or a dynamic variant"

@@ -1,6 +1,6 @@
 """One loaded encoder branch: its session, its input spec (bundle files opened) and its batch limits.
 
-A one-encoder bundle has one ``Encoder``; a pseudo-Siamese bundle one per branch. ``SiameseModel`` holds
+A one-encoder bundle has one ``EncoderRunner``; a pseudo-Siamese bundle one per branch. ``SiameseModel`` holds
 them by branch name, with the shared heads; everything an ``embed`` call needs is here.
 """
 
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from ..format.pixels import ImageLike
 
 
-class Encoder:
+class EncoderRunner:
     """The encoder of ``branch`` (``""``: the one shared encoder) of ``manifest`` at ``variant``, opened on ``requested``.
 
     Attributes:

@@ -1,6 +1,6 @@
 """``SiameseModel``: a loaded bundle that embeds, measures distances and makes match decisions.
 
-The model is its encoders (``runtime.encoder.Encoder``: one for a one-encoder bundle, one per branch of a
+The model is its encoders (``runtime.encoder.EncoderRunner``: one for a one-encoder bundle, one per branch of a
 pseudo-Siamese bundle) and the shared heads (``runtime.heads``); a public method picks the encoder that
 ``branch=`` names and hands the call to it.
 """
@@ -23,7 +23,7 @@ from ..format.inputs import InputSpec, Preprocess
 from ..format.manifest import OPERATING_POINTS, Manifest, read_manifest
 from ..format.pixels import ImageLike
 from . import device as _device
-from .encoder import Encoder
+from .encoder import EncoderRunner
 from .heads import Heads, check_embeddings  # noqa: F401  (check_embeddings: imported from here by the gallery)
 from .session import session_options
 
@@ -79,9 +79,9 @@ class SiameseModel:
         requested = _providers.resolve(providers)
         self.variant = self._pick_variant(variant, requested)
         opts = session_options(ort, threads)
-        #: ``{branch: Encoder}`` (``{"": Encoder}`` for one shared encoder), branches in name order
-        self._encoders: dict[str, Encoder] = {
-            name: Encoder(ort, self.path, self.manifest, name, self.variant, requested, opts, batch_sizes)
+        #: ``{branch: EncoderRunner}`` (``{"": EncoderRunner}`` for one shared encoder), branches in name order
+        self._encoders: dict[str, EncoderRunner] = {
+            name: EncoderRunner(ort, self.path, self.manifest, name, self.variant, requested, opts, batch_sizes)
             for name in self.manifest.encoders(self.variant)
         }
         first = next(iter(self._encoders.values()))
@@ -97,7 +97,7 @@ class SiameseModel:
             raise BundleError(f"variant {variant!r} not in this bundle; available: {available} or 'auto'")
         return variant
 
-    def _encoder(self, branch: str | None) -> Encoder:
+    def _encoder(self, branch: str | None) -> EncoderRunner:
         """The encoder that ``branch=`` selects; ``InputError`` when it does not fit the bundle."""
         if not self.manifest.branches:
             if branch is not None:
