@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -219,6 +219,7 @@ class Manifest:
         }
 
     def to_json(self) -> str:
+        """``to_dict`` as the text of ``manifest.json`` (indented, no NaN, a final newline)."""
         return json.dumps(self.to_dict(), indent=2, sort_keys=False, allow_nan=False) + "\n"
 
     @classmethod
@@ -296,9 +297,8 @@ def write_manifest(root: Path, manifest: Manifest) -> None:
     """
     from ..atomic import write_text_atomic  # export-side only: kept off the runtime's import path (cold start)
 
-    d = manifest.to_dict()
-    d["files"] = {name: sha256_file(root / name) for name in manifest.files}
-    write_text_atomic(root / MANIFEST, json.dumps(d, indent=2, allow_nan=False) + "\n")
+    hashed = replace(manifest, files={name: sha256_file(root / name) for name in manifest.files})
+    write_text_atomic(root / MANIFEST, hashed.to_json())
 
 
 def verify_files(root: Path, manifest: Manifest) -> None:
