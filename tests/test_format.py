@@ -18,14 +18,25 @@ def _raw(bundle) -> dict:
     return json.loads((bundle / MANIFEST).read_text(encoding="utf-8"))
 
 
-@pytest.mark.parametrize("kind", ["image", "text", "pseudo"])
+@pytest.fixture(scope="module")
+def edge_bundle(trained_run, tmp_path_factory):
+    """Every deployment profile: fp16, int8 and the fixed-batch variants, and ``profiles`` in the manifest."""
+    pytest.importorskip("onnx")
+    from siamese_export.exporter import ExportOptions, export_bundle
+    from siamese_sdk.profiles import TARGETS
+
+    out = tmp_path_factory.mktemp("edge") / "bundle"
+    return export_bundle(trained_run / "model.pt", out, ExportOptions(profiles=tuple(TARGETS), log=lambda s: None))
+
+
+@pytest.mark.parametrize("kind", ["image", "edge", "text", "pseudo"])
 def test_manifest_dict_round_trips_for_every_bundle_kind(kind, request):
-    bundle = request.getfixturevalue("bundle") if kind == "image" else None
-    if kind == "text":
-        bundle = request.getfixturevalue("text_bundle")
-    if kind == "pseudo":
-        bundle = request.getfixturevalue("pseudo_run")[1]
+    fixture = {"image": "bundle", "edge": "edge_bundle", "text": "text_bundle", "pseudo": "pseudo_run"}[kind]
+    bundle = request.getfixturevalue(fixture)
+    bundle = bundle[1] if kind == "pseudo" else bundle
     d = _raw(bundle)
+    if kind == "edge":
+        assert d["profiles"] and any("batch" in v for v in d["variants"].values())
     assert Manifest.from_dict(d).to_dict() == d
     assert set(d["heads"].items()) == set(HEADS.items())  # every exporter names the heads as the one table does
 
