@@ -110,3 +110,26 @@ def test_thread_safety_matches_serial(bundle, images):
         parallel = list(pool.map(run, calls))
     for s, p in zip(serial, parallel, strict=True):
         np.testing.assert_array_equal(s, p)
+
+
+def test_a_model_is_its_encoders_and_one_set_of_heads(model):
+    from siamese_sdk.runtime.encoder import EncoderRunner
+    from siamese_sdk.runtime.heads import Heads
+
+    assert list(model._encoders) == [""] and isinstance(model._encoders[""], EncoderRunner)
+    assert isinstance(model._heads, Heads) and model.input is model._encoders[""].spec
+    assert not any(isinstance(v, siamese_sdk.SiameseModel) for v in vars(model).values())  # never built recursively
+
+
+def test_metric_numpy_formulas_match_the_head_graphs(model, images):
+    from siamese_sdk import metric
+
+    e = model.embed(images[:6])
+    m = model.manifest.score
+    np.testing.assert_allclose(m.pairwise(e[:3], e[3:]), model.distance(e[:3], e[3:]), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(m.matrix(e[:2], e), model.distance_matrix(e[:2], e), rtol=1e-4, atol=1e-3)  # sqrt near 0
+    for name in ("euclidean", "cosine"):
+        x = metric.get(name)
+        np.testing.assert_allclose(x.matrix(e[:3], e[3:]).diagonal(), x.pairwise(e[:3], e[3:]), rtol=1e-4, atol=1e-5)
+    with pytest.raises(siamese_sdk.BundleError, match="no numpy formula"):
+        metric.get("learned").pairwise(e, e)

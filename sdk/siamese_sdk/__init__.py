@@ -13,10 +13,10 @@ from __future__ import annotations
 import warnings
 from typing import TYPE_CHECKING, Any
 
-from .bundle import Manifest, read_manifest
 from .errors import BundleError, ExtraMissingError, InputError, ProviderError, SiameseError
-from .model import SiameseModel, Verification, load
+from .format.manifest import Manifest, read_manifest
 from .providers import install_problem as _install_problem
+from .runtime.model import SiameseModel, Verification, load
 
 if TYPE_CHECKING:
     from .gallery import Gallery

@@ -10,7 +10,8 @@ threshold is in range asks the ``Metric`` instead of testing the metric's name.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -23,6 +24,7 @@ class Metric:
 
     ``lo``/``hi``: the range every score and threshold lies in (``hi`` may be ``inf``).
     ``normalized_inputs``: the score assumes unit-length embeddings (cosine).
+    ``out_of_range``: what a threshold outside ``[lo, hi]`` gets told, after ``"threshold {t} "``.
     """
 
     name: str
@@ -30,6 +32,10 @@ class Metric:
     lo: float
     hi: float
     normalized_inputs: bool = False
+    out_of_range: str = "outside this metric's score range; pick a threshold in range"
+    #: the numpy formulas ``(N, D), (N, D) -> (N,)`` and ``(N, D), (M, D) -> (N, M)``; None for a learned head
+    numpy_pairwise: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = field(default=None, repr=False, compare=False)
+    numpy_matrix: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = field(default=None, repr=False, compare=False)
 
     def is_match(self, scores: np.ndarray | float, threshold: float) -> np.ndarray:
         """``(N,) bool``: True where a score is on the close side of ``threshold``, inclusive."""
@@ -57,28 +63,48 @@ class Metric:
         """Whether ``threshold`` lies in this metric's score range."""
         return bool(self.lo <= threshold <= self.hi)
 
+    def check_threshold(self, threshold: float) -> str | None:
+        """Why ``threshold`` cannot be one of this metric's (not finite, out of range), or None when it can."""
+        if not np.isfinite(threshold):
+            return f"threshold {threshold} is not finite; pass a number"
+        if not self.in_range(threshold):
+            return f"threshold {threshold} {self.out_of_range}"
+        return None
+
     def pairwise(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """``(N,) float32`` scores of row pairs ``a[i]``, ``b[i]`` (``(N, D)`` each), in numpy."""
-        a, b = np.asarray(a, np.float32), np.asarray(b, np.float32)
-        if self.name == "euclidean":
-            return np.sqrt(np.maximum(((a - b) ** 2).sum(axis=1), 0.0)).astype(np.float32)
-        if self.name == "cosine":
-            return (1.0 - (_unit(a) * _unit(b)).sum(axis=1)).astype(np.float32)
-        raise BundleError(f"the {self.name} metric has no numpy formula; use the bundle's head graph (model.distance)")
+        if self.numpy_pairwise is None:
+            raise self._no_formula()
+        return self.numpy_pairwise(np.asarray(a, np.float32), np.asarray(b, np.float32)).astype(np.float32)
 
     def matrix(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """``(N, M) float32`` scores of every row of ``a`` (``(N, D)``) against every row of ``b`` (``(M, D)``)."""
-        a, b = np.asarray(a, np.float32), np.asarray(b, np.float32)
-        if self.name == "euclidean":
-            sq = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * (a @ b.T)
-            return np.sqrt(np.maximum(sq, 0.0)).astype(np.float32)
-        if self.name == "cosine":
-            return (1.0 - _unit(a) @ _unit(b).T).astype(np.float32)
-        raise BundleError(f"the {self.name} metric has no numpy formula; use the bundle's head graph (model.distance)")
+        if self.numpy_matrix is None:
+            raise self._no_formula()
+        return self.numpy_matrix(np.asarray(a, np.float32), np.asarray(b, np.float32)).astype(np.float32)
+
+    def _no_formula(self) -> BundleError:
+        return BundleError(f"the {self.name} metric has no numpy formula; use the bundle's head graph (model.distance)")
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def _euclidean_pairwise(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.sqrt(np.maximum(((a - b) ** 2).sum(axis=1), 0.0))
+
+
+def _euclidean_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.sqrt(np.maximum((a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * (a @ b.T), 0.0))
+
+
+def _cosine_pairwise(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return 1.0 - (_unit(a) * _unit(b)).sum(axis=1)
+
+
+def _cosine_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return 1.0 - _unit(a) @ _unit(b).T
 
 
 #: the metrics a bundle may name. cosine is ``1 - cos`` in ``[0, 2]``; learned is p(same) in ``[0, 1]``
@@ -86,9 +112,20 @@ def _unit(x: np.ndarray) -> np.ndarray:
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
-        Metric("euclidean", higher_is_closer=False, lo=0.0, hi=float("inf")),
-        Metric("cosine", higher_is_closer=False, lo=0.0, hi=2.0, normalized_inputs=True),
-        Metric("learned", higher_is_closer=True, lo=0.0, hi=1.0),
+        Metric(
+            "euclidean", higher_is_closer=False, lo=0.0, hi=float("inf"),
+            out_of_range="below 0, but Euclidean distances are >= 0; pick a threshold >= 0",
+            numpy_pairwise=_euclidean_pairwise, numpy_matrix=_euclidean_matrix,
+        ),
+        Metric(
+            "cosine", higher_is_closer=False, lo=0.0, hi=2.0, normalized_inputs=True,
+            out_of_range="outside the cosine distance range [0, 2]; pick a threshold in range",
+            numpy_pairwise=_cosine_pairwise, numpy_matrix=_cosine_matrix,
+        ),
+        Metric(
+            "learned", higher_is_closer=True, lo=0.0, hi=1.0,
+            out_of_range="outside [0, 1], but the learned head's scores are probabilities; pick one in range",
+        ),
     )
 }
 

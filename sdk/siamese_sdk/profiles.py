@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .bundle import Manifest
+from .format.manifest import Manifest
 
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"

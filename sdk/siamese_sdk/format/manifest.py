@@ -1,0 +1,319 @@
+"""The bundle format: a directory with ONNX graphs and ``manifest.json``, the one description of it.
+
+A bundle holds:
+
+- ``encoder.<variant>.onnx``: the encoder branch, input ``(B, C, H, W) float32`` (preprocessed as the
+  manifest says), output ``(B, D) float32`` embeddings. One file per shipped variant: ``fp32``, ``int8``
+  (static QDQ), ``fp16`` (float16 inside, float32 inputs/outputs), ``fp16-fixed`` and ``w8a16-fixed``
+  (input batch fixed to ``Variant.batch``, for CoreML and QNN). Every variant takes and returns float32.
+- ``head.pairwise.onnx``: ``(B, D), (B, D) -> (B,)`` scores; ``head.matrix.onnx``: ``(B, D), (N, D) ->
+  (B, N)`` scores for 1:N search. Both compute the manifest's ``metric``.
+- ``tokenizer.json`` (text and dialog bundles): the tokenizer (``siamese_sdk.tokenizer``); such encoders take
+  ``tokens (B, T) int64`` and ``lengths (B,) int64`` instead of images (``siamese_sdk.format.inputs``).
+- ``manifest.json``: format version, every file's sha256, the input spec and preprocessing, embedding
+  dim, metric and score direction, per-variant thresholds and validation metrics, provenance, and
+  optionally ``profiles``: which variant and providers each deployment target (cpu, cuda, ...) uses.
+
+This module defines the format (the reader defines it); the exporter writes it through ``Manifest`` and
+``write_manifest``, so a change to the manifest is made here only. Each part owns its dict form
+(``Manifest``, ``Variant``, ``Profile``, ``Branch`` here; the input spec and ``Preprocess`` in
+``siamese_sdk.format.inputs``), and ``Manifest.from_dict(d).to_dict() == d`` for every bundle written.
+Scores are distances for the metric heads: Euclidean distance, and cosine distance ``1 - cos`` (range
+``[0, 2]``); the ``learned`` head outputs p(same) in ``[0, 1]``. ``higher_is_closer`` records the
+direction (``siamese_sdk.metric``): a pair matches when its score is on the close side of the threshold,
+inclusive.
+
+Pseudo-Siamese bundles (``format_version`` 2) hold two encoder branches with unshared weights, e.g. photos
+(branch ``a``) and sketches (``b``) mapped into one embedding space that the heads score. The top-level
+``input`` is replaced by ``"branches": {"a": {"input": {...}, "variants": {"fp32": {"file":
+"encoder.a.fp32.onnx", ...}}}, "b": {...}}``; top-level ``variants.<name>`` keep ``file: ""`` and hold the
+thresholds and metrics measured on cross-branch pairs with both branches running that variant. Every
+top-level variant exists in every branch; branch names are ``a`` and ``b``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .. import metric as _metric
+from ..errors import BundleError
+from ..metric import Metric
+from .entries import BRANCHES, Branch, Profile, Variant, parse_variant, sha256_file  # noqa: F401  (parse_variant: old name)
+from .inputs import ImageInput, InputSpec, Preprocess, input_from_dict
+
+FORMAT = "siamese-bundle"
+#: the newest format this reader reads; a bundle is written with the lowest version its features need
+#: (1 for one-encoder image bundles, 2 for text/dialog inputs or ``branches``: pseudo-Siamese), so readers of
+#: version 1 keep loading what they can run.
+FORMAT_VERSION = 2
+MANIFEST = "manifest.json"
+
+#: metric name -> ``higher_is_closer``, the old table (``siamese_sdk.metric.METRICS`` holds the ``Metric`` objects).
+METRICS: dict[str, bool] = {name: m.higher_is_closer for name, m in _metric.METRICS.items()}
+#: operating points every variant carries a threshold for, at validation time.
+OPERATING_POINTS = ("eer", "far_1e-2", "far_1e-3")
+#: encoder variants this reader knows; a bundle with another one needs a newer siamese-sdk.
+VARIANTS = ("fp32", "int8", "fp16", "fp16-fixed", "w8a16-fixed")
+#: head name -> the file every exporter writes it to (iterating gives the names, as the old tuple did).
+HEADS: dict[str, str] = {"pairwise": "head.pairwise.onnx", "matrix": "head.matrix.onnx"}
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The parsed ``manifest.json``; see the module docstring for the format."""
+
+    embedding_dim: int
+    metric: str
+    normalized: bool
+    input_name: str
+    preprocess: Preprocess | None
+    variants: dict[str, Variant]
+    heads: dict[str, str]
+    files: dict[str, str]
+    default_variant: str = "fp32"
+    default_operating_point: str = "eer"
+    validation: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    #: 0 = the lowest version that holds this manifest's features (1; 2 for text/dialog inputs or branches)
+    format_version: int = 0
+    profiles: dict[str, Profile] = field(default_factory=dict)
+    #: the encoder input (``siamese_sdk.format.inputs``); default: an image input from ``input_name`` + ``preprocess``.
+    #: None for a pseudo-Siamese bundle, whose branches each carry one.
+    input_spec: InputSpec | None = None
+    #: pseudo-Siamese: one encoder per branch (``BRANCHES``); then ``input_name``/``preprocess`` are unused
+    #: (each branch has its own) and top-level variants carry the cross-branch thresholds only.
+    branches: dict[str, Branch] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.input_spec is None and not self.branches:
+            if self.preprocess is None:
+                raise BundleError("manifest input has neither an input spec nor image preprocessing; re-export the bundle")
+            object.__setattr__(self, "input_spec", ImageInput(self.input_name, self.preprocess))
+        needed = 2 if self.branches else self.input_spec.format_version
+        object.__setattr__(self, "format_version", self.format_version or needed)
+        if self.format_version < needed and not self.branches:  # (branches: check_branches says it)
+            raise BundleError(
+                f"{self.input_kind} input needs bundle format_version >= {needed}, manifest says {self.format_version}; re-export"
+            )
+        self._check_branches()
+        if self.metric not in _metric.METRICS:
+            raise BundleError(f"metric {self.metric!r} unknown; expected one of {sorted(_metric.METRICS)}")
+        if self.embedding_dim < 1:
+            raise BundleError(f"embedding_dim {self.embedding_dim} must be >= 1")
+        if not self.variants:
+            raise BundleError("manifest lists no encoder variants; re-export the bundle")
+        for name in self.variants:
+            if name not in VARIANTS:
+                raise BundleError(
+                    f"variant {name!r} unknown to this siamese-sdk (it reads {list(VARIANTS)}); upgrade: pip install -U siamese-sdk"
+                )
+        for name, v in self.variants.items():
+            if v.batch is not None and (not isinstance(v.batch, int) or v.batch < 1):
+                raise BundleError(f"variant {name!r} has fixed batch {v.batch!r}; expected an int >= 1 or none; re-export")
+        for name, prof in self.profiles.items():
+            if prof.variant not in self.variants:
+                raise BundleError(
+                    f"profile {name!r} uses variant {prof.variant!r}, which the bundle does not ship ({sorted(self.variants)}); re-export"
+                )
+        if self.default_variant not in self.variants:
+            raise BundleError(f"default_variant {self.default_variant!r} is not among {sorted(self.variants)}")
+        if set(self.heads) != set(HEADS):
+            raise BundleError(f"manifest heads {sorted(self.heads)} must be exactly {list(HEADS)}")
+        if self.default_operating_point not in OPERATING_POINTS:
+            raise BundleError(
+                f"default_operating_point {self.default_operating_point!r} unknown; expected one of {list(OPERATING_POINTS)}"
+            )
+        referenced = {v.file for v in self.variants.values() if v.file} | set(self.heads.values())
+        specs = [b.input_spec for b in self.branches.values()] or [self.input_spec]
+        referenced |= {f for spec in specs for f in spec.files()}
+        referenced |= {v.file for b in self.branches.values() for v in b.variants.values()}
+        missing = sorted(referenced - set(self.files))
+        if missing:
+            raise BundleError(f"manifest has no sha256 for {missing}; re-export the bundle")
+
+    def _check_branches(self) -> None:
+        """Refuse inconsistent branches: a version below 2, other names than ``BRANCHES``, missing variants."""
+        if not self.branches:
+            return
+        if self.format_version < 2:
+            raise BundleError(f"manifest has branches but format_version {self.format_version}; branches need version 2, re-export")
+        if tuple(sorted(self.branches)) != BRANCHES:
+            raise BundleError(f"manifest branches {sorted(self.branches)} must be exactly {list(BRANCHES)}; re-export")
+        for name, b in self.branches.items():
+            missing = sorted(set(self.variants) - set(b.variants))
+            if missing:
+                raise BundleError(f"branch {name!r} lacks variant(s) {missing} that the bundle lists; re-export")
+
+    @property
+    def score(self) -> Metric:
+        """The heads' score kind (``siamese_sdk.metric``): direction, range and what a match is."""
+        return _metric.get(self.metric)
+
+    @property
+    def higher_is_closer(self) -> bool:
+        """Score direction of the heads: False for distances (the default metrics)."""
+        return self.score.higher_is_closer
+
+    def encoders(self, variant: str) -> dict[str, tuple[InputSpec, Variant]]:
+        """Each encoder of ``variant``: ``{branch: (input spec, variant entry with its file)}``, branches in name
+        order; ``{"": (...)}`` for the one shared encoder of a one-encoder bundle."""
+        if self.branches:
+            return {name: (b.input_spec, b.variants[variant]) for name, b in sorted(self.branches.items())}
+        return {"": (self.input_spec, self.variants[variant])}
+
+    @property
+    def input_kind(self) -> str:
+        """``image``, ``text`` or ``dialog`` (``siamese_sdk.format.inputs``); a pseudo-Siamese bundle's kinds are per branch."""
+        if self.input_spec is None:
+            kinds = "/".join(b.input_spec.kind for _, b in sorted(self.branches.items()))
+            return f"pseudo-siamese ({kinds})"
+        return self.input_spec.kind
+
+    @property
+    def input_shape(self) -> tuple[int | None, int, int, int]:
+        """``(None, C, H, W)``: the image encoder input, batch axis dynamic."""
+        if self.branches:
+            raise BundleError(f"this bundle has branches {sorted(self.branches)}, each with its own input; use branches[name]")
+        if self.preprocess is None:
+            raise BundleError(f"a {self.input_kind} bundle has no image input shape")
+        return (None, *self.preprocess.shape)
+
+    def fingerprint(self, variant: str, branch: str = "") -> str:
+        """Short id of ``variant``'s encoder (its sha256 prefix; of all branch encoders together for a
+        pseudo-Siamese bundle, of one with ``branch``): embeddings from equal ids are comparable."""
+        if branch:
+            return self.files[self.branches[branch].variants[variant].file][:16]
+        if self.branches:
+            joined = "".join(self.files[b.variants[variant].file] for _, b in sorted(self.branches.items()))
+            return hashlib.sha256(joined.encode()).hexdigest()[:16]
+        return self.files[self.variants[variant].file][:16]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready form written as ``manifest.json``."""
+        return {
+            "format": FORMAT,
+            "format_version": self.format_version,
+            "embedding_dim": self.embedding_dim,
+            "metric": self.metric,
+            "score": {"higher_is_closer": self.higher_is_closer},
+            "normalized": self.normalized,
+            **(
+                {"branches": {k: b.to_dict() for k, b in self.branches.items()}}
+                if self.branches
+                else {"input": self.input_spec.to_dict()}
+            ),
+            "default_variant": self.default_variant,
+            "default_operating_point": self.default_operating_point,
+            "variants": {k: v.to_dict() for k, v in self.variants.items()},
+            "heads": dict(self.heads),
+            "files": dict(self.files),
+            "validation": self.validation,
+            "provenance": self.provenance,
+            "notes": list(self.notes),
+            **({"profiles": {k: p.to_dict() for k, p in self.profiles.items()}} if self.profiles else {}),
+        }
+
+    def to_json(self) -> str:
+        """``to_dict`` as the text of ``manifest.json`` (indented, no NaN, a final newline)."""
+        return json.dumps(self.to_dict(), indent=2, sort_keys=False, allow_nan=False) + "\n"
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Manifest:
+        """Parse and validate a manifest dict; raises ``BundleError`` on anything off."""
+        if not isinstance(d, dict) or d.get("format") != FORMAT:
+            raise BundleError(f"not a {FORMAT} manifest (missing 'format': '{FORMAT}'); is this a bundle directory?")
+        version = d.get("format_version")
+        if not isinstance(version, int):
+            raise BundleError("manifest has no integer format_version; re-export the bundle")
+        if version > FORMAT_VERSION:
+            raise BundleError(
+                f"bundle format version {version} is newer than this siamese-sdk reads ({FORMAT_VERSION}); "
+                "upgrade: pip install -U siamese-sdk"
+            )
+        try:
+            branches = {str(k): Branch.from_dict(v) for k, v in d.get("branches", {}).items()}
+            spec = None if branches else input_from_dict(d["input"])
+            variants = {str(k): Variant.from_dict(v) for k, v in d["variants"].items()}
+            # optional (absent from older bundles): deployment targets -> variant and providers
+            profiles = {str(k): Profile.from_dict(p) for k, p in d.get("profiles", {}).items()}
+            return cls(
+                format_version=version,
+                embedding_dim=int(d["embedding_dim"]),
+                metric=str(d["metric"]),
+                normalized=bool(d["normalized"]),
+                input_name=spec.names[0] if spec else "",
+                preprocess=spec.preprocess if isinstance(spec, ImageInput) else None,
+                input_spec=spec,
+                variants=variants,
+                heads={str(k): str(v) for k, v in d["heads"].items()},
+                files={str(k): str(v) for k, v in d["files"].items()},
+                default_variant=str(d.get("default_variant", "fp32")),
+                default_operating_point=str(d.get("default_operating_point", "eer")),
+                validation=dict(d.get("validation", {})),
+                provenance=dict(d.get("provenance", {})),
+                notes=tuple(str(n) for n in d.get("notes", ())),
+                profiles=profiles,
+                branches=branches,
+            )
+        except (KeyError, TypeError, AttributeError, ValueError) as e:
+            if isinstance(e, BundleError):
+                raise
+            raise BundleError(f"manifest is malformed ({type(e).__name__}: {e}); re-export the bundle") from None
+
+
+def read_manifest(bundle_dir: str | Path, verify: bool = True) -> Manifest:
+    """Read ``bundle_dir/manifest.json`` and, with ``verify``, check every file against its sha256.
+
+    Raises ``BundleError`` for a path that is not a directory, a missing/unparseable manifest, an
+    unsupported format version, a missing, changed or unlisted file.
+    """
+    root = Path(bundle_dir)
+    if not root.exists():
+        raise BundleError(f"bundle not found: {root}; pass the directory siamese-export wrote")
+    if not root.is_dir():
+        raise BundleError(f"bundle path {root} is a file; pass the bundle directory that holds {MANIFEST}")
+    mpath = root / MANIFEST
+    if not mpath.is_file():
+        raise BundleError(f"{root} has no {MANIFEST}; it is not a bundle (make one with siamese-export)")
+    try:
+        data = json.loads(mpath.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise BundleError(f"{mpath} is not valid JSON ({e}); re-export the bundle") from None
+    manifest = Manifest.from_dict(data)
+    if verify:
+        verify_files(root, manifest)
+    return manifest
+
+
+def write_manifest(root: Path, manifest: Manifest) -> None:
+    """Hash the files ``manifest`` lists (in ``root``) into its ``files`` and write ``root/manifest.json`` atomically.
+
+    The one writer of the format: every exporter calls it once its files are final.
+    """
+    from ..atomic import write_text_atomic  # export-side only: kept off the runtime's import path (cold start)
+
+    hashed = replace(manifest, files={name: sha256_file(root / name) for name in manifest.files})
+    write_text_atomic(root / MANIFEST, hashed.to_json())
+
+
+def verify_files(root: Path, manifest: Manifest) -> None:
+    """Refuse a bundle whose files differ from the manifest: missing, changed, or not listed."""
+    for name, digest in manifest.files.items():
+        path = root / name
+        if Path(name).is_absolute() or ".." in Path(name).parts:
+            raise BundleError(f"manifest lists unsafe path {name!r}; the bundle was tampered with")
+        if not path.is_file():
+            raise BundleError(f"bundle file {name} is missing from {root}; re-export the bundle")
+        if sha256_file(path) != digest:
+            raise BundleError(
+                f"bundle file {name} does not match its sha256 in the manifest (changed or tampered); re-export the bundle"
+            )
+    listed = set(manifest.files) | {MANIFEST}
+    extra = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and str(p.relative_to(root)) not in listed)
+    if extra:
+        raise BundleError(f"bundle {root} holds files the manifest does not list: {extra}; remove them or re-export")

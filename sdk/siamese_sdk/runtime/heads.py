@@ -1,0 +1,68 @@
+"""The distance heads of a bundle: ``pairwise`` ``(N, D), (N, D) -> (N,)`` and ``matrix`` ``(N, D), (M, D) -> (N, M)``
+scores, as the manifest's metric says (``siamese_sdk.metric``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import BundleError, InputError
+from ..format.manifest import Manifest
+from .session import Providers, open_session
+
+
+def check_embeddings(e: Any, dim: int, name: str) -> np.ndarray:
+    """``e`` as a contiguous ``(N, dim) float32`` array; ``InputError`` naming ``name`` for anything else."""
+    e = np.asarray(e)
+    if e.ndim == 1 and e.shape[0] == dim:
+        raise InputError(f"{name}: got one embedding of shape ({dim},); add the batch axis: x[None] for shape (1, {dim})")
+    if e.ndim != 2 or e.shape[1] != dim:
+        raise InputError(
+            f"{name}: expected embeddings of shape (N, {dim}), got {e.shape}; pass the output of embed() of the same model"
+        )
+    if e.shape[0] == 0:
+        raise InputError(f"{name}: empty batch (N = 0); pass at least one embedding")
+    if not np.issubdtype(e.dtype, np.floating):
+        raise InputError(f"{name}: expected float embeddings, got dtype {e.dtype}")
+    e = np.ascontiguousarray(e, dtype=np.float32)
+    if not np.all(np.isfinite(e)):
+        raise InputError(f"{name}: embeddings contain NaN or Inf; clean them first")
+    return e
+
+
+def head_providers(requested: Providers) -> Providers:
+    """The providers the heads run on: the heads have dynamic shapes (N changes per call), so TensorRT, which would
+    build an engine per shape, is left out (CUDA, then CPU, for a TensorRT list)."""
+    return [p for p in requested if p[0] != "TensorrtExecutionProvider"] or [("CPUExecutionProvider", {})]
+
+
+class Heads:
+    """The two head sessions of a bundle; inputs are checked (``check_embeddings``) before each run."""
+
+    def __init__(self, ort_module: Any, root: Path, manifest: Manifest, opts: Any, requested: Providers) -> None:
+        providers = head_providers(requested)
+        self.dim = manifest.embedding_dim
+        self._pairwise = open_session(ort_module, root, manifest.heads["pairwise"], opts, providers)
+        self._matrix = open_session(ort_module, root, manifest.heads["matrix"], opts, providers)
+        for head in (self._pairwise, self._matrix):
+            dims = [i.shape[-1] for i in head.get_inputs()]
+            if len(dims) != 2 or any(d != self.dim for d in dims):
+                raise BundleError(f"head expects {dims}-d embeddings, encoder emits {self.dim}; the bundle mixes models")
+        self._pairwise_in = [i.name for i in self._pairwise.get_inputs()]
+        self._matrix_in = [i.name for i in self._matrix.get_inputs()]
+
+    def pairwise(self, a: Any, b: Any) -> np.ndarray:
+        """``(N,) float32`` scores of row pairs of two ``(N, D)`` embedding arrays."""
+        a, b = check_embeddings(a, self.dim, "a"), check_embeddings(b, self.dim, "b")
+        if a.shape[0] != b.shape[0]:
+            raise InputError(
+                f"distance needs equal batch sizes, got {a.shape[0]} and {b.shape[0]}; use distance_matrix for N x M"
+            )
+        return self._pairwise.run(None, dict(zip(self._pairwise_in, (a, b), strict=True)))[0]
+
+    def matrix(self, a: Any, b: Any) -> np.ndarray:
+        """``(N, M) float32`` scores of every row of ``a`` ``(N, D)`` against every row of ``b`` ``(M, D)``."""
+        a, b = check_embeddings(a, self.dim, "a"), check_embeddings(b, self.dim, "b")
+        return self._matrix.run(None, dict(zip(self._matrix_in, (a, b), strict=True)))[0]

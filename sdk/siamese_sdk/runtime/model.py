@@ -1,0 +1,304 @@
+"""``SiameseModel``: a loaded bundle that embeds, measures distances and makes match decisions.
+
+The model is its encoders (``runtime.encoder.EncoderRunner``: one for a one-encoder bundle, one per branch of a
+pseudo-Siamese bundle) and the shared heads (``runtime.heads``); a public method picks the encoder that
+``branch=`` names and hands the call to it.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .. import profiles as _profiles
+from .. import providers as _providers
+from ..errors import BundleError, InputError
+from ..format.inputs import InputSpec, Preprocess
+from ..format.manifest import OPERATING_POINTS, Manifest, read_manifest
+from ..format.pixels import ImageLike
+from . import device as _device
+from .encoder import EncoderRunner
+from .heads import Heads, check_embeddings  # noqa: F401  (check_embeddings: imported from here by the gallery)
+from .session import session_options
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
+
+Inputs = np.ndarray | ImageLike | Sequence[ImageLike]
+
+
+@dataclass(frozen=True)
+class Verification:
+    """Result of ``verify`` for N pairs.
+
+    Attributes:
+        scores: ``(N,) float32`` head scores (distances unless ``higher_is_closer``).
+        same: ``(N,) bool`` the decisions: score on the close side of ``threshold``, inclusive.
+        threshold: the threshold used.
+        operating_point: the manifest operating point it came from, or None for a caller's threshold.
+        higher_is_closer: score direction.
+    """
+
+    scores: np.ndarray
+    same: np.ndarray
+    threshold: float
+    operating_point: str | None
+    higher_is_closer: bool
+
+    def __len__(self) -> int:
+        return int(self.scores.shape[0])
+
+
+class SiameseModel:
+    """A bundle loaded into ONNX Runtime sessions. Use ``siamese_sdk.load`` to make one.
+
+    One instance is safe to share between threads: it holds no mutable state after construction, and
+    ONNX Runtime sessions accept concurrent ``run`` calls.
+    """
+
+    def __init__(
+        self,
+        bundle_dir: str | os.PathLike,
+        variant: str = "auto",
+        providers: Sequence[_providers.ProviderSpec] | str | None = None,
+        threads: int | None = None,
+        verify: bool = True,
+        batch_sizes: Sequence[int] | None = None,
+    ) -> None:
+        ort = self._ort = _providers.import_onnxruntime()  # refuses a broken mix of onnxruntime builds first
+        self.path = Path(bundle_dir)
+        if not verify:
+            warnings.warn(f"loading {self.path} WITHOUT checking file hashes: a tampered model would run", stacklevel=3)
+        self.manifest: Manifest = read_manifest(self.path, verify=verify)
+        requested = _providers.resolve(providers)
+        self.variant = self._pick_variant(variant, requested)
+        opts = session_options(ort, threads)
+        #: ``{branch: EncoderRunner}`` (``{"": EncoderRunner}`` for one shared encoder), branches in name order
+        self._encoders: dict[str, EncoderRunner] = {
+            name: EncoderRunner(ort, self.path, self.manifest, name, self.variant, requested, opts, batch_sizes)
+            for name in self.manifest.encoders(self.variant)
+        }
+        first = next(iter(self._encoders.values()))
+        self._heads = Heads(ort, self.path, self.manifest, opts, first.requested)
+        #: ``verify`` embeds x1 with the first encoder (branch a) and x2 with the last (branch b)
+        self._pair = (first, list(self._encoders.values())[-1])
+
+    def _pick_variant(self, variant: str, requested: list[tuple[str, dict[str, Any]]]) -> str:
+        available = sorted(self.manifest.variants)
+        if variant == "auto":
+            return _profiles.auto_variant(self.manifest, requested[0][0])
+        if variant not in self.manifest.variants:
+            raise BundleError(f"variant {variant!r} not in this bundle; available: {available} or 'auto'")
+        return variant
+
+    def _encoder(self, branch: str | None) -> EncoderRunner:
+        """The encoder that ``branch=`` selects; ``InputError`` when it does not fit the bundle."""
+        if not self.manifest.branches:
+            if branch is not None:
+                raise InputError(f"branch={branch!r} given, but this bundle has one shared encoder; drop branch=")
+            return self._encoders[""]
+        if branch is None:
+            raise InputError(f"this pseudo-Siamese bundle has branches {list(self._encoders)}; pass branch='a' or branch='b'")
+        if branch not in self._encoders:
+            raise InputError(f"branch {branch!r} unknown; this bundle has {list(self._encoders)}")
+        return self._encoders[branch]
+
+    # ---- properties (of the first encoder where branches could differ) ---------------------------------
+    @property
+    def embedding_dim(self) -> int:
+        """D, the length of one embedding."""
+        return self.manifest.embedding_dim
+
+    @property
+    def fingerprint(self) -> str:
+        """Id of the loaded encoder: embeddings are comparable only between equal fingerprints."""
+        return self.manifest.fingerprint(self.variant)
+
+    @property
+    def branches(self) -> tuple[str, ...]:
+        """Branch names of a pseudo-Siamese bundle (``("a", "b")``); ``()`` for one shared encoder."""
+        return tuple(self._encoders) if self.manifest.branches else ()
+
+    @property
+    def input(self) -> InputSpec | None:
+        """The encoder's input spec with its bundle files loaded (``siamese_sdk.format.inputs``); None for a
+        pseudo-Siamese bundle: ``input_spec(branch)`` gives each branch's."""
+        return None if self.manifest.branches else self._encoders[""].spec
+
+    @property
+    def providers(self) -> list[str]:
+        """The providers the encoder runs on (ONNX Runtime names, in priority order)."""
+        return self._pair[0].providers
+
+    @property
+    def batch_sizes(self) -> tuple[int, ...]:
+        """The batch sizes declared for TensorRT's shape profile (the fixed batch of a ``*-fixed`` variant)."""
+        return self._pair[0].batch_sizes
+
+    @property
+    def _max_run(self) -> int | None:
+        return self._pair[0].max_run
+
+    @property
+    def device(self) -> tuple[str, int]:
+        """``(device_type, device_id)`` where ``embed_device`` keeps its output: ``("cuda", i)`` when CUDA or
+        TensorRT runs the encoder, else ``("cpu", 0)`` (OpenVINO, CoreML, QNN take and return host memory)."""
+        return _device.device_of(self._pair[0])
+
+    # ---- public API ---------------------------------------------------------------------------------
+    def input_spec(self, branch: str | None = None) -> InputSpec:
+        """The input spec (``siamese_sdk.format.inputs``) of this model's encoder, or of ``branch``'s for a pseudo-Siamese bundle."""
+        return self._encoder(branch).spec
+
+    def preprocess_spec(self, branch: str | None = None) -> Preprocess:
+        """The ``Preprocess`` of this model's image encoder, or of ``branch``'s for a pseudo-Siamese bundle."""
+        return self._encoder(branch).preprocess_spec()
+
+    def preprocess(self, images: ImageLike | Sequence[ImageLike], branch: str | None = None) -> np.ndarray:
+        """Image paths or PIL images to a ``(N, C, H, W) float32`` batch, exactly as in training
+        (``branch``: which branch's input spec, for a pseudo-Siamese bundle)."""
+        return self._encoder(branch).pixels(images)
+
+    def embed(
+        self, inputs: Inputs | str | Sequence[str] | Sequence[Sequence[str]], batch_size: int = 64, branch: str | None = None
+    ) -> np.ndarray:
+        """Embed images, texts or dialogs, as the bundle's input kind (``self.input.kind``) says.
+
+        Args:
+            inputs: image bundles: a ``(N, C, H, W)`` float array already preprocessed as the manifest says,
+                or one image path / PIL image, or a sequence of them (preprocessed here). Text bundles: one
+                ``str`` or a sequence of them. Dialog bundles: a sequence of dialogs, each a sequence of turns
+                (``str``). Texts are tokenised with the bundle's tokenizer (see ``siamese_sdk.tokenizer``).
+            batch_size: items per encoder call.
+            branch: ``"a"`` or ``"b"``: the encoder of a pseudo-Siamese bundle (required there, refused elsewhere);
+                each branch takes its own input kind.
+
+        Returns:
+            ``(N, D) float32`` embeddings (unit length when ``manifest.normalized``), in input order.
+
+        Raises:
+            InputError: empty batch, wrong rank/shape/dtype, NaN/Inf, unreadable image, a non-str or empty text.
+        """
+        return self._encoder(branch).embed(inputs, batch_size)
+
+    def embed_device(self, x: Any, branch: str | None = None) -> ort.OrtValue:
+        """Embed one batch that already sits on the device and keep the embeddings there (ORT IOBinding).
+
+        For GPU pipelines (decoder -> encoder -> GPU index) without host round trips. One encoder run,
+        no batching, no preprocessing: ``x`` is a ``(N, C, H, W) float32`` batch preprocessed as the
+        manifest says.
+
+        Args:
+            x: an ``onnxruntime.OrtValue`` (on any device; ORT copies it to ``self.device`` if needed); a
+                DLPack tensor (``__dlpack__``: torch, CuPy, JAX; shared without a copy when on CUDA, checked
+                through numpy when on the CPU); an object with ``__cuda_array_interface__`` (bound by pointer);
+                or a numpy array (checked like ``embed``'s input, then copied to the device once).
+
+        Returns:
+            An ``onnxruntime.OrtValue`` ``(N, D) float32`` on ``self.device``: ``.numpy()`` copies it to
+            the host; ``torch.from_dlpack(v)`` / ``cupy.from_dlpack(v)`` share it on the GPU.
+
+        Raises:
+            InputError: wrong rank, shape or dtype; a CUDA tensor for a model running on the CPU; N outside
+                the fixed batch (``*-fixed`` variants) or above TensorRT's declared ``batch_sizes``.
+
+        Device memory is not scanned for NaN/Inf (that needs a copy to the host). Finish the producer's
+        work first (``torch.cuda.current_stream().synchronize()``): ONNX Runtime runs on its own stream.
+        ``branch`` selects the encoder of a pseudo-Siamese bundle, as in ``embed``.
+        """
+        return _device.embed_device(self._ort, self._encoder(branch), x)
+
+    def distance(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Pairwise scores of two ``(N, D)`` embedding arrays, row by row: ``(N,) float32``."""
+        return self._heads.pairwise(a, b)
+
+    def distance_matrix(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Scores of every row of ``a`` ``(N, D)`` against every row of ``b`` ``(M, D)``: ``(N, M) float32``."""
+        return self._heads.matrix(a, b)
+
+    def threshold(self, operating_point: str | None = None) -> float:
+        """The calibrated threshold of this variant at ``operating_point`` (default: the manifest's)."""
+        op = operating_point or self.manifest.default_operating_point
+        thresholds = self.manifest.variants[self.variant].thresholds
+        if op not in thresholds:
+            raise InputError(f"operating point {op!r} unknown; expected one of {sorted(thresholds) or list(OPERATING_POINTS)}")
+        return thresholds[op]
+
+    def verify(
+        self,
+        x1: Inputs,
+        x2: Inputs,
+        threshold: float | None = None,
+        operating_point: str | None = None,
+        batch_size: int = 64,
+    ) -> Verification:
+        """Decide for each pair ``(x1[i], x2[i])`` whether both show the same identity.
+
+        Args:
+            x1, x2: inputs as ``embed`` takes them, with the same count N (pseudo-Siamese: x1 for branch a,
+                x2 for branch b).
+            threshold: a score threshold of your own; overrides ``operating_point``.
+            operating_point: ``"eer"``, ``"far_1e-2"`` or ``"far_1e-3"``: the threshold calibrated at export on
+                validation pairs with this variant (default: the manifest's ``default_operating_point``).
+
+        Returns:
+            ``Verification`` with ``(N,)`` scores and decisions.
+        """
+        score = self.manifest.score
+        if threshold is not None:
+            if operating_point is not None:
+                raise InputError("pass threshold or operating_point, not both")
+            t = float(threshold)
+            if (problem := score.check_threshold(t)) is not None:
+                raise InputError(problem)
+            op = None
+        else:
+            op = operating_point or self.manifest.default_operating_point
+            t = self.threshold(op)
+        e1 = self._pair[0].embed(x1, batch_size)
+        e2 = self._pair[1].embed(x2, batch_size)
+        if e1.shape[0] != e2.shape[0]:
+            raise InputError(f"verify needs as many x1 as x2 inputs, got {e1.shape[0]} and {e2.shape[0]}; pair them up")
+        scores = self.distance(e1, e2)
+        return Verification(
+            scores=scores, same=score.is_match(scores, t), threshold=t, operating_point=op, higher_is_closer=score.higher_is_closer
+        )
+
+    def __repr__(self) -> str:
+        return f"SiameseModel({str(self.path)!r}, variant={self.variant!r}, providers={self.providers}, dim={self.embedding_dim}, metric={self.manifest.metric!r})"
+
+
+def load(
+    bundle_dir: str | os.PathLike,
+    variant: str = "auto",
+    providers: Sequence[_providers.ProviderSpec] | str | None = None,
+    threads: int | None = None,
+    verify: bool = True,
+    batch_sizes: Sequence[int] | None = None,
+) -> SiameseModel:
+    """Load a bundle made by ``siamese-export``.
+
+    Args:
+        bundle_dir: the bundle directory (holds ``manifest.json``).
+        variant: ``"auto"`` (the bundle's profile for the first provider, see ``siamese_sdk.profiles``:
+            int8 on CPU, fp16 on CUDA/TensorRT, ... when shipped, else fp32), or a shipped variant name
+            (``fp32``, ``int8``, ``fp16``, ``fp16-fixed``, ``w8a16-fixed``).
+        providers: ``None`` for CPU, or names in priority order: friendly (``"cuda"``, ``"cpu"``) or ONNX
+            Runtime's, optionally ``(name, options)`` tuples (friendly names get their options checked,
+            ``providers.OPTION_SPECS``). A provider that is missing or that the session falls back from
+            raises ``ProviderError``; never a silent CPU fallback.
+        threads: intra-op threads (None: ONNX Runtime's default, all physical cores).
+        verify: check every file's sha256 against the manifest (keep True outside debugging).
+        batch_sizes: the batch sizes you will run, for TensorRT's shape profile (min .. max; default
+            ``(1, 64)``); ``embed`` then never runs more than ``max(batch_sizes)`` at once.
+
+    Raises:
+        BundleError, ProviderError, InputError, ExtraMissingError (no onnxruntime build installed).
+    """
+    return SiameseModel(bundle_dir, variant=variant, providers=providers, threads=threads, verify=verify, batch_sizes=batch_sizes)
