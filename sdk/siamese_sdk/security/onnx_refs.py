@@ -117,7 +117,12 @@ def _unsafe(rel: str) -> str | None:
     """Why a relative path string is unsafe (absolute, drive, ``..``, NUL), or None."""
     if not rel or "\x00" in rel:
         return "is empty or holds a NUL byte"
-    if PurePosixPath(rel).is_absolute() or PureWindowsPath(rel).is_absolute() or PureWindowsPath(rel).drive or rel.startswith(("\\", "/")):
+    if (
+        PurePosixPath(rel).is_absolute()
+        or PureWindowsPath(rel).is_absolute()
+        or PureWindowsPath(rel).drive
+        or rel.startswith(("\\", "/"))
+    ):
         return "is an absolute path"
     if ".." in PureWindowsPath(rel).parts or ".." in PurePosixPath(rel).parts:
         return "climbs out with '..'"
@@ -163,7 +168,9 @@ def check_external_data(onnx_path: Path, bundle_dir: Path, hashed_files: Collect
         if not why:
             why, rel = _inside(root, rel)
         if why:
-            raise BundleError(f"{onnx_path.name} names external data {loc!r}, which {why}; the bundle was tampered with, refusing it")
+            raise BundleError(
+                f"{onnx_path.name} names external data {loc!r}, which {why}; the bundle was tampered with, refusing it"
+            )
         if rel not in hashed:
             raise BundleError(
                 f"{onnx_path.name} names external data {loc!r}, which the manifest does not hash; the bundle was tampered with, refusing it"

@@ -61,7 +61,12 @@ def sealed_info(blob_head: bytes) -> dict[str, Any]:
     if not is_sealed(blob_head) or len(blob_head) < HEADER_BYTES:
         return {"sealed": False}
     _, version, mode, kdf, *_ = _HEADER.unpack_from(bytes(blob_head[:HEADER_BYTES]))
-    return {"sealed": True, "version": version, "mode": MODES.get(mode, f"unknown ({mode})"), "kdf": KDFS.get(kdf, f"unknown ({kdf})")}
+    return {
+        "sealed": True,
+        "version": version,
+        "mode": MODES.get(mode, f"unknown ({mode})"),
+        "kdf": KDFS.get(kdf, f"unknown ({kdf})"),
+    }
 
 
 def _hkdf(master: bytes, salt: bytes, info: bytes) -> bytes:
@@ -132,11 +137,17 @@ def unseal(blob: bytes, key: bytes | str, what: str = "sealed file") -> bytes:
     header = blob[:HEADER_BYTES]
     _, version, mode, kdf, log2_n, r, p, _salt = _HEADER.unpack(header)
     if version != VERSION:
-        raise BundleError(f"{what} has seal format version {version}; this siamese-sdk reads {VERSION}: upgrade: pip install -U siamese-sdk")
+        raise BundleError(
+            f"{what} has seal format version {version}; this siamese-sdk reads {VERSION}: upgrade: pip install -U siamese-sdk"
+        )
     if mode not in MODES or kdf not in KDFS:
-        raise BundleError(f"{what} has an unknown seal mode {mode} or key derivation {kdf}; it is corrupt or from a newer siamese-sdk")
+        raise BundleError(
+            f"{what} has an unknown seal mode {mode} or key derivation {kdf}; it is corrupt or from a newer siamese-sdk"
+        )
     if kdf == KDF_SCRYPT and not (1 <= log2_n <= 24 and r >= 1 and p >= 1 and 128 * r * p * (1 << log2_n) <= SCRYPT_MAX_MEM):
-        raise BundleError(f"{what} asks for scrypt N=2^{log2_n} r={r} p={p}, beyond the {SCRYPT_MAX_MEM >> 20} MiB this reader allows; it is corrupt")
+        raise BundleError(
+            f"{what} asks for scrypt N=2^{log2_n} r={r} p={p}, beyond the {SCRYPT_MAX_MEM >> 20} MiB this reader allows; it is corrupt"
+        )
     kind = _key_kind(key)
     if kind != kdf:
         want = "a passphrase (str)" if kdf == KDF_SCRYPT else f"the {KEY_BYTES}-byte raw key"

@@ -103,7 +103,9 @@ def load_private_key(path: str | Path, passphrase: str | None = None) -> Any:
         hint = "it is encrypted: pass its passphrase" if pw is None else "it is not encrypted: pass no passphrase"
         raise InputError(f"private key {path} cannot be opened; {hint}") from None
     except ValueError:
-        raise InputError(f"private key {path} is not a PEM private key, or the passphrase is wrong; use a .key file from siamese keygen") from None
+        raise InputError(
+            f"private key {path} is not a PEM private key, or the passphrase is wrong; use a .key file from siamese keygen"
+        ) from None
     if not isinstance(key, ed25519.Ed25519PrivateKey):
         raise InputError(f"private key {path} is not an Ed25519 key; make one with siamese keygen")
     return key
@@ -235,7 +237,9 @@ def load_trusted_keys(trusted_keys: Sequence[str | Path]) -> dict[str, Any]:
         trusted_keys = [trusted_keys]
     paths = _expand_keys(trusted_keys)
     if not paths:
-        raise BundleError(f"no trusted public keys (.pub) found in {[str(p) for p in trusted_keys]}; every bundle would be refused")
+        raise BundleError(
+            f"no trusted public keys (.pub) found in {[str(p) for p in trusted_keys]}; every bundle would be refused"
+        )
     keys: dict[str, Any] = {}
     for p in paths:
         k = load_public_key(p)
@@ -243,7 +247,9 @@ def load_trusted_keys(trusted_keys: Sequence[str | Path]) -> dict[str, Any]:
     return keys
 
 
-def verify_manifest_bytes(manifest_bytes: bytes, sig_bytes: bytes | None, trusted_keys: Sequence[str | Path], where: str = "bundle") -> str:
+def verify_manifest_bytes(
+    manifest_bytes: bytes, sig_bytes: bytes | None, trusted_keys: Sequence[str | Path], where: str = "bundle"
+) -> str:
     """Check a detached signature over ``manifest_bytes``; returns the signing key id.
 
     For loaders that read ``manifest.json`` once and parse the very bytes they verified. ``sig_bytes`` is
@@ -252,7 +258,9 @@ def verify_manifest_bytes(manifest_bytes: bytes, sig_bytes: bytes | None, truste
     trusted = load_trusted_keys(trusted_keys)
     ids = sorted(trusted)
     if sig_bytes is None:
-        raise BundleError(f"{where} is unsigned (no {SIGNATURE}) but trusted keys {ids} are required; sign it: siamese sign BUNDLE --key KEY")
+        raise BundleError(
+            f"{where} is unsigned (no {SIGNATURE}) but trusted keys {ids} are required; sign it: siamese sign BUNDLE --key KEY"
+        )
     doc = parse_signature(sig_bytes, f"{where}/{SIGNATURE}")
     kid = doc["key_id"]
     if kid not in trusted:
@@ -263,7 +271,9 @@ def verify_manifest_bytes(manifest_bytes: bytes, sig_bytes: bytes | None, truste
         trusted[kid].verify(doc["signature_bytes"], SIGNED_PREFIX + manifest_bytes)
     except InvalidSignature:
         if doc.get("manifest_sha256") != hashlib.sha256(manifest_bytes).hexdigest():
-            raise BundleError(f"{where}: {MANIFEST} changed after it was signed by key {kid} (signature invalid); refusing it") from None
+            raise BundleError(
+                f"{where}: {MANIFEST} changed after it was signed by key {kid} (signature invalid); refusing it"
+            ) from None
         raise BundleError(f"{where}: signature by key {kid} is invalid (forged or corrupt {SIGNATURE}); refusing it") from None
     return kid
 
@@ -325,7 +335,14 @@ def signature_status(bundle_dir: str | Path, trusted_keys: Sequence[str | Path] 
     ``summary`` (one line to print).
     """
     root = Path(bundle_dir)
-    st: dict[str, Any] = {"signed": False, "key_id": None, "algorithm": None, "verified": None, "checked_against": "not checked", "error": None}
+    st: dict[str, Any] = {
+        "signed": False,
+        "key_id": None,
+        "algorithm": None,
+        "verified": None,
+        "checked_against": "not checked",
+        "error": None,
+    }
     spath = root / SIGNATURE
     if spath.is_file():
         st["signed"] = True
@@ -350,7 +367,9 @@ def signature_status(bundle_dir: str | Path, trusted_keys: Sequence[str | Path] 
     elif st["verified"] is False:
         st["summary"] = f"REFUSED: {st['error']}"
     elif st["signed"]:
-        st["summary"] = f"signed by key {st['key_id']} (ed25519), not checked" + (f" ({st['error']})" if st["error"] else " (no trusted keys configured)")
+        st["summary"] = f"signed by key {st['key_id']} (ed25519), not checked" + (
+            f" ({st['error']})" if st["error"] else " (no trusted keys configured)"
+        )
     else:
         st["summary"] = "unsigned" + (f" ({st['error']})" if st["error"] else "")
     return st
