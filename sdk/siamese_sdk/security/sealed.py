@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-import secrets
 import struct
 import unicodedata
 from typing import Any
@@ -48,6 +47,8 @@ HEADER_BYTES = _HEADER.size  # 30
 
 def generate_key() -> bytes:
     """A new random 32-byte key (store it like a password: a keystore, an env secret, a file 0600)."""
+    import secrets
+
     return secrets.token_bytes(KEY_BYTES)
 
 
@@ -115,7 +116,9 @@ def seal(data: bytes, key: bytes | str, encrypt: bool = False) -> bytes:
     header = _HEADER.pack(MAGIC, VERSION, mode, kdf, log2_n, r, p, os.urandom(SALT_BYTES))
     sub = _subkey(key, header)
     if mode == MODE_HMAC:
-        return b"".join((header, data, hmac.new(sub, header + data, hashlib.sha256).digest()))
+        mac = hmac.new(sub, header, hashlib.sha256)
+        mac.update(data)  # (no header + data copy of a large gallery)
+        return b"".join((header, data, mac.digest()))
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     nonce = os.urandom(NONCE_BYTES)
@@ -129,12 +132,12 @@ def unseal(blob: bytes, key: bytes | str, what: str = "sealed file") -> bytes:
     fails authentication (wrong key, or any byte changed); ``InputError`` for a key of the wrong kind
     (raw bytes for a passphrase-sealed file or the reverse, wrong length, empty passphrase).
     """
-    blob = bytes(blob)
     if not is_sealed(blob):
         raise BundleError(f"{what} is not sealed (no {MAGIC.decode()} header); it was saved without a key")
     if len(blob) < HEADER_BYTES:
         raise BundleError(f"{what} is truncated (shorter than its {HEADER_BYTES}-byte header); restore it from a backup")
-    header = blob[:HEADER_BYTES]
+    view = memoryview(blob)
+    header = bytes(view[:HEADER_BYTES])
     _, version, mode, kdf, log2_n, r, p, _salt = _HEADER.unpack(header)
     if version != VERSION:
         raise BundleError(
@@ -152,16 +155,18 @@ def unseal(blob: bytes, key: bytes | str, what: str = "sealed file") -> bytes:
     if kind != kdf:
         want = "a passphrase (str)" if kdf == KDF_SCRYPT else f"the {KEY_BYTES}-byte raw key"
         raise InputError(f"{what} was sealed with {want}; pass that as key")
-    body = blob[HEADER_BYTES:]
+    body = view[HEADER_BYTES:]
     refused = f"{what} failed authentication: wrong key, or the file was changed after it was saved; refusing it"
     sub = _subkey(key, header)
     if mode == MODE_HMAC:
         if len(body) < TAG_BYTES_HMAC:
             raise BundleError(f"{what} is truncated (no authentication tag); restore it from a backup")
-        data, tag = body[:-TAG_BYTES_HMAC], body[-TAG_BYTES_HMAC:]
-        if not hmac.compare_digest(tag, hmac.new(sub, header + data, hashlib.sha256).digest()):
+        data, tag = body[:-TAG_BYTES_HMAC], bytes(body[-TAG_BYTES_HMAC:])
+        mac = hmac.new(sub, header, hashlib.sha256)
+        mac.update(data)
+        if not hmac.compare_digest(tag, mac.digest()):
             raise BundleError(refused)
-        return data
+        return bytes(data)
     require_extra("cryptography", "signing")
     from cryptography.exceptions import InvalidTag
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -169,6 +174,6 @@ def unseal(blob: bytes, key: bytes | str, what: str = "sealed file") -> bytes:
     if len(body) < NONCE_BYTES + TAG_BYTES_GCM:
         raise BundleError(f"{what} is truncated (no nonce or tag); restore it from a backup")
     try:
-        return AESGCM(sub).decrypt(body[:NONCE_BYTES], body[NONCE_BYTES:], header)
+        return AESGCM(sub).decrypt(bytes(body[:NONCE_BYTES]), bytes(body[NONCE_BYTES:]), header)
     except InvalidTag:
         raise BundleError(refused) from None

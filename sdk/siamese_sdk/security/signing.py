@@ -28,7 +28,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..atomic import write_bytes_atomic
 from ..errors import BundleError, InputError, require_extra
 
 MANIFEST = "manifest.json"
@@ -179,6 +178,8 @@ def sign_bundle(bundle_dir: str | Path, private_key_path: str | Path, passphrase
         raise BundleError(f"{mpath} is not valid JSON; re-export the bundle before signing") from None
     if SIGNATURE in files:
         raise BundleError(f"{mpath} lists {SIGNATURE} among its files; the signature cannot be part of what it signs")
+    from ..atomic import write_bytes_atomic  # (tempfile and shutil stay off the loader's import path)
+
     key = load_private_key(private_key_path, passphrase)
     return write_bytes_atomic(root / SIGNATURE, signature_document(data, key))
 
