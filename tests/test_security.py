@@ -580,6 +580,18 @@ def test_external_data_in_a_subfolder_is_named_relative_to_the_model(tmp_path, o
         check_external_data(p, b, {"a/enc.onnx", "w.bin"})
 
 
+def test_onnxruntime_reads_external_data_where_the_check_looks(tmp_path, onnx_mod):
+    """The check resolves a location against the ONNX file's folder, as ONNX Runtime does."""
+    ort = pytest.importorskip("onnxruntime")
+    b = tmp_path / "b"
+    (b / "a").mkdir(parents=True)
+    onnx_mod.save_model(_model(), b / "a" / "enc.onnx", save_as_external_data=True, location="w.bin", size_threshold=0)
+    check_external_data(b / "a" / "enc.onnx", b, {"a/enc.onnx", "a/w.bin"})
+    sess = ort.InferenceSession(str(b / "a" / "enc.onnx"), providers=["CPUExecutionProvider"])
+    (y,) = sess.run(None, {"X": np.zeros((1, 4), np.float32)})
+    assert y.tolist() == [[1.0, 1.0, 1.0, 1.0]]
+
+
 @pytest.mark.parametrize(
     "loc, match",
     [
@@ -589,6 +601,7 @@ def test_external_data_in_a_subfolder_is_named_relative_to_the_model(tmp_path, o
         ("C:\\weights.bin", "absolute"),
         ("\\\\server\\share\\w.bin", "absolute"),
         ("", "empty"),
+        ("sub\\w.bin", "backslash"),
     ],
 )
 @pytest.mark.parametrize("where", ["init", "const", "sparse", "sub"])

@@ -114,7 +114,7 @@ def external_data_locations(model: bytes | str | os.PathLike) -> list[str]:
 
 
 def _unsafe(rel: str) -> str | None:
-    """Why a relative path string is unsafe (absolute, drive, ``..``, NUL), or None."""
+    """Why a relative path string is unsafe (absolute, drive, ``..``, NUL, backslash), or None."""
     if not rel or "\x00" in rel:
         return "is empty or holds a NUL byte"
     if (
@@ -126,6 +126,8 @@ def _unsafe(rel: str) -> str | None:
         return "is an absolute path"
     if ".." in PureWindowsPath(rel).parts or ".." in PurePosixPath(rel).parts:
         return "climbs out with '..'"
+    if "\\" in rel:  # a separator on Windows, a file-name character elsewhere: never ambiguous in a bundle
+        return "holds a backslash (bundle paths use '/')"
     return None
 
 
@@ -134,8 +136,7 @@ def _inside(root: Path, rel: str) -> tuple[str | None, str]:
     why = _unsafe(rel)
     if why:
         return why, rel
-    parts = PureWindowsPath(rel).parts  # splits on both / and \
-    name = PurePosixPath(*[p for p in parts if p != "."]).as_posix()
+    name = PurePosixPath(rel).as_posix()  # (drops "." parts and doubled slashes)
     real_root = root.resolve()
     p = root
     for part in PurePosixPath(name).parts:
@@ -164,7 +165,7 @@ def check_external_data(onnx_path: Path, bundle_dir: Path, hashed_files: Collect
     hashed = set(hashed_files)
     for loc in external_data_locations(onnx_path):
         why = _unsafe(loc)
-        rel = loc if why else (PurePosixPath(base.as_posix()) / PurePosixPath(*PureWindowsPath(loc).parts)).as_posix()
+        rel = loc if why else (PurePosixPath(base.as_posix()) / loc).as_posix()
         if not why:
             why, rel = _inside(root, rel)
         if why:

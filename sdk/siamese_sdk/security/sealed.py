@@ -59,8 +59,10 @@ def is_sealed(blob_head: bytes) -> bool:
 
 def sealed_info(blob_head: bytes) -> dict[str, Any]:
     """``{"sealed", "version", "mode", "kdf"}`` of a file from its first 30 bytes, for ``siamese info``; never raises."""
-    if not is_sealed(blob_head) or len(blob_head) < HEADER_BYTES:
+    if not is_sealed(blob_head):
         return {"sealed": False}
+    if len(blob_head) < HEADER_BYTES:
+        return {"sealed": True, "error": f"truncated header ({len(blob_head)} of {HEADER_BYTES} bytes)"}
     _, version, mode, kdf, *_ = _HEADER.unpack_from(bytes(blob_head[:HEADER_BYTES]))
     return {
         "sealed": True,
