@@ -473,6 +473,20 @@ def test_sealed_header_is_checked():
         unseal(bytes(crafted), "pw")
 
 
+def test_read_sealed_for_loaders(tmp_path):
+    plain, sealed_f = tmp_path / "plain.gallery", tmp_path / "sealed.gallery"
+    plain.write_bytes(b"PK\x03\x04plain zip")
+    sealed_f.write_bytes(seal(b"PK\x03\x04inner", KEY))
+    assert sealed.read_sealed(plain, None) is None  # the caller reads it as before
+    assert sealed.read_sealed(sealed_f, KEY, what="gallery g") == b"PK\x03\x04inner"
+    with pytest.raises(BundleError, match="is sealed; pass its key"):
+        sealed.read_sealed(sealed_f, None)
+    with pytest.raises(BundleError, match="not sealed, but a key was given"):
+        sealed.read_sealed(plain, KEY)
+    with pytest.raises(BundleError, match="^gallery g failed authentication"):
+        sealed.read_sealed(sealed_f, bytes(32), what="gallery g")
+
+
 def test_sealed_gallery_npz_round_trip(crypto):
     buf = io.BytesIO()
     np.savez(buf, ids=np.array(["alice", "bob"]), vectors=np.eye(2, 8, dtype=np.float32))
@@ -676,6 +690,20 @@ def test_deeply_nested_subgraphs_are_bounded():
     with pytest.raises(BundleError, match="nested deeper"):
         external_data_locations(_field(7, g))
     assert external_data_locations(_field(7, _field(1, _field(5, _field(6, b""))))) == []
+
+
+def test_check_bundle_files(tmp_path, onnx_mod):
+    b = make_bundle(tmp_path / "b")
+    m = json.loads((b / "manifest.json").read_text())
+    for name in ("encoder.fp32.onnx", "head.pairwise.onnx", "head.matrix.onnx"):
+        _save(_model(), b / name)
+    onnx_refs.check_bundle_files(m, b)
+    _save(_model(const="../outside.bin"), b / "head.matrix.onnx")
+    with pytest.raises(BundleError, match="head.matrix.onnx names external data '../outside.bin'"):
+        onnx_refs.check_bundle_files(m, b)
+    m["heads"]["matrix"] = "/abs/head.onnx"
+    with pytest.raises(BundleError, match="heads.matrix"):
+        onnx_refs.check_bundle_files(m, b)
 
 
 def test_manifest_paths(tmp_path):

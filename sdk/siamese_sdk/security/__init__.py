@@ -13,8 +13,8 @@ Nothing here imports ``cryptography`` at import time. The threat model is ``docs
 
 from __future__ import annotations
 
-from .onnx_refs import check_external_data, check_manifest_paths, external_data_locations, manifest_paths
-from .sealed import generate_key, is_sealed, seal, sealed_info, unseal
+from .onnx_refs import check_bundle_files, check_external_data, check_manifest_paths, external_data_locations, manifest_paths
+from .sealed import generate_key, is_sealed, read_sealed, seal, sealed_info, unseal
 from .signing import (
     ENV_VAR,
     SIGNATURE,
@@ -31,6 +31,7 @@ from .signing import (
 __all__ = [
     "ENV_VAR",
     "SIGNATURE",
+    "check_bundle_files",
     "check_external_data",
     "check_manifest_paths",
     "external_data_locations",
@@ -40,6 +41,7 @@ __all__ = [
     "keygen",
     "load_trusted_keys",
     "manifest_paths",
+    "read_sealed",
     "seal",
     "sealed_info",
     "sign_bundle",

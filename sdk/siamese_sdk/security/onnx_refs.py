@@ -216,3 +216,14 @@ def check_manifest_paths(manifest: Mapping[str, Any], bundle_dir: str | os.PathL
             raise BundleError(f"manifest field {field} = {path!r} {why}; the bundle was tampered with, refusing it")
         if not field.startswith("files[") and path not in hashed:
             raise BundleError(f"manifest field {field} = {path!r} names a file the manifest does not hash; refusing it")
+
+
+def check_bundle_files(manifest: Mapping[str, Any], bundle_dir: str | os.PathLike) -> None:
+    """Both checks for a loader, in one call: ``check_manifest_paths``, then ``check_external_data`` on every
+    ``.onnx`` file the manifest names (variants, heads, branch variants). Call it before any session is built."""
+    root = Path(bundle_dir)
+    check_manifest_paths(manifest, root)
+    hashed = set(manifest.get("files") or {})
+    onnx_files = {p for field, p in manifest_paths(manifest) if not field.startswith("files[") and p.endswith(".onnx")}
+    for name in sorted(onnx_files):
+        check_external_data(root / name, root, hashed)

@@ -22,6 +22,7 @@ import hmac
 import os
 import struct
 import unicodedata
+from pathlib import Path
 from typing import Any
 
 from ..errors import BundleError, InputError, require_extra
@@ -179,3 +180,23 @@ def unseal(blob: bytes, key: bytes | str, what: str = "sealed file") -> bytes:
         return AESGCM(sub).decrypt(bytes(body[:NONCE_BYTES]), bytes(body[NONCE_BYTES:]), header)
     except InvalidTag:
         raise BundleError(refused) from None
+
+
+def read_sealed(path: str | os.PathLike, key: bytes | str | None, what: str | None = None) -> bytes | None:
+    """For a loader: the unsealed bytes of ``path``, or None for a plain file read without a key.
+
+    Refuses (``BundleError``) a sealed file without ``key`` and a plain file with one (a key promises an
+    authentic file; a plain one cannot be), and everything ``unseal`` refuses. ``what`` names the file in
+    messages (default: ``file PATH``).
+    """
+    path = Path(path)
+    what = what or f"file {path}"
+    with open(path, "rb") as f:
+        head = f.read(len(MAGIC))
+        if key is None:
+            if is_sealed(head):
+                raise BundleError(f"{what} is sealed; pass its key (key=...) to load it")
+            return None
+        if not is_sealed(head):
+            raise BundleError(f"{what} is not sealed, but a key was given: it could have been edited by anyone; refusing it")
+        return unseal(head + f.read(), key, what)
