@@ -333,6 +333,17 @@ def test_trusted_keys_from_env_and_config(tmp_path, keys, signed, monkeypatch, n
     assert trusted_keys_from_env() == [cfg / "attacker.pub"]
 
 
+def test_trust_status(tmp_path, keys, monkeypatch, no_config):
+    assert signing.trust_status() == {"extra": True, "source": None, "keys": [], "error": None}
+    monkeypatch.setenv(signing.ENV_VAR, str(keys["pub"][1]))
+    st = signing.trust_status()
+    assert st["source"] == "SIAMESE_TRUSTED_KEYS" and st["keys"] == [
+        {"path": str(keys["pub"][1]), "key_id": key_id(keys["pub"][1])}
+    ]
+    monkeypatch.setenv(signing.ENV_VAR, str(tmp_path / "gone"))
+    assert "does not exist" in signing.trust_status()["error"]
+
+
 def test_config_dir_defaults_to_home(monkeypatch, tmp_path):
     monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))

@@ -327,6 +327,35 @@ def trusted_keys_from_env() -> list[Path]:
     return []
 
 
+def trust_status() -> dict[str, Any]:
+    """The machine's signature set-up, for ``siamese doctor``; never raises.
+
+    Returns ``extra`` (is ``cryptography`` installed), ``source`` (``SIAMESE_TRUSTED_KEYS``, the config
+    directory, or None: bundles load unchecked unless the code passes ``trusted_keys``), ``keys`` (``[{"path",
+    "key_id"}]``) and ``error`` (one line or None; a configured source that is broken is a problem).
+    """
+    import importlib.util
+
+    st: dict[str, Any] = {
+        "extra": importlib.util.find_spec("cryptography") is not None,
+        "source": None,
+        "keys": [],
+        "error": None,
+    }
+    if os.environ.get(ENV_VAR, "").strip():
+        st["source"] = ENV_VAR
+    elif config_keys_dir().is_dir():
+        st["source"] = str(config_keys_dir())
+    try:
+        paths = trusted_keys_from_env()
+        st["keys"] = [{"path": str(p), "key_id": key_id(p) if st["extra"] else None} for p in paths]
+        if paths and not st["extra"]:
+            st["error"] = "trusted keys are configured but cryptography is not installed: pip install 'siamese-sdk[signing]'"
+    except (BundleError, InputError) as e:
+        st["error"] = str(e)
+    return st
+
+
 def signature_status(bundle_dir: str | Path, trusted_keys: Sequence[str | Path] | None = None) -> dict[str, Any]:
     """The signature state of a bundle, for ``siamese info`` / ``siamese doctor``; never raises.
 
