@@ -129,19 +129,25 @@ def keygen(out: str | Path, passphrase: str | None = None) -> tuple[Path, Path]:
     priv_pem = key.private_bytes(ser.Encoding.PEM, ser.PrivateFormat.PKCS8, enc)
     pub_pem = key.public_key().public_bytes(ser.Encoding.PEM, ser.PublicFormat.SubjectPublicKeyInfo)
     out.parent.mkdir(parents=True, exist_ok=True)
-    # O_EXCL: never follow or replace a file that appeared meanwhile; 0600 from the first byte on disk.
-    fd = os.open(priv_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    # O_EXCL: never follow or replace a file that appeared meanwhile; the private key is 0600 from its first byte.
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    created: list[Path] = []
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(priv_pem)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(priv_path, 0o600)  # (umask cannot widen it, but be explicit)
-        fd = os.open(pub_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
-        with os.fdopen(fd, "wb") as f:
-            f.write(pub_pem)
-    except BaseException:
-        priv_path.unlink(missing_ok=True)
+        for path, data, mode in ((priv_path, priv_pem, 0o600), (pub_path, pub_pem, 0o644)):
+            fd = os.open(path, flags, mode)
+            created.append(path)
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        os.chmod(priv_path, 0o600)  # (a umask cannot widen it, but be explicit)
+    except BaseException as e:
+        for path in created:
+            path.unlink(missing_ok=True)
+        if isinstance(e, FileExistsError):
+            raise InputError(
+                f"{e.filename} already exists; refusing to overwrite a key (pick another name or move it away)"
+            ) from None
         raise
     return priv_path, pub_path
 
@@ -365,14 +371,8 @@ def signature_status(bundle_dir: str | Path, trusted_keys: Sequence[str | Path] 
     ``summary`` (one line to print).
     """
     root = Path(bundle_dir)
-    st: dict[str, Any] = {
-        "signed": False,
-        "key_id": None,
-        "algorithm": None,
-        "verified": None,
-        "checked_against": "not checked",
-        "error": None,
-    }
+    st: dict[str, Any] = {"signed": False, **dict.fromkeys(("key_id", "algorithm", "verified", "error"))}
+    st["checked_against"] = "not checked"
     spath = root / SIGNATURE
     if spath.is_file():
         st["signed"] = True
