@@ -220,7 +220,7 @@ class Gallery:
             kk = min(int(k), n)
             if self._by_head:
                 rows, keys = topk.search_topk(q, n, kk, self._head_block(kk, n))
-                scores = keys if not self._m.higher_is_closer else -keys
+                scores = self._m.as_distance(keys).astype(np.float32)  # keys are the scores as distances: map them back
             elif self._fidx is not None:
                 rows, scores = self._fidx.search(q, kk)
             else:

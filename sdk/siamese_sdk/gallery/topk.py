@@ -2,8 +2,8 @@
 
 Queries are taken in blocks of at most ``QUERY_BLOCK`` rows and the gallery in chunks; a caller-supplied
 function scores one (block, chunk) pair as ranking keys, **lower = closer**, and ``merge_topk`` keeps each
-query's running best ``k``. Ties are broken by gallery row (insertion order), so the result is exact and
-does not depend on the chunking.
+query's running best ``k``. Ties are broken by gallery row (insertion order, ``smallest``), so the result
+is exact and does not depend on the chunking.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def merge_topk(
     k = best_k.shape[1]
     if not filled:
         if c > k:
-            part = np.argpartition(keys, k - 1, axis=1)[:, :k]
+            part = smallest(keys, np.arange(offset, offset + c), k)
             return np.take_along_axis(keys, part, axis=1), part + offset, True
         return keys.copy(), np.broadcast_to(np.arange(offset, offset + c), (b, c)).copy(), True
     tau = best_k.max(axis=1, keepdims=True)
@@ -84,7 +84,7 @@ def merge_topk(
         return best_k, best_r, True
     if hits.size > 4 * b * k and c > k:
         # many candidates (early chunks, or a gallery sorted best-last): take the chunk's own top-k first
-        part = np.argpartition(keys, k - 1, axis=1)[:, :k]
+        part = smallest(keys, np.arange(offset, offset + c), k)
         cand_k = np.concatenate([best_k, np.take_along_axis(keys, part, axis=1)], axis=1)
         cand_r = np.concatenate([best_r, part + offset], axis=1)
     else:
@@ -99,8 +99,23 @@ def merge_topk(
         cand_r[:, :k] = best_r
         cand_k[rr, pos] = keys[rr, cc]
         cand_r[rr, pos] = cc + offset
-    part = np.argpartition(cand_k, k - 1, axis=1)[:, :k]
+    part = smallest(cand_k, cand_r, k)
     return np.take_along_axis(cand_k, part, axis=1), np.take_along_axis(cand_r, part, axis=1), True
+
+
+def smallest(keys: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
+    """``(b, k)`` column indices of the ``k`` smallest ``keys (b, c)`` per query, ties broken by lower ``rows``.
+
+    ``rows``: the gallery row of each column, ``(c,)`` shared or ``(b, c)``. ``np.argpartition`` picks among
+    keys tied at the k-th value arbitrarily, so queries whose tie straddles the k-th place are re-picked
+    by a full (key, row) sort; they are rare outside galleries holding the same vector several times.
+    """
+    part = np.argpartition(keys, k - 1, axis=1)[:, :k]
+    kth = np.take_along_axis(keys, part, axis=1).max(axis=1, keepdims=True)
+    for i in np.flatnonzero(np.count_nonzero(keys <= kth, axis=1) > k):
+        r = rows if rows.ndim == 1 else rows[i]
+        part[i] = np.lexsort((r, keys[i]))[:k]
+    return part
 
 
 def linear_block(
