@@ -40,6 +40,11 @@ def test_package_entry_points_and_names():
     from siamese_sdk.tools import files
 
     assert (FriendlyCommand, report) == (common.FriendlyCommand, common.report) and main.name == "main"
+    import siamese_sdk.cli as cli
+
+    for name in ("info", "embed", "verify", "search", "oneshot", "bench", "doctor"):  # the commands, as before
+        assert getattr(cli, name) is main.commands[name]
+    assert cli.gallery_cmd is main.commands["gallery"]
     assert Gallery is store.Gallery and iter_images is files.iter_images
     for name in providers.__all__:  # every name the runtime, the exporter, the scripts and the tests use
         assert getattr(providers, name) is not None

@@ -1,21 +1,22 @@
 """``siamese``: the runtime command line (needs only the SDK install).
 
-Each command is a thin function (parse, call the library, print) in a module of this package: ``info``,
-``verify`` (embed, verify), ``gallery`` (gallery, search), ``oneshot`` and ``bench`` (bench, doctor); the shared
-options and error handling are in ``common``. Heavy imports happen inside commands so ``siamese --help``
-stays fast.
+Each command is a thin function (parse, call the library, print) in a module of this package: ``describe``
+(info), ``embedding`` (embed, verify), ``enrol`` (gallery, search), ``evaluate`` (oneshot) and ``device`` (bench,
+doctor); the shared options, error handling and the manifest summary are in ``common``. (The modules are not
+named after their commands: ``siamese_sdk.cli.verify`` and friends stay the click commands, as before.)
+Heavy imports happen inside commands so ``siamese --help`` stays fast.
 """
 
 from __future__ import annotations
 
 import click
 
-from .bench import bench, doctor
 from .common import BRANCH, BUNDLE, PROVIDER, THREADS, VARIANT, FriendlyCommand, FriendlyGroup, friendly_errors, report
-from .gallery import gallery_cmd, search
-from .info import info
-from .oneshot import oneshot
-from .verify import embed, verify
+from .describe import info
+from .device import bench, doctor
+from .embedding import embed, verify
+from .enrol import gallery_cmd, search
+from .evaluate import oneshot
 
 
 @click.group(cls=FriendlyGroup, context_settings={"help_option_names": ["-h", "--help"]})
