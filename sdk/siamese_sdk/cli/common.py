@@ -63,6 +63,16 @@ PROVIDER = click.option(
     help="Execution provider, repeatable, in priority order (cpu, cuda, ...). Default: cpu.",
 )
 THREADS = click.option("--threads", type=click.IntRange(min=1), default=None, help="Intra-op threads (default: all cores).")
+BATCH_SIZE = click.option("--batch-size", default=64, show_default=True, type=click.IntRange(min=1))
+#: the calibrated thresholds a bundle ships, by operating point
+OPERATING_POINTS = ("eer", "far_1e-2", "far_1e-3")
+
+
+def operating_point(help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The ``--operating-point`` option (one of ``OPERATING_POINTS``, default: the bundle's), with its command's help."""
+    return click.option("--operating-point", default=None, type=click.Choice(list(OPERATING_POINTS)), help=help)
+
+
 BRANCH = click.option(
     "--branch",
     type=click.Choice(["a", "b"]),

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from ..errors import InputError
-from .common import BUNDLE, PROVIDER, THREADS, VARIANT, comparison, load_model, score_name
+from .common import BATCH_SIZE, BUNDLE, PROVIDER, THREADS, VARIANT, comparison, load_model, operating_point, score_name
 
 
 @click.command()
@@ -23,7 +23,7 @@ from .common import BUNDLE, PROVIDER, THREADS, VARIANT, comparison, load_model, 
     type=click.Path(dir_okay=False, path_type=Path),
     help="Where to write the (N, D) float32 .npy.",
 )
-@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(min=1))
+@BATCH_SIZE
 @click.option("--no-resume", is_flag=True, help="Start over even when an interrupted run of the same inputs can be resumed.")
 @VARIANT
 @PROVIDER
@@ -81,12 +81,7 @@ def embed(
 @BUNDLE
 @click.argument("a")
 @click.argument("b")
-@click.option(
-    "--operating-point",
-    default=None,
-    type=click.Choice(["eer", "far_1e-2", "far_1e-3"]),
-    help="Calibrated threshold to use (default: the bundle's).",
-)
+@operating_point("Calibrated threshold to use (default: the bundle's).")
 @click.option("--threshold", type=float, default=None, help="Your own score threshold instead.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @VARIANT

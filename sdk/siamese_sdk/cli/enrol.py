@@ -8,7 +8,19 @@ from pathlib import Path
 
 import click
 
-from .common import BRANCH, BUNDLE, PROVIDER, THREADS, VARIANT, closer, comparison, load_model, score_name
+from .common import (
+    BATCH_SIZE,
+    BRANCH,
+    BUNDLE,
+    PROVIDER,
+    THREADS,
+    VARIANT,
+    closer,
+    comparison,
+    load_model,
+    operating_point,
+    score_name,
+)
 
 
 @click.command("gallery")
@@ -28,7 +40,7 @@ from .common import BRANCH, BUNDLE, PROVIDER, THREADS, VARIANT, closer, comparis
     type=click.Choice(["float32", "float16", "int8"]),
     help="Vector storage: float16 halves it, int8 quarters it (small recall cost, see the README).",
 )
-@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(min=1))
+@BATCH_SIZE
 @VARIANT
 @PROVIDER
 @THREADS
@@ -70,12 +82,7 @@ def gallery_cmd(
 @click.argument("gallery_path", metavar="GALLERY", type=click.Path(path_type=Path))
 @click.argument("queries", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-k", "k", default=5, show_default=True, type=click.IntRange(min=1), help="Hits per query.")
-@click.option(
-    "--operating-point",
-    default=None,
-    type=click.Choice(["eer", "far_1e-2", "far_1e-3"]),
-    help="Calibrated threshold that marks a hit as a match (default: the bundle's).",
-)
+@operating_point("Calibrated threshold that marks a hit as a match (default: the bundle's).")
 @click.option(
     "--index",
     default="flat",
