@@ -1,11 +1,7 @@
 """``Gallery``: the embedding store (add, remove, search, save, load); the package docstring has the overview.
 
 The numpy flat search ranks by ``||q - g||² = ||q||² + ||g||² - 2 q·g`` (cosine: ``-q·g/||g||``), one matrix
-product per chunk of the gallery, through ``topk.search_topk``. Extra memory per ``search`` call is bounded by
-about ``max_chunk_bytes`` (default 64 MiB) plus ``O(B·k)``, whatever ``N``: queries are taken in blocks of at
-most ``topk.QUERY_BLOCK`` rows and the gallery in chunks of ``C`` rows with ``C·(16·b + 4·D) <= max_chunk_bytes``
-(``b`` the query block; the ``4·D`` term, a dequantised copy of the chunk, only for float16/int8; at least
-``k`` rows). ``tests/test_gallery.py`` checks the bound with ``tracemalloc``.
+product per chunk of the gallery (``topk.linear_block``; memory bound there).
 """
 
 from __future__ import annotations

@@ -4,6 +4,12 @@ Queries are taken in blocks of at most ``QUERY_BLOCK`` rows and the gallery in c
 function scores one (block, chunk) pair as ranking keys, **lower = closer**, and ``merge_topk`` keeps each
 query's running best ``k``. Ties are broken by gallery row (insertion order, ``smallest``), so the result
 is exact and does not depend on the chunking.
+
+Memory: extra memory per search is bounded by about ``max_chunk_bytes`` (default 64 MiB) plus ``O(B·k)``,
+whatever ``N``: the gallery is taken in chunks of ``C`` rows with ``C·(16·b + 4·D) <= max_chunk_bytes`` (``b``
+the query block; the ``4·D`` term, a dequantised copy of the chunk, only for float16/int8; at least ``k``
+rows; a learned head's chunk is sized for its ``(b, C, D)`` difference tensor). ``tests/test_gallery.py``
+checks the bound with ``tracemalloc``.
 """
 
 from __future__ import annotations
