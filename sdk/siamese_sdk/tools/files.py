@@ -16,9 +16,10 @@ the same images in the same order everywhere. The rules:
 - paths are spelled as given, joined with ``os.sep``: ``walk("data")`` yields ``data/a/1.png``, ``walk(".")``
   yields ``a/1.png``, exactly as ``str(Path(...))`` spells them.
 
-Where the earlier walkers differed: the labelled-folder scan followed symlinked folders (it still does: split
-folders are often made of links) but did not skip loops or non-files; the files-or-folders walks did not
-follow them (they still do not).
+Choices: labelled-folder scans (``ImageFolder.scan``) follow symlinked folders, since split folders are often
+made of links, while files-or-folders arguments (``siamese embed``, ``gallery``, ``search``) do not, so a link
+never enrols an image twice; both skip loops and anything that is not a regular file, which would otherwise
+fail later, at decoding.
 """
 
 from __future__ import annotations
