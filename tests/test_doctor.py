@@ -12,11 +12,11 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 from click.testing import CliRunner
-from siamese_sdk import doctor
 from siamese_sdk.cli import main
+from siamese_sdk.tools import doctor
 
 HAS_CUDA = "CUDAExecutionProvider" in ort.get_available_providers()
-SDK_ROOT = str(Path(doctor.__file__).resolve().parents[1])
+SDK_ROOT = str(Path(doctor.__file__).resolve().parents[2])  # sdk/siamese_sdk/tools/doctor.py -> sdk/
 
 
 def fake_second_build(root: Path) -> Path:

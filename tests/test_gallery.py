@@ -15,8 +15,8 @@ import pytest
 import siamese_sdk
 from click.testing import CliRunner
 from siamese_sdk import BundleError, Gallery, InputError, SiameseError
-from siamese_sdk import gallery as gallery_mod
 from siamese_sdk.cli import main as siamese
+from siamese_sdk.gallery import topk as gallery_topk
 
 K = 5
 
@@ -75,7 +75,7 @@ def assert_same_ranking(ids: np.ndarray, scores: np.ndarray, ref: np.ndarray, ga
 # ---- exact search against the head -----------------------------------------------------------------------
 @pytest.mark.parametrize("metric", ["euclidean", "cosine"])
 def test_search_matches_the_bundle_head(model, emb, images, metric, monkeypatch):
-    monkeypatch.setattr(gallery_mod, "QUERY_BLOCK", 7)  # several query blocks
+    monkeypatch.setattr(gallery_topk, "QUERY_BLOCK", 7)  # several query blocks
     d = model.embedding_dim
     rng = np.random.default_rng(1)
     gal = np.concatenate([emb[::2], emb[::2].mean(0) + rng.standard_normal((3000, d)).astype(np.float32)])

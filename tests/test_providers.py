@@ -367,8 +367,10 @@ def test_tensorrt_builds_and_caches_an_engine(bundle, tiny_data, tmp_path):
     ],
 )
 def test_swap_command_keeps_one_build_and_its_flavour(monkeypatch, flavours, builds, target, expected):
-    monkeypatch.setattr(P, "installed_flavours", lambda: flavours)
-    monkeypatch.setattr(P, "installed_ort_distributions", lambda: builds)
+    from siamese_sdk.providers import install
+
+    monkeypatch.setattr(install, "installed_flavours", lambda: flavours)
+    monkeypatch.setattr(install, "installed_ort_distributions", lambda: builds)
     assert P.swap_command(target) == expected
 
 

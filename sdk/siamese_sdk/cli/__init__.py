@@ -1,0 +1,52 @@
+"""``siamese``: the runtime command line (needs only the SDK install).
+
+Each command is a thin function (parse, call the library, print) in a module of this package: ``describe``
+(info), ``embedding`` (embed, verify), ``enrol`` (gallery, search), ``evaluate`` (oneshot) and ``device`` (bench,
+doctor); the shared options, error handling and the manifest summary are in ``common``. (The modules are not
+named after their commands: ``siamese_sdk.cli.verify`` and friends stay the click commands, as before.)
+Heavy imports happen inside commands so ``siamese --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import click
+
+from .common import BRANCH, BUNDLE, PROVIDER, THREADS, VARIANT, FriendlyCommand, FriendlyGroup, friendly_errors, report
+from .describe import info
+from .device import bench, doctor
+from .embedding import embed, verify
+from .enrol import gallery_cmd, search
+from .evaluate import oneshot
+
+
+@click.group(cls=FriendlyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="siamese-sdk")
+def main() -> None:
+    """Run exported Siamese/Triplet bundles with ONNX Runtime: no torch needed.
+
+    \b
+    Examples:
+      siamese info bundle/
+      siamese embed bundle/ photos/ -o embeddings.npy
+      siamese verify bundle/ a.png b.png --operating-point far_1e-3
+      siamese gallery bundle/ enrolled/ -o gallery.npz
+      siamese search bundle/ gallery.npz probe.png -k 5
+      siamese doctor --provider cuda
+    """
+
+
+for _command in (info, embed, gallery_cmd, search, verify, oneshot, bench, doctor):
+    main.add_command(_command)
+
+__all__ = [
+    "BRANCH",
+    "BUNDLE",
+    "PROVIDER",
+    "THREADS",
+    "VARIANT",
+    "FriendlyCommand",
+    "FriendlyGroup",
+    "friendly_errors",
+    "main",
+    "report",
+]

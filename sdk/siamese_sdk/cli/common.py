@@ -1,0 +1,164 @@
+"""The CLI machinery shared by ``siamese``, ``siamese-train`` and ``siamese-export``: one-line errors, the shared
+options, the bundle loader of the image commands and the manifest summary (``report``).
+
+Heavy imports (onnxruntime, numpy) happen inside commands so ``siamese --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .. import metric as metric_mod
+from ..bundle import VARIANTS
+from ..errors import InputError, SiameseError
+
+
+class FriendlyGroup(click.Group):
+    """A click group that turns the package's errors into one-line messages and exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        return friendly_errors(super().invoke, ctx)
+
+
+class FriendlyCommand(click.Command):
+    """A click command with the same error handling as ``FriendlyGroup``."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        return friendly_errors(super().invoke, ctx)
+
+
+def friendly_errors(fn: Callable[..., Any], *args: Any) -> Any:
+    """Run ``fn``; print our errors (and OS errors) as ``Error: ...`` in one line, exit 1, no traceback."""
+    try:
+        return fn(*args)
+    except SiameseError as e:
+        raise click.ClickException(str(e)) from None
+    except OSError as e:
+        raise click.ClickException(
+            f"{e.strerror or e} ({e.filename or ''}); check the path, free space and permissions"
+        ) from None
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+BUNDLE = click.argument("bundle", type=click.Path(path_type=Path))
+VARIANT = click.option(
+    "--variant",
+    default="auto",
+    show_default=True,
+    type=click.Choice(["auto", *VARIANTS]),
+    help="Encoder variant (auto: the bundle's profile for the first provider).",
+)
+PROVIDER = click.option(
+    "--provider",
+    "providers",
+    multiple=True,
+    metavar="NAME",
+    help="Execution provider, repeatable, in priority order (cpu, cuda, ...). Default: cpu.",
+)
+THREADS = click.option("--threads", type=click.IntRange(min=1), default=None, help="Intra-op threads (default: all cores).")
+BATCH_SIZE = click.option("--batch-size", default=64, show_default=True, type=click.IntRange(min=1))
+#: the calibrated thresholds a bundle ships, by operating point
+OPERATING_POINTS = ("eer", "far_1e-2", "far_1e-3")
+
+
+def operating_point(help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The ``--operating-point`` option (one of ``OPERATING_POINTS``, default: the bundle's), with its command's help."""
+    return click.option("--operating-point", default=None, type=click.Choice(list(OPERATING_POINTS)), help=help)
+
+
+BRANCH = click.option(
+    "--branch",
+    type=click.Choice(["a", "b"]),
+    default=None,
+    help="Pseudo-Siamese bundles: the branch (encoder) that embeds these images (required there).",
+)
+
+
+def load_model(bundle: Path, variant: str, providers: tuple[str, ...], threads: int | None, images_only: bool = True) -> Any:
+    """Load ``bundle`` for a command; ``images_only``: refuse text/dialog bundles, naming the command."""
+    from ..model import load
+
+    model = load(bundle, variant=variant, providers=list(providers) or None, threads=threads)
+    kinds = sorted({model.input_spec(b).kind for b in model.branches} if model.branches else {model.input.kind})
+    if images_only and kinds != ["image"]:
+        command = click.get_current_context().info_name
+        raise InputError(
+            f"siamese {command} reads image files; {bundle} is a {'/'.join(kinds)} bundle: use siamese verify or model.embed(...)"
+        )
+    return model
+
+
+def _input_line(label: str, spec: Any) -> str:
+    """One ``info`` line describing an input spec (``siamese_sdk.inputs``)."""
+    pp = getattr(spec, "preprocess", None)
+    if pp is None:
+        return f"{label:<12}{spec.kind}: tokens (N, T) int64 + lengths (N,) int64, tokenizer {spec.tokenizer_file}"
+    return (
+        f"{label:<12}{spec.name} (N, {pp.channels}, {pp.size[0]}, {pp.size[1]}) float32, NCHW; "
+        f"{'gray' if pp.channels == 1 else 'RGB'}, {pp.resample} resize, x*{pp.scale:.6g}, mean {list(pp.mean)}, std {list(pp.std)}"
+    )
+
+
+def report(m: Any, bundle: Path) -> str:
+    """A short human-readable summary of a manifest (used by ``info`` and the demo)."""
+    validated = m.validation.get("split") or (
+        f"{m.validation.get('classes', '?')} unseen classes, {m.validation.get('images', '?')} images"
+    )
+    inputs = [_input_line(f"input {b}", br.input_spec) for b, br in sorted(m.branches.items())]
+    lines = [
+        f"bundle      {bundle}",
+        *(inputs or [_input_line("input", m.input_spec)]),
+        f"embedding   {m.embedding_dim}-d{' (L2-normalised)' if m.normalized else ''}, metric {m.metric} "
+        f"({closer(m.higher_is_closer)} score = closer)",
+        f"arch        {m.provenance.get('arch', '?')}, loss {m.provenance.get('loss', '?')}"
+        + (f", test-time augmentation {m.provenance['tta']}" if m.provenance.get("tta", "none") != "none" else "")
+        + (f", ensemble of {len(m.provenance['ensemble'])} checkpoints" if m.provenance.get("ensemble") else ""),
+        f"validation  {validated}, {m.validation.get('pairs', '?')} pairs",
+        f"{'variant':<12}{'size':>10}{'AUC':>9}{'EER':>8}{'TAR@1e-2':>10}{'TAR@1e-3':>10}   thresholds (eer / far 1e-2 / far 1e-3)",
+    ]
+    for name, v in m.variants.items():
+        own = [br.variants[name].file for br in m.branches.values()] or [v.file]
+        size = sum((bundle / f).stat().st_size for f in own if (bundle / f).exists())
+        t = v.thresholds
+        mm = v.metrics
+        lines.append(
+            f"{name + ('*' if name == m.default_variant else ''):<12}{size / 1024:>8.1f}KB{mm.get('auc', float('nan')):>9.4f}"
+            f"{mm.get('eer', float('nan')):>8.4f}{mm.get('tar_at_far_1e-2', float('nan')):>10.4f}{mm.get('tar_at_far_1e-3', float('nan')):>10.4f}"
+            f"   {t.get('eer', float('nan')):.4f} / {t.get('far_1e-2', float('nan')):.4f} / {t.get('far_1e-3', float('nan')):.4f}"
+        )
+    lines.append("            * default variant on CPU")
+    for name, prof in m.profiles.items():
+        why = f" ({prof.notes})" if prof.variant == "fp32" and prof.notes else ""
+        lines.append(f"profile     {name}: {prof.variant} on {', '.join(prof.providers)}{why}")
+    lines += [f"note        {n}" for n in m.notes]
+    return "\n".join(lines)
+
+
+#: how a score is named in messages, by metric (default: "<metric> distance")
+_SCORE_NAMES = {"learned": "learned head p(same)"}
+
+
+def score_name(metric: str) -> str:
+    """``"euclidean distance"``, ``"cosine distance"`` or ``"learned head p(same)"``."""
+    return _SCORE_NAMES.get(metric, f"{metric} distance")
+
+
+def closer(higher_is_closer: bool) -> str:
+    """``"higher"`` or ``"lower"``: which scores are closer, for messages."""
+    return "higher" if higher_is_closer else "lower"
+
+
+_NEGATED = {"<=": ">", ">=": "<"}
+
+
+def comparison(metric: str, same: bool) -> str:
+    """The comparison a score satisfied against its threshold, for messages: ``<=``/``>`` (distances), ``>=``/``<``."""
+    sign = metric_mod.get(metric).sign()
+    return sign if same else _NEGATED[sign]

@@ -1,0 +1,139 @@
+"""``siamese gallery`` and ``siamese search``: enrol image files into a 1:N gallery, and search it."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from .common import (
+    BATCH_SIZE,
+    BRANCH,
+    BUNDLE,
+    PROVIDER,
+    THREADS,
+    VARIANT,
+    closer,
+    comparison,
+    load_model,
+    operating_point,
+    score_name,
+)
+
+
+@click.command("gallery")
+@BUNDLE
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the gallery (.npz).",
+)
+@click.option(
+    "--storage",
+    default="float32",
+    show_default=True,
+    type=click.Choice(["float32", "float16", "int8"]),
+    help="Vector storage: float16 halves it, int8 quarters it (small recall cost, see the README).",
+)
+@BATCH_SIZE
+@VARIANT
+@PROVIDER
+@THREADS
+@BRANCH
+def gallery_cmd(
+    bundle: Path,
+    paths: tuple[Path, ...],
+    output: Path,
+    storage: str,
+    batch_size: int,
+    variant: str,
+    providers: tuple[str, ...],
+    threads: int | None,
+    branch: str | None,
+) -> None:
+    """Build a 1:N search gallery from image files and folders (recursively); ids are the file paths.
+
+    The gallery is bound to this bundle's encoder and variant: search it with the same ones.
+
+    \b
+    Example:
+      siamese gallery bundle/ enrolled/ -o gallery.npz --storage float16
+    """
+    from ..tools.enrol import enrol
+    from ..tools.files import find_images
+
+    model = load_model(bundle, variant, providers, threads)
+    files = find_images(paths)
+    with click.progressbar(length=len(files), label=f"embedding {len(files)} images", file=sys.stderr) as bar:
+        g = enrol(model, files, storage, batch_size, branch, progress=bar.update)
+    g.save(output)
+    click.echo(
+        f"wrote {output} ({len(g)} x {g.embedding_dim} {storage}, {g.metric}, encoder {g.fingerprint}, variant {model.variant})"
+    )
+
+
+@click.command()
+@BUNDLE
+@click.argument("gallery_path", metavar="GALLERY", type=click.Path(path_type=Path))
+@click.argument("queries", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-k", "k", default=5, show_default=True, type=click.IntRange(min=1), help="Hits per query.")
+@operating_point("Calibrated threshold that marks a hit as a match (default: the bundle's).")
+@click.option(
+    "--index",
+    default="flat",
+    show_default=True,
+    type=click.Choice(["flat", "faiss-flat", "faiss-hnsw"]),
+    help="Search index; faiss-* need the [faiss] extra (hnsw is approximate).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@VARIANT
+@PROVIDER
+@THREADS
+@BRANCH
+def search(
+    bundle: Path,
+    gallery_path: Path,
+    queries: tuple[Path, ...],
+    k: int,
+    operating_point: str | None,
+    index: str,
+    as_json: bool,
+    variant: str,
+    providers: tuple[str, ...],
+    threads: int | None,
+    branch: str | None,
+) -> None:
+    """Find the K closest GALLERY entries of each QUERY image (files or folders).
+
+    Scores are distances (lower = closer), or p(same) for a learned head (higher = closer), best first;
+    hits on the close side of the bundle's calibrated threshold are matches (*).
+
+    \b
+    Example:
+      siamese search bundle/ gallery.npz probe.png -k 5 --json
+    """
+    from ..gallery import Gallery
+    from ..tools.enrol import search_files
+    from ..tools.files import find_images
+
+    model = load_model(bundle, variant, providers, threads)
+    g = Gallery.load(gallery_path, model=model, index=index)
+    files = find_images(queries)
+    op = operating_point or model.manifest.default_operating_point
+    t = model.threshold(op)
+    results = search_files(model, g, files, k, t, branch)
+    if as_json:
+        meta = {"metric": g.metric, "threshold": t, "operating_point": op, "variant": model.variant, "k": k}
+        click.echo(json.dumps({**meta, "results": results}))
+        return
+    for r in results:
+        click.echo(r["query"])
+        for rank, h in enumerate(r["hits"], 1):
+            click.echo(f"  {rank:>3}. {h['score']:.4f}{' *' if h['same'] else '  '} {h['id']}")
+    what = f"{score_name(model.manifest.metric)}, {closer(model.manifest.higher_is_closer)} = closer"
+    click.echo(f"scores: {what}; * = match ({comparison(model.manifest.metric, True)} {t:.4f}, {op}, variant {model.variant})")

@@ -1,0 +1,146 @@
+"""The gallery file format (``Gallery.save`` / ``Gallery.load``) and the check that binds a gallery to its model.
+
+One uncompressed ``.npz`` (a zip of ``.npy`` members, each with a CRC-32), written atomically and read with
+``allow_pickle=False``:
+
+- ``meta``: 0-d unicode array holding JSON: ``{"format": "siamese-gallery", "format_version": 1,
+  "fingerprint", "embedding_dim", "metric", "storage", "count"}``;
+- ``ids``: ``(N,)`` unicode; ``vectors``: ``(N, D)`` float32 / float16 / int8 (the stored form);
+- ``scales``: ``(N,)`` float32, only for ``int8``.
+
+Norms are recomputed on load. A newer ``format_version``, a missing or malformed member, a truncated or
+corrupt file, or a fingerprint that differs from the given model's raise ``BundleError``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..atomic import write_atomic
+from ..errors import BundleError
+from .codec import STORAGES
+
+if TYPE_CHECKING:
+    from ..model import SiameseModel
+
+FORMAT = "siamese-gallery"
+FORMAT_VERSION = 1
+#: the metrics a gallery file may name
+METRICS = ("euclidean", "cosine", "learned")
+
+
+@dataclass(frozen=True)
+class GalleryFile:
+    """The contents of a gallery file: ``meta`` (the JSON fields), ``ids (N,)``, ``vectors (N, D)``, ``scales (N,)`` or None."""
+
+    meta: dict[str, Any]
+    ids: list[str]
+    vectors: np.ndarray
+    scales: np.ndarray | None
+
+
+def write(path: str | os.PathLike, meta: dict[str, Any], ids: list[str], vectors: np.ndarray, scales: np.ndarray | None) -> Path:
+    """Write a gallery file atomically; ``meta`` holds fingerprint, embedding_dim, metric, storage (count is added)."""
+    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, **meta, "count": len(ids)}
+    arrays: dict[str, np.ndarray] = {
+        "meta": np.array(json.dumps(meta)),
+        "ids": np.array(ids, dtype=str) if ids else np.empty(0, dtype="<U1"),
+        "vectors": vectors,
+    }
+    if scales is not None:
+        arrays["scales"] = scales
+
+    def write_npz(p: Path) -> None:
+        with open(p, "wb") as f:  # a file object: np.savez would append ".npz" to a path
+            np.savez(f, **arrays)
+
+    return write_atomic(path, write_npz)
+
+
+def read(path: str | os.PathLike) -> GalleryFile:
+    """Read and validate a gallery file; raises ``BundleError`` for anything but a well-formed one."""
+    path = Path(path)
+    if not path.is_file():
+        hint = "pass the .npz file, not a directory" if path.is_dir() else "check the path, or build one with siamese gallery"
+        raise BundleError(f"gallery not found: {path}; {hint}")
+    bad = f"gallery {path} is truncated or corrupt"
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            names = set(z.files)
+            missing = sorted({"meta", "ids", "vectors"} - names)
+            if missing:
+                raise BundleError(f"{path} is not a siamese gallery (no {', '.join(missing)}); build one with siamese gallery")
+            meta = _parse_meta(z["meta"], path)
+            ids = z["ids"]
+            vec = z["vectors"]
+            scale = z["scales"] if "scales" in names else None
+    except BundleError:
+        raise
+    except (zipfile.BadZipFile, EOFError, ValueError, OSError, KeyError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+        raise BundleError(f"{bad} ({first}); rebuild it with siamese gallery or Gallery.save") from None
+    n, d, storage = meta["count"], meta["embedding_dim"], meta["storage"]
+    if ids.dtype.kind != "U" or ids.shape != (n,):
+        raise BundleError(f"{path}: ids must be a ({n},) unicode array, got {ids.dtype} {ids.shape}; rebuild the gallery")
+    if vec.dtype != np.dtype(storage) or vec.shape != (n, d):
+        raise BundleError(f"{path}: vectors are {vec.dtype} {vec.shape}, meta says {storage} ({n}, {d}); rebuild the gallery")
+    if storage == "int8":
+        if scale is None or scale.dtype != np.float32 or scale.shape != (n,):
+            raise BundleError(f"{path}: int8 storage needs ({n},) float32 scales; rebuild the gallery")
+        if not np.all(np.isfinite(scale)):
+            raise BundleError(f"{path}: scales contain NaN or Inf; rebuild the gallery")
+    elif not np.all(np.isfinite(vec)):
+        raise BundleError(f"{path}: vectors contain NaN or Inf; rebuild the gallery")
+    return GalleryFile(meta, [str(i) for i in ids], vec, scale)
+
+
+def _parse_meta(raw: np.ndarray, path: Path) -> dict[str, Any]:
+    """Validate the ``meta`` member: format, version, and typed fields."""
+    if raw.dtype.kind != "U" or raw.shape != ():
+        raise BundleError(f"{path}: meta is not a JSON string; it is not a siamese gallery (build one with siamese gallery)")
+    try:
+        meta = json.loads(str(raw))
+    except json.JSONDecodeError as e:
+        raise BundleError(f"{path}: meta is not valid JSON ({e}); rebuild the gallery") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise BundleError(f"{path} is not a siamese gallery (format is not {FORMAT!r}); build one with siamese gallery")
+    version = meta.get("format_version")
+    if not isinstance(version, int) or version < 1:
+        raise BundleError(f"{path}: gallery has no valid format_version; rebuild the gallery")
+    if version > FORMAT_VERSION:
+        raise BundleError(
+            f"gallery format version {version} is newer than this siamese-sdk reads ({FORMAT_VERSION}); "
+            "upgrade: pip install -U siamese-sdk"
+        )
+    fields = {"fingerprint": str, "embedding_dim": int, "metric": str, "storage": str, "count": int}
+    for key, typ in fields.items():
+        if not isinstance(meta.get(key), typ) or isinstance(meta.get(key), bool):
+            raise BundleError(f"{path}: gallery meta lacks a valid {key!r}; rebuild the gallery")
+    if meta["metric"] not in METRICS or meta["storage"] not in STORAGES or meta["embedding_dim"] < 1 or meta["count"] < 0:
+        raise BundleError(
+            f"{path}: gallery meta has metric {meta['metric']!r}, storage {meta['storage']!r}, dim {meta['embedding_dim']}, "
+            f"count {meta['count']}; rebuild the gallery"
+        )
+    return meta
+
+
+def check_model_meta(meta: dict[str, Any], model: SiameseModel, where: str | Path) -> None:
+    """Raise ``BundleError`` (one line, both fingerprints, the fix) unless ``model`` made the gallery ``meta``."""
+    if meta["fingerprint"] != model.fingerprint:
+        raise BundleError(
+            f"{where} was built by encoder {meta['fingerprint']}, but the loaded model is {model.fingerprint} "
+            f"({model.path}, variant {model.variant}): a gallery saved by another model (or variant); "
+            "rebuild it with this model (siamese gallery BUNDLE IMAGES... -o GALLERY) or load the model that built it"
+        )
+    if meta["embedding_dim"] != model.embedding_dim or meta["metric"] != model.manifest.metric:
+        raise BundleError(
+            f"{where} holds {meta['embedding_dim']}-d {meta['metric']} embeddings, the model makes "
+            f"{model.embedding_dim}-d {model.manifest.metric}; rebuild the gallery with this model"
+        )

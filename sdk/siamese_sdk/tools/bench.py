@@ -1,0 +1,356 @@
+"""On-device benchmark of a bundle: speed, memory, size and accuracy per variant, SDK only.
+
+Everything a user deciding whether to ship a bundle on a device wants, measured in one run on the
+machine at hand: batch-1 latency percentiles, throughput per batch size, cold start (a new process doing
+import + load + first embed), peak resident memory, file sizes, the distance heads' own cost, and with
+labelled data the verification metrics plus the *actual* FAR/FRR at the bundle's shipped thresholds.
+The optional torch comparison runs in a separate process (``python -m siamese_trainer.bench_torch``), so
+this module never imports torch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import metric as metric_mod
+from ..atomic import write_atomic
+from ..bundle import read_manifest
+from ..errors import InputError
+from ..eval import metrics
+from ..model import SiameseModel, load
+from .imagefolder import ImageFolder
+
+BENCH_VERSION = 1
+
+
+def _timeit(fn: Callable[[], Any], runs: int, warmup: int = 3) -> np.ndarray:
+    """Wall times in seconds of ``runs`` calls after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        fn()
+    out = np.empty(runs)
+    for i in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        out[i] = time.perf_counter() - t0
+    return out
+
+
+def speed(model: SiameseModel, batches: list[int], runs: int, seed: int = 0) -> dict[str, Any]:
+    """Latency at batch 1 (ms percentiles) and throughput (items/s, from the median) per batch size."""
+    rng = np.random.default_rng(seed)
+    shape = model.manifest.preprocess.shape
+    one = rng.standard_normal((1, *shape), dtype=np.float32)
+    t1 = _timeit(lambda: model.embed(one), runs) * 1e3
+    out: dict[str, Any] = {
+        "latency_ms_b1_p50": float(np.percentile(t1, 50)),
+        "latency_ms_b1_p95": float(np.percentile(t1, 95)),
+        "latency_ms_b1_p99": float(np.percentile(t1, 99)),
+        "throughput_per_s": {},
+    }
+    for b in sorted(set(batches) | {64}):
+        x = rng.standard_normal((b, *shape), dtype=np.float32)
+        t = _timeit(lambda x=x, b=b: model.embed(x, batch_size=b), max(5, runs // max(1, b // 8)))
+        out["throughput_per_s"][str(b)] = float(b / np.median(t))
+    out["throughput_b64_per_s"] = out["throughput_per_s"]["64"]
+    return out
+
+
+def head_cost(model: SiameseModel, gallery: int = 10_000, runs: int = 20, seed: int = 0) -> dict[str, float]:
+    """Milliseconds of the pairwise head at B=64 and the matrix head for 64 queries x ``gallery`` rows."""
+    rng = np.random.default_rng(seed)
+    d = model.embedding_dim
+    a = rng.standard_normal((64, d), dtype=np.float32)
+    g = rng.standard_normal((gallery, d), dtype=np.float32)
+    return {
+        "pairwise_b64_ms": float(np.median(_timeit(lambda: model.distance(a, a[::-1].copy()), runs)) * 1e3),
+        f"matrix_64x{gallery}_ms": float(np.median(_timeit(lambda: model.distance_matrix(a, g), max(3, runs // 4))) * 1e3),
+    }
+
+
+_COLD = textwrap.dedent(
+    """
+    import json, resource, sys, time
+    t0 = time.perf_counter()
+    import numpy as np
+    import siamese_sdk
+    t1 = time.perf_counter()
+    m = siamese_sdk.load(sys.argv[1], variant=sys.argv[2], providers=json.loads(sys.argv[3]) or None, threads=json.loads(sys.argv[4]))
+    t2 = time.perf_counter()
+    e = m.embed(np.zeros((1, *m.manifest.preprocess.shape), np.float32))
+    t3 = time.perf_counter()
+    print("ready", flush=True)
+    m.embed(np.zeros((64, *m.manifest.preprocess.shape), np.float32))
+    print(json.dumps({"import_ms": (t1 - t0) * 1e3, "load_ms": (t2 - t1) * 1e3, "first_embed_ms": (t3 - t2) * 1e3,
+                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "variant": m.variant,
+                      "shape": list(e.shape), "torch_imported": "torch" in sys.modules}), flush=True)
+    """
+)
+
+
+def cold_start_once(
+    bundle: Path, variant: str = "auto", providers: list[str] | None = None, threads: int | None = None, env: dict | None = None
+) -> dict[str, Any]:
+    """One new Python process doing import + load + first embed (1 item); times from the parent's clock.
+
+    ``cold_start_ms`` runs from spawning the process to its first embedding being done (interpreter start-up
+    included: it is part of a cold start; the exit is not, an app keeps running), ``exit_ms`` from the child's
+    last line to its exit. The child's own split (``import_ms``, ``load_ms``, ``first_embed_ms``), its peak RSS
+    after a batch of 64 (``peak_rss_mb``), the variant it ran and whether torch got imported come with it.
+    """
+    cmd = [sys.executable, "-c", _COLD, str(bundle), variant, json.dumps(providers or []), json.dumps(threads)]
+    # stderr goes to a file: a pipe read only at the end could fill up (runtime warnings) and stall the child
+    with tempfile.TemporaryFile("w+") as errf:
+        t0 = time.perf_counter()
+        with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errf, text=True, env=env) as p:
+            ready = p.stdout.readline()
+            t1 = time.perf_counter()
+            last = p.stdout.readline()
+            t2 = time.perf_counter()
+            code = p.wait()
+            t3 = time.perf_counter()
+        errf.seek(0)
+        err = errf.read()
+    if code != 0 or ready.strip() != "ready":
+        raise InputError(f"cold-start process failed: {err.strip().splitlines()[-1] if err.strip() else code}")
+    return {**json.loads(last), "cold_start_ms": (t1 - t0) * 1e3, "exit_ms": (t3 - t2) * 1e3}
+
+
+def cold_start(bundle: Path, variant: str, providers: list[str] | None, threads: int | None, runs: int = 3) -> dict[str, float]:
+    """Medians over ``runs`` of ``cold_start_once``'s times (ms) and peak RSS (MB), after one untimed run."""
+    cold_start_once(bundle, variant, providers, threads)  # fills the file cache (and bytecode of a source checkout)
+    results = [cold_start_once(bundle, variant, providers, threads) for _ in range(runs)]
+    keys = ("cold_start_ms", "import_ms", "load_ms", "first_embed_ms", "exit_ms", "peak_rss_mb")
+    return {k: float(np.median([r[k] for r in results])) for k in keys}
+
+
+def accuracy(
+    model: SiameseModel, data: Path, max_images: int = 2000, seed: int = 0
+) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+    """Verification metrics on all pairs of a labelled folder, and FAR/FRR at the shipped thresholds.
+
+    Returns ``(metrics, scores, same)`` (the last two for plots).
+    """
+    folder = ImageFolder.scan(data)
+    if len(folder) > max_images:
+        folder = folder.take(np.sort(np.random.default_rng(seed).choice(len(folder), max_images, replace=False)))
+    emb = model.embed(list(folder.paths), batch_size=128)
+    i, j, same = metrics.all_pairs(folder.labels)
+    scores = model.distance_matrix(emb, emb)[i, j]
+    direction = metric_mod.get(model.manifest.metric)
+    m, _ = metrics.summarize(scores, same, direction.higher_is_closer)
+    shipped = {}
+    for op, t in model.manifest.variants[model.variant].thresholds.items():
+        accept = direction.is_match(scores, t)
+        shipped[op] = {"threshold": t, "far": float(accept[~same].mean()), "frr": float(1 - accept[same].mean())}
+    m["at_shipped_thresholds"] = shipped
+    m["images"] = len(folder)
+    return m, scores, same
+
+
+def torch_eager(checkpoint: Path, batch: int, runs: int, threads: int | None) -> dict[str, float]:
+    """Throughput of the checkpoint's encoder in torch eager mode, measured in a separate process."""
+    cmd = [sys.executable, "-m", "siamese_trainer.bench_torch", str(checkpoint), "--batch", str(batch), "--runs", str(runs)]
+    if threads:
+        cmd += ["--threads", str(threads)]
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode != 0:
+        last = p.stderr.strip().splitlines()[-1] if p.stderr.strip() else f"exit {p.returncode}"
+        raise InputError(f"--torch needs the train extra (pip install 'siamese-sdk[train]'): {last}")
+    return json.loads(p.stdout)
+
+
+def machine() -> dict[str, Any]:
+    """What the numbers were measured on."""
+    import onnxruntime as ort
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
+    except (OSError, StopIteration):
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "onnxruntime": ort.__version__,
+        "platform": platform.platform(),
+    }
+
+
+def run(
+    bundle: str | os.PathLike,
+    variants: list[str] | None = None,
+    providers: list[str] | None = None,
+    threads: int | None = None,
+    batches: tuple[int, ...] = (1, 8, 64),
+    runs: int = 50,
+    data: Path | None = None,
+    torch_checkpoint: Path | None = None,
+    progress: Callable[[str], None] = lambda s: None,
+    per_provider: bool = False,
+) -> tuple[dict[str, Any], dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """Benchmark every shipped variant (or ``variants``); returns the report and per-variant pair scores.
+
+    The report's keys are documented in the README ("siamese bench"): per variant
+    ``latency_ms_b1_p50/p95/p99``, ``throughput_b64_per_s``, ``throughput_per_s`` (per batch),
+    ``cold_start_ms``, ``peak_rss_mb``, ``size_bytes``, the head costs, and with ``data`` ``auc``, ``eer``,
+    ``tar_at_far_1e-2``, ``tar_at_far_1e-3``, ``at_shipped_thresholds``; ``torch_eager`` and ``ratios``
+    at top level. With ``per_provider``, ``per_provider.{provider}.{variant}`` repeats the speed
+    measurements with each provider of ``providers`` on its own (the main table uses them as one priority list).
+    """
+    bundle = Path(bundle)
+    manifest = read_manifest(bundle)
+    if manifest.branches:
+        raise InputError(
+            "siamese bench measures one-encoder bundles; a pseudo-Siamese bundle is measured at export (manifest metrics)"
+        )
+    if manifest.input_kind != "image":
+        raise InputError(f"siamese bench measures image bundles so far; {bundle} is a {manifest.input_kind} bundle")
+    names = variants or list(manifest.variants)
+    report: dict[str, Any] = {
+        "bench_version": BENCH_VERSION,
+        "bundle": str(bundle),
+        "machine": machine(),
+        "providers": providers or ["cpu"],
+        "threads": threads,
+        "bundle_size_bytes": sum((bundle / f).stat().st_size for f in manifest.files),
+        "variants": {},
+    }
+    scored: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for name in names:
+        progress(f"{name}: loading")
+        model = load(bundle, variant=name, providers=providers, threads=threads)
+        entry: dict[str, Any] = {"size_bytes": (bundle / manifest.variants[name].file).stat().st_size}
+        progress(f"{name}: latency and throughput")
+        entry.update(speed(model, list(batches), runs))
+        progress(f"{name}: distance heads")
+        entry["head"] = head_cost(model)
+        progress(f"{name}: cold start (new processes)")
+        entry.update(cold_start(bundle, name, providers, threads))
+        if data is not None:
+            progress(f"{name}: accuracy on {data}")
+            acc, scores, same = accuracy(model, data)
+            entry.update(acc)
+            scored[name] = (scores, same)
+        report["variants"][name] = entry
+    if per_provider:
+        report["per_provider"] = {}
+        for p in providers or ["cpu"]:
+            report["per_provider"][p] = {}
+            for name in names:
+                progress(f"{name} on {p} alone: latency and throughput")
+                model = load(bundle, variant=name, providers=[p], threads=threads)
+                fast = speed(model, [64], runs)
+                report["per_provider"][p][name] = {k: fast[k] for k in ("latency_ms_b1_p50", "throughput_b64_per_s")}
+    if torch_checkpoint is not None:
+        progress("torch eager")
+        report["torch_eager"] = torch_eager(torch_checkpoint, 64, max(5, runs // 8), threads)
+    report["ratios"] = ratios(report)
+    return report, scored
+
+
+def ratios(report: dict[str, Any]) -> dict[str, float]:
+    """Throughput ratios at batch 64 (``a_over_b`` = a's items/s / b's) and the int8/fp32 size ratio."""
+    v = report["variants"]
+    out: dict[str, float] = {}
+    tp = {n: e["throughput_b64_per_s"] for n, e in v.items()}
+    if "torch_eager" in report:
+        tp["torch"] = report["torch_eager"]["throughput_b64_per_s"]
+    for a in tp:
+        for b in tp:
+            if a != b and (a, b) in {("int8", "fp32"), ("int8", "torch"), ("fp32", "torch"), ("fp16", "fp32"), ("fp16", "torch")}:
+                out[f"{a}_over_{b}_throughput_b64"] = tp[a] / tp[b]
+    if "int8" in v and "fp32" in v:
+        out["int8_over_fp32_size"] = v["int8"]["size_bytes"] / v["fp32"]["size_bytes"]
+    return out
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The report as a Markdown table (absolute numbers, then ratios)."""
+    cols = [
+        ("size KB", lambda e: f"{e['size_bytes'] / 1024:.0f}"),
+        ("b1 p50 ms", lambda e: f"{e['latency_ms_b1_p50']:.2f}"),
+        ("b1 p99 ms", lambda e: f"{e['latency_ms_b1_p99']:.2f}"),
+        ("b64 items/s", lambda e: f"{e['throughput_b64_per_s']:.0f}"),
+        ("cold start ms", lambda e: f"{e['cold_start_ms']:.0f}"),
+        ("peak RSS MB", lambda e: f"{e['peak_rss_mb']:.0f}"),
+        ("AUC", lambda e: f"{e['auc']:.4f}" if "auc" in e else "-"),
+        ("EER", lambda e: f"{e['eer']:.4f}" if "eer" in e else "-"),
+    ]
+    lines = [
+        f"Machine: {report['machine']['cpu']} ({report['machine']['cores']} cores), onnxruntime {report['machine']['onnxruntime']}",
+        "",
+        "| variant | " + " | ".join(c for c, _ in cols) + " |",
+        "|---" * (len(cols) + 1) + "|",
+    ]
+    for name, e in report["variants"].items():
+        lines.append(f"| {name} | " + " | ".join(f(e) for _, f in cols) + " |")
+    if "torch_eager" in report:
+        lines.append(f"| torch eager | - | - | - | {report['torch_eager']['throughput_b64_per_s']:.0f} | - | - | - | - |")
+    if report.get("per_provider"):
+        lines += ["", "| provider | variant | b1 p50 ms | b64 items/s |", "|---|---|---|---|"]
+        for p, by_variant in report["per_provider"].items():
+            lines += [
+                f"| {p} | {n} | {e['latency_ms_b1_p50']:.2f} | {e['throughput_b64_per_s']:.0f} |" for n, e in by_variant.items()
+            ]
+    if report["ratios"]:
+        lines += ["", "| ratio | value |", "|---|---|"] + [f"| {k} | {v:.2f} |" for k, v in report["ratios"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def plots(
+    scored: dict[str, tuple[np.ndarray, np.ndarray]], report: dict[str, Any], out_dir: Path, higher_is_closer: bool
+) -> list[Path]:
+    """ROC and DET curves and genuine/impostor histograms as PNG; raises InputError without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise InputError("--plots needs matplotlib, which is not installed: pip install 'siamese-sdk[plots]'") from None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    fig, (roc, det) = plt.subplots(1, 2, figsize=(10, 4))
+    for name, (scores, same) in scored.items():
+        far, tar, _ = metrics.roc_curve(scores, same, higher_is_closer)
+        roc.plot(far, tar, label=f"{name} (AUC {report['variants'][name]['auc']:.4f})")
+        det.loglog(np.maximum(far, 1e-6), np.maximum(1 - tar, 1e-6), label=name)
+    roc.set(xlabel="false accept rate", ylabel="true accept rate", title="ROC")
+    det.set(xlabel="false accept rate", ylabel="false reject rate", title="DET")
+    roc.legend()
+    det.legend()
+    fig.tight_layout()
+    written.append(out_dir / "roc_det.png")
+    write_atomic(written[-1], lambda p, fig=fig: fig.savefig(p, format="png", dpi=100))
+    plt.close(fig)
+    for name, (scores, same) in scored.items():
+        fig, ax = plt.subplots(figsize=(6, 4))
+        ax.hist(scores[~same], bins=80, alpha=0.6, density=True, label="impostor pairs")
+        ax.hist(scores[same], bins=80, alpha=0.6, density=True, label="genuine pairs")
+        for op, r in report["variants"][name]["at_shipped_thresholds"].items():
+            ax.axvline(r["threshold"], ls="--", lw=1, color="k")
+            ax.text(r["threshold"], ax.get_ylim()[1] * 0.9, op, rotation=90, fontsize=7)
+        ax.set(xlabel="score", ylabel="density", title=f"{name}: distance distributions")
+        ax.legend()
+        fig.tight_layout()
+        written.append(out_dir / f"hist_{name}.png")
+        write_atomic(written[-1], lambda p, fig=fig: fig.savefig(p, format="png", dpi=100))
+        plt.close(fig)
+    return written

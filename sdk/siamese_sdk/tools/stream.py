@@ -1,0 +1,304 @@
+"""Streaming embedding: any number of image files into one ``.npy``, with flat memory and resume.
+
+``embed_to_npy`` writes ``OUT`` (``(N, D) float32``, row ``i`` = the ``i``-th image) and ``OUT.paths.txt`` (one
+path per line), the contract of ``siamese embed``. Files and folders are expanded by ``files.iter_images`` (the
+one walker) lazily, as strings: the list of paths is never held in memory (a first walk counts and hashes it,
+the decoder walks it again, the last walk writes ``OUT.paths.txt`` and checks the folders did not change
+meanwhile). While it runs:
+
+- rows go straight into ``OUT.partial.npy`` (created once with ``np.lib.format.open_memmap``; each batch
+  maps it, writes its rows, flushes them to disk and unmaps it), so memory stays flat whatever N: about
+  three batches of decoded images, plus the sorted listing of the folder being walked;
+- a background thread decodes and preprocesses the next batch while ONNX Runtime embeds the current one
+  (Pillow, numpy and ONNX Runtime release the GIL, so both cores work);
+- ``OUT.partial.json``, the progress record, is rewritten atomically at most every ``checkpoint_seconds``
+  (and when the run stops on an exception or Ctrl-C), always *after* the rows it counts were flushed:
+  ``{"format": "siamese-embed-partial", "format_version": 1, "paths_sha256", "count", "embedding_dim",
+  "fingerprint", "rows_done"}``. ``paths_sha256`` hashes the absolute image paths in order.
+
+Run again with the same files and bundle (after a crash, a kill or Ctrl-C) and it continues from
+``rows_done``: at most ``checkpoint_seconds`` of work is redone. With other files, another order, another
+bundle or variant, or a damaged partial file, it says why in one line and starts over. At the end it
+writes ``OUT.paths.txt`` atomically, renames ``OUT.partial.npy`` onto ``OUT`` (atomic) and removes the
+progress record: a reader sees the old ``OUT`` or the complete new one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import itertools
+import json
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..atomic import _fsync_dir, write_atomic, write_text_atomic
+from ..bundle import Preprocess
+from ..errors import InputError
+from ..preprocess import to_batch
+from .files import iter_images
+
+if TYPE_CHECKING:
+    from ..model import SiameseModel
+
+PARTIAL_FORMAT = "siamese-embed-partial"
+PARTIAL_VERSION = 1
+#: batches decoded ahead of the one being embedded.
+PREFETCH = 2
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class EmbedRun:
+    """What ``embed_to_npy`` did.
+
+    Attributes:
+        output: the finished ``.npy``.
+        rows, dim: its shape ``(rows, dim)``.
+        resumed_from: rows already embedded by an earlier, interrupted run (0 when it started fresh).
+        restarted: why an earlier partial run was discarded, or None.
+    """
+
+    output: Path
+    rows: int
+    dim: int
+    resumed_from: int
+    restarted: str | None
+
+
+def partial_paths(output: str | os.PathLike) -> tuple[Path, Path]:
+    """``(OUT.partial.npy, OUT.partial.json)`` for ``output``: the rows so far and the progress record."""
+    out = Path(output)
+    return out.with_suffix(".partial.npy"), out.with_suffix(".partial.json")
+
+
+def paths_file(output: str | os.PathLike) -> Path:
+    """``OUT.paths.txt``: the image path of each row, one per line."""
+    return Path(output).with_suffix(".paths.txt")
+
+
+@dataclass(frozen=True)
+class ImageScan:
+    """``count`` images, and ``sha256`` (hex) of their absolute paths in order, newline-separated."""
+
+    count: int
+    sha256: str
+
+
+def scan_images(paths: Iterable[str | os.PathLike]) -> ImageScan:
+    """Count and hash the images of ``paths`` (one walk, constant memory); raises ``InputError`` as ``iter_images``."""
+    h = hashlib.sha256()
+    n = 0
+    for f in iter_images(paths):
+        h.update(os.path.abspath(f).encode("utf-8", "surrogateescape"))
+        h.update(b"\n")
+        n += 1
+    return ImageScan(count=n, sha256=h.hexdigest())
+
+
+def prefetch(
+    files: Iterable[str | os.PathLike], spec: Preprocess, batch_size: int, start: int = 0
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield ``(first_row, (b, C, H, W) float32)`` batches of ``files`` from row ``start`` on, decoded by a
+    background thread (``files`` may be a lazy iterable, e.g. ``iter_images``: it is consumed by that thread).
+
+    At most ``PREFETCH`` batches wait decoded. An image that cannot be read raises its ``InputError`` here, in
+    the consumer, at that batch. Closing the generator stops and joins the thread: consume it inside
+    ``contextlib.closing(...)`` so that happens at once when the consumer stops early.
+    """
+    q: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=PREFETCH)
+    stop = threading.Event()
+
+    def put(item: tuple[str, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            rest = itertools.islice(iter(files), start, None)
+            row = start
+            while batch := list(itertools.islice(rest, batch_size)):
+                if not put(("batch", (row, to_batch(batch, spec)))):
+                    return
+                row += len(batch)
+            put(("end", None))
+        except BaseException as e:  # handed to the consumer, re-raised there
+            put(("error", e))
+
+    thread = threading.Thread(target=work, name="siamese-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, item = q.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
+def embed_to_npy(
+    model: SiameseModel,
+    paths: Sequence[str | os.PathLike],
+    output: str | os.PathLike,
+    batch_size: int = 64,
+    *,
+    resume: bool = True,
+    checkpoint_seconds: float = 1.0,
+    progress: Progress | None = None,
+    log: Callable[[str], None] | None = None,
+    scan: ImageScan | None = None,
+) -> EmbedRun:
+    """Embed the images of ``paths`` into ``output`` (``(N, D) float32`` .npy) and ``OUT.paths.txt``.
+
+    See the module docstring for the files written, memory, and resuming.
+
+    Args:
+        model: the loaded bundle.
+        paths: image files and folders (expanded by ``iter_images``), in row order.
+        output: the ``.npy`` to write.
+        batch_size: images per encoder call.
+        resume: continue a matching interrupted run (False: always start over).
+        checkpoint_seconds: the most work (in seconds) a kill can lose; 0 records progress after every batch.
+        progress: called as ``progress(rows_done, total)`` once at the start and after each batch.
+        log: receives the one-line resume / start-over notices.
+        scan: ``scan_images(paths)`` when the caller already has it (saves one walk).
+
+    Raises:
+        InputError: no images, a missing path, bad batch size, an unreadable image (progress up to it is kept),
+            folders that changed during the run.
+    """
+    paths = list(paths)
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise InputError(f"batch_size={batch_size!r} invalid; pass a positive int")
+    scan = scan or scan_images(paths)
+    n, d = scan.count, model.embedding_dim
+    if n == 0:
+        raise InputError("no images given; pass at least one image path")
+    output = Path(output)
+    partial, record = partial_paths(output)
+    state = {
+        "format": PARTIAL_FORMAT,
+        "format_version": PARTIAL_VERSION,
+        "paths_sha256": scan.sha256,
+        "count": n,
+        "embedding_dim": d,
+        "fingerprint": model.fingerprint,
+    }
+    done, restarted = 0, None
+    if partial.exists() or record.exists():
+        if resume:
+            done, restarted = _resumable(partial, record, state)
+        else:
+            restarted = "resume was switched off"
+    if restarted is not None and log is not None:
+        log(f"not resuming {partial}: {restarted}; starting over")
+    if done == 0:
+        record.unlink(missing_ok=True)
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        mm = np.lib.format.open_memmap(partial, mode="w+", dtype=np.float32, shape=(n, d))
+        mm.flush()
+        del mm
+        _write_record(record, state, 0)
+    elif log is not None:
+        log(f"resuming {partial}: {done:,} of {n:,} rows already embedded")
+    resumed_from = done
+    recorded, last = done, time.monotonic()
+    if progress is not None:
+        progress(done, n)
+    try:
+        with contextlib.closing(prefetch(iter_images(paths), model.manifest.preprocess, batch_size, start=done)) as batches:
+            for row, x in batches:
+                if row + x.shape[0] > n:
+                    raise InputError(_changed(row + x.shape[0], n))
+                emb = model.embed(x, batch_size=x.shape[0])
+                mm = np.lib.format.open_memmap(partial, mode="r+")
+                mm[row : row + emb.shape[0]] = emb
+                mm.flush()
+                del mm
+                done = row + emb.shape[0]
+                if time.monotonic() - last >= checkpoint_seconds:
+                    _write_record(record, state, done)
+                    recorded, last = done, time.monotonic()
+                if progress is not None:
+                    progress(done, n)
+    finally:
+        if done != recorded:  # stopped by an exception or Ctrl-C: keep what was flushed
+            with contextlib.suppress(OSError):
+                _write_record(record, state, done)
+    if done != n:
+        raise InputError(_changed(done, n))
+    write_atomic(paths_file(output), lambda p: _write_lines(p, paths, scan))
+    os.replace(partial, output)
+    _fsync_dir(output.parent)
+    record.unlink(missing_ok=True)
+    return EmbedRun(output=output, rows=n, dim=d, resumed_from=resumed_from, restarted=restarted)
+
+
+def _write_lines(path: Path, paths: Sequence[str | os.PathLike], scan: ImageScan) -> None:
+    """Write the image list to ``path`` (one walk), refusing if it is no longer the list that was embedded."""
+    h = hashlib.sha256()
+    n = 0
+    with open(path, "w", encoding="utf-8", errors="surrogateescape") as out:
+        for f in iter_images(paths):
+            out.write(f"{f}\n")
+            h.update(os.path.abspath(f).encode("utf-8", "surrogateescape"))
+            h.update(b"\n")
+            n += 1
+    if (n, h.hexdigest()) != (scan.count, scan.sha256):
+        raise InputError(_changed(n, scan.count))
+
+
+def _changed(now: int, before: int) -> str:
+    return f"the input folders changed while embedding ({now:,} images now, {before:,} before); run the command again"
+
+
+def _write_record(record: Path, state: dict[str, Any], rows_done: int) -> None:
+    write_text_atomic(record, json.dumps({**state, "rows_done": rows_done}) + "\n")
+
+
+def _resumable(partial: Path, record: Path, state: dict[str, Any]) -> tuple[int, str | None]:
+    """``(rows_done, None)`` when the partial run matches ``state``, else ``(0, why not)``."""
+    if not record.is_file():
+        return 0, f"its progress record {record.name} is missing"
+    if not partial.is_file():
+        return 0, f"{partial.name} is missing"
+    try:
+        old = json.loads(record.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return 0, f"its progress record {record.name} is unreadable"
+    if not isinstance(old, dict) or old.get("format") != PARTIAL_FORMAT or old.get("format_version") != PARTIAL_VERSION:
+        return 0, f"{record.name} is not a progress record this siamese-sdk writes"
+    if old.get("fingerprint") != state["fingerprint"] or old.get("embedding_dim") != state["embedding_dim"]:
+        return 0, f"the bundle changed (encoder {state['fingerprint']}, the partial run used {old.get('fingerprint')})"
+    if old.get("paths_sha256") != state["paths_sha256"] or old.get("count") != state["count"]:
+        return 0, f"the input list changed ({state['count']:,} images, the partial run had {old.get('count')})"
+    rows = old.get("rows_done")
+    if not isinstance(rows, int) or isinstance(rows, bool) or not 0 <= rows <= state["count"]:
+        return 0, f"{record.name} holds an invalid rows_done"
+    try:
+        mm = np.lib.format.open_memmap(partial, mode="r")
+        ok = mm.shape == (state["count"], state["embedding_dim"]) and mm.dtype == np.float32
+        del mm
+    except (OSError, ValueError):
+        ok = False
+    if not ok:
+        return 0, f"{partial.name} is damaged or has the wrong shape"
+    return rows, None
