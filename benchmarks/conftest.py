@@ -202,8 +202,9 @@ def _build(encoder: str, data: Path, root: Path) -> Built:
     import json
 
     from siamese_export.exporter import ExportOptions, export_bundle
-    from siamese_sdk.bundle import read_manifest
-    from siamese_sdk.preprocess import find_images, to_batch
+    from siamese_sdk.format.manifest import read_manifest
+    from siamese_sdk.format.pixels import to_batch
+    from siamese_sdk.tools.files import find_images
     from siamese_trainer.train import TrainConfig, train
 
     size, dim = SETTINGS[encoder]

@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 from conftest import SUMMARY, THREADS, median_s, record
-from siamese_sdk.bench import cold_start_once
+from siamese_sdk.tools.bench import cold_start_once
 
 ROUNDS = 5
 TARGET_S = 0.3

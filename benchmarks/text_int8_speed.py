@@ -23,7 +23,7 @@ import numpy as np
 import onnxruntime as ort
 from siamese_export.dynamic_quantize import quantize_dynamic_encoder
 from siamese_export.exporter import _speedup
-from siamese_sdk.bundle import Variant, read_manifest
+from siamese_sdk.format.manifest import Variant, read_manifest
 from siamese_sdk.tokenizer import Tokenizer, pad_batch
 
 

@@ -7,9 +7,10 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from siamese_sdk import bench, metrics
-from siamese_sdk.bundle import read_manifest
 from siamese_sdk.cli import main as siamese
+from siamese_sdk.eval import metrics
+from siamese_sdk.format.manifest import read_manifest
+from siamese_sdk.tools import bench
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import onnx
 import pytest
 import siamese_sdk
 from siamese_sdk import BundleError
-from siamese_sdk.bundle import FORMAT_VERSION, Manifest, read_manifest, sha256_file
+from siamese_sdk.format.manifest import FORMAT_VERSION, Manifest, read_manifest, sha256_file
 
 
 def _rewrite_manifest(bundle, edit):

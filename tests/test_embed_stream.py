@@ -16,8 +16,8 @@ import pytest
 from click.testing import CliRunner
 from siamese_sdk import InputError
 from siamese_sdk.cli import main as siamese
-from siamese_sdk.preprocess import find_images
-from siamese_sdk.stream import embed_to_npy, iter_images, partial_paths, paths_file, scan_images
+from siamese_sdk.tools.files import find_images
+from siamese_sdk.tools.stream import embed_to_npy, iter_images, partial_paths, paths_file, scan_images
 
 BS = 8
 

@@ -10,9 +10,9 @@ import pytest
 import siamese_sdk
 from click.testing import CliRunner
 from siamese_sdk import InputError
-from siamese_sdk.bundle import read_manifest
 from siamese_sdk.cli import report
-from siamese_sdk.preprocess import to_batch
+from siamese_sdk.format.manifest import read_manifest
+from siamese_sdk.format.pixels import to_batch
 
 torch = pytest.importorskip("torch")
 from siamese_export.cli import main as export_cli  # noqa: E402

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import siamese_sdk
 from siamese_sdk import InputError, metrics
-from siamese_sdk.bundle import read_manifest
-from siamese_sdk.imagefolder import ImageFolder
+from siamese_sdk.format.manifest import read_manifest
+from siamese_sdk.tools.imagefolder import ImageFolder
 
 pytest.importorskip("torch")
 from siamese_export.exporter import INT8_MAX_AUC_DROP, ExportOptions, export_bundle  # noqa: E402

@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 import siamese_sdk
 from siamese_sdk import BundleError, InputError
-from siamese_sdk.bundle import Manifest, read_manifest
-from siamese_sdk.imagefolder import ImageFolder
+from siamese_sdk.format.manifest import Manifest, read_manifest
 from siamese_sdk.profiles import FALLBACK, TARGETS, auto_variant
+from siamese_sdk.tools.imagefolder import ImageFolder
 
 pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")

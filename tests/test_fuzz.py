@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from siamese_sdk import SiameseError
-from siamese_sdk.bundle import Manifest, sha256_file
-from siamese_sdk.preprocess import to_array
+from siamese_sdk.format.manifest import Manifest, sha256_file
+from siamese_sdk.format.pixels import to_array
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 JSON = st.recursive(

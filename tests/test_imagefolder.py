@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from siamese_sdk import BundleError, InputError
-from siamese_sdk.imagefolder import ImageFolder
+from siamese_sdk.tools.imagefolder import ImageFolder
 
 
 def test_scan_layout_and_subset(tiny_data):

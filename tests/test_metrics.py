@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from siamese_sdk import metrics
 from siamese_sdk.errors import InputError
+from siamese_sdk.eval import metrics
 
 
 def _scored(seed: int, n: int = 300, ties: bool = False) -> tuple[np.ndarray, np.ndarray]:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import siamese_sdk
 from siamese_sdk import BundleError, InputError
-from siamese_sdk.bundle import read_manifest
+from siamese_sdk.format.manifest import read_manifest
 from siamese_sdk.gallery import Gallery
 
 pytest.importorskip("torch")

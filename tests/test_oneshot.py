@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 from siamese_sdk import InputError
 from siamese_sdk.cli import main as siamese
-from siamese_sdk.oneshot import evaluate, per_group, read_lake_runs, sample_episodes
+from siamese_sdk.eval.oneshot import evaluate, per_group, read_lake_runs, sample_episodes
 
 
 def _euclid(a: np.ndarray, b: np.ndarray) -> np.ndarray:

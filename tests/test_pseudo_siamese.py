@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import siamese_sdk
 from siamese_sdk import BundleError, InputError
-from siamese_sdk import bundle as bundle_mod
-from siamese_sdk.bundle import read_manifest
+from siamese_sdk.format import manifest as bundle_mod
+from siamese_sdk.format.manifest import read_manifest
 
 pytest.importorskip("torch")
 
@@ -55,8 +55,8 @@ def test_sdk_embeds_per_branch_and_verifies_across(pseudo_run, tiny_data):
     np.testing.assert_allclose(r.scores, model.distance(ea, eb), rtol=1e-5, atol=1e-6)
     assert np.array_equal(r.same, r.scores <= r.threshold)
     # cross-branch metrics recomputed through the SDK match the manifest
-    from siamese_sdk import metrics
-    from siamese_sdk.imagefolder import ImageFolder
+    from siamese_sdk.eval import metrics
+    from siamese_sdk.tools.imagefolder import ImageFolder
 
     split = json.loads((out / "split.json").read_text())
     fa, fb = ImageFolder.scan(tiny_data, classes=split["val"]), ImageFolder.scan(sketches, classes=split["val"])

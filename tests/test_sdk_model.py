@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import siamese_sdk
-from siamese_sdk.bundle import read_manifest
+from siamese_sdk.format.manifest import read_manifest
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def test_single_path_and_float64_are_accepted(model, images):
 def test_sdk_preprocessing_matches_trainer(bundle, trained_run, images):
     """The same image gives the same input tensor, and the same embedding, in training eval and in the SDK."""
     torch = pytest.importorskip("torch")
-    from siamese_sdk.imagefolder import ImageFolder
+    from siamese_sdk.tools.imagefolder import ImageFolder
     from siamese_trainer import checkpoint
     from siamese_trainer.data import ImageDataset
     model = siamese_sdk.load(bundle, variant="fp32")

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import siamese_sdk
 from click.testing import CliRunner
-from siamese_sdk.bundle import Manifest, read_manifest
 from siamese_sdk.cli import main as siamese
 from siamese_sdk.errors import BundleError, InputError
+from siamese_sdk.format.manifest import Manifest, read_manifest
 
 torch = pytest.importorskip("torch")
 

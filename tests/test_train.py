@@ -13,7 +13,7 @@ torch = pytest.importorskip("torch")
 
 from click.testing import CliRunner  # noqa: E402
 from siamese_sdk.errors import InputError  # noqa: E402
-from siamese_sdk.imagefolder import ImageFolder  # noqa: E402
+from siamese_sdk.tools.imagefolder import ImageFolder  # noqa: E402
 from siamese_trainer import checkpoint  # noqa: E402
 from siamese_trainer.data import split_classes  # noqa: E402
 from siamese_trainer.train import TrainConfig, train  # noqa: E402

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import siamese_sdk
 from siamese_sdk import InputError
-from siamese_sdk.bundle import read_manifest
 from siamese_sdk.cli import report
-from siamese_sdk.preprocess import to_batch
+from siamese_sdk.format.manifest import read_manifest
+from siamese_sdk.format.pixels import to_batch
 
 torch = pytest.importorskip("torch")
 from siamese_export.exporter import ExportOptions, export_bundle  # noqa: E402

@@ -14,8 +14,8 @@ from typing import Any
 import click
 
 from .. import metric as metric_mod
-from ..bundle import VARIANTS
 from ..errors import InputError, SiameseError
+from ..format.manifest import VARIANTS
 
 
 class FriendlyGroup(click.Group):
@@ -83,7 +83,7 @@ BRANCH = click.option(
 
 def load_model(bundle: Path, variant: str, providers: tuple[str, ...], threads: int | None, images_only: bool = True) -> Any:
     """Load ``bundle`` for a command; ``images_only``: refuse text/dialog bundles, naming the command."""
-    from ..model import load
+    from ..runtime.model import load
 
     model = load(bundle, variant=variant, providers=list(providers) or None, threads=threads)
     kinds = sorted({model.input_spec(b).kind for b in model.branches} if model.branches else {model.input.kind})

@@ -21,7 +21,7 @@ def info(bundle: Path, as_json: bool) -> None:
     Example:
       siamese info runs/demo/bundle
     """
-    from ..bundle import read_manifest
+    from ..format.manifest import read_manifest
 
     m = read_manifest(bundle)
     if as_json:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from ..bundle import VARIANTS
 from ..errors import InputError
+from ..format.manifest import VARIANTS
 from .common import BUNDLE, PROVIDER, THREADS
 
 
@@ -124,7 +124,7 @@ def bench(
     if md_out is not None:
         write_text_atomic(md_out, bench_.markdown(report))
     if plots_dir is not None:
-        from ..bundle import read_manifest
+        from ..format.manifest import read_manifest
 
         for p in bench_.plots(scored, report, plots_dir, read_manifest(bundle, verify=False).higher_is_closer):
             click.echo(f"wrote {p}")

@@ -28,7 +28,7 @@ from ..errors import BundleError
 from .codec import STORAGES
 
 if TYPE_CHECKING:
-    from ..model import SiameseModel
+    from ..runtime.model import SiameseModel
 
 FORMAT = "siamese-gallery"
 FORMAT_VERSION = 1

@@ -23,7 +23,7 @@ from .io import METRICS
 from .lock import RWLock
 
 if TYPE_CHECKING:
-    from ..model import SiameseModel
+    from ..runtime.model import SiameseModel
 
 INDEXES = ("flat", *FAISS_KINDS)
 #: gallery rows of the first chunk of a numpy flat search (it seeds the pruning threshold).
@@ -328,7 +328,7 @@ class Gallery:
         return self._m.normalized_inputs and self.storage != "float32"
 
     def _check_embeddings(self, e: Any, name: str) -> np.ndarray:
-        from ..model import check_embeddings
+        from ..runtime.model import check_embeddings
 
         return check_embeddings(e, self.embedding_dim, name)
 

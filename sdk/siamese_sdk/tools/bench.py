@@ -26,10 +26,10 @@ import numpy as np
 
 from .. import metric as metric_mod
 from ..atomic import write_atomic
-from ..bundle import read_manifest
 from ..errors import InputError
 from ..eval import metrics
-from ..model import SiameseModel, load
+from ..format.manifest import read_manifest
+from ..runtime.model import SiameseModel, load
 from .imagefolder import ImageFolder
 
 BENCH_VERSION = 1

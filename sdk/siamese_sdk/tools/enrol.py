@@ -15,7 +15,7 @@ from ..gallery import Gallery
 from .stream import prefetch
 
 if TYPE_CHECKING:
-    from ..model import SiameseModel
+    from ..runtime.model import SiameseModel
 
 
 def enrol(

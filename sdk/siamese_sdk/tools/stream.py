@@ -41,13 +41,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..atomic import _fsync_dir, write_atomic, write_text_atomic
-from ..bundle import Preprocess
 from ..errors import InputError
-from ..preprocess import to_batch
+from ..format.manifest import Preprocess
+from ..format.pixels import to_batch
 from .files import iter_images
 
 if TYPE_CHECKING:
-    from ..model import SiameseModel
+    from ..runtime.model import SiameseModel
 
 PARTIAL_FORMAT = "siamese-embed-partial"
 PARTIAL_VERSION = 1

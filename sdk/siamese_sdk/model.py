@@ -1,3 +1,0 @@
-"""Compatibility alias: moved to siamese_sdk.runtime.model."""
-
-from .runtime.model import Inputs, SiameseModel, Verification, check_embeddings, load  # noqa: F401
