@@ -88,3 +88,28 @@ def test_csv_runs_refuse_the_learned_head(layout, tmp_path):
     with pytest.raises(InputError, match="--head learned is for image folders"):
         train(config, log=quiet, progress=False)
     assert not (tmp_path / "run").exists()
+
+
+def test_pseudo_run_resumes_like_an_uninterrupted_run(tiny_data, tmp_path):
+    """Two-branch runs resume through the same loop: interrupted in epoch 2, resumed, both branches equal a straight run."""
+
+    def config(out):
+        return TrainConfig(
+            data=str(tiny_data), data_b=str(tiny_data), pseudo=True, size_b=32, out=str(out), epochs=2,
+            p=4, k=4, batches_per_epoch=2, embedding_dim=8, width=8, val_fraction=0.34,
+        )  # fmt: skip
+
+    straight = checkpoint.load(train(config(tmp_path / "a"), log=quiet, progress=False))
+
+    def stop_in_epoch_2(line: str) -> None:
+        if line.startswith("epoch 2/2"):
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        train(config(tmp_path / "b"), log=stop_in_epoch_2, progress=False)
+    assert checkpoint.load(tmp_path / "b" / "model.pt")["epoch"] == 1
+    resumed = checkpoint.load(train(TrainConfig(out=str(tmp_path / "b"), epochs=2), resume=True, log=quiet, progress=False))
+    assert resumed["epoch"] == 2
+    for a, b in [(straight, resumed), (straight["branches"]["b"], resumed["branches"]["b"])]:
+        unequal = [k for k in a["state_dict"] if not torch.equal(a["state_dict"][k], b["state_dict"][k])]
+        assert not unequal, f"resumed run differs from the uninterrupted one in {unequal}"
