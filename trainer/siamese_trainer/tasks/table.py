@@ -39,14 +39,14 @@ from ..config import TrainConfig
 from ..data.sampling import PKSampler
 from ..data.table_items import ImageItems, TokenItems
 from ..data.table_split import TableSplit, row_batches, split_table, validation_pairs
-from ..data.tables import read_table
+from ..data.tables import Table, read_table
 from ..losses import ContrastiveLoss, TripletMarginLoss
 
 
 class TableTask(loop.Task):
     """One encoder over a CSV table's items (``config`` resolved, ``table`` read)."""
 
-    def __init__(self, config: TrainConfig, table: Any):
+    def __init__(self, config: TrainConfig, table: Table):
         self.config, self.out, self.table = config, Path(config.out), table
 
     def prepare(self, state: Checkpoint | None) -> None:
