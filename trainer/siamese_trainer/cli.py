@@ -12,6 +12,7 @@ import click
 from siamese_sdk.cli import FriendlyCommand
 from siamese_sdk.errors import require_extra
 
+from .config import ARCH_DEFAULTS, FACTORY_DEFAULTS
 from .config import FIELD_DEFAULTS as D
 
 
@@ -19,6 +20,16 @@ def _choice(name: str) -> str | None:
     """A numeric ``TrainConfig`` default as its ``click.Choice`` string."""
     return None if D[name] is None else str(D[name])
 
+
+def _lr(x: float) -> str:
+    return f"{x:.0e}".replace("e-0", "e-")
+
+
+#: the per-arch defaults of --size and --lr, written from the arch table
+SIZE_DEFAULTS = ", ".join([f"{d.size} {a}" for a, d in ARCH_DEFAULTS.items()] + [f"{FACTORY_DEFAULTS.size} package.module:factory"])
+LR_DEFAULTS = "; ".join(
+    [_lr(FACTORY_DEFAULTS.lr)] + [f"{_lr(d.lr)} for {a}" for a, d in ARCH_DEFAULTS.items() if d.lr != FACTORY_DEFAULTS.lr]
+)
 
 
 @click.command(cls=FriendlyCommand, context_settings={"help_option_names": ["-h", "--help"]})
@@ -104,12 +115,12 @@ def _choice(name: str) -> str | None:
     help="Draw each batch's P classes from this many groups (parent folders, e.g. alphabets): sibling negatives.",
 )
 @click.option("--batches-per-epoch", type=click.IntRange(min=1), default=D["batches_per_epoch"], help="Default: train images // (P*K).")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=D["lr"], help="AdamW learning rate. Default: 1e-3; 1e-4 for signet.")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=D["lr"], help=f"AdamW learning rate. Default: {LR_DEFAULTS}.")
 @click.option(
     "--size",
     type=click.IntRange(min=8),
     default=D["size"],
-    help="Input size in px (square). Default: 28 convnet4, 105 koch, 112 signet, 64 package.module:factory.",
+    help=f"Input size in px (square). Default: {SIZE_DEFAULTS}.",
 )
 @click.option("--channels", type=click.Choice(["1", "3"]), default=_choice("channels"), show_default=True, help="1 = grayscale, 3 = RGB.")
 @click.option(
