@@ -11,6 +11,9 @@ from siamese_sdk.bundle import METRICS
 
 from . import distances
 
+#: the verification metrics a history row records
+ROW_METRICS = ("auc", "eer", "tar_at_far_1e-2", "tar_at_far_1e-3")
+
 
 @torch.no_grad()
 def embed(encoder: torch.nn.Module, images: torch.Tensor, batch_size: int = 256, device: str = "cpu") -> torch.Tensor:

@@ -16,5 +16,6 @@ from .images import (  # noqa: F401
     random_affine,
     random_thickness,
     resolve_root,
+    root_entry,
     split_classes,
 )

@@ -23,7 +23,7 @@ from .. import checkpoint, data, distances, distributed, loop
 from ..checkpoint import Checkpoint
 from ..config import TrainConfig
 from ..data.sampling import PKSampler
-from ..evaluate import embed, verification_metrics
+from ..evaluate import ROW_METRICS, embed, verification_metrics
 from ..models.encoders import Encoder
 
 VAL_LOSS_BATCHES = 8
@@ -136,7 +136,7 @@ class ImageFolderTask(loop.Task):
         row = {"val_loss": val_loss(self.encoder, self.loss_fn, self.val_images, self.val_labels, config)}
         val_emb = embed(self.encoder, self.val_images, device=config.device)
         vm = verification_metrics(val_emb, self.val_labels, config.bundle_metric, self.score)
-        row.update({k: vm[k] for k in ("auc", "eer", "tar_at_far_1e-2", "tar_at_far_1e-3")})
+        row.update({k: vm[k] for k in ROW_METRICS})
         row["oneshot"] = oneshot.evaluate(
             val_emb.numpy(),
             self.episodes,
@@ -160,7 +160,7 @@ class ImageFolderTask(loop.Task):
             "model": checkpoint.image_model_entry(c, c.arch, c.channels, int(c.size), c.bundle_metric),
             "preprocess": checkpoint.preprocess_entry(self.pre),
             "data": {
-                "root": str(self.root) if c.data not in (None, data.EMBEDDED) else data.EMBEDDED,
+                "root": data.root_entry(c.data, self.root),
                 "train_classes": list(self.train_classes),
                 "val_classes": list(self.val_classes),
             },

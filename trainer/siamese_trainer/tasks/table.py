@@ -40,6 +40,7 @@ from ..data.sampling import PKSampler
 from ..data.table_items import ImageItems, TokenItems
 from ..data.table_split import TableSplit, row_batches, split_table, validation_pairs
 from ..data.tables import Table, read_table
+from ..evaluate import ROW_METRICS
 from ..losses import ContrastiveLoss, TripletMarginLoss
 
 
@@ -122,7 +123,7 @@ class TableTask(loop.Task):
         emb = self._embed(self.val_seqs)
         d = distances.pairwise(emb[torch.from_numpy(self.vi)], emb[torch.from_numpy(self.vj)], self.config.metric).numpy()
         vm, _ = metrics.summarize(d, self.vsame)
-        return {k: vm[k] for k in ("auc", "eer", "tar_at_far_1e-2", "tar_at_far_1e-3")}
+        return {k: vm[k] for k in ROW_METRICS}
 
     @torch.no_grad()
     def _embed(self, feats: list, batch_size: int = 256) -> torch.Tensor:

@@ -29,7 +29,7 @@ from .. import checkpoint, data, loop
 from ..checkpoint import Checkpoint
 from ..config import TrainConfig
 from ..data.sampling import PKSampler
-from ..evaluate import cross_metrics, embed
+from ..evaluate import ROW_METRICS, cross_metrics, embed
 from ..losses.cross_branch import CrossBranchLoss
 from ..models.encoders import Encoder
 
@@ -124,7 +124,7 @@ class TwoBranchTask(loop.Task):
         c = self.config
         ea, eb = embed(self.enc_a, self.val_a.images(), device=c.device), embed(self.enc_b, self.val_b.images(), device=c.device)
         vm = cross_metrics(ea, self.val_a.labels, eb, self.val_b.labels, c.metric)
-        return {k: vm[k] for k in ("auc", "eer", "tar_at_far_1e-2", "tar_at_far_1e-3")}
+        return {k: vm[k] for k in ROW_METRICS}
 
     def summary(self, row: dict[str, float]) -> str:
         return f"cross-branch val AUC {row['auc']:.4f}  EER {row['eer']:.4f}"
@@ -144,7 +144,7 @@ class TwoBranchTask(loop.Task):
             "model": checkpoint.image_model_entry(c, c.arch, c.channels, int(c.size), c.metric),
             "preprocess": checkpoint.preprocess_entry(self.pre_a),
             "data": {
-                "root": str(self.root_a) if c.data not in (None, data.EMBEDDED) else data.EMBEDDED,
+                "root": data.root_entry(c.data, self.root_a),
                 "train_classes": list(self.train_classes),
                 "val_classes": list(self.val_classes),
             },
