@@ -3,34 +3,134 @@
 A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts, so it loads with
 ``torch.load(weights_only=True)``: a file carrying pickled code is refused, never executed.
 
-Keys: ``format`` (``"siamese-checkpoint"``), ``format_version``, ``model`` (arch, in_channels,
-embedding_dim, input_size, normalize, metric), ``preprocess`` (``siamese_sdk.bundle.Preprocess`` fields),
-``data`` (root, train/val classes), ``config`` (the ``TrainConfig``), ``state_dict``, ``optimizer``,
-``scheduler``, ``epoch`` (epochs completed), ``history`` (per-epoch metrics), ``versions``.
+The keys are those of ``Checkpoint`` (its docstring says what each holds); ``make`` builds one for every
+kind of run (image folder, CSV table, two-branch), ``save`` / ``load`` write and read it, ``kind_of`` tells
+the kinds apart, ``build_encoder`` is the one rebuild of a trained encoder and ``start_run`` the one
+new-run / resume decision.
 """
 
 from __future__ import annotations
 
 import pickle
 import re
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 import torch
+from siamese_sdk import __version__ as sdk_version
 from siamese_sdk.atomic import write_atomic
+from siamese_sdk.bundle import Preprocess
 from siamese_sdk.errors import BundleError, InputError
 
 FORMAT = "siamese-checkpoint"
 FORMAT_VERSION = 1
 
 
-def save(path: str | Path, payload: dict[str, Any]) -> Path:
+class ModelEntry(TypedDict, total=False):
+    """``Checkpoint.model`` (and a branch's ``model``): what ``build_encoder`` needs, plus the bundle's metric.
+
+    Image encoders: ``arch``, ``arch_kwargs``, ``in_channels``, ``embedding_dim``, ``input_size`` ``[H, W]``,
+    ``normalize``, ``metric``. Text/dialog encoders add ``kind`` (``text`` | ``dialog``) and ``vocab_size``
+    instead of ``in_channels`` / ``input_size``.
+    """
+
+    kind: str
+    arch: str
+    arch_kwargs: dict[str, Any]
+    in_channels: int
+    vocab_size: int
+    embedding_dim: int
+    input_size: list[int]
+    normalize: bool
+    metric: str
+
+
+class Checkpoint(TypedDict, total=False):
+    """A ``model.pt`` / ``best.pt`` as loaded (a plain dict on disk; ``weights_only`` safe).
+
+    Keys: ``format`` (``"siamese-checkpoint"``), ``format_version``; ``model`` (``ModelEntry``);
+    ``preprocess`` (``siamese_sdk.bundle.Preprocess`` fields; image runs); ``tokenizer`` (text/dialog runs);
+    ``data`` (image folders: ``root``, ``train_classes``, ``val_classes``; CSV runs: ``root``, ``layout``,
+    ``kind``, ``split``); ``branches`` (two-branch runs: ``{"b": {model, preprocess, data_root,
+    state_dict}}``); ``config`` (the flat ``TrainConfig`` dict); ``state_dict`` (the encoder, branch a);
+    ``head_state_dict`` (``--head learned``); ``optimizer``, ``scheduler`` (their ``state_dict``); ``epoch``
+    (epochs completed); ``history`` (one row of metrics per epoch); ``versions`` (``versions()``).
+    """
+
+    format: str
+    format_version: int
+    model: ModelEntry
+    preprocess: dict[str, Any]
+    tokenizer: dict[str, Any]
+    data: dict[str, Any]
+    branches: dict[str, dict[str, Any]]
+    config: dict[str, Any]
+    state_dict: dict[str, torch.Tensor]
+    head_state_dict: dict[str, torch.Tensor]
+    optimizer: dict[str, Any]
+    scheduler: dict[str, Any]
+    epoch: int
+    history: list[dict[str, float]]
+    versions: dict[str, str]
+
+
+def versions() -> dict[str, str]:
+    """The package versions a checkpoint records."""
+    return {"siamese_sdk": sdk_version, "torch": str(torch.__version__)}
+
+
+def image_model_entry(config: Any, arch: str, channels: int, size: int, metric: str) -> ModelEntry:
+    """The ``model`` entry of an image encoder of ``config`` (a ``TrainConfig``): ``size`` px, ``channels``."""
+    return {
+        "arch": arch,
+        "arch_kwargs": config.arch_kwargs(arch),
+        "in_channels": channels,
+        "embedding_dim": config.embedding_dim,
+        "input_size": [size, size],
+        "normalize": bool(config.normalize),
+        "metric": metric,
+    }
+
+
+def preprocess_entry(p: Preprocess) -> dict[str, Any]:
+    """``Preprocess`` as the checkpoint stores it (tuples as lists)."""
+    return {**asdict(p), "size": list(p.size), "mean": list(p.mean), "std": list(p.std)}
+
+
+def make(
+    parts: dict[str, Any],
+    config: Any,
+    state_dict: dict[str, torch.Tensor],
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    epoch: int,
+    history: list[dict[str, float]],
+) -> Checkpoint:
+    """The one builder of a checkpoint: the kind's ``parts`` (``model``, ``data`` and any of ``preprocess``,
+    ``tokenizer``, ``branches``, ``head_state_dict``), then the run's config, weights and training state."""
+    head = parts.get("head_state_dict")
+    body = {k: v for k, v in parts.items() if k != "head_state_dict"}
+    return Checkpoint(  # type: ignore[typeddict-item]
+        **body,
+        config=asdict(config),
+        state_dict=state_dict,
+        **({"head_state_dict": head} if head is not None else {}),
+        optimizer=optimizer.state_dict(),
+        scheduler=scheduler.state_dict(),
+        epoch=epoch,
+        history=history,
+        versions=versions(),
+    )
+
+
+def save(path: str | Path, payload: Checkpoint | dict[str, Any]) -> Path:
     """Write ``payload`` (format keys added) to ``path`` atomically."""
     payload = {"format": FORMAT, "format_version": FORMAT_VERSION, **payload}
     return write_atomic(path, lambda p: torch.save(payload, p))
 
 
-def load(path: str | Path) -> dict[str, Any]:
+def load(path: str | Path) -> Checkpoint:
     """Load a checkpoint safely; raises ``BundleError`` in one line for anything that is not ours."""
     path = Path(path)
     if not path.exists():
@@ -53,7 +153,7 @@ def load(path: str | Path) -> dict[str, Any]:
         )
     if int(ckpt.get("format_version", 0)) > FORMAT_VERSION:
         raise BundleError(f"{path} was written by a newer siamese-train (format {ckpt['format_version']}); upgrade siamese-sdk")
-    return ckpt
+    return ckpt  # type: ignore[return-value]
 
 
 def build_encoder(model: dict[str, Any], state_dict: dict[str, Any] | None = None) -> torch.nn.Module:
@@ -64,7 +164,7 @@ def build_encoder(model: dict[str, Any], state_dict: dict[str, Any] | None = Non
     """
     kind = model.get("kind", "image")
     if kind == "image":
-        from .encoders import Encoder
+        from .models.encoders import Encoder
 
         encoder: torch.nn.Module = Encoder(
             model["arch"],
@@ -75,7 +175,7 @@ def build_encoder(model: dict[str, Any], state_dict: dict[str, Any] | None = Non
             **model.get("arch_kwargs", {}),
         )
     else:
-        from .text_encoders import TextEncoder
+        from .models.text_encoders import TextEncoder
 
         encoder = TextEncoder(
             kind, int(model["vocab_size"]), int(model["embedding_dim"]), bool(model["normalize"]), **model.get("arch_kwargs", {})
@@ -85,7 +185,7 @@ def build_encoder(model: dict[str, Any], state_dict: dict[str, Any] | None = Non
     return encoder.eval()
 
 
-def kind_of(ckpt: dict[str, Any]) -> str:
+def kind_of(ckpt: Checkpoint | dict[str, Any]) -> str:
     """What a loaded checkpoint holds: ``pseudo`` (two branches), ``text`` (text or dialog encoder) or ``image``."""
     if "branches" in ckpt:
         return "pseudo"

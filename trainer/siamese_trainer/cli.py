@@ -12,18 +12,37 @@ import click
 from siamese_sdk.cli import FriendlyCommand
 from siamese_sdk.errors import require_extra
 
+from .config import ARCH_DEFAULTS, FACTORY_DEFAULTS
+from .config import FIELD_DEFAULTS as D
+
+
+def _choice(name: str) -> str | None:
+    """A numeric ``TrainConfig`` default as its ``click.Choice`` string."""
+    return None if D[name] is None else str(D[name])
+
+
+def _lr(x: float) -> str:
+    return f"{x:.0e}".replace("e-0", "e-")
+
+
+#: the per-arch defaults of --size and --lr, written from the arch table
+SIZE_DEFAULTS = ", ".join([f"{d.size} {a}" for a, d in ARCH_DEFAULTS.items()] + [f"{FACTORY_DEFAULTS.size} package.module:factory"])
+LR_DEFAULTS = "; ".join(
+    [_lr(FACTORY_DEFAULTS.lr)] + [f"{_lr(d.lr)} for {a}" for a, d in ARCH_DEFAULTS.items() if d.lr != FACTORY_DEFAULTS.lr]
+)
+
 
 @click.command(cls=FriendlyCommand, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--preset",
     type=click.Choice(["omniglot"]),
-    default=None,
+    default=D["preset"],
     help="A tested recipe (architecture, size, loss, augmentation, schedule); flags given explicitly override it.",
 )
 @click.option(
     "--data",
     type=click.Path(path_type=Path),
-    default=None,
+    default=D["data"],
     help="Image folder, one leaf folder per class (class/img.png or Alphabet/character/img.png), or a CSV table: "
     "text,label | dialog,label | a,b,label (pairs) | anchor,positive,negative (triplets); see README. Default: the embedded Omniglot subset.",
 )
@@ -36,13 +55,13 @@ from siamese_sdk.errors import require_extra
 @click.option(
     "--loss",
     type=click.Choice(["contrastive", "triplet", "ntxent"]),
-    default="contrastive",
+    default=D["loss"],
     show_default=True,
     help="contrastive (pairs), triplet (mined triplets) or ntxent (softmax over the batch's negatives per positive pair).",
 )
 @click.option(
     "--arch",
-    default="convnet4",
+    default=D["arch"],
     show_default=True,
     metavar="NAME|MODULE:FACTORY",
     help="Encoder: convnet4 (small 4-block CNN), koch (Koch et al. 2015, 105 px), signet (SigNet, signatures), "
@@ -51,131 +70,131 @@ from siamese_sdk.errors import require_extra
 @click.option(
     "--weights",
     type=click.Path(dir_okay=False, path_type=str),
-    default=None,
+    default=D["weights"],
     help="Local state_dict file for a package.module:factory backbone (loaded weights-only; nothing is downloaded).",
 )
 @click.option(
     "--head",
     type=click.Choice(["metric", "learned"]),
-    default="metric",
+    default=D["head"],
     show_default=True,
     help="metric: the --metric distance decides; learned: |a-b| -> FC -> sigmoid trained with BCE on pairs, scores are p(same).",
 )
-@click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
-@click.option("--embedding-dim", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=D["epochs"], show_default=True)
+@click.option("--embedding-dim", type=click.IntRange(min=1), default=D["embedding_dim"], show_default=True)
 @click.option(
-    "--normalize/--no-normalize", default=None, help="L2-normalise embeddings. Default: on for triplet and ntxent, off for contrastive."
+    "--normalize/--no-normalize", default=D["normalize"], help="L2-normalise embeddings. Default: on for triplet and ntxent, off for contrastive."
 )
-@click.option("--metric", type=click.Choice(["euclidean", "cosine"]), default="euclidean", show_default=True)
+@click.option("--metric", type=click.Choice(["euclidean", "cosine"]), default=D["metric"], show_default=True)
 @click.option(
     "--margin",
     type=click.FloatRange(min=0, min_open=True),
-    default=None,
+    default=D["margin"],
     help="Loss margin. Default: 2.0 contrastive, 0.2 triplet.",
 )
 @click.option(
     "--temperature",
     type=click.FloatRange(min=0, min_open=True),
-    default=0.1,
+    default=D["temperature"],
     show_default=True,
     help="Softmax temperature of --loss ntxent (on cosine similarities).",
 )
 @click.option(
     "--mining",
     type=click.Choice(["all", "semihard", "batch_hard"]),
-    default="semihard",
+    default=D["mining"],
     show_default=True,
     help="Triplet mining in the batch.",
 )
-@click.option("--p", "p", type=click.IntRange(min=2), default=16, show_default=True, help="Classes per batch.")
-@click.option("--k", "k", type=click.IntRange(min=2), default=4, show_default=True, help="Images per class in a batch.")
+@click.option("--p", "p", type=click.IntRange(min=2), default=D["p"], show_default=True, help="Classes per batch.")
+@click.option("--k", "k", type=click.IntRange(min=2), default=D["k"], show_default=True, help="Images per class in a batch.")
 @click.option(
     "--groups-per-batch",
     type=click.IntRange(min=1),
-    default=None,
+    default=D["groups_per_batch"],
     help="Draw each batch's P classes from this many groups (parent folders, e.g. alphabets): sibling negatives.",
 )
-@click.option("--batches-per-epoch", type=click.IntRange(min=1), default=None, help="Default: train images // (P*K).")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="AdamW learning rate. Default: 1e-3; 1e-4 for signet.")
+@click.option("--batches-per-epoch", type=click.IntRange(min=1), default=D["batches_per_epoch"], help="Default: train images // (P*K).")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=D["lr"], help=f"AdamW learning rate. Default: {LR_DEFAULTS}.")
 @click.option(
     "--size",
     type=click.IntRange(min=8),
-    default=None,
-    help="Input size in px (square). Default: 28 convnet4, 105 koch, 112 signet, 64 package.module:factory.",
+    default=D["size"],
+    help=f"Input size in px (square). Default: {SIZE_DEFAULTS}.",
 )
-@click.option("--channels", type=click.Choice(["1", "3"]), default="1", show_default=True, help="1 = grayscale, 3 = RGB.")
+@click.option("--channels", type=click.Choice(["1", "3"]), default=_choice("channels"), show_default=True, help="1 = grayscale, 3 = RGB.")
 @click.option(
     "--width",
     type=click.IntRange(min=4),
-    default=None,
+    default=D["width"],
     help="Channels per block (convnet4, default 64), of SigNet's first conv (others scale with it; default 96), "
     "or token and LSTM size (CSV text/dialog, default 64).",
 )
 @click.option(
-    "--max-length", type=click.IntRange(min=1), default=None, help="CSV text/dialog: tokens kept per item. Default: 64 text, 128 dialog."
+    "--max-length", type=click.IntRange(min=1), default=D["max_length"], help="CSV text/dialog: tokens kept per item. Default: 64 text, 128 dialog."
 )
-@click.option("--vocab-size", type=click.IntRange(min=4), default=20000, show_default=True, help="CSV text/dialog: vocabulary cap.")
+@click.option("--vocab-size", type=click.IntRange(min=4), default=D["vocab_size"], show_default=True, help="CSV text/dialog: vocabulary cap.")
 @click.option(
     "--norm",
     type=click.Choice(["batch", "group", "lrn"]),
-    default=None,
+    default=D["norm"],
     help="Normalisation. convnet4: batch (default) or group (batch-independent; exact multi-process training on CPU); "
     "signet: lrn (default, the paper's local response normalisation) or batch (BatchNorm, folded away at export: faster).",
 )
-@click.option("--pseudo", is_flag=True, help="Pseudo-Siamese: two branches with unshared weights, --data (branch a) and --data-b.")
+@click.option("--pseudo", is_flag=True, default=D["pseudo"], help="Pseudo-Siamese: two branches with unshared weights, --data (branch a) and --data-b.")
 @click.option(
     "--data-b",
     type=click.Path(path_type=str),
-    default=None,
+    default=D["data_b"],
     help="Branch b's image folder (pseudo-Siamese): the same class names as --data, another domain (e.g. sketches).",
 )
-@click.option("--arch-b", default=None, metavar="NAME|MODULE:FACTORY", help="Branch b's encoder (default: --arch).")
-@click.option("--size-b", type=click.IntRange(min=8), default=None, help="Branch b's input size in px (default: its arch's).")
-@click.option("--channels-b", type=click.Choice(["1", "3"]), default=None, help="Branch b's channels (default: --channels).")
+@click.option("--arch-b", default=D["arch_b"], metavar="NAME|MODULE:FACTORY", help="Branch b's encoder (default: --arch).")
+@click.option("--size-b", type=click.IntRange(min=8), default=D["size_b"], help="Branch b's input size in px (default: its arch's).")
+@click.option("--channels-b", type=click.Choice(["1", "3"]), default=_choice("channels_b"), help="Branch b's channels (default: --channels).")
 @click.option(
     "--rotate-classes/--no-rotate-classes",
-    default=False,
+    default=D["rotate_classes"],
     show_default=True,
     help="Add each class rotated by 90/180/270 degrees as three new classes (Omniglot-style).",
 )
 @click.option(
     "--select",
     type=click.Choice(["auc", "oneshot"]),
-    default="auc",
+    default=D["select"],
     show_default=True,
     help="Validation metric that picks best.pt: ROC AUC, or 20-way 1-shot accuracy.",
 )
 @click.option(
-    "--patience", type=click.IntRange(min=1), default=None, help="Stop after this many epochs without a better --select metric."
+    "--patience", type=click.IntRange(min=1), default=D["patience"], help="Stop after this many epochs without a better --select metric."
 )
 @click.option(
     "--val-fraction",
     type=click.FloatRange(0, 1, min_open=True, max_open=True),
-    default=0.2,
+    default=D["val_fraction"],
     show_default=True,
     help="Fraction of classes held out for validation (never seen in training).",
 )
-@click.option("--augment/--no-augment", default=True, show_default=True, help="Random rotation/scale/shift.")
+@click.option("--augment/--no-augment", default=D["augment"], show_default=True, help="Random rotation/scale/shift.")
 @click.option(
     "--thickness",
     type=click.FloatRange(0, 1),
-    default=0.0,
+    default=D["thickness"],
     show_default=True,
     help="Stroke-width augmentation: blend each image with its 3x3 dilation or erosion by up to this weight (with --augment).",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Seeds weights, sampling and augmentation (and the split, unless --split-seed).")
+@click.option("--seed", type=int, default=D["seed"], show_default=True, help="Seeds weights, sampling and augmentation (and the split, unless --split-seed).")
 @click.option(
     "--split-seed",
     type=int,
-    default=None,
+    default=D["split_seed"],
     help="Seed of the train/validation split only (default: --seed). Ensemble members share it: --seed 1 --split-seed 0.",
 )
-@click.option("--device", default="cpu", show_default=True, help="torch device (cpu, cuda, cuda:1).")
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="torch CPU threads.")
+@click.option("--device", default=D["device"], show_default=True, help="torch device (cpu, cuda, cuda:1).")
+@click.option("--threads", type=click.IntRange(min=1), default=D["threads"], help="torch CPU threads.")
 @click.option(
     "--workers",
     type=click.IntRange(min=0),
-    default=0,
+    default=D["workers"],
     show_default=True,
     help="DataLoader worker processes decoding images (use for folders too large to preload; see README).",
 )

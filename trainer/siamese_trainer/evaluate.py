@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 import torch
@@ -12,6 +10,9 @@ from siamese_sdk import metrics
 from siamese_sdk.bundle import METRICS
 
 from . import distances
+
+#: the verification metrics a history row records
+ROW_METRICS = ("auc", "eer", "tar_at_far_1e-2", "tar_at_far_1e-3")
 
 
 @torch.no_grad()
@@ -44,17 +45,7 @@ def verification_metrics(
     return metrics.summarize(scores, same, METRICS.get(metric, False))[0]
 
 
-def auc_epoch(
-    history: list[dict[str, Any]], epoch: int, epochs: int, train_loss: float, vm: dict[str, float], t0: float, best: float,
-    log: Callable[[str], None], label: str = "val",
-) -> tuple[dict[str, Any], bool]:
-    """Record and log one epoch of a run that selects by validation AUC: ``(history row, improved on best)``."""
-    row = {"epoch": epoch + 1, "train_loss": train_loss, **{k: vm[k] for k in ("auc", "eer", "tar_at_far_1e-2", "tar_at_far_1e-3")}}
-    row["seconds"] = time.perf_counter() - t0
-    history.append(row)
-    improved = row["auc"] > best
-    log(
-        f"epoch {epoch + 1}/{epochs}  loss {train_loss:.4f}  {label} AUC {row['auc']:.4f}  EER {row['eer']:.4f}  "
-        f"({row['seconds']:.1f}s){'  *best' if improved else ''}"
-    )
-    return row, improved
+def cross_metrics(ea: torch.Tensor, la: np.ndarray, eb: torch.Tensor, lb: np.ndarray, metric: str) -> dict[str, float]:
+    """ROC AUC, EER, TAR at FAR 1e-2 / 1e-3 over all cross-branch pairs ``(i in a, j in b)`` of ``(A, D)``, ``(B, D)``."""
+    d = distances.matrix(ea, eb, metric).numpy()
+    return metrics.summarize(d.ravel(), (la[:, None] == lb[None, :]).ravel())[0]

@@ -33,6 +33,11 @@ def resolve_root(data: str | Path | None) -> Path:
     return embedded_root() if data is None or str(data) == EMBEDDED else Path(data)
 
 
+def root_entry(data: str | Path | None, root: Path) -> str:
+    """``--data`` as a checkpoint records it: the folder, or ``EMBEDDED`` for the shipped subset."""
+    return str(root) if data not in (None, EMBEDDED) else EMBEDDED
+
+
 def split_classes(folder: ImageFolder, val_fraction: float, seed: int) -> tuple[list[str], list[str]]:
     """Split classes (never images) into train and validation: validation identities are unseen.
 

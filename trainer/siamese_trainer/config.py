@@ -1,0 +1,249 @@
+"""What defines a run: ``TrainConfig`` (every ``siamese-train`` flag), the ``--preset`` recipes, and the
+per-architecture defaults as one table (``ARCH_DEFAULTS``).
+
+Imports no torch at module level, so ``siamese-train --help`` builds its options from these fields without
+the ``train`` extra. A checkpoint stores the config as the flat dict of these fields (``asdict``), and a
+resumed run rebuilds it with ``TrainConfig(**saved)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from siamese_sdk.bundle import Preprocess
+from siamese_sdk.errors import InputError
+
+if TYPE_CHECKING:
+    import torch
+
+
+@dataclass(frozen=True)
+class ArchDefaults:
+    """What an architecture takes when its flags are not given.
+
+    ``size``: input px (``--size``); ``width``: ``--width`` (None: the arch has none); ``norms``: the
+    ``--norm`` values it accepts, the first being its default (empty: no choice); ``lr``: ``--lr``.
+    """
+
+    size: int
+    width: int | None = None
+    norms: tuple[str, ...] = ()
+    lr: float = 1e-3
+
+
+#: the one table of per-architecture defaults; a user backbone (``package.module:factory``) takes ``FACTORY_DEFAULTS``.
+#: SigNet (no BatchNorm by default, a wide FC layer) trains at the paper's 1e-4; at 1e-3 its embeddings nearly
+#: collapse (val AUC 0.73 vs 0.82 after 40 batches, measured).
+ARCH_DEFAULTS: dict[str, ArchDefaults] = {
+    "convnet4": ArchDefaults(size=28, width=64, norms=("batch", "group")),
+    "koch": ArchDefaults(size=105),
+    "signet": ArchDefaults(size=112, width=96, norms=("lrn", "batch"), lr=1e-4),
+}
+FACTORY_DEFAULTS = ArchDefaults(size=64, width=64)
+
+# views of the table, by the names the trainer has always used
+DEFAULT_SIZE = {a: d.size for a, d in ARCH_DEFAULTS.items()}
+DEFAULT_FACTORY_SIZE = FACTORY_DEFAULTS.size
+DEFAULT_WIDTH = {a: d.width for a, d in ARCH_DEFAULTS.items() if d.width is not None}
+DEFAULT_NORM = {a: d.norms[0] for a, d in ARCH_DEFAULTS.items() if d.norms}
+DEFAULT_LR = {a: d.lr for a, d in ARCH_DEFAULTS.items()}
+ARCH_NORMS = {a: d.norms for a, d in ARCH_DEFAULTS.items() if d.norms}
+#: CSV text/dialog runs: tokens kept per item when ``--max-length`` is not given
+DEFAULT_MAX_LENGTH = {"text": 64, "dialog": 128}
+
+
+def arch_defaults(arch: str) -> ArchDefaults:
+    """The row of ``arch`` (``FACTORY_DEFAULTS`` for a user backbone)."""
+    return ARCH_DEFAULTS.get(arch, FACTORY_DEFAULTS)
+
+
+#: ``--preset`` settings; any flag given explicitly overrides them.
+PRESETS: dict[str, dict[str, Any]] = {
+    # Omniglot one-shot: 28 px 4-block CNN, NT-Xent over P x K = 32 x 4 batches of unit vectors (T = 0.1),
+    # rotated characters as extra classes, affine + stroke-width augmentation, cosine schedule over 40 x 300
+    # batches (docs: "Omniglot one-shot results" has the runs behind each choice); best.pt is the epoch with
+    # the best validation 20-way one-shot accuracy (validation classes are never trained on).
+    "omniglot": dict(
+        arch="convnet4",
+        size=28,
+        width=64,
+        embedding_dim=128,
+        loss="ntxent",
+        temperature=0.1,
+        p=32,
+        k=4,
+        epochs=40,
+        batches_per_epoch=300,
+        lr=2e-3,
+        val_fraction=0.1,
+        augment=True,
+        thickness=0.6,
+        rotate_classes=True,
+        select="oneshot",
+    ),
+}
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a run; ``None`` fields take the loss/arch-dependent default in ``resolved``.
+
+    Defaults: contrastive uses raw (un-normalised) embeddings with margin 2.0, as in the reference article;
+    triplet uses L2-normalised embeddings with margin 0.2, as FaceNet; ntxent uses L2-normalised embeddings
+    with temperature 0.1 (no margin). Input size, width, norm and lr per arch: ``ARCH_DEFAULTS``.
+    """
+
+    # -- every run
+    data: str | None = None
+    out: str = "runs/default"
+    loss: str = "contrastive"
+    arch: str = "convnet4"
+    epochs: int = 10
+    embedding_dim: int = 64
+    normalize: bool | None = None
+    metric: str = "euclidean"
+    margin: float | None = None
+    mining: str = "semihard"
+    #: softmax temperature of ``--loss ntxent`` (cosine similarities are divided by it)
+    temperature: float = 0.1
+    p: int = 16
+    k: int = 4
+    groups_per_batch: int | None = None
+    batches_per_epoch: int | None = None
+    lr: float | None = None
+    weight_decay: float = 1e-4
+    # -- image encoders
+    size: int | None = None
+    channels: int = 1
+    width: int | None = None
+    norm: str | None = None
+    weights: str | None = None
+    head: str = "metric"
+    # -- two-branch (pseudo-Siamese) runs: branch b
+    pseudo: bool = False
+    data_b: str | None = None
+    arch_b: str | None = None
+    size_b: int | None = None
+    channels_b: int | None = None
+    # -- split, augmentation, selection
+    val_fraction: float = 0.2
+    augment: bool = True
+    thickness: float = 0.0
+    rotate_classes: bool = False
+    select: str = "auc"
+    patience: int | None = None
+    seed: int = 0
+    #: seed of the train/validation split (None: ``seed``); members of one ensemble share it
+    split_seed: int | None = None
+    # -- where it runs
+    device: str = "cpu"
+    threads: int | None = None
+    workers: int = 0
+    preset: str | None = None
+    # -- CSV text/dialog runs: tokens kept per item (None: ``DEFAULT_MAX_LENGTH``) and vocabulary cap
+    max_length: int | None = None
+    vocab_size: int = 20000
+
+    @classmethod
+    def from_preset(cls, preset: str | None, **overrides: Any) -> TrainConfig:
+        """``PRESETS[preset]`` (if any) with ``overrides`` on top: explicit flags always win."""
+        if preset is not None and preset not in PRESETS:
+            raise InputError(f"--preset {preset!r} unknown; expected one of {sorted(PRESETS)}")
+        return cls(**{**(PRESETS[preset] if preset else {}), **overrides, "preset": preset})
+
+    def resolved(self) -> TrainConfig:
+        """A copy with every ``None`` default filled in and values checked (``InputError`` if off)."""
+        from .losses import LOSSES
+        from .models.backbones import is_factory_spec, resolve_factory
+        from .models.encoders import ARCHS
+
+        if self.loss not in LOSSES:
+            raise InputError(f"--loss {self.loss!r} unknown; expected one of {sorted(LOSSES)}")
+        for arch in (self.arch, self.arch_b or self.arch):
+            if arch not in ARCHS and not is_factory_spec(arch):
+                raise InputError(f"--arch {arch!r} unknown; expected one of {sorted(ARCHS)} or package.module:factory")
+            if is_factory_spec(arch):
+                resolve_factory(arch)  # fail before any file is written
+        norm = self.norm or DEFAULT_NORM.get(self.arch, "batch")
+        for arch in {self.arch, self.arch_b or self.arch}:
+            if self.norm is not None and arch in ARCH_NORMS and self.norm not in ARCH_NORMS[arch]:
+                raise InputError(f"--norm {self.norm} does not apply to {arch}; expected one of {list(ARCH_NORMS[arch])}")
+        if self.weights is not None and not is_factory_spec(self.arch):
+            raise InputError("--weights loads a user backbone's state_dict; use it with --arch package.module:factory")
+        if self.head not in ("metric", "learned"):
+            raise InputError(f"--head {self.head!r} unknown; expected metric or learned")
+        if self.pseudo != (self.data_b is not None):
+            raise InputError("pseudo-Siamese training needs both --pseudo and --data-b DIR (branch b's class folders)")
+        if not self.pseudo and (self.arch_b or self.size_b or self.channels_b):
+            raise InputError("--arch-b/--size-b/--channels-b describe branch b of a pseudo-Siamese run; add --pseudo --data-b DIR")
+        if self.metric not in ("euclidean", "cosine"):
+            raise InputError(f"--metric {self.metric!r} unknown; expected euclidean or cosine")
+        lr = arch_defaults(self.arch).lr if self.lr is None else self.lr
+        if self.epochs < 1 or self.embedding_dim < 1 or self.p < 2 or self.k < 2 or lr <= 0:
+            raise InputError("--epochs, --embedding-dim must be >= 1, --p and --k >= 2, --lr > 0")
+        if self.select not in ("auc", "oneshot"):
+            raise InputError(f"--select {self.select!r} unknown; expected auc or oneshot")
+        if self.channels not in (1, 3) or (self.channels_b or 1) not in (1, 3):
+            raise InputError(f"--channels {self.channels} invalid; use 1 (grayscale) or 3 (RGB)")
+        triplet = self.loss == "triplet"
+        if self.loss == "ntxent" and not self.temperature > 0:
+            raise InputError(f"--temperature {self.temperature} must be > 0 (typical: 0.05-0.2)")
+        if self.loss == "ntxent" and self.pseudo:
+            raise InputError("--loss ntxent is not available for pseudo-Siamese runs yet; use --loss triplet or contrastive")
+        normalize = self.loss != "contrastive" if self.normalize is None else self.normalize
+        return dataclasses.replace(
+            self,
+            normalize=normalize,
+            margin=(0.2 if triplet else 2.0) if self.margin is None else self.margin,
+            size=arch_defaults(self.arch).size if self.size is None else self.size,
+            width=DEFAULT_WIDTH.get(self.arch, 64) if self.width is None else self.width,
+            norm=norm,
+            lr=lr,
+            size_b=(self.size_b or (DEFAULT_SIZE.get(self.arch_b) if self.arch_b not in (None, self.arch) else None)) if self.pseudo else None,
+        )
+
+    def arch_kwargs(self, arch: str | None = None) -> dict[str, Any]:
+        """Extra constructor arguments of ``arch`` (default ``self.arch``; saved in the checkpoint for export)."""
+        arch = arch or self.arch
+        width = self.width if arch == self.arch else None
+        if arch in ARCH_NORMS:
+            norm = self.norm if self.norm in ARCH_NORMS[arch] else DEFAULT_NORM[arch]
+            return {"width": width or DEFAULT_WIDTH[arch], "norm": norm}
+        return {}
+
+    def preprocess(self, size: int | None = None, channels: int | None = None) -> Preprocess:
+        """The SDK preprocessing of branch a (or of ``size`` px, ``channels``): mean = std = 0.5 per channel."""
+        size, channels = size or self.size, channels or self.channels
+        return Preprocess(size=(size, size), channels=channels, mean=(0.5,) * channels, std=(0.5,) * channels)
+
+    @property
+    def class_split_seed(self) -> int:
+        """The seed that picks the validation classes (rows for CSV pair/triplet tables)."""
+        return self.seed if self.split_seed is None else self.split_seed
+
+    @property
+    def bundle_metric(self) -> str:
+        """The metric the bundle's heads compute: ``learned`` (p(same)) with ``--head learned``, else ``--metric``."""
+        return "learned" if self.head == "learned" else self.metric
+
+    def make_loss(self) -> torch.nn.Module:
+        """The one-branch loss of ``--loss`` (or the learned head's BCE); ``InputError`` for an impossible margin."""
+        from .losses import ContrastiveLoss, NTXentLoss, TripletMarginLoss
+        from .models.heads import PairBCELoss
+
+        if self.head == "learned":
+            return PairBCELoss(self.embedding_dim)
+        try:
+            if self.loss == "triplet":
+                return TripletMarginLoss(self.margin, self.metric, bool(self.normalize), self.mining)
+            if self.loss == "ntxent":
+                return NTXentLoss(self.temperature)
+            return ContrastiveLoss(self.margin, self.metric, bool(self.normalize))
+        except ValueError as e:  # an impossible margin or unknown mining: a flag problem
+            raise InputError(str(e)) from None
+
+
+#: every field's default, for the CLI's options (``siamese-train`` does not repeat them)
+FIELD_DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
