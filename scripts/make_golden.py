@@ -78,7 +78,7 @@ def make_data() -> None:
     sys.path.insert(0, str(ROOT / "tests"))
     from kinds import make_second_domain  # the second domain the pseudo-Siamese fixtures use
     from siamese_trainer.data import copy_embedded_subset, embedded_root
-    from siamese_trainer.paraphrase_data import write_csv
+    from siamese_trainer.data.paraphrase_data import write_csv
 
     b = GOLDEN / "pseudo" / "b"
     shutil.rmtree(b, ignore_errors=True)

@@ -1,4 +1,4 @@
-"""Write the synthetic paraphrase CSVs of the README's text example (``siamese_trainer.paraphrase_data``).
+"""Write the synthetic paraphrase CSVs of the README's text example (``siamese_trainer.data.paraphrase_data``).
 
 Usage: python scripts/make_text_example.py [OUT_DIR=runs/text-data] [--rows N]
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from siamese_trainer.paraphrase_data import write_csv
+from siamese_trainer.data.paraphrase_data import write_csv
 
 
 def main() -> None:

@@ -85,7 +85,7 @@ def train_and_export_table(csv_path: Path, out: Path, **overrides) -> Path:
 def text_bundle(tmp_path_factory) -> Path:
     """A text bundle: BiLSTM trained a few steps on a generated ``text,label`` CSV (8 intents x 15 questions)."""
     pytest.importorskip("onnx")
-    from siamese_trainer.paraphrase_data import write_csv
+    from siamese_trainer.data.paraphrase_data import write_csv
 
     root = tmp_path_factory.mktemp("text")
     return train_and_export_table(write_csv(root / "questions.csv", "text", 120, intents=8), root / "run")
@@ -95,7 +95,7 @@ def text_bundle(tmp_path_factory) -> Path:
 def dialog_bundle(tmp_path_factory) -> Path:
     """A dialog bundle: BiLSTM final (h, c) trained a few steps on a generated ``dialog,label`` CSV."""
     pytest.importorskip("onnx")
-    from siamese_trainer.paraphrase_data import write_csv
+    from siamese_trainer.data.paraphrase_data import write_csv
 
     root = tmp_path_factory.mktemp("dialog")
     return train_and_export_table(write_csv(root / "dialogs.csv", "dialog", 120, intents=8), root / "run")

@@ -15,7 +15,7 @@ torch = pytest.importorskip("torch")
 
 from siamese_sdk.errors import InputError  # noqa: E402
 from siamese_trainer import checkpoint  # noqa: E402
-from siamese_trainer.paraphrase_data import write_csv  # noqa: E402
+from siamese_trainer.data.paraphrase_data import write_csv  # noqa: E402
 from siamese_trainer.train import TrainConfig, train  # noqa: E402
 
 BATCHES = 3

@@ -78,7 +78,7 @@ def test_backbone_checkpoint_records_the_factory_and_export_needs_it(backbone_ru
 
 def test_backbone_classifier_rule_and_weights_refusals(tmp_path):
     import torch.nn as nn
-    from siamese_trainer.backbones import BackboneError, UserBackbone
+    from siamese_trainer.models.backbones import BackboneError, UserBackbone
 
     b = UserBackbone(1, 8, (32, 32), factory="tiny_backbone:tiny_resnet")
     assert b.removed == "fc" and isinstance(b.body.fc, nn.Identity) and b.proj.in_features == 8
@@ -118,7 +118,7 @@ def test_learned_head_bundle_scores_probabilities(learned_run, images, tiny_data
     with pytest.raises(InputError, match=r"outside \[0, 1\]"):
         model.verify(images[:1], images[:1], threshold=1.5)
     # torch head == ONNX head on the checkpoint's weights
-    from siamese_trainer.heads import LearnedHead
+    from siamese_trainer.models.heads import LearnedHead
 
     head = LearnedHead(16)
     head.load_state_dict(torch.load(run / "model.pt", weights_only=True)["head_state_dict"])

@@ -103,7 +103,7 @@ def test_cli_verify_and_info_on_two_branches(pseudo_run, tiny_data):
 
 def test_cross_branch_losses_by_hand():
     import torch
-    from siamese_trainer.pseudo import CrossBranchLoss
+    from siamese_trainer.tasks.two_branch import CrossBranchLoss
 
     ea = torch.tensor([[0.0, 0.0], [1.0, 0.0]])
     eb = torch.tensor([[0.0, 0.5], [1.0, 1.0]])

@@ -8,7 +8,7 @@ import pytest
 pytest.importorskip("torch")  # the trainer package needs the train extra
 
 from siamese_sdk.errors import InputError  # noqa: E402
-from siamese_trainer.sampling import PKSampler  # noqa: E402
+from siamese_trainer.data.sampling import PKSampler  # noqa: E402
 
 # class sizes 6, 5, 4, 3, 2 and a singleton (class 5) that can form no positive pair
 LABELS = np.repeat(np.arange(6), [6, 5, 4, 3, 2, 1])

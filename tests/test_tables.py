@@ -7,8 +7,8 @@ import shutil
 import numpy as np
 import pytest
 from siamese_sdk.errors import InputError
-from siamese_trainer.paraphrase_data import write_csv
-from siamese_trainer.tables import read_table
+from siamese_trainer.data.paraphrase_data import write_csv
+from siamese_trainer.data.tables import read_table
 
 
 def _csv(tmp_path, text, name="data.csv"):

@@ -28,7 +28,7 @@ def _cos(a, b):
 
 
 def _items(kind, n=40, seed=0):
-    from siamese_trainer.paraphrase_data import INTENTS, dialog, question
+    from siamese_trainer.data.paraphrase_data import INTENTS, dialog, question
 
     rng = np.random.default_rng(seed)
     names = list(INTENTS)

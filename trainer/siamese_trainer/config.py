@@ -12,8 +12,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from siamese_sdk.bundle import Preprocess
 from siamese_sdk.errors import InputError
+from siamese_sdk.format.manifest import Preprocess
 
 if TYPE_CHECKING:
     import torch

@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from siamese_sdk.bundle import Preprocess
 from siamese_sdk.errors import InputError
-from siamese_sdk.imagefolder import ImageFolder
-from siamese_sdk.preprocess import to_array
+from siamese_sdk.format.manifest import Preprocess
+from siamese_sdk.format.pixels import to_array
+from siamese_sdk.tools.imagefolder import ImageFolder
 
 EMBEDDED = "embedded:omniglot_mini"
 #: preload images into memory when the dataset's float32 tensor is smaller than this

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from siamese_sdk.preprocess import to_array
+from siamese_sdk.format.pixels import to_array
 from siamese_sdk.tokenizer import Tokenizer, pad_batch
 
 from .. import checkpoint

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 from siamese_sdk.errors import InputError
-from siamese_sdk.preprocess import IMAGE_SUFFIXES
+from siamese_sdk.tools.files import IMAGE_SUFFIXES
 
 LAYOUTS: dict[str, tuple[str, ...]] = {
     "pairs": ("a", "b", "label"),

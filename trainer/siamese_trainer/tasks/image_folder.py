@@ -17,7 +17,7 @@ import torch
 from siamese_sdk import oneshot
 from siamese_sdk.atomic import write_text_atomic
 from siamese_sdk.errors import InputError
-from siamese_sdk.imagefolder import ImageFolder
+from siamese_sdk.tools.imagefolder import ImageFolder
 
 from .. import checkpoint, data, distances, distributed, loop
 from ..checkpoint import Checkpoint

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from siamese_sdk.atomic import write_text_atomic
 from siamese_sdk.errors import InputError
-from siamese_sdk.imagefolder import ImageFolder
+from siamese_sdk.tools.imagefolder import ImageFolder
 
 from .. import checkpoint, data, loop
 from ..checkpoint import Checkpoint

@@ -1,3 +1,0 @@
-"""Compatibility alias: moved to siamese_trainer.data.sampling."""
-
-from .data.sampling import PKSampler  # noqa: F401
