@@ -14,7 +14,7 @@ With several encoders (two-branch bundles) the speed gate takes the slowest bran
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 import numpy as np
@@ -86,14 +86,14 @@ def apply_gates(
     drop: Callable[[str], None],
     notes: list[str],
     log: Callable[[str], None],
-) -> tuple[set[str], dict[str | None, dict[str, float]]]:
+) -> set[str]:
     """Run the AUC gate on every measured variant, then the speed gate on those in ``speed_gated``.
 
     ``metrics``: variant -> its validation metrics (gains ``speedup_vs_fp32_b64``; a variant not shipped is
     removed, with ``drop(name)`` called to remove its files); ``files``: encoder
     (``None`` for one-encoder bundles, else the branch) -> variant -> ``Variant`` in ``root``; ``feeds``:
-    encoder -> its timing inputs. Returns the variants
-    kept although slower than fp32 here, and encoder -> variant -> speed-up measured.
+    encoder -> its timing inputs; each encoder's ``Variant`` in ``files`` gains its own speed-up in its
+    metrics. Returns the variants kept although slower than fp32 here.
     """
     log(f"[4/5] gating: AUC drop <= {MAX_AUC_DROP} for every variant; int8 also not slower than fp32 on this CPU")
     for name in [n for n in metrics if n != "fp32"]:
@@ -106,13 +106,13 @@ def apply_gates(
         elif name not in speed_gated:
             log(f"      {name} ships: AUC drop {auc_drop:+.4f} (no speed gate: measured on CPU, built for {targets_of(name)})")
     slow: set[str] = set()
-    speeds: dict[str | None, dict[str, float]] = {enc: {} for enc in files}
     for name in [n for n in metrics if n in speed_gated]:
         auc_drop = metrics["fp32"]["auc"] - metrics[name]["auc"]
-        for enc in files:
-            speeds[enc][name] = speedup(root, files[enc], feeds[enc], variant=name)
-        s = min(speeds[enc][name] for enc in files)
-        per_branch = "" if list(files) == [None] else ", ".join(f"branch {b} {v[name]:.2f}x" for b, v in speeds.items())
+        speeds = {enc: speedup(root, files[enc], feeds[enc], variant=name) for enc in files}
+        for enc, v in speeds.items():
+            files[enc][name].metrics[SPEEDUP_KEY] = v
+        s = min(speeds.values())
+        per_branch = "" if list(files) == [None] else ", ".join(f"branch {b} {v:.2f}x" for b, v in speeds.items())
         metrics[name][SPEEDUP_KEY] = s
         metrics["fp32"][SPEEDUP_KEY] = 1.0
         slower = f"{s:.2f}x the speed of fp32 at batch 64 on this CPU (slower" + (f"; {per_branch})" if per_branch else ")")
@@ -131,15 +131,15 @@ def apply_gates(
             log(f"      {notes[-1]}; shipping fp32 only")
             drop(name)
             del metrics[name]
-    return slow, speeds
+    return slow
 
 
-def choose_profiles(profiles: tuple[str, ...], shipped: dict[str, Variant], slow: set[str]) -> dict[str, Profile]:
+def choose_profiles(profiles: tuple[str, ...], shipped: Collection[str], slow: set[str]) -> dict[str, Profile]:
     """The manifest's ``profiles``: each requested target's variant (fp32 when its own was not shipped).
 
     A bundle that ships a speed-gated target's variant (int8) always records that target (``cpu``) too,
     since whether int8 is the CPU choice (the speed gate) must be written down for ``variant="auto"``.
-    ``slow``: variants shipped although slower than fp32 here (not used by ``SPEED_GATED_TARGETS``).
+    ``shipped``: the variant names shipped; ``slow``: those shipped although slower than fp32 here (not used by ``SPEED_GATED_TARGETS``).
     """
     extra = [t for t in SPEED_GATED_TARGETS if TARGETS[t].variant in shipped and t not in profiles]
     out = {}

@@ -18,8 +18,10 @@ bundle, or the complete previous one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 from siamese_sdk import load as sdk_load
 from siamese_sdk import metrics
 from siamese_sdk.atomic import atomic_directory
@@ -73,50 +75,12 @@ def run(source: Source, out: Path, opts: ExportOptions, profiles: tuple[str, ...
     log = opts.log
     parts = source.encoders
     with atomic_directory(out) as tmp:
-        log(f"[1/5] {source.export_log}")
-        parity: dict[str | None, float] = {}
-        for enc, part in parts.items():
-            path = tmp / _file(enc, "fp32")
-            part.export(path)
-            p, detail = part.parity(path)
-            parity[enc] = p
-            label = f"branch {enc} " if enc else ""
-            if p < PARITY_MIN_COSINE:
-                where = f"branch {enc}: " if enc else ""
-                raise BundleError(
-                    f"{where}ONNX fp32 embeddings differ from torch (min cosine {p:.6f} < {PARITY_MIN_COSINE}); report this with your checkpoint"
-                )
-            log(f"      {label}parity: min cosine similarity ONNX vs torch = {p:.7f}{detail}")
-        source.write_heads(tmp)
-
+        parity = _export_encoders(source, tmp, log)
         notes: list[str] = []
         encoders = {enc: tmp / _file(enc, "fp32") for enc in parts}
         calibration = {enc: part.calibration_images for enc, part in parts.items()}
         files = build_variants(source.variant_rows, encoders, calibration, tmp, opts, profiles, notes)
-
-        log(f"[3/5] measuring each variant through the SDK (CPU provider) on {source.pairs_log}")
-        results: dict[str, tuple[dict, dict]] = {}
-        embeddings: dict[str, dict[str | None, object]] = {}
-        for name in list(files):
-            write_manifest(tmp, bundle_manifest(source, files, _so_far(files, results), "fp32", {}, {}, []))
-            model = sdk_load(tmp, variant=name, threads=None)
-            emb = embeddings[name] = {
-                enc: model.embed(part.inputs, batch_size=128, **({"branch": enc} if enc else {})) for enc, part in parts.items()
-            }
-            m, t = metrics.summarize(source.scores(model, emb), source.same, model.manifest.higher_is_closer)
-            if name != "fp32":
-                cos = {enc: cosine(embeddings["fp32"][enc], e) for enc, e in emb.items()}
-                if list(parts) == [None]:
-                    m.update(cosine_vs_fp32_min=float(cos[None].min()), cosine_vs_fp32_mean=float(cos[None].mean()))
-                else:  # per branch in the branch's variant, the worst at the top
-                    for enc, c in cos.items():
-                        files[name][enc].metrics.update(cosine_vs_fp32_min=float(c.min()), cosine_vs_fp32_mean=float(c.mean()))
-                    m.update(cosine_vs_fp32_min=min(float(c.min()) for c in cos.values()))
-            results[name] = (m, t)
-            vs32 = f"  cosine vs fp32 min {m['cosine_vs_fp32_min']:.6f}" if name != "fp32" else ""
-            log(
-                f"      {name}: {source.auc_label}AUC {m['auc']:.4f}  EER {m['eer']:.4f}  TAR@FAR1e-3 {m['tar_at_far_1e-3']:.4f}{vs32}"
-            )
+        results = _measure(source, tmp, files, log)
 
         def drop(name: str) -> None:
             for v in files.pop(name).values():
@@ -125,17 +89,10 @@ def run(source: Source, out: Path, opts: ExportOptions, profiles: tuple[str, ...
         by_encoder = {enc: {n: f[enc] for n, f in files.items()} for enc in parts}
         speed_gated = {n for n in files if n != "fp32" and VARIANTS[source.variant_rows[n]].speed_gate}
         top = {n: m for n, (m, _) in results.items()}
-        slow, speeds = gates.apply_gates(
-            tmp, profiles, top, by_encoder, {e: p.feed for e, p in parts.items()}, speed_gated, drop, notes, log
-        )
-        if list(parts) != [None]:
-            for enc, per in speeds.items():
-                for n, s in per.items():
-                    if n in files:
-                        files[n][enc].metrics[gates.SPEEDUP_KEY] = s
+        feeds = {enc: part.feed for enc, part in parts.items()}
+        slow = gates.apply_gates(tmp, profiles, top, by_encoder, feeds, speed_gated, drop, notes, log)
         results = {n: results[n] for n in files}
-        shipped = {n: Variant(file="") for n in files}
-        chosen = gates.choose_profiles(profiles, shipped, slow)
+        chosen = gates.choose_profiles(profiles, list(files), slow)
         default = chosen["cpu"].variant if "cpu" in chosen else "fp32"
 
         log("[5/5] writing manifest and metadata")
@@ -148,6 +105,61 @@ def run(source: Source, out: Path, opts: ExportOptions, profiles: tuple[str, ...
         write_manifest(tmp, manifest)
     log(f"bundle written: {out}")
     return out
+
+
+def _export_encoders(source: Source, root: Path, log: Callable[[str], None]) -> dict[str | None, float]:
+    """Stage 1: every encoder to ``root`` as ONNX fp32, parity-gated against torch, then the heads; returns the parities."""
+    log(f"[1/5] {source.export_log}")
+    parity: dict[str | None, float] = {}
+    for enc, part in source.encoders.items():
+        path = root / _file(enc, "fp32")
+        part.export(path)
+        p, detail = part.parity(path)
+        parity[enc] = p
+        if p < PARITY_MIN_COSINE:
+            where = f"branch {enc}: " if enc else ""
+            raise BundleError(
+                f"{where}ONNX fp32 embeddings differ from torch (min cosine {p:.6f} < {PARITY_MIN_COSINE}); report this with your checkpoint"
+            )
+        label = f"branch {enc} " if enc else ""
+        log(f"      {label}parity: min cosine similarity ONNX vs torch = {p:.7f}{detail}")
+    source.write_heads(root)
+    return parity
+
+
+def _measure(
+    source: Source, root: Path, files: dict[str, dict[str | None, Variant]], log: Callable[[str], None]
+) -> dict[str, tuple[dict, dict]]:
+    """Stage 3: each variant loaded through the SDK from ``root``, scored on the validation pairs.
+
+    Returns variant -> (metrics, thresholds); a derived variant's metrics gain its cosine to fp32 (the
+    worst encoder's; per encoder in ``files``' variants).
+    """
+    log(f"[3/5] measuring each variant through the SDK (CPU provider) on {source.pairs_log}")
+    parts = source.encoders
+    results: dict[str, tuple[dict, dict]] = {}
+    embeddings: dict[str, dict[str | None, np.ndarray]] = {}
+    for name in list(files):
+        write_manifest(root, bundle_manifest(source, files, _so_far(files, results), "fp32", {}, {}, []))
+        model = sdk_load(root, variant=name, threads=None)
+        emb = embeddings[name] = {
+            enc: model.embed(part.inputs, batch_size=128, **({"branch": enc} if enc else {})) for enc, part in parts.items()
+        }
+        m, t = metrics.summarize(source.scores(model, emb), source.same, model.manifest.higher_is_closer)
+        if name != "fp32":
+            for enc, e in emb.items():
+                c = cosine(embeddings["fp32"][enc], e)
+                files[name][enc].metrics.update(cosine_vs_fp32_min=float(c.min()), cosine_vs_fp32_mean=float(c.mean()))
+            per = [files[name][enc].metrics for enc in parts]
+            m["cosine_vs_fp32_min"] = min(p["cosine_vs_fp32_min"] for p in per)
+            if len(per) == 1:  # one encoder: its mean too (two-branch bundles keep the means per branch)
+                m["cosine_vs_fp32_mean"] = per[0]["cosine_vs_fp32_mean"]
+        results[name] = (m, t)
+        vs32 = f"  cosine vs fp32 min {m['cosine_vs_fp32_min']:.6f}" if name != "fp32" else ""
+        log(
+            f"      {name}: {source.auc_label}AUC {m['auc']:.4f}  EER {m['eer']:.4f}  TAR@FAR1e-3 {m['tar_at_far_1e-3']:.4f}{vs32}"
+        )
+    return results
 
 
 def _file(encoder: str | None, variant: str) -> str:

@@ -37,13 +37,13 @@ class Part:
     calibration: Callable[[], np.ndarray]
     metadata: dict[str, object]
     input_spec: Any = None
-    _calib: list = field(default_factory=list, repr=False)
+    _calibrated: np.ndarray | None = field(default=None, repr=False)
 
     def calibration_images(self) -> np.ndarray:
-        """``calibration()``, computed once."""
-        if not self._calib:
-            self._calib.append(self.calibration())
-        return self._calib[0]
+        """``calibration()``, computed once: ``(N, ...) float32``."""
+        if self._calibrated is None:
+            self._calibrated = self.calibration()
+        return self._calibrated
 
 
 class Source:
