@@ -20,6 +20,7 @@ from siamese_sdk.bundle import Variant
 from siamese_sdk.errors import InputError
 from siamese_sdk.profiles import variants_for
 
+from .gates import targets_of
 from .onnx.dynamic import quantize_dynamic_encoder
 from .onnx.fp16 import convert_fp16
 from .onnx.graphs import INPUT_NAME, fix_batch
@@ -62,22 +63,35 @@ def _w8a16_fixed(b: Build) -> dict:
 
 @dataclass(frozen=True)
 class VariantRow:
-    """One way to build a variant (``log`` may use ``{batch}``)."""
+    """One way to build a variant."""
 
+    #: the row's key (``Source.variant_rows`` names it); ``name``: the manifest's variant name
     key: str
     name: str
+    #: writes the variant, returns the manifest's ``quantization`` description
     build: Callable[[Build], dict]
+    #: the stage-2 log line (may use ``{batch}``)
     log: str
+    #: needs calibration images (the encoder's training images or ``--calibration``)
     calibration: bool = False
+    #: batch axis fixed to ``--fixed-batch`` (the manifest records ``batch``)
     fixed_batch: bool = False
+    #: timed against fp32 on this CPU (``gates.apply_gates``)
     speed_gate: bool = False
+    #: run the full ONNX checker on the result
     check: bool = True
     #: ``ExportOptions`` flag that turns the row off (``--no-<switch>``)
     switch: str | None = None
 
     @property
     def failure(self) -> str:
+        """What failed when ``build`` raises, for the note."""
         return "quantisation" if self.calibration or self.speed_gate else "conversion"
+
+    @property
+    def targets(self) -> str:
+        """The targets whose profile runs this variant (``siamese_sdk.profiles.TARGETS``)."""
+        return targets_of(self.name)
 
 
 VARIANTS: dict[str, VariantRow] = {
