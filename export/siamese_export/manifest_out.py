@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import onnx
 import onnxruntime as ort
@@ -21,6 +21,9 @@ from siamese_sdk.branches import Branch
 from siamese_sdk.bundle import HEADS, MANIFEST, Manifest, Preprocess, Profile, Variant, sha256_file
 
 from .onnx.graphs import OPSET
+
+if TYPE_CHECKING:
+    from .sources.base import Source
 
 #: head kind -> its file in the bundle
 HEAD_FILES = {k: f"head.{k}.onnx" for k in HEADS}
@@ -39,7 +42,7 @@ def preprocess_dict(p: Preprocess) -> dict:
 
 
 def bundle_manifest(
-    source: Any,
+    source: Source,
     files: dict[str, dict[str | None, Variant]],
     results: dict[str, tuple[dict, dict]],
     default: str,
@@ -48,7 +51,7 @@ def bundle_manifest(
     notes: list[str],
     profiles: dict[str, Profile] | None = None,
 ) -> Manifest:
-    """The manifest of ``source``'s bundle (a ``sources.Source``).
+    """The manifest of ``source``'s bundle.
 
     ``files``: variant -> encoder (None or the branch) -> its ``Variant`` (file, quantization, batch, and per
     branch metrics); ``results``: variant -> (metrics, thresholds) on the validation pairs.

@@ -14,6 +14,7 @@ import onnxruntime as ort
 import torch
 from siamese_sdk.bundle import HEADS
 from siamese_sdk.errors import BundleError, InputError
+from siamese_sdk.inputs import InputSpec
 from siamese_trainer.backbones import BackboneError
 
 from ..manifest_out import HEAD_FILES
@@ -36,7 +37,7 @@ class Part:
     feed: np.ndarray | dict[str, np.ndarray]
     calibration: Callable[[], np.ndarray]
     metadata: dict[str, object]
-    input_spec: Any = None
+    input_spec: InputSpec | None = None
     _calibrated: np.ndarray | None = field(default=None, repr=False)
 
     def calibration_images(self) -> np.ndarray:

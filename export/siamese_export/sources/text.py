@@ -62,7 +62,9 @@ class TextSource(Source):
     pairs_log = "the validation pairs"
     variant_rows = {"int8": "int8-dynamic"}
 
-    def __init__(self, ckpt: dict, ckpt_path: Path, opts: ExportOptions, profiles: tuple[str, ...], members: list) -> None:
+    def __init__(
+        self, ckpt: dict, ckpt_path: Path, opts: ExportOptions, profiles: tuple[str, ...], members: list[tuple[dict, Path]]
+    ) -> None:
         if profiles != ("cpu",):
             raise InputError(
                 f"profile(s) {[p for p in profiles if p != 'cpu']} are for image bundles so far; text/dialog bundles have the cpu profile (fp32 + dynamic int8)"

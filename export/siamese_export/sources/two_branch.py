@@ -41,7 +41,9 @@ class TwoBranchSource(Source):
     pairs_log = "all cross-branch validation pairs (a x b)"
     auc_label = "cross-branch "
 
-    def __init__(self, ckpt: dict, ckpt_path: Path, opts: ExportOptions, profiles: tuple[str, ...], members: list) -> None:
+    def __init__(
+        self, ckpt: dict, ckpt_path: Path, opts: ExportOptions, profiles: tuple[str, ...], members: list[tuple[dict, Path]]
+    ) -> None:
         if tuple(profiles) != ("cpu",):
             raise InputError(
                 f"pseudo-Siamese bundles are built for --profile cpu only for now, got {list(profiles)}; drop --profile"
