@@ -177,9 +177,9 @@ def test_profile_names_are_checked(trained_run, tmp_path):
 
 def test_int8_slower_on_this_cpu_is_kept_for_openvino_only(trained_run, tmp_path, monkeypatch):
     """The CPU speed gate decides the cpu profile, not whether OpenVINO gets its int8."""
-    import siamese_export.exporter as exporter
+    import siamese_export.gates as gates
 
-    monkeypatch.setattr(exporter, "_speedup", lambda *a, **k: 0.5)
+    monkeypatch.setattr(gates, "speedup", lambda *a, **k: 0.5)
     out = export_bundle(trained_run / "model.pt", tmp_path / "ov", ExportOptions(profiles=("openvino",), log=lambda s: None))
     m = read_manifest(out)
     if "int8" not in m.variants:  # failed its accuracy gate on this tiny model: nothing more to check

@@ -91,7 +91,8 @@ def main(
     from siamese_sdk.providers import import_onnxruntime
 
     import_onnxruntime()  # one intact onnxruntime build, or the one-line fix
-    from .exporter import ExportOptions, export_bundle
+    from .options import ExportOptions
+    from .pipeline import export_bundle
 
     names = tuple(n for p in profiles for n in p.split(",") if n.strip()) or ("cpu",)
     opts = ExportOptions(

@@ -1,0 +1,122 @@
+"""Writing ``manifest.json``: the one place the export serialises a bundle's manifest and provenance.
+
+``bundle_manifest`` composes the ``Manifest`` from what the pipeline measured (one encoder: the variants
+carry files and results; two branches: results at the top, files per branch); ``write_manifest`` hashes
+the files it lists and writes it atomically.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import onnx
+import onnxruntime as ort
+import torch
+from siamese_sdk import __version__ as sdk_version
+from siamese_sdk.atomic import write_text_atomic
+from siamese_sdk.branches import Branch
+from siamese_sdk.bundle import HEADS, MANIFEST, Manifest, Preprocess, Profile, Variant, sha256_file
+
+from .onnx.graphs import OPSET
+
+if TYPE_CHECKING:
+    from .sources.base import Source
+
+#: head kind -> its file in the bundle
+HEAD_FILES = {k: f"head.{k}.onnx" for k in HEADS}
+
+
+def preprocess_dict(p: Preprocess) -> dict:
+    """``p`` as the JSON the ONNX metadata (``siamese.preprocess``) carries."""
+    return {
+        "size": list(p.size),
+        "channels": p.channels,
+        "resample": p.resample,
+        "scale": p.scale,
+        "mean": list(p.mean),
+        "std": list(p.std),
+    }
+
+
+def bundle_manifest(
+    source: Source,
+    files: dict[str, dict[str | None, Variant]],
+    results: dict[str, tuple[dict, dict]],
+    default: str,
+    validation: dict,
+    provenance: dict,
+    notes: list[str],
+    profiles: dict[str, Profile] | None = None,
+) -> Manifest:
+    """The manifest of ``source``'s bundle.
+
+    ``files``: variant -> encoder (None or the branch) -> its ``Variant`` (file, quantization, batch, and per
+    branch metrics); ``results``: variant -> (metrics, thresholds) on the validation pairs.
+    """
+    listed = [v.file for enc in source.encoders for v in (files[n][enc] for n in files)]
+    if list(source.encoders) == [None]:
+        variants = {
+            n: Variant(
+                file=f[None].file,
+                quantization=f[None].quantization,
+                thresholds=results[n][1],
+                metrics=results[n][0],
+                batch=f[None].batch,
+            )
+            for n, f in files.items()
+        }
+        section: dict[str, Any] = source.manifest_input()
+    else:
+        variants = {n: Variant(file="", thresholds=results[n][1], metrics=results[n][0]) for n in files}
+        branches = {b: Branch(part.input_spec, {n: files[n][b] for n in files}) for b, part in source.encoders.items()}
+        section = {"input_name": "", "preprocess": None, "branches": branches}
+    names = [*listed, *HEAD_FILES.values(), *source.extra_files()]
+    return Manifest(
+        embedding_dim=source.dim,
+        metric=source.metric,
+        normalized=source.normalized,
+        variants=variants,
+        heads=dict(HEAD_FILES),
+        files=dict.fromkeys(names, ""),
+        default_variant=default,
+        validation=validation,
+        provenance=provenance,
+        notes=tuple(notes),
+        profiles=dict(profiles or {}),
+        **section,
+    )
+
+
+def write_manifest(root: Path, manifest: Manifest) -> None:
+    """Hash the files the manifest lists and write ``manifest.json`` atomically."""
+    files = {name: sha256_file(root / name) for name in manifest.files}
+    d = manifest.to_dict()
+    d["files"] = files
+    write_text_atomic(root / MANIFEST, json.dumps(d, indent=2, allow_nan=False) + "\n")
+
+
+def member(ckpt: dict, sha256: str) -> dict:
+    """What ``provenance.ensemble`` records of one member."""
+    return {"arch": ckpt["model"]["arch"], "epochs": ckpt.get("epoch"), "checkpoint_sha256": sha256}
+
+
+def provenance(ckpt: dict, ckpt_path: Path) -> dict:
+    """The manifest's ``provenance``: versions, opset, what was trained and the checkpoint's sha256."""
+    last = ckpt["history"][-1] if ckpt.get("history") else {}
+    return {
+        "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "siamese_sdk": sdk_version,
+        "torch": str(torch.__version__),
+        "onnx": onnx.__version__,
+        "onnxruntime": str(ort.__version__),
+        "opset": OPSET,
+        "arch": ckpt["model"]["arch"],
+        "loss": ckpt["config"].get("loss"),
+        "epochs": ckpt.get("epoch"),
+        "checkpoint_sha256": sha256_file(ckpt_path),
+        "train_data": ckpt["data"]["root"],
+        "train_final": {k: v for k, v in last.items() if isinstance(v, (int, float))},
+    }

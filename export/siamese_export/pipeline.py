@@ -1,0 +1,172 @@
+"""The export, for every model kind: checkpoint -> parity-checked fp32 ONNX -> gated variants -> thresholds -> bundle.
+
+Five stages, the same for every kind; what differs per kind (rebuilding encoders, the inputs, the
+validation pairs, the manifest's input section) is a ``sources.Source``:
+
+1. export each encoder to ONNX fp32 and check parity with torch (min cosine >= ``PARITY_MIN_COSINE``),
+   then the heads;
+2. build the variants the profiles need (``variants.VARIANTS``);
+3. measure every variant through ``siamese_sdk.load`` on the bundle being built (the exact runtime path a
+   deployed app uses), CPU provider, on the validation pairs (classes never seen in training): thresholds,
+   metrics, cosine to fp32;
+4. gate (``gates``): AUC drop, int8 speed, the profile each target gets;
+5. write the ONNX metadata and ``manifest.json`` (``manifest_out``).
+
+The bundle is built in a temp directory and renamed into place at the end: a failure or a kill leaves no
+bundle, or the complete previous one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from siamese_sdk import load as sdk_load
+from siamese_sdk import metrics
+from siamese_sdk.atomic import atomic_directory
+from siamese_sdk.bundle import MANIFEST, Variant
+from siamese_sdk.errors import BundleError, InputError
+from siamese_trainer import checkpoint
+
+from . import gates
+from .manifest_out import bundle_manifest, write_manifest
+from .onnx.graphs import bundle_metadata, set_metadata
+from .options import ExportOptions
+from .sources import SOURCES, Source
+from .sources.base import cosine
+from .variants import VARIANTS, build_variants
+from .wrappers.ensemble import check_members
+from .wrappers.tta import SHIFTS
+
+PARITY_MIN_COSINE = 0.9999
+
+
+def export_bundle(checkpoint_path: str | Path, out: str | Path | None = None, options: ExportOptions | None = None) -> Path:
+    """Export ``checkpoint_path`` to a bundle directory (default: ``bundle/`` beside the checkpoint).
+
+    Raises ``BundleError``/``InputError`` with the fix; on failure the previous bundle (if any) is untouched.
+    """
+    opts = options or ExportOptions()
+    profiles = gates.check_profiles(opts.profiles)
+    if not isinstance(opts.fixed_batch, int) or opts.fixed_batch < 1:
+        raise InputError(f"fixed batch {opts.fixed_batch!r} invalid; pass --fixed-batch >= 1")
+    if opts.tta not in SHIFTS:
+        raise InputError(f"test-time augmentation {opts.tta!r} unknown; pass --tta {' or '.join(SHIFTS)}")
+    ckpt_path = Path(checkpoint_path)
+    ckpt = checkpoint.load(ckpt_path)
+    out = Path(out) if out is not None else ckpt_path.parent / "bundle"
+    if out.exists() and not (out / MANIFEST).exists():
+        raise InputError(f"{out} exists and is not a bundle; choose another -o (an existing bundle would be replaced)")
+    members = [(checkpoint.load(p), Path(p)) for p in opts.members]
+    if members:
+        check_members(ckpt, ckpt_path, members, opts.validation is not None)
+    kind = checkpoint.kind_of(ckpt)
+    if opts.tta != "none" and kind != "image":
+        raise InputError(
+            f"--tta applies to one-encoder image checkpoints; {ckpt_path} is a pseudo-Siamese or text run: drop --tta"
+        )
+    source = SOURCES[kind](ckpt, ckpt_path, opts, profiles, members)
+    return run(source, out, opts, profiles)
+
+
+def run(source: Source, out: Path, opts: ExportOptions, profiles: tuple[str, ...]) -> Path:
+    """The five stages on ``source``, written atomically to ``out``; returns ``out``."""
+    log = opts.log
+    parts = source.encoders
+    with atomic_directory(out) as tmp:
+        parity = _export_encoders(source, tmp, log)
+        notes: list[str] = []
+        encoders = {enc: tmp / _file(enc, "fp32") for enc in parts}
+        calibration = {enc: part.calibration_images for enc, part in parts.items()}
+        files = build_variants(source.variant_rows, encoders, calibration, tmp, opts, profiles, notes)
+        results = _measure(source, tmp, files, log)
+
+        def drop(name: str) -> None:
+            for v in files.pop(name).values():
+                (tmp / v.file).unlink()
+
+        by_encoder = {enc: {n: f[enc] for n, f in files.items()} for enc in parts}
+        speed_gated = {n for n in files if n != "fp32" and VARIANTS[source.variant_rows[n]].speed_gate}
+        top = {n: m for n, (m, _) in results.items()}
+        feeds = {enc: part.feed for enc, part in parts.items()}
+        slow = gates.apply_gates(tmp, profiles, top, by_encoder, feeds, speed_gated, drop, notes, log)
+        results = {n: results[n] for n in files}
+        chosen = gates.choose_profiles(profiles, list(files), slow)
+        default = chosen["cpu"].variant if "cpu" in chosen else "fp32"
+
+        log("[5/5] writing manifest and metadata")
+        for enc, part in parts.items():
+            for name, v in files.items():
+                fixed = {"fixed_batch": str(v[enc].batch)} if v[enc].batch else {}
+                props = bundle_metadata(source.dim, source.metric, source.normalized, results[name][1], **part.metadata, **fixed)
+                set_metadata(tmp / v[enc].file, props)
+        manifest = bundle_manifest(source, files, results, default, source.validation(parity), source.provenance(), notes, chosen)
+        write_manifest(tmp, manifest)
+    log(f"bundle written: {out}")
+    return out
+
+
+def _export_encoders(source: Source, root: Path, log: Callable[[str], None]) -> dict[str | None, float]:
+    """Stage 1: every encoder to ``root`` as ONNX fp32, parity-gated against torch, then the heads; returns the parities."""
+    log(f"[1/5] {source.export_log}")
+    parity: dict[str | None, float] = {}
+    for enc, part in source.encoders.items():
+        path = root / _file(enc, "fp32")
+        part.export(path)
+        p, detail = part.parity(path)
+        parity[enc] = p
+        if p < PARITY_MIN_COSINE:
+            where = f"branch {enc}: " if enc else ""
+            raise BundleError(
+                f"{where}ONNX fp32 embeddings differ from torch (min cosine {p:.6f} < {PARITY_MIN_COSINE}); report this with your checkpoint"
+            )
+        label = f"branch {enc} " if enc else ""
+        log(f"      {label}parity: min cosine similarity ONNX vs torch = {p:.7f}{detail}")
+    source.write_heads(root)
+    return parity
+
+
+def _measure(
+    source: Source, root: Path, files: dict[str, dict[str | None, Variant]], log: Callable[[str], None]
+) -> dict[str, tuple[dict, dict]]:
+    """Stage 3: each variant loaded through the SDK from ``root``, scored on the validation pairs.
+
+    Returns variant -> (metrics, thresholds); a derived variant's metrics gain its cosine to fp32 (the
+    worst encoder's; per encoder in ``files``' variants).
+    """
+    log(f"[3/5] measuring each variant through the SDK (CPU provider) on {source.pairs_log}")
+    parts = source.encoders
+    results: dict[str, tuple[dict, dict]] = {}
+    embeddings: dict[str, dict[str | None, np.ndarray]] = {}
+    for name in list(files):
+        write_manifest(root, bundle_manifest(source, files, _so_far(files, results), "fp32", {}, {}, []))
+        model = sdk_load(root, variant=name, threads=None)
+        emb = embeddings[name] = {
+            enc: model.embed(part.inputs, batch_size=128, **({"branch": enc} if enc else {})) for enc, part in parts.items()
+        }
+        m, t = metrics.summarize(source.scores(model, emb), source.same, model.manifest.higher_is_closer)
+        if name != "fp32":
+            for enc, e in emb.items():
+                c = cosine(embeddings["fp32"][enc], e)
+                files[name][enc].metrics.update(cosine_vs_fp32_min=float(c.min()), cosine_vs_fp32_mean=float(c.mean()))
+            per = [files[name][enc].metrics for enc in parts]
+            m["cosine_vs_fp32_min"] = min(p["cosine_vs_fp32_min"] for p in per)
+            if len(per) == 1:  # one encoder: its mean too (two-branch bundles keep the means per branch)
+                m["cosine_vs_fp32_mean"] = per[0]["cosine_vs_fp32_mean"]
+        results[name] = (m, t)
+        vs32 = f"  cosine vs fp32 min {m['cosine_vs_fp32_min']:.6f}" if name != "fp32" else ""
+        log(
+            f"      {name}: {source.auc_label}AUC {m['auc']:.4f}  EER {m['eer']:.4f}  TAR@FAR1e-3 {m['tar_at_far_1e-3']:.4f}{vs32}"
+        )
+    return results
+
+
+def _file(encoder: str | None, variant: str) -> str:
+    """``encoder.<variant>.onnx``, or ``encoder.<branch>.<variant>.onnx`` for a branch."""
+    return f"encoder.{encoder}.{variant}.onnx" if encoder else f"encoder.{variant}.onnx"
+
+
+def _so_far(files: dict[str, dict], results: dict[str, tuple[dict, dict]]) -> dict[str, tuple[dict, dict]]:
+    """``results`` with empty entries for the variants not measured yet (the manifest the SDK loads meanwhile)."""
+    return {n: results.get(n, ({}, {})) for n in files}

@@ -1,0 +1,1 @@
+"""Torch modules wrapped around trained encoders before export: test-time augmentation, ensembles."""
