@@ -201,7 +201,7 @@ def data_105(data_28, tmp_path_factory) -> Path:
 def _build(encoder: str, data: Path, root: Path) -> Built:
     import json
 
-    from siamese_export.exporter import ExportOptions, export_bundle
+    from siamese_export.pipeline import ExportOptions, export_bundle
     from siamese_sdk.format.manifest import read_manifest
     from siamese_sdk.format.pixels import to_batch
     from siamese_sdk.tools.files import find_images

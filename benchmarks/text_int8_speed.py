@@ -5,7 +5,7 @@
 Builds the dynamic int8 graph from the bundle's fp32 encoder when the bundle did not ship one (its speed gate
 may have dropped it), then:
 
-- ``speedup_b64``: fp32 time / int8 time at batch 64 with the exporter's own timing (``_speedup``: interleaved
+- ``speedup_b64``: fp32 time / int8 time at batch 64 with the exporter's own timing (``gates.speedup``: interleaved
   rounds, medians), repeated ``--repeats`` times (min / median / max printed: the machine may be shared);
   the batch holds random token sequences of lengths 1..max_length;
 - ``cosine_min`` / ``cosine_mean`` of int8 vs fp32 embeddings over one sequence of every length 1..max_length;
@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
-from siamese_export.dynamic_quantize import quantize_dynamic_encoder
-from siamese_export.exporter import _speedup
+from siamese_export.gates import speedup
+from siamese_export.onnx.dynamic import quantize_dynamic_encoder
 from siamese_sdk.format.manifest import Variant, read_manifest
 from siamese_sdk.tokenizer import Tokenizer, pad_batch
 
@@ -46,7 +46,7 @@ def main() -> None:
         variants = {"fp32": Variant(file="fp32.onnx"), "int8": Variant(file="int8.onnx")}
         batch = [seqs[i % len(seqs)] for i in rng.permutation(64)]
         feed = dict(zip(("tokens", "lengths"), pad_batch(batch), strict=True))
-        speed = sorted(_speedup(work, variants, feed) for _ in range(args.repeats))
+        speed = sorted(speedup(work, variants, feed) for _ in range(args.repeats))
         every = dict(zip(("tokens", "lengths"), pad_batch(seqs), strict=True))
         out = {n: ort.InferenceSession(str(work / v.file), providers=["CPUExecutionProvider"]).run(None, every)[0] for n, v in variants.items()}
     a, b = out["fp32"].astype(np.float64), out["int8"].astype(np.float64)

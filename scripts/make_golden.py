@@ -63,14 +63,14 @@ IMAGE_CLASSES = 3
 @contextlib.contextmanager
 def pinned_speed(ratio: float) -> Iterator[None]:
     """Make the export's int8 speed measurement return ``ratio`` (the gate logic itself runs unchanged)."""
-    from siamese_export import exporter
+    from siamese_export import gates
 
-    real = exporter._speedup
-    exporter._speedup = lambda *a, **k: ratio
+    real = gates.speedup
+    gates.speedup = lambda *a, **k: ratio
     try:
         yield
     finally:
-        exporter._speedup = real
+        gates.speedup = real
 
 
 def make_data() -> None:

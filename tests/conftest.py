@@ -46,7 +46,7 @@ def trained_run(tiny_data, tmp_path_factory) -> Path:
 def bundle(trained_run) -> Path:
     """A bundle exported from ``trained_run`` (fp32, plus int8 when it passed its gates)."""
     pytest.importorskip("onnx")
-    from siamese_export.exporter import ExportOptions, export_bundle
+    from siamese_export.pipeline import ExportOptions, export_bundle
 
     return export_bundle(trained_run / "model.pt", trained_run / "bundle", ExportOptions(log=lambda s: None))
 
@@ -73,7 +73,7 @@ def images(tiny_data) -> list[Path]:
 
 def train_and_export_table(csv_path: Path, out: Path, **overrides) -> Path:
     """Train a tiny text/dialog model on ``csv_path`` for a few steps and export it; returns the bundle."""
-    from siamese_export.exporter import ExportOptions, export_bundle
+    from siamese_export.pipeline import ExportOptions, export_bundle
     from siamese_trainer.train import TrainConfig, train
 
     settings = dict(epochs=1, p=4, k=4, batches_per_epoch=3, embedding_dim=16, width=16, val_fraction=0.3, max_length=24)

@@ -16,7 +16,7 @@ TINY = dict(epochs=1, p=4, k=4, batches_per_epoch=3, embedding_dim=16, val_fract
 
 def _run(tmp_path_factory, tiny_data, name: str, **kw) -> tuple:
     pytest.importorskip("torch")
-    from siamese_export.exporter import ExportOptions, export_bundle
+    from siamese_export.pipeline import ExportOptions, export_bundle
     from siamese_trainer.train import TrainConfig, train
 
     out = tmp_path_factory.mktemp("kinds") / name
@@ -64,7 +64,7 @@ def make_second_domain(src: Path, dest: Path, size: int = 36) -> Path:
 @pytest.fixture(scope="session")
 def pseudo_run(tiny_data, tmp_path_factory):
     pytest.importorskip("torch")
-    from siamese_export.exporter import ExportOptions, export_bundle
+    from siamese_export.pipeline import ExportOptions, export_bundle
     from siamese_trainer.train import TrainConfig, train
 
     root = tmp_path_factory.mktemp("pseudo")

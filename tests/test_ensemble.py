@@ -16,9 +16,10 @@ from siamese_sdk.format.pixels import to_batch
 
 torch = pytest.importorskip("torch")
 from siamese_export.cli import main as export_cli  # noqa: E402
-from siamese_export.ensemble import Ensemble  # noqa: E402
-from siamese_export.exporter import ExportOptions, encoder_from, export_bundle  # noqa: E402
+from siamese_export.pipeline import ExportOptions, export_bundle  # noqa: E402
+from siamese_export.wrappers.ensemble import Ensemble  # noqa: E402
 from siamese_trainer import checkpoint  # noqa: E402
+from siamese_trainer.checkpoint import build_encoder  # noqa: E402
 from siamese_trainer.train import TrainConfig, train  # noqa: E402
 
 
@@ -73,7 +74,7 @@ def test_ensemble_bundle_embeds_the_members_side_by_side(bundle, trained_run, se
     first = siamese_sdk.load(bundle, variant="fp32").embed(x)
     ck = checkpoint.load(second_member)
     with torch.no_grad():
-        second = encoder_from(ck["model"], ck["state_dict"])(torch.from_numpy(x)).numpy()
+        second = build_encoder(ck["model"], ck["state_dict"])(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(got * np.sqrt(2), np.concatenate([first, second], axis=1), atol=1e-5)
 
 

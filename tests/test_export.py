@@ -16,7 +16,8 @@ from siamese_sdk.format.manifest import read_manifest
 from siamese_sdk.tools.imagefolder import ImageFolder
 
 pytest.importorskip("torch")
-from siamese_export.exporter import INT8_MAX_AUC_DROP, ExportOptions, export_bundle  # noqa: E402
+from siamese_export.gates import INT8_MAX_AUC_DROP  # noqa: E402
+from siamese_export.pipeline import ExportOptions, export_bundle  # noqa: E402
 
 
 def test_manifest_records_gates_and_provenance(bundle, trained_run):
@@ -119,7 +120,7 @@ def test_triplet_cosine_normalized_model_exports_int8(tiny_data, tmp_path):
 
 def test_int8_keeps_the_thin_stem_fp32_and_ships_no_stack_traces(bundle, tmp_path):
     import onnx
-    from siamese_export.quantize import quantize_encoder
+    from siamese_export.onnx.quantize import quantize_encoder
 
     fp32 = onnx.load(str(bundle / "encoder.fp32.onnx"))
     assert not any(n.metadata_props for n in fp32.graph.node), "exporter stack traces left in the shipped graph"
@@ -150,7 +151,7 @@ def test_compact_changes_bytes_not_results(bundle, tmp_path):
     import shutil
 
     import onnxruntime as ort
-    from siamese_export.quantize import compact
+    from siamese_export.onnx.quantize import compact
 
     src = bundle / "encoder.fp32.onnx"
     small = shutil.copy(src, tmp_path / "compact.onnx")
@@ -164,7 +165,7 @@ def test_compact_changes_bytes_not_results(bundle, tmp_path):
 @pytest.mark.parametrize("metric", ["euclidean", "cosine"])
 @pytest.mark.parametrize("kind", ["pairwise", "matrix"])
 def test_heads_carry_only_the_constants_they_use(metric, kind):
-    from siamese_export.onnx_graphs import build_head
+    from siamese_export.onnx.graphs import build_head
 
     graph = build_head(metric, kind, 8).graph
     used = {i for n in graph.node for i in n.input}

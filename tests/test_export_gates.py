@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from siamese_sdk.bundle import Variant
+from siamese_sdk.format.manifest import Variant
 from siamese_sdk.profiles import TARGETS
 
 pytest.importorskip("torch")

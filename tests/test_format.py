@@ -22,7 +22,7 @@ def _raw(bundle) -> dict:
 def edge_bundle(trained_run, tmp_path_factory):
     """Every deployment profile: fp16, int8 and the fixed-batch variants, and ``profiles`` in the manifest."""
     pytest.importorskip("onnx")
-    from siamese_export.exporter import ExportOptions, export_bundle
+    from siamese_export.pipeline import ExportOptions, export_bundle
     from siamese_sdk.profiles import TARGETS
 
     out = tmp_path_factory.mktemp("edge") / "bundle"

@@ -24,7 +24,8 @@ from siamese_sdk.tools.imagefolder import ImageFolder
 
 pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
-from siamese_export.exporter import MAX_AUC_DROP, ExportOptions, export_bundle  # noqa: E402
+from siamese_export.gates import MAX_AUC_DROP  # noqa: E402
+from siamese_export.pipeline import ExportOptions, export_bundle  # noqa: E402
 
 ALL = ("cpu", "cuda", "tensorrt", "openvino", "coreml", "qnn")
 MIN_COSINE = {"fp16": 0.999, "fp16-fixed": 0.999, "w8a16-fixed": 0.995, "int8": 0.98}

@@ -45,7 +45,7 @@ def head_for(metric: str, dim: int, model):
         return model.distance_matrix
     pytest.importorskip("onnx")
     import onnxruntime as ort
-    from siamese_export.onnx_graphs import build_head
+    from siamese_export.onnx.graphs import build_head
 
     sess = ort.InferenceSession(build_head(metric, "matrix", dim).SerializeToString(), providers=["CPUExecutionProvider"])
     return lambda a, b: sess.run(None, {"a": a, "b": b})[0]

@@ -17,7 +17,7 @@ from siamese_sdk.gallery import Gallery
 
 pytest.importorskip("torch")
 import torch  # noqa: E402
-from siamese_export.exporter import ExportOptions, export_bundle  # noqa: E402
+from siamese_export.pipeline import ExportOptions, export_bundle  # noqa: E402
 
 
 def _check_gates(bundle) -> None:

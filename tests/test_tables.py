@@ -93,7 +93,7 @@ def test_image_pairs_csv_trains_and_exports(tmp_path, tiny_data):
     """Image pairs (paths relative to the CSV): contrastive on those pairs, export validated on the held-out pairs."""
     pytest.importorskip("onnx")
     import siamese_sdk
-    from siamese_export.exporter import ExportOptions, export_bundle
+    from siamese_export.pipeline import ExportOptions, export_bundle
     from siamese_trainer.train import TrainConfig, train
 
     shutil.copytree(tiny_data, tmp_path / "img")

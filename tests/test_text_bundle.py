@@ -71,7 +71,7 @@ def test_bundle_manifest_and_parity_over_varied_lengths(fixture, request):
 def test_dynamic_int8_stays_close_to_fp32_over_varied_lengths(fixture, request, tmp_path):
     """The int8 graph (built here even when the speed gate kept it out of the bundle) vs fp32, lengths 1..24."""
     import onnxruntime as ort
-    from siamese_export.dynamic_quantize import quantize_dynamic_encoder
+    from siamese_export.onnx.dynamic import quantize_dynamic_encoder
     from siamese_sdk.tokenizer import pad_batch
 
     bundle = request.getfixturevalue(fixture)

@@ -11,8 +11,8 @@ from siamese_sdk.format.manifest import read_manifest
 from siamese_sdk.format.pixels import to_batch
 
 torch = pytest.importorskip("torch")
-from siamese_export.exporter import ExportOptions, export_bundle  # noqa: E402
-from siamese_export.tta import SHIFTS, ShiftTTA  # noqa: E402
+from siamese_export.pipeline import ExportOptions, export_bundle  # noqa: E402
+from siamese_export.wrappers.tta import SHIFTS, ShiftTTA  # noqa: E402
 
 
 def shifted_views(x: np.ndarray, mode: str) -> list[np.ndarray]:

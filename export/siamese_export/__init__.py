@@ -13,6 +13,27 @@ Needs the ``train`` extra (torch, onnx). Modules:
 - ``wrappers``: test-time augmentation and ensembles baked into the encoder graph;
 - ``cli``: ``siamese-export``.
 
-``exporter``, ``onnx_graphs``, ``quantize``, ``fp16``, ``dynamic_quantize``, ``learned_head``, ``tta``,
-``ensemble``, ``pseudo`` and ``text_export`` are the earlier module paths, kept as aliases.
+The earlier module paths (``exporter``, ``onnx_graphs``, ``quantize``, ...) keep importing: the table below.
 """
+
+from siamese_sdk._moved import register as _register
+
+_register(
+    {
+        "siamese_export.exporter": [
+            "siamese_export.pipeline",
+            "siamese_export.options",
+            "siamese_export.gates",
+            "siamese_export.manifest_out",
+        ],
+        "siamese_export.text_export": ["siamese_export.sources.text", "siamese_export.onnx.text_graph"],
+        "siamese_export.pseudo": ["siamese_export.sources.two_branch"],
+        "siamese_export.onnx_graphs": ["siamese_export.onnx.graphs"],
+        "siamese_export.fp16": ["siamese_export.onnx.fp16"],
+        "siamese_export.quantize": ["siamese_export.onnx.quantize"],
+        "siamese_export.dynamic_quantize": ["siamese_export.onnx.dynamic"],
+        "siamese_export.learned_head": ["siamese_export.onnx.learned_head"],
+        "siamese_export.tta": ["siamese_export.wrappers.tta"],
+        "siamese_export.ensemble": ["siamese_export.wrappers.ensemble"],
+    }
+)

@@ -87,7 +87,7 @@ def main(
     """
     require_extra("torch")
     require_extra("onnx")
-    from siamese_sdk.bundle import read_manifest
+    from siamese_sdk.format.manifest import read_manifest
     from siamese_sdk.providers import import_onnxruntime
 
     import_onnxruntime()  # one intact onnxruntime build, or the one-line fix

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
-from siamese_sdk.bundle import Profile, Variant
 from siamese_sdk.errors import InputError
+from siamese_sdk.format.manifest import Profile, Variant
 from siamese_sdk.profiles import TARGETS
 
 from .onnx.graphs import INPUT_NAME

@@ -1,14 +1,14 @@
 """Writing ``manifest.json``: the one place the export serialises a bundle's manifest and provenance.
 
 ``bundle_manifest`` composes the ``Manifest`` from what the pipeline measured (one encoder: the variants
-carry files and results; two branches: results at the top, files per branch); ``write_manifest`` hashes
-the files it lists and writes it atomically.
+carry files and results; two branches: results at the top, files per branch). Its serialisation is the
+sdk's (``siamese_sdk.format.manifest``: ``Manifest.to_dict`` and ``write_manifest``, re-exported here): the
+reader of a bundle defines the format.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,30 +16,12 @@ import onnx
 import onnxruntime as ort
 import torch
 from siamese_sdk import __version__ as sdk_version
-from siamese_sdk.atomic import write_text_atomic
-from siamese_sdk.branches import Branch
-from siamese_sdk.bundle import HEADS, MANIFEST, Manifest, Preprocess, Profile, Variant, sha256_file
+from siamese_sdk.format.manifest import HEADS, Branch, Manifest, Profile, Variant, sha256_file, write_manifest  # noqa: F401
 
 from .onnx.graphs import OPSET
 
 if TYPE_CHECKING:
     from .sources.base import Source
-
-#: head kind -> its file in the bundle
-HEAD_FILES = {k: f"head.{k}.onnx" for k in HEADS}
-
-
-def preprocess_dict(p: Preprocess) -> dict:
-    """``p`` as the JSON the ONNX metadata (``siamese.preprocess``) carries."""
-    return {
-        "size": list(p.size),
-        "channels": p.channels,
-        "resample": p.resample,
-        "scale": p.scale,
-        "mean": list(p.mean),
-        "std": list(p.std),
-    }
-
 
 def bundle_manifest(
     source: Source,
@@ -73,13 +55,13 @@ def bundle_manifest(
         variants = {n: Variant(file="", thresholds=results[n][1], metrics=results[n][0]) for n in files}
         branches = {b: Branch(part.input_spec, {n: files[n][b] for n in files}) for b, part in source.encoders.items()}
         section = {"input_name": "", "preprocess": None, "branches": branches}
-    names = [*listed, *HEAD_FILES.values(), *source.extra_files()]
+    names = [*listed, *HEADS.values(), *source.extra_files()]
     return Manifest(
         embedding_dim=source.dim,
         metric=source.metric,
         normalized=source.normalized,
         variants=variants,
-        heads=dict(HEAD_FILES),
+        heads=dict(HEADS),
         files=dict.fromkeys(names, ""),
         default_variant=default,
         validation=validation,
@@ -88,14 +70,6 @@ def bundle_manifest(
         profiles=dict(profiles or {}),
         **section,
     )
-
-
-def write_manifest(root: Path, manifest: Manifest) -> None:
-    """Hash the files the manifest lists and write ``manifest.json`` atomically."""
-    files = {name: sha256_file(root / name) for name in manifest.files}
-    d = manifest.to_dict()
-    d["files"] = files
-    write_text_atomic(root / MANIFEST, json.dumps(d, indent=2, allow_nan=False) + "\n")
 
 
 def member(ckpt: dict, sha256: str) -> dict:

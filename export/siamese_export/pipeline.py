@@ -25,8 +25,8 @@ import numpy as np
 from siamese_sdk import load as sdk_load
 from siamese_sdk import metrics
 from siamese_sdk.atomic import atomic_directory
-from siamese_sdk.bundle import MANIFEST, Variant
 from siamese_sdk.errors import BundleError, InputError
+from siamese_sdk.format.manifest import MANIFEST, Variant
 from siamese_trainer import checkpoint
 
 from . import gates

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from siamese_sdk.bundle import Variant
 from siamese_sdk.errors import InputError
+from siamese_sdk.format.manifest import Variant
 from siamese_sdk.profiles import variants_for
 
 from .gates import targets_of

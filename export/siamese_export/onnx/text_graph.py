@@ -15,8 +15,8 @@ import onnxscript.optimizer
 import torch
 from onnx import TensorProto, helper
 from siamese_sdk.errors import BundleError
-from siamese_sdk.inputs import LENGTHS, TOKENS
-from siamese_trainer.text_encoders import TextEncoder
+from siamese_sdk.format.inputs import LENGTHS, TOKENS
+from siamese_trainer.models.text_encoders import TextEncoder
 
 from .graphs import export_module
 

@@ -12,12 +12,11 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import torch
-from siamese_sdk.bundle import HEADS
 from siamese_sdk.errors import BundleError, InputError
-from siamese_sdk.inputs import InputSpec
-from siamese_trainer.backbones import BackboneError
+from siamese_sdk.format.inputs import InputSpec
+from siamese_sdk.format.manifest import HEADS
+from siamese_trainer.models.backbones import BackboneError
 
-from ..manifest_out import HEAD_FILES
 from ..onnx.graphs import INPUT_NAME, build_head
 
 
@@ -73,7 +72,7 @@ class Source:
     def write_heads(self, root: Path) -> None:
         """Write ``head.<kind>.onnx`` (and any other non-encoder file) into ``root``."""
         for kind in HEADS:
-            onnx.save(build_head(self.metric, kind, self.dim), str(root / HEAD_FILES[kind]))
+            onnx.save(build_head(self.metric, kind, self.dim), str(root / HEADS[kind]))
 
     def extra_files(self) -> list[str]:
         """Files besides encoders and heads the manifest lists (hashed)."""

@@ -13,34 +13,23 @@ import numpy as np
 import onnx
 import torch
 from siamese_sdk import metrics
-from siamese_sdk.bundle import HEADS, Preprocess, sha256_file
 from siamese_sdk.errors import BundleError, InputError
-from siamese_sdk.imagefolder import ImageFolder
-from siamese_sdk.preprocess import find_images, to_batch
+from siamese_sdk.format.manifest import HEADS, Preprocess, sha256_file
+from siamese_sdk.format.pixels import to_batch
+from siamese_sdk.tools.files import find_images
+from siamese_sdk.tools.imagefolder import ImageFolder
 from siamese_trainer import checkpoint
 from siamese_trainer.data import EMBEDDED, resolve_root
-from siamese_trainer.heads import LearnedHead
-from siamese_trainer.table_train import checkpoint_validation, training_images
+from siamese_trainer.data.validation import checkpoint_validation, training_images
+from siamese_trainer.models.heads import LearnedHead
 
-from ..manifest_out import HEAD_FILES, member, preprocess_dict, provenance
+from ..manifest_out import member, provenance
 from ..onnx.graphs import INPUT_NAME, export_encoder
 from ..onnx.learned_head import HEAD_PARITY_MAX_ABS, build_learned_head, head_parity
 from ..options import ExportOptions
 from ..wrappers.ensemble import Ensemble
 from ..wrappers.tta import SHIFTS, ShiftTTA
 from .base import Part, Source, image_parity, rebuild_errors
-
-
-def preprocess_from(d: dict) -> Preprocess:
-    """A checkpoint's ``preprocess`` entry as ``Preprocess``."""
-    return Preprocess(
-        size=tuple(d["size"]),
-        channels=int(d["channels"]),
-        resample=d["resample"],
-        scale=float(d["scale"]),
-        mean=tuple(d["mean"]),
-        std=tuple(d["std"]),
-    )
 
 
 def learned_head(ckpt: dict) -> LearnedHead | None:
@@ -116,7 +105,7 @@ class ImageSource(Source):
         with rebuild_errors(ckpt_path):
             encoder, pre, self.head = (
                 checkpoint.build_encoder(ckpt["model"], ckpt["state_dict"]),
-                preprocess_from(ckpt["preprocess"]),
+                Preprocess.from_dict(ckpt["preprocess"]),
                 learned_head(ckpt),
             )
         mcfg = ckpt["model"]
@@ -154,7 +143,7 @@ class ImageSource(Source):
                 inputs=images,
                 feed=images,
                 calibration=lambda: calibration_images(ckpt, opts, pre, rng),
-                metadata={"input_name": INPUT_NAME, "preprocess": preprocess_dict(pre)},
+                metadata={"input_name": INPUT_NAME, "preprocess": pre.to_dict()},
             )
         }
         self.head_err: float | None = None
@@ -176,7 +165,7 @@ class ImageSource(Source):
             )
         self.log(f"      head parity: max |p(same)| difference ONNX vs torch = {err:.2e}")
         for kind, graph in heads.items():
-            onnx.save(graph, str(root / HEAD_FILES[kind]))
+            onnx.save(graph, str(root / HEADS[kind]))
 
     def manifest_input(self) -> dict[str, Any]:
         return {"input_name": INPUT_NAME, "preprocess": self.pre}

@@ -18,11 +18,12 @@ import onnxruntime as ort
 import torch
 from siamese_sdk.atomic import write_text_atomic
 from siamese_sdk.errors import InputError
-from siamese_sdk.inputs import LENGTHS, TOKENIZER_FILE, TOKENS, TextInput
+from siamese_sdk.format.inputs import LENGTHS, TOKENIZER_FILE, TOKENS, TextInput
 from siamese_sdk.tokenizer import Tokenizer, pad_batch
 from siamese_trainer import checkpoint
-from siamese_trainer.table_train import checkpoint_validation, encode_items
-from siamese_trainer.text_encoders import TextEncoder
+from siamese_trainer.data.table_items import encode_items
+from siamese_trainer.data.validation import checkpoint_validation
+from siamese_trainer.models.text_encoders import TextEncoder
 
 from ..manifest_out import provenance
 from ..onnx.text_graph import export_text_encoder

@@ -12,17 +12,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from siamese_sdk.branches import BRANCHES
 from siamese_sdk.errors import BundleError, InputError
-from siamese_sdk.inputs import ImageInput
-from siamese_sdk.preprocess import to_batch
+from siamese_sdk.format.entries import BRANCHES
+from siamese_sdk.format.inputs import ImageInput, Preprocess
+from siamese_sdk.format.pixels import to_batch
 from siamese_trainer import checkpoint
 
-from ..manifest_out import preprocess_dict, provenance
+from ..manifest_out import provenance
 from ..onnx.graphs import INPUT_NAME, export_encoder
 from ..options import ExportOptions
 from .base import Part, Source, image_parity, rebuild_errors
-from .image import calibration_images, data_ref, preprocess_from, subsample, validation_folder
+from .image import calibration_images, data_ref, subsample, validation_folder
 
 
 def branch_ckpt(ckpt: dict, name: str) -> dict:
@@ -62,7 +62,7 @@ class TwoBranchSource(Source):
                 loaded[name] = (
                     bc,
                     folder,
-                    preprocess_from(bc["preprocess"]),
+                    Preprocess.from_dict(bc["preprocess"]),
                     checkpoint.build_encoder(bc["model"], bc["state_dict"]),
                 )
         self.metric, self.dim, self.normalized = (
@@ -90,7 +90,7 @@ class TwoBranchSource(Source):
             inputs=images,
             feed=images,
             calibration=lambda: calibration_images(bc, self.opts, pre, rng),
-            metadata={"branch": name, "input_name": INPUT_NAME, "preprocess": preprocess_dict(pre)},
+            metadata={"branch": name, "input_name": INPUT_NAME, "preprocess": pre.to_dict()},
             input_spec=ImageInput(INPUT_NAME, pre),
         )
 
