@@ -1,0 +1,76 @@
+/**
+ * Page side of the browser parity test (tests/test_browser_parity.py): runs one job through the runtime
+ * and returns plain JSON: preprocessed tensors, embeddings, pair scores and decisions per operating point,
+ * gallery top-1 and embed latencies, per variant.
+ */
+
+import * as siamese from '../src/index.js';
+
+const b64ToBlob = (b64, type) => new Blob([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))], { type });
+
+async function median(fn, repeats) {
+  await fn(); // warm-up
+  const times = [];
+  for (let i = 0; i < repeats; i++) {
+    const t0 = performance.now();
+    await fn();
+    times.push(performance.now() - t0);
+  }
+  times.sort((a, b) => a - b);
+  return times[Math.floor(times.length / 2)];
+}
+
+async function runVariant(job, variant, blobs) {
+  const model = await siamese.loadBundle(job.bundle, { variant });
+  const emb = await model.embed(job.images);
+  const a = job.pairs.map(([i]) => emb[i]);
+  const b = job.pairs.map(([, j]) => emb[j]);
+  const decisions = {};
+  let scores;
+  for (const op of siamese.OPERATING_POINTS) {
+    const v = await model.verify(a, b, { operatingPoint: op });
+    decisions[op] = v.same;
+    scores = Array.from(v.scores);
+  }
+  const gallery = new siamese.Gallery(model);
+  gallery.add(job.gallery.ids, job.gallery.rows.map((i) => emb[i]));
+  const hits = await gallery.search(job.gallery.queries.map((i) => emb[i]), 1);
+  const one = [blobs[0]];
+  const batch = Array.from({ length: job.timing.batch }, (_, i) => blobs[i % blobs.length]);
+  const x1 = await model.preprocess(one);
+  const xb = await model.preprocess(batch);
+  const latency = {
+    embed_1_ms: await median(() => model.embed(one), job.timing.repeats),
+    embed_batch_ms: await median(() => model.embed(batch), job.timing.repeats),
+    encoder_1_ms: await median(() => model.embed(x1), job.timing.repeats),
+    encoder_batch_ms: await median(() => model.embed(xb), job.timing.repeats),
+  };
+  await model.release();
+  return {
+    variant: model.variant,
+    thresholds: model.manifest.variants[variant].thresholds,
+    embeddings: emb.map((e) => Array.from(e)),
+    scores,
+    decisions,
+    top1: hits.ids.map((h) => h[0]),
+    latency,
+  };
+}
+
+/** Run `job` (see tests/test_browser_parity.py) and return its results as JSON-ready data. */
+export async function runParity(job) {
+  const cases = [];
+  for (const c of job.preprocessCases) {
+    const x = await siamese.preprocessImages(b64ToBlob(c.png, c.type), c.spec);
+    cases.push({ name: c.name, data: Array.from(x.data), dims: x.dims });
+  }
+  const model = await siamese.loadBundle(job.bundle, { variant: 'fp32' });
+  const pixels = Array.from((await model.preprocess(job.pixelImages)).data);
+  await model.release();
+  const blobs = await Promise.all(job.images.slice(0, 8).map(async (u) => (await fetch(u)).blob()));
+  const variants = {};
+  for (const v of job.variants) variants[v] = await runVariant(job, v, blobs);
+  return { cases, pixels, variants, userAgent: navigator.userAgent };
+}
+
+window.runParity = runParity;

@@ -1,0 +1,222 @@
+"""The browser runtime (``sdk/js``, onnxruntime-web WASM in headless Chromium) against the Python SDK.
+
+One browser run (module fixture) pushes a fixed set of PNGs through both runtimes: the six golden images
+(``tests/data/golden/images``) and 30 images of 10 classes of the embedded Omniglot subset, all 630 pairs
+of them, for the fp32 and int8 variants of the golden bundle. Asserted:
+
+- preprocessing is bit-equal (max abs difference 0) on the bundle's own inputs and on 23 generated PNGs
+  that exercise every resample filter up and down, grey and RGB, and L / P / RGBA sources;
+- fp32 embeddings agree to cosine >= 0.9999, and every decision at the shipped thresholds (all three
+  operating points) is the same, for fp32 and int8; gallery search top-1 is the same.
+
+The figures (min cosine, decisions equal / total, embed latencies next to the Python SDK's) are printed;
+``docs/results/browser-parity.md`` records a run. Needs Chromium, Node.js and ``npm ci`` in ``sdk/js``
+(``.ci/run`` installs them); a machine without them fails, unless ``SIAMESE_SKIP_BROWSER=1``.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import itertools
+import statistics
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import numpy as np
+import pytest
+import siamese_sdk
+from browser_harness import ROOT, require_browser, run_in_browser, serve
+from PIL import Image
+from siamese_sdk.bundle import Preprocess
+from siamese_sdk.preprocess import to_array
+
+BUNDLE = ROOT / "tests" / "data" / "golden" / "bundle"
+GOLDEN_IMAGES = sorted((ROOT / "tests" / "data" / "golden" / "images").glob("*.png"))
+EMBEDDED = ROOT / "trainer" / "siamese_trainer" / "datasets" / "omniglot_mini"
+VARIANTS = ("fp32", "int8")
+OPERATING_POINTS = ("eer", "far_1e-2", "far_1e-3")
+RESAMPLES = ("bilinear", "bicubic", "box", "lanczos", "nearest")
+MIN_COSINE = 0.9999
+TIMING = {"batch": 32, "repeats": 15}
+
+
+def parity_set() -> tuple[list[Path], list[str]]:
+    """The images and their class labels: the golden six, then 3 images of each of 10 embedded classes."""
+    images = list(GOLDEN_IMAGES)
+    labels = [p.stem[0] for p in GOLDEN_IMAGES]
+    for alphabet in sorted(d for d in EMBEDDED.iterdir() if d.is_dir())[::3][:10]:
+        character = sorted(alphabet.iterdir())[0]
+        for p in sorted(character.glob("*.png"))[:3]:
+            images.append(p)
+            labels.append(f"{alphabet.name}/{character.name}")
+    return images, labels
+
+
+def url_of(path: Path) -> str:
+    return "/" + quote(path.relative_to(ROOT).as_posix())
+
+
+def png_cases() -> list[dict]:
+    """Generated sources (sizes other than the target, RGB content, L / P / RGBA modes) x filters x channels."""
+    grey = np.asarray(Image.open(GOLDEN_IMAGES[0]).convert("L"), dtype=np.uint8)
+    rgb = Image.fromarray(np.stack([grey, grey.T, 255 - np.roll(grey, 5, axis=1)], axis=-1), "RGB")
+    sources = {"rgb45x37": rgb.resize((45, 37), Image.Resampling.BICUBIC), "rgb17x20": rgb.resize((17, 20), Image.Resampling.BICUBIC)}
+    cases = []
+    for (src_name, img), resample, channels in itertools.product(sources.items(), RESAMPLES, (1, 3)):
+        cases.append((f"{src_name}-{resample}-c{channels}", img, resample, channels))
+    cases.append(("L41x33-bilinear-c1", rgb.convert("L").resize((41, 33), Image.Resampling.BILINEAR), "bilinear", 1))
+    cases.append(("P45x37-bicubic-c3", sources["rgb45x37"].convert("P", palette=Image.Palette.ADAPTIVE), "bicubic", 3))
+    rgba = sources["rgb45x37"].copy()
+    rgba.putalpha(255)
+    cases.append(("RGBA45x37-bilinear-c1", rgba, "bilinear", 1))
+    out = []
+    for name, img, resample, channels in cases:
+        buf = io.BytesIO()
+        img.save(buf, format="PNG")
+        mean, std = ((0.5,), (0.5,)) if channels == 1 else ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+        spec = Preprocess(size=(24, 30), channels=channels, resample=resample, scale=1 / 255, mean=mean, std=std)
+        out.append({"name": name, "bytes": buf.getvalue(), "type": "image/png", "spec": spec})
+    return out
+
+
+def jpeg_case() -> dict:
+    """One JPEG (informative: browsers' and Pillow's JPEG decoders differ)."""
+    buf = io.BytesIO()
+    Image.open(GOLDEN_IMAGES[0]).convert("RGB").resize((45, 37), Image.Resampling.BICUBIC).save(buf, format="JPEG", quality=90)
+    spec = Preprocess(size=(24, 30), channels=3, resample="bilinear", scale=1 / 255, mean=(0.5,) * 3, std=(0.5,) * 3)
+    return {"name": "jpeg45x37-bilinear-c3", "bytes": buf.getvalue(), "type": "image/jpeg", "spec": spec}
+
+
+def spec_json(spec: Preprocess) -> dict:
+    return {"size": list(spec.size), "channels": spec.channels, "resample": spec.resample, "scale": spec.scale, "mean": list(spec.mean), "std": list(spec.std)}
+
+
+def median_ms(fn, repeats: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> dict:
+    """Both runtimes on the parity set: ``{"js": page result, "py": {variant: ...}, "cases", "images", ...}``."""
+    require_browser()
+    images, labels = parity_set()
+    pairs = list(itertools.combinations(range(len(images)), 2))
+    first = {lab: i for i, lab in reversed(list(enumerate(labels)))}
+    rows = sorted(first.values())
+    queries = [i for i in range(len(images)) if i not in first.values()]
+    cases = [*png_cases(), jpeg_case()]
+    pixel_images = [*GOLDEN_IMAGES[:4], images[6], images[9]]
+    job = {
+        "bundle": url_of(BUNDLE) + "/",
+        "images": [url_of(p) for p in images],
+        "pairs": pairs,
+        "variants": list(VARIANTS),
+        "gallery": {"ids": [labels[i] for i in rows], "rows": rows, "queries": queries},
+        "pixelImages": [url_of(p) for p in pixel_images],
+        "preprocessCases": [{"name": c["name"], "png": base64.b64encode(c["bytes"]).decode(), "type": c["type"], "spec": spec_json(c["spec"])} for c in cases],
+        "timing": TIMING,
+    }
+    with serve(ROOT) as base:
+        t0 = time.perf_counter()
+        js = run_in_browser(base + "sdk/js/test/harness.html", job)
+        browser_s = time.perf_counter() - t0
+    tmp = tmp_path_factory.mktemp("cases")
+    expected_cases = {}
+    for c in cases:
+        path = tmp / (c["name"] + (".jpg" if c["type"] == "image/jpeg" else ".png"))
+        path.write_bytes(c["bytes"])
+        expected_cases[c["name"]] = to_array(path, c["spec"])
+    py = {}
+    for variant in VARIANTS:
+        m = siamese_sdk.load(BUNDLE, variant=variant, threads=1)
+        emb = m.embed([str(p) for p in images])
+        a, b = emb[[i for i, _ in pairs]], emb[[j for _, j in pairs]]
+        gallery = siamese_sdk.Gallery.for_model(m)
+        gallery.add(emb[rows], [labels[i] for i in rows])
+        ids, _ = gallery.search(emb[queries], k=1)
+        one, batch = [str(images[0])], [str(images[i % 8]) for i in range(TIMING["batch"])]
+        x1, xb = m.preprocess(one), m.preprocess(batch)
+        py[variant] = {
+            "embeddings": emb,
+            "scores": m.distance(a, b),
+            "thresholds": {op: m.threshold(op) for op in OPERATING_POINTS},
+            "top1": [str(i) for i in ids[:, 0]],
+            "latency": {
+                "embed_1_ms": median_ms(lambda m=m, one=one: m.embed(one), TIMING["repeats"]),
+                "embed_batch_ms": median_ms(lambda m=m, batch=batch: m.embed(batch), TIMING["repeats"]),
+                "encoder_1_ms": median_ms(lambda m=m, x1=x1: m.embed(x1), TIMING["repeats"]),
+                "encoder_batch_ms": median_ms(lambda m=m, xb=xb: m.embed(xb), TIMING["repeats"]),
+            },
+        }
+        x = m.preprocess([str(p) for p in images])
+        xa, xb_ = x[[i for i, _ in pairs]], x[[j for _, j in pairs]]
+        py[variant]["decisions"] = {op: m.verify(xa, xb_, operating_point=op).same for op in OPERATING_POINTS}
+        py[variant]["pixels"] = m.preprocess([str(p) for p in pixel_images])
+    return {"js": js, "py": py, "cases": expected_cases, "pairs": pairs, "browser_s": browser_s}
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.sum(a * b, axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+
+
+def test_preprocessing_is_pixel_equal(run):
+    """The bundle's own input tensor on golden and embedded PNGs: bit-equal."""
+    js = np.asarray(run["js"]["pixels"], dtype=np.float32).reshape(run["py"]["fp32"]["pixels"].shape)
+    assert np.array_equal(js, run["py"]["fp32"]["pixels"]), f"max abs diff {np.abs(js - run['py']['fp32']['pixels']).max()}"
+
+
+def test_resample_filters_match_pillow(run):
+    """Every filter, up and down, grey and RGB, L / P / RGBA sources: bit-equal to Pillow's; JPEG is reported only."""
+    diffs = {}
+    for case in run["js"]["cases"]:
+        want = run["cases"][case["name"]]
+        got = np.asarray(case["data"], dtype=np.float32).reshape(want.shape)
+        diffs[case["name"]] = float(np.abs(got - want).max())
+    jpeg = {k: v for k, v in diffs.items() if k.startswith("jpeg")}
+    print(f"\nJPEG (informative) max abs input difference: {jpeg}")
+    assert {k: v for k, v in diffs.items() if v != 0 and k not in jpeg} == {}
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_embeddings_decisions_and_search_agree(run, variant):
+    js, py = run["js"]["variants"][variant], run["py"][variant]
+    assert js["variant"] == variant
+    assert js["thresholds"] == py["thresholds"]
+    e_js = np.asarray(js["embeddings"], dtype=np.float32)
+    cos = cosine(e_js, py["embeddings"])
+    if variant == "fp32":
+        assert cos.min() >= MIN_COSINE, f"min cosine {cos.min()}"
+    for op in OPERATING_POINTS:
+        same_js, same_py = np.asarray(js["decisions"][op]), np.asarray(py["decisions"][op])
+        flipped = np.flatnonzero(same_js != same_py)
+        assert flipped.size == 0, f"{variant} {op}: {flipped.size} decisions differ, pairs {[run['pairs'][i] for i in flipped[:5]]}"
+    assert js["top1"] == py["top1"]
+
+
+def test_report_figures(run, capsys):
+    """Print the parity figures and latencies (docs/results/browser-parity.md records a run)."""
+    lines = [f"browser: {run['js']['userAgent']}; one browser run {run['browser_s']:.1f} s"]
+    for variant in VARIANTS:
+        js, py = run["js"]["variants"][variant], run["py"][variant]
+        e_js = np.asarray(js["embeddings"], dtype=np.float32)
+        cos = cosine(e_js, py["embeddings"])
+        score_diff = np.abs(np.asarray(js["scores"], dtype=np.float32) - py["scores"]).max()
+        equal = sum(int(np.sum(np.asarray(js["decisions"][op]) == py["decisions"][op])) for op in OPERATING_POINTS)
+        total = len(run["pairs"]) * len(OPERATING_POINTS)
+        top1 = sum(a == b for a, b in zip(js["top1"], py["top1"], strict=True))
+        lines.append(
+            f"{variant}: min cosine {cos.min():.7f}, max |score diff| {score_diff:.2e}, decisions equal {equal}/{total}, "
+            f"gallery top-1 equal {top1}/{len(py['top1'])}"
+        )
+        for key in ("embed_1_ms", "embed_batch_ms", "encoder_1_ms", "encoder_batch_ms"):
+            lines.append(f"  {variant} {key:<17} JS {js['latency'][key]:8.3f}   Python {py['latency'][key]:8.3f}")
+    with capsys.disabled():
+        print("\n" + "\n".join(lines))
