@@ -39,7 +39,12 @@ VARIANTS = ("fp32", "int8")
 OPERATING_POINTS = ("eer", "far_1e-2", "far_1e-3")
 RESAMPLES = ("bilinear", "bicubic", "box", "lanczos", "nearest")
 MIN_COSINE = 0.9999
-TIMING = {"batch": 32, "repeats": 15}
+#: embed latency: median of ``repeats`` samples; one-image samples time ``inner`` calls (the page's clock ticks in 0.1 ms)
+TIMING = {"batch": 32, "repeats": 15, "inner": 10}
+#: int8 against the Python SDK: decisions must agree where the SDK's score is farther than this from the threshold.
+#: The browser runs the QDQ graph unfused (float kernels between Q/DQ), the SDK on x86 with integer kernels
+#: (QLinearConv); the scores of the two differ by up to 0.17 on this set (Euclidean, thresholds 0.24 .. 0.92).
+INT8_MARGIN = 0.2
 
 
 def parity_set() -> tuple[list[Path], list[str]]:
@@ -93,14 +98,27 @@ def spec_json(spec: Preprocess) -> dict:
     return {"size": list(spec.size), "channels": spec.channels, "resample": spec.resample, "scale": spec.scale, "mean": list(spec.mean), "std": list(spec.std)}
 
 
-def median_ms(fn, repeats: int) -> float:
+def median_ms(fn, repeats: int, inner: int = 1) -> float:
+    """Median milliseconds of one ``fn()`` call over ``repeats`` samples of ``inner`` calls."""
     fn()
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1000)
+        for _ in range(inner):
+            fn()
+        times.append((time.perf_counter() - t0) * 1000 / inner)
     return statistics.median(times)
+
+
+def unfused_int8(x: np.ndarray) -> np.ndarray:
+    """The int8 encoder as the browser runs it: ONNX Runtime without the QDQ fusions (basic optimisations only)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    opts.intra_op_num_threads = 1
+    session = ort.InferenceSession(str(BUNDLE / "encoder.int8.onnx"), opts, providers=["CPUExecutionProvider"])
+    return session.run(None, {"images": x})[0]
 
 
 @pytest.fixture(scope="module")
@@ -150,9 +168,9 @@ def run(tmp_path_factory) -> dict:
             "thresholds": {op: m.threshold(op) for op in OPERATING_POINTS},
             "top1": [str(i) for i in ids[:, 0]],
             "latency": {
-                "embed_1_ms": median_ms(lambda m=m, one=one: m.embed(one), TIMING["repeats"]),
+                "embed_1_ms": median_ms(lambda m=m, one=one: m.embed(one), TIMING["repeats"], TIMING["inner"]),
                 "embed_batch_ms": median_ms(lambda m=m, batch=batch: m.embed(batch), TIMING["repeats"]),
-                "encoder_1_ms": median_ms(lambda m=m, x1=x1: m.embed(x1), TIMING["repeats"]),
+                "encoder_1_ms": median_ms(lambda m=m, x1=x1: m.embed(x1), TIMING["repeats"], TIMING["inner"]),
                 "encoder_batch_ms": median_ms(lambda m=m, xb=xb: m.embed(xb), TIMING["repeats"]),
             },
         }
@@ -160,6 +178,17 @@ def run(tmp_path_factory) -> dict:
         xa, xb_ = x[[i for i, _ in pairs]], x[[j for _, j in pairs]]
         py[variant]["decisions"] = {op: m.verify(xa, xb_, operating_point=op).same for op in OPERATING_POINTS}
         py[variant]["pixels"] = m.preprocess([str(p) for p in pixel_images])
+        if variant == "int8":
+            ref = unfused_int8(x)
+            ref_scores = m.distance(ref[[i for i, _ in pairs]], ref[[j for _, j in pairs]])
+            hic = m.manifest.higher_is_closer
+            ref_gallery = siamese_sdk.Gallery.for_model(m)
+            ref_gallery.add(ref[rows], [labels[i] for i in rows])
+            py["int8-unfused"] = {
+                "embeddings": ref,
+                "top1": [str(i) for i in ref_gallery.search(ref[queries], k=1)[0][:, 0]],
+                "decisions": {op: (ref_scores >= t) if hic else (ref_scores <= t) for op, t in py[variant]["thresholds"].items()},
+            }
     return {"js": js, "py": py, "cases": expected_cases, "pairs": pairs, "browser_s": browser_s}
 
 
@@ -185,36 +214,67 @@ def test_resample_filters_match_pillow(run):
     assert {k: v for k, v in diffs.items() if v != 0 and k not in jpeg} == {}
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
-def test_embeddings_decisions_and_search_agree(run, variant):
-    js, py = run["js"]["variants"][variant], run["py"][variant]
-    assert js["variant"] == variant
-    assert js["thresholds"] == py["thresholds"]
-    e_js = np.asarray(js["embeddings"], dtype=np.float32)
-    cos = cosine(e_js, py["embeddings"])
-    if variant == "fp32":
-        assert cos.min() >= MIN_COSINE, f"min cosine {cos.min()}"
+def assert_same_decisions(run: dict, js: dict, ref: dict, name: str, keep: dict | None = None) -> None:
+    """Every decision equal (``keep``: only where ``keep[op]`` is true), at every operating point."""
     for op in OPERATING_POINTS:
-        same_js, same_py = np.asarray(js["decisions"][op]), np.asarray(py["decisions"][op])
-        flipped = np.flatnonzero(same_js != same_py)
-        assert flipped.size == 0, f"{variant} {op}: {flipped.size} decisions differ, pairs {[run['pairs'][i] for i in flipped[:5]]}"
+        differ = np.asarray(js["decisions"][op]) != np.asarray(ref["decisions"][op])
+        if keep is not None:
+            differ &= keep[op]
+        flipped = np.flatnonzero(differ)
+        assert flipped.size == 0, f"{name} {op}: {flipped.size} decisions differ, pairs {[run['pairs'][i] for i in flipped[:5]]}"
+
+
+def test_fp32_embeddings_decisions_and_search_equal(run):
+    js, py = run["js"]["variants"]["fp32"], run["py"]["fp32"]
+    assert js["variant"] == "fp32" and js["thresholds"] == py["thresholds"]
+    cos = cosine(np.asarray(js["embeddings"], dtype=np.float32), py["embeddings"])
+    assert cos.min() >= MIN_COSINE, f"min cosine {cos.min()}"
+    assert_same_decisions(run, js, py, "fp32")
     assert js["top1"] == py["top1"]
+
+
+def test_int8_computes_the_quantised_graph(run):
+    """The browser's int8 is the QDQ graph's own arithmetic: equal to ONNX Runtime's unfused run, every decision."""
+    js, ref = run["js"]["variants"]["int8"], run["py"]["int8-unfused"]
+    assert js["variant"] == "int8"
+    cos = cosine(np.asarray(js["embeddings"], dtype=np.float32), ref["embeddings"])
+    assert cos.min() >= MIN_COSINE, f"min cosine {cos.min()}"
+    assert_same_decisions(run, js, ref, "int8 (unfused)")
+    assert js["top1"] == ref["top1"]
+
+
+def test_int8_decisions_agree_with_the_sdk_outside_the_margin(run):
+    """Against the Python SDK's int8 (integer kernels): equal wherever its score is clear of the threshold."""
+    js, py = run["js"]["variants"]["int8"], run["py"]["int8"]
+    assert js["thresholds"] == py["thresholds"]
+    clear = {op: np.abs(py["scores"] - t) > INT8_MARGIN for op, t in py["thresholds"].items()}
+    assert_same_decisions(run, js, py, "int8", keep=clear)
 
 
 def test_report_figures(run, capsys):
     """Print the parity figures and latencies (docs/results/browser-parity.md records a run)."""
     lines = [f"browser: {run['js']['userAgent']}; one browser run {run['browser_s']:.1f} s"]
-    for variant in VARIANTS:
-        js, py = run["js"]["variants"][variant], run["py"][variant]
+    for variant in (*VARIANTS, "int8-unfused"):
+        js, py = run["js"]["variants"][variant.split("-")[0]], run["py"][variant]
         e_js = np.asarray(js["embeddings"], dtype=np.float32)
+        if variant == "int8-unfused":
+            cos = cosine(e_js, py["embeddings"])
+            equal = sum(int(np.sum(np.asarray(js["decisions"][op]) == py["decisions"][op])) for op in OPERATING_POINTS)
+            top1 = sum(a == b for a, b in zip(js["top1"], py["top1"], strict=True))
+            lines.append(
+                f"int8 vs ONNX Runtime unfused: min cosine {cos.min():.7f}, decisions equal {equal}/{len(run['pairs']) * 3}, "
+                f"gallery top-1 equal {top1}/{len(py['top1'])}"
+            )
+            continue
         cos = cosine(e_js, py["embeddings"])
         score_diff = np.abs(np.asarray(js["scores"], dtype=np.float32) - py["scores"]).max()
         equal = sum(int(np.sum(np.asarray(js["decisions"][op]) == py["decisions"][op])) for op in OPERATING_POINTS)
         total = len(run["pairs"]) * len(OPERATING_POINTS)
         top1 = sum(a == b for a, b in zip(js["top1"], py["top1"], strict=True))
+        near = sum(int(np.sum(np.abs(py["scores"] - t) <= INT8_MARGIN)) for t in py["thresholds"].values())
         lines.append(
-            f"{variant}: min cosine {cos.min():.7f}, max |score diff| {score_diff:.2e}, decisions equal {equal}/{total}, "
-            f"gallery top-1 equal {top1}/{len(py['top1'])}"
+            f"{variant} vs SDK: min cosine {cos.min():.7f}, max |score diff| {score_diff:.2e}, decisions equal {equal}/{total}, "
+            f"gallery top-1 equal {top1}/{len(py['top1'])}; pair decisions within {INT8_MARGIN} of a threshold: {near}"
         )
         for key in ("embed_1_ms", "embed_batch_ms", "encoder_1_ms", "encoder_batch_ms"):
             lines.append(f"  {variant} {key:<17} JS {js['latency'][key]:8.3f}   Python {py['latency'][key]:8.3f}")

@@ -22,10 +22,15 @@ import { preprocessImages } from './preprocess.js';
  * @property {boolean} higherIsCloser
  */
 
-/** The variant `variant: 'auto'` runs: the bundle's cpu profile, else int8, else fp32 (Python's CPU choice). */
+/**
+ * The variant `variant: 'auto'` runs: the bundle's `web` profile when it has one, else fp32 (else the
+ * manifest's default). Not int8 by default: onnxruntime-web's WASM build runs a QDQ int8 graph unfused
+ * (Q/DQ around float kernels), not with the integer kernels its thresholds were calibrated with on the
+ * exporting CPU, so its decisions can differ from the Python SDK's near the threshold; fp32 matches.
+ */
 function autoVariant(m) {
-  if (m.profiles.cpu) return m.profiles.cpu.variant;
-  return ['int8', 'fp32'].find((v) => v in m.variants) ?? m.default_variant;
+  if (m.profiles.web) return m.profiles.web.variant;
+  return 'fp32' in m.variants ? 'fp32' : m.default_variant;
 }
 
 async function openSession(bytes, name, disabledOptimizers = []) {
@@ -245,7 +250,7 @@ export class SiameseModel {
  * Load a bundle made by `siamese-export` from its directory URL or its files.
  * @param {string|URL|FileList|File[]|Map<string, Blob|ArrayBuffer|Uint8Array>|Record<string, Blob|ArrayBuffer|Uint8Array>} source
  * @param {object} [options]
- * @param {string} [options.variant]  'auto' (the bundle's cpu profile: int8 when shipped, else fp32) or a shipped variant
+ * @param {string} [options.variant]  'auto' (the bundle's `web` profile, else fp32) or a shipped variant (int8: a smaller download)
  * @param {boolean} [options.checkHashes]  check every listed file's sha256 (default true; keep it outside debugging)
  * @param {string} [options.wasmPaths]  URL prefix of onnxruntime-web's .wasm/.mjs files (default: beside its module)
  * @param {number} [options.numThreads]  WASM threads (default 1; more need a cross-origin-isolated page)
