@@ -251,6 +251,19 @@ def test_int8_decisions_agree_with_the_sdk_outside_the_margin(run):
     assert_same_decisions(run, js, py, "int8", keep=clear)
 
 
+def test_errors_are_one_line_with_the_fix(run):
+    errors = run["js"]["errors"]
+    assert errors["files"] == "ok: fp32"  # the same bundle from in-memory files
+    assert errors["tampered"] == (
+        "BundleError: bundle file encoder.fp32.onnx does not match its sha256 in the manifest (changed or tampered); re-export the bundle"
+    )
+    assert errors["unlisted"] == "BundleError: the bundle holds files the manifest does not list: [\"notes.txt\"]; remove them or re-export"
+    assert errors["noManifest"].startswith("BundleError: ") and "has no manifest.json (HTTP 404)" in errors["noManifest"]
+    assert errors["variant"] == "BundleError: variant \"fp16\" not in this bundle; available: fp32, int8 or 'auto'"
+    assert errors["operatingPoint"] == 'InputError: operating point "far_1e-9" unknown; expected one of eer, far_1e-2, far_1e-3'
+    assert all("\n" not in e for e in errors.values())
+
+
 def test_report_figures(run, capsys):
     """Print the parity figures and latencies (docs/results/browser-parity.md records a run)."""
     lines = [f"browser: {run['js']['userAgent']}; one browser run {run['browser_s']:.1f} s"]

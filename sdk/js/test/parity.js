@@ -58,6 +58,34 @@ async function runVariant(job, variant, blobs) {
   };
 }
 
+/** The one-line errors of a few broken loads: `{case: "ErrorClass: message"}`. */
+async function errorCases(job) {
+  const names = ['manifest.json', 'encoder.fp32.onnx', 'encoder.int8.onnx', 'head.pairwise.onnx', 'head.matrix.onnx'];
+  const files = new Map(await Promise.all(names.map(async (n) => [n, new Uint8Array(await (await fetch(job.bundle + n)).arrayBuffer())])));
+  const tampered = new Map(files);
+  const enc = Uint8Array.from(files.get('encoder.fp32.onnx'));
+  enc[enc.length - 1] ^= 1;
+  tampered.set('encoder.fp32.onnx', enc);
+  const extra = new Map([...files, ['notes.txt', new Uint8Array(1)]]);
+  const cases = {
+    files: () => siamese.loadBundle(files, { variant: 'fp32' }).then((m) => m.variant),
+    tampered: () => siamese.loadBundle(tampered, { variant: 'fp32' }),
+    unlisted: () => siamese.loadBundle(extra, { variant: 'fp32' }),
+    noManifest: () => siamese.loadBundle(job.bundle + 'nowhere/'),
+    variant: () => siamese.loadBundle(files, { variant: 'fp16' }),
+    operatingPoint: async () => (await siamese.loadBundle(files, { variant: 'fp32' })).threshold('far_1e-9'),
+  };
+  const out = {};
+  for (const [name, fn] of Object.entries(cases)) {
+    try {
+      out[name] = `ok: ${await fn()}`;
+    } catch (e) {
+      out[name] = `${e.name}: ${e.message}`;
+    }
+  }
+  return out;
+}
+
 /** Run `job` (see tests/test_browser_parity.py) and return its results as JSON-ready data. */
 export async function runParity(job) {
   const cases = [];
@@ -71,7 +99,7 @@ export async function runParity(job) {
   const blobs = await Promise.all(job.images.slice(0, 8).map(async (u) => (await fetch(u)).blob()));
   const variants = {};
   for (const v of job.variants) variants[v] = await runVariant(job, v, blobs);
-  return { cases, pixels, variants, userAgent: navigator.userAgent };
+  return { cases, pixels, variants, errors: await errorCases(job), userAgent: navigator.userAgent };
 }
 
 window.runParity = runParity;
