@@ -43,15 +43,26 @@ def require_browser() -> tuple[str, str]:
         )
     node = shutil.which("node")
     if node is None:
-        pytest.fail("node not found; install Node.js 18+: apt-get install -y --no-install-recommends nodejs npm (or run .ci/run)", pytrace=False)
+        pytest.fail(
+            "node not found; install Node.js 18+: apt-get install -y --no-install-recommends nodejs npm (or run .ci/run)",
+            pytrace=False,
+        )
     for pkg in NPM_PACKAGES:
         if not (JS / "node_modules" / pkg / "package.json").is_file():
-            pytest.fail(f"sdk/js/node_modules/{pkg} is missing; install the pinned packages: cd sdk/js && npm ci (or run .ci/run)", pytrace=False)
+            pytest.fail(
+                f"sdk/js/node_modules/{pkg} is missing; install the pinned packages: cd sdk/js && npm ci (or run .ci/run)",
+                pytrace=False,
+            )
     return node, CHROMIUM
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
-    extensions_map = {**SimpleHTTPRequestHandler.extensions_map, ".mjs": "text/javascript", ".js": "text/javascript", ".wasm": "application/wasm"}
+    extensions_map = {
+        **SimpleHTTPRequestHandler.extensions_map,
+        ".mjs": "text/javascript",
+        ".js": "text/javascript",
+        ".wasm": "application/wasm",
+    }
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002  (the base class's name)
         pass
@@ -71,12 +82,15 @@ def serve(root: Path) -> Iterator[str]:
         thread.join()
 
 
-def run_in_browser(url: str, job: dict[str, Any], timeout: float = 120.0) -> dict[str, Any]:
-    """``window.runParity(job)`` on the page at ``url`` in headless Chromium; fails with the page's log on error."""
+def run_in_browser(url: str, job: dict[str, Any], demo: dict[str, Any] | None = None, timeout: float = 120.0) -> dict[str, Any]:
+    """``window.runParity(job)`` on the page at ``url`` in headless Chromium; fails with the page's log on error.
+
+    ``demo``: ``{"url": the demo page, "images": [two file paths]}``: the result's ``demo`` holds what the
+    page shows after picking them (``status``, ``result``)."""
     node, chromium = require_browser()
     proc = subprocess.run(
         [node, str(DRIVER)],
-        input=json.dumps({"chromium": chromium, "url": url, "job": job}),
+        input=json.dumps({"chromium": chromium, "url": url, "job": job, "demo": demo}),
         capture_output=True,
         text=True,
         timeout=timeout,
