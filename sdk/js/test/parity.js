@@ -8,7 +8,7 @@ import * as siamese from '../src/index.js';
 
 const b64ToBlob = (b64, type) => new Blob([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))], { type });
 
-/** Median milliseconds of one `fn()` call over `repeats` samples of `inner` calls (the page's clock is coarse). */
+/** `[min, median]` milliseconds of one `fn()` call over `repeats` samples of `inner` calls (the page's clock is coarse). */
 async function median(fn, repeats, inner = 1) {
   await fn(); // warm-up
   const times = [];
@@ -18,7 +18,7 @@ async function median(fn, repeats, inner = 1) {
     times.push((performance.now() - t0) / inner);
   }
   times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)];
+  return [times[0], times[Math.floor(times.length / 2)]];
 }
 
 async function runVariant(job, variant, blobs) {
