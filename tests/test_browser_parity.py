@@ -4,8 +4,9 @@ One browser run (module fixture) pushes a fixed set of PNGs through both runtime
 (``tests/data/golden/images``) and 30 images of 10 classes of the embedded Omniglot subset, all 630 pairs
 of them, for the fp32 and int8 variants of the golden bundle. Asserted:
 
-- preprocessing is bit-equal (max abs difference 0) on the bundle's own inputs and on 23 generated PNGs
-  that exercise every resample filter up and down, grey and RGB, and L / P / RGBA sources;
+- preprocessing is bit-equal (max abs difference 0) on the bundle's own inputs and on 27 generated PNGs
+  that exercise every resample filter up and down, grey and RGB, L / P / RGBA / LA sources, translucent and
+  transparent pixels and a 4-bit palette;
 - fp32: embeddings agree to cosine >= 0.9999, every decision at the shipped thresholds (all three operating
   points) and every gallery search top-1 is the same;
 - int8: onnxruntime-web's WASM build runs the QDQ graph unfused (float kernels between Q/DQ), the SDK on x86
@@ -89,10 +90,18 @@ def png_cases() -> list[dict]:
     rgba = sources["rgb45x37"].copy()
     rgba.putalpha(255)
     cases.append(("RGBA45x37-bilinear-c1", rgba, "bilinear", 1))
+    # translucent and fully transparent pixels keep their stored colour in Pillow (browsers premultiply them away)
+    alpha = np.asarray(sources["rgb45x37"].convert("L"), dtype=np.uint8)
+    translucent = sources["rgb45x37"].copy()
+    translucent.putalpha(Image.fromarray(np.where(alpha > 128, 0, alpha // 3).astype(np.uint8)))
+    cases.append(("RGBAtranslucent-bicubic-c3", translucent, "bicubic", 3))
+    cases.append(("RGBAtranslucent-bilinear-c1", translucent, "bilinear", 1))
+    cases.append(("LAtranslucent-box-c1", translucent.convert("LA"), "box", 1))
+    cases.append(("P4bit-tRNS-nearest-c3", sources["rgb17x20"].quantize(colors=16), "nearest", 3))
     out = []
     for name, img, resample, channels in cases:
         buf = io.BytesIO()
-        img.save(buf, format="PNG")
+        img.save(buf, format="PNG", **({"bits": 4, "transparency": 3} if name.startswith("P4bit") else {}))
         mean, std = ((0.5,), (0.5,)) if channels == 1 else ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
         spec = Preprocess(size=(24, 30), channels=channels, resample=resample, scale=1 / 255, mean=mean, std=std)
         out.append({"name": name, "bytes": buf.getvalue(), "type": "image/png", "spec": spec})

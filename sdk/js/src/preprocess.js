@@ -5,14 +5,15 @@
  * resampling (`resample.js`) when the size differs, then `x * scale`, `(x - mean) / std` in float32,
  * laid out (C, H, W).
  *
- * Decoders: PNG (8 bits per channel, opaque) decodes to the same pixels in browsers and Pillow, so the
- * input tensor is bit-equal. JPEG decoders differ (IDCT, chroma upsampling): expect pixel differences
- * of a few grey levels and an embedding cosine close to, not equal to, 1. Translucent pixels go through
- * the canvas's premultiplied storage and may differ by a level; 16-bit PNGs are reduced to 8 bits by the
- * browser, not as Pillow does.
+ * Decoders: PNG files (Blob, File or URL; 8-bit, non-interlaced) are read by `png.js`, so their pixels are
+ * Pillow's whatever their alpha, and the input tensor is bit-equal. Other inputs go through the browser
+ * (`createImageBitmap` and a canvas), which stores premultiplied alpha: exact for opaque pixels only. JPEG
+ * decoders differ between libraries (IDCT, chroma upsampling): expect a few grey levels of difference and an
+ * embedding cosine close to, not equal to, 1. 16-bit and interlaced PNGs go through the browser too.
  */
 
 import { InputError, RuntimeUnavailableError } from './errors.js';
+import { decodePng, isPng } from './png.js';
 import { resize } from './resample.js';
 
 /** Pillow's decompression-bomb guard, as in the Python SDK: larger images are refused. */
@@ -27,26 +28,42 @@ const BITMAP_OPTIONS = { colorSpaceConversion: 'none', premultiplyAlpha: 'none' 
 
 const describe = (image) => (typeof image === 'string' ? image : image instanceof URL ? image.href : image?.name ?? image?.constructor?.name ?? typeof image);
 
-async function toBitmap(image) {
-  if (typeof image === 'string' || image instanceof URL) {
-    let res;
-    try {
-      res = await fetch(image);
-    } catch (e) {
-      throw new InputError(`image ${describe(image)} could not be fetched (${e.message}); check the URL`);
-    }
-    if (!res.ok) throw new InputError(`image not found: ${describe(image)} (HTTP ${res.status}); check the URL`);
-    image = await res.blob();
+async function fetchBlob(url) {
+  let res;
+  try {
+    res = await fetch(url);
+  } catch (e) {
+    throw new InputError(`image ${describe(url)} could not be fetched (${e.message}); check the URL`);
   }
+  if (!res.ok) throw new InputError(`image not found: ${describe(url)} (HTTP ${res.status}); check the URL`);
+  return res.blob();
+}
+
+const tooLarge = (name) =>
+  new InputError(`${name} is too large to decode safely (over ${MAX_IMAGE_PIXELS.toLocaleString('en')} pixels); resize it first`);
+
+/** A PNG file decoded by `png.js` (exact colour under any alpha), or null for other files and PNGs it does not read. */
+async function decodeOwnPng(blob, name) {
+  const bytes = new Uint8Array(await blob.arrayBuffer());
+  if (!isPng(bytes)) return null;
+  try {
+    return await decodePng(bytes, MAX_IMAGE_PIXELS);
+  } catch (e) {
+    if (e instanceof RangeError) throw tooLarge(name);
+    throw new InputError(`${name} could not be decoded (${e.message}); the file is truncated or corrupt`);
+  }
+}
+
+async function toBitmap(image, name) {
   if (typeof HTMLImageElement !== 'undefined' && image instanceof HTMLImageElement) {
     if (!image.complete || image.naturalWidth === 0) await image.decode();
   } else if (!(image instanceof Blob) && !(typeof ImageBitmap !== 'undefined' && image instanceof ImageBitmap)) {
-    throw new InputError(`cannot read an image from ${describe(image)}; pass an HTMLImageElement, ImageBitmap, ImageData, Blob/File or URL`);
+    throw new InputError(`cannot read an image from ${name}; pass an HTMLImageElement, ImageBitmap, ImageData, Blob/File or URL`);
   }
   try {
     return await createImageBitmap(image, BITMAP_OPTIONS);
   } catch (e) {
-    throw new InputError(`${describe(image)} could not be decoded (${e.message}); pass a PNG, JPEG or another format the browser reads`);
+    throw new InputError(`${name} could not be decoded (${e.message}); pass a PNG, JPEG or another format the browser reads`);
   }
 }
 
@@ -57,11 +74,15 @@ async function toBitmap(image) {
  */
 export async function decode(image) {
   if (typeof ImageData !== 'undefined' && image instanceof ImageData) return image;
-  const bitmap = await toBitmap(image);
-  const { width, height } = bitmap;
-  if (width * height > MAX_IMAGE_PIXELS) {
-    throw new InputError(`${describe(image)} is too large to decode safely (over ${MAX_IMAGE_PIXELS.toLocaleString('en')} pixels); resize it first`);
+  const name = describe(image);
+  if (typeof image === 'string' || image instanceof URL) image = await fetchBlob(image);
+  if (image instanceof Blob) {
+    const png = await decodeOwnPng(image, name);
+    if (png) return png;
   }
+  const bitmap = await toBitmap(image, name);
+  const { width, height } = bitmap;
+  if (width * height > MAX_IMAGE_PIXELS) throw tooLarge(name);
   if (typeof OffscreenCanvas === 'undefined') throw new RuntimeUnavailableError('OffscreenCanvas is unavailable; use a current browser (Chrome 69+, Firefox 105+, Safari 16.4+)');
   const ctx = new OffscreenCanvas(width, height).getContext('2d', { willReadFrequently: true });
   ctx.drawImage(bitmap, 0, 0);
