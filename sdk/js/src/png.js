@@ -83,18 +83,24 @@ export async function decodePng(bytes, maxPixels = Infinity) {
   if (inflated.length < height * (stride + 1)) throw new Error('image data is truncated');
   const raw = unfilter(inflated, height, stride, Math.max(1, bitsPerPixel >> 3));
   const out = new Uint8ClampedArray(width * height * 4);
+  const n = CHANNELS[type];
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
       const o = (y * width + x) * 4;
-      const p = y * stride + x * CHANNELS[type];
+      const p = y * stride + x * n;
+      let r, g, b, a;
       if (type === 3) {
         const index = (raw[y * stride + ((x * depth) >> 3)] >> (8 - depth - ((x * depth) & 7))) & ((1 << depth) - 1);
-        out.set([palette[index * 3] ?? 0, palette[index * 3 + 1] ?? 0, palette[index * 3 + 2] ?? 0, 255], o);
-      } else if (type === 0 || type === 4) {
-        out.set([raw[p], raw[p], raw[p], type === 4 ? raw[p + 1] : 255], o);
+        [r, g, b, a] = [palette[index * 3] ?? 0, palette[index * 3 + 1] ?? 0, palette[index * 3 + 2] ?? 0, 255];
+      } else if (n <= 2) {
+        [r, g, b, a] = [raw[p], raw[p], raw[p], n === 2 ? raw[p + 1] : 255];
       } else {
-        out.set([raw[p], raw[p + 1], raw[p + 2], type === 6 ? raw[p + 3] : 255], o);
+        [r, g, b, a] = [raw[p], raw[p + 1], raw[p + 2], n === 4 ? raw[p + 3] : 255];
       }
+      out[o] = r;
+      out[o + 1] = g;
+      out[o + 2] = b;
+      out[o + 3] = a;
     }
   }
   return { data: out, width, height };

@@ -5,9 +5,10 @@
  * resampling (`resample.js`) when the size differs, then `x * scale`, `(x - mean) / std` in float32,
  * laid out (C, H, W).
  *
- * Decoders: PNG files (Blob, File or URL; 8-bit, non-interlaced) are read by `png.js`, so their pixels are
- * Pillow's whatever their alpha, and the input tensor is bit-equal. Other inputs go through the browser
- * (`createImageBitmap` and a canvas), which stores premultiplied alpha: exact for opaque pixels only. JPEG
+ * Decoders: images are decoded by the browser (`createImageBitmap` and a canvas), which stores premultiplied
+ * alpha: exact for opaque pixels. A PNG file (Blob, File or URL; 8-bit or palette, non-interlaced) with
+ * translucent pixels is read again by `png.js`, which keeps their stored colour as Pillow does, so the input
+ * tensor is bit-equal for those too. JPEG
  * decoders differ between libraries (IDCT, chroma upsampling): expect a few grey levels of difference and an
  * embedding cosine close to, not equal to, 1. 16-bit and interlaced PNGs go through the browser too.
  */
@@ -76,10 +77,6 @@ export async function decode(image) {
   if (typeof ImageData !== 'undefined' && image instanceof ImageData) return image;
   const name = describe(image);
   if (typeof image === 'string' || image instanceof URL) image = await fetchBlob(image);
-  if (image instanceof Blob) {
-    const png = await decodeOwnPng(image, name);
-    if (png) return png;
-  }
   const bitmap = await toBitmap(image, name);
   const { width, height } = bitmap;
   if (width * height > MAX_IMAGE_PIXELS) throw tooLarge(name);
@@ -87,7 +84,15 @@ export async function decode(image) {
   const ctx = new OffscreenCanvas(width, height).getContext('2d', { willReadFrequently: true });
   ctx.drawImage(bitmap, 0, 0);
   bitmap.close?.();
-  return ctx.getImageData(0, 0, width, height);
+  const rgba = ctx.getImageData(0, 0, width, height);
+  // the canvas is exact for opaque pixels; a PNG file with translucent ones is read again, keeping their colour
+  if (!(image instanceof Blob) || isOpaque(rgba.data)) return rgba;
+  return (await decodeOwnPng(image, name)) ?? rgba;
+}
+
+function isOpaque(data) {
+  for (let i = 3; i < data.length; i += 4) if (data[i] !== 255) return false;
+  return true;
 }
 
 /**
