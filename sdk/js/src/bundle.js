@@ -1,0 +1,233 @@
+/**
+ * Reading a bundle in the browser: `manifest.json` (docs/bundle-format.md), validated as the Python SDK's
+ * reader validates it, and every file the manifest lists, checked against its sha256 with WebCrypto.
+ */
+
+import { BundleError, RuntimeUnavailableError } from './errors.js';
+
+export const FORMAT = 'siamese-bundle';
+/** the newest `format_version` this reader reads */
+export const FORMAT_VERSION = 2;
+export const MANIFEST = 'manifest.json';
+/** metric -> whether a higher head score means "more alike" */
+export const METRICS = { euclidean: false, cosine: false, learned: true };
+export const OPERATING_POINTS = ['eer', 'far_1e-2', 'far_1e-3'];
+export const VARIANTS = ['fp32', 'int8', 'fp16', 'fp16-fixed', 'w8a16-fixed'];
+export const RESAMPLES = ['bilinear', 'bicubic', 'nearest', 'box', 'lanczos'];
+
+/**
+ * @typedef {object} Preprocess  the manifest's `input.preprocess`
+ * @property {[number, number]} size  [H, W]
+ * @property {1|3} channels  1 grey (Pillow "L"), 3 RGB
+ * @property {string} resample  one of RESAMPLES (Pillow's filter of that name)
+ * @property {number} scale  multiplies the 0..255 pixel values
+ * @property {number[]} mean  one per channel
+ * @property {number[]} std  one per channel, > 0
+ */
+
+/**
+ * @typedef {object} Variant
+ * @property {string} file  the encoder ONNX file
+ * @property {object|null} quantization
+ * @property {Record<string, number>} thresholds  operating point -> score threshold
+ * @property {Record<string, number>} metrics
+ * @property {number} [batch]  fixed input batch size (`*-fixed` variants only)
+ */
+
+/**
+ * @typedef {object} Manifest  the parsed manifest (the JSON object, checked)
+ * @property {number} format_version
+ * @property {number} embedding_dim
+ * @property {'euclidean'|'cosine'|'learned'} metric
+ * @property {boolean} normalized
+ * @property {{kind?: string, name: string, shape: Array<number|null>, preprocess: Preprocess}} input
+ * @property {string} default_variant
+ * @property {string} default_operating_point
+ * @property {Record<string, Variant>} variants
+ * @property {{pairwise: string, matrix: string}} heads
+ * @property {Record<string, string>} files  file name -> hex sha256
+ * @property {Record<string, {variant: string, providers: string[], notes: string}>} [profiles]
+ */
+
+const fail = (msg) => {
+  throw new BundleError(msg);
+};
+const malformed = (what) => fail(`manifest is malformed (${what}); re-export the bundle`);
+const isObj = (x) => x !== null && typeof x === 'object' && !Array.isArray(x);
+const isNum = (x) => typeof x === 'number' && Number.isFinite(x);
+
+/** Refuse a file name that could leave the bundle directory. */
+export function checkSafeName(name) {
+  if (name.startsWith('/') || name.includes('\\') || name.split('/').includes('..') || /^[a-z]+:/i.test(name)) {
+    fail(`manifest lists unsafe path ${JSON.stringify(name)}; the bundle was tampered with`);
+  }
+}
+
+function checkPreprocess(pp) {
+  if (!isObj(pp)) malformed('input.preprocess is not an object');
+  const { size, channels, scale, mean, std } = pp;
+  if (!Array.isArray(size) || size.length !== 2 || !size.every((s) => Number.isInteger(s) && s >= 1)) {
+    malformed(`preprocess size ${JSON.stringify(size)} is not [H, W] >= 1`);
+  }
+  if (channels !== 1 && channels !== 3) fail(`preprocess channels ${channels} invalid; expected 1 (gray) or 3 (RGB)`);
+  if (!isNum(scale)) malformed('preprocess scale is not a number');
+  if (!Array.isArray(mean) || !Array.isArray(std) || mean.length !== channels || std.length !== channels) {
+    fail(`preprocess mean/std need ${channels} value(s) each; re-export the bundle`);
+  }
+  if (!mean.every(isNum) || !std.every(isNum)) malformed('preprocess mean/std hold non-numbers');
+  if (std.some((s) => s <= 0)) fail(`preprocess std ${JSON.stringify(std)} must be > 0`);
+  const resample = pp.resample ?? 'bilinear';
+  if (!RESAMPLES.includes(resample)) {
+    fail(`preprocess resample ${JSON.stringify(resample)} unknown; use bilinear, bicubic, nearest, box or lanczos`);
+  }
+  return { size: [size[0], size[1]], channels, resample, scale, mean: [...mean], std: [...std] };
+}
+
+/**
+ * Check a manifest object as the Python reader does (the parts this runtime uses); returns it with
+ * defaults filled in. Throws `BundleError` (one line, with the fix) on anything off.
+ * @param {any} d  the parsed `manifest.json`
+ * @returns {Manifest}
+ */
+export function parseManifest(d) {
+  if (!isObj(d) || d.format !== FORMAT) fail(`not a ${FORMAT} manifest (missing 'format': '${FORMAT}'); is this a bundle directory?`);
+  if (!Number.isInteger(d.format_version)) fail('manifest has no integer format_version; re-export the bundle');
+  if (d.format_version > FORMAT_VERSION) {
+    fail(`bundle format version ${d.format_version} is newer than this runtime reads (${FORMAT_VERSION}); upgrade siamese-sdk-web`);
+  }
+  if (d.branches) fail('this is a pseudo-Siamese (two-branch) bundle; the browser runtime reads one-encoder image bundles: use the Python SDK');
+  if (!isObj(d.input)) malformed("missing 'input'");
+  const kind = d.input.kind ?? 'image';
+  if (kind !== 'image') fail(`this is a ${kind} bundle; the browser runtime reads image bundles: use the Python SDK for ${kind}`);
+  if (typeof d.input.name !== 'string') malformed('input.name is not a string');
+  if (!(d.metric in METRICS)) fail(`metric ${JSON.stringify(d.metric)} unknown; expected one of ${Object.keys(METRICS).sort().join(', ')}`);
+  if (!Number.isInteger(d.embedding_dim) || d.embedding_dim < 1) fail(`embedding_dim ${d.embedding_dim} must be >= 1`);
+  if (typeof d.normalized !== 'boolean') malformed('normalized is not a bool');
+  if (!isObj(d.variants) || Object.keys(d.variants).length === 0) fail('manifest lists no encoder variants; re-export the bundle');
+  for (const [name, v] of Object.entries(d.variants)) {
+    if (!VARIANTS.includes(name)) fail(`variant ${JSON.stringify(name)} unknown to this runtime (it reads ${VARIANTS.join(', ')}); upgrade siamese-sdk-web`);
+    if (!isObj(v) || typeof v.file !== 'string') malformed(`variant ${name} has no file`);
+    if (v.batch != null && (!Number.isInteger(v.batch) || v.batch < 1)) {
+      fail(`variant ${JSON.stringify(name)} has fixed batch ${JSON.stringify(v.batch)}; expected an int >= 1 or none; re-export`);
+    }
+    v.thresholds ??= {};
+    v.metrics ??= {};
+  }
+  const defaultVariant = d.default_variant ?? 'fp32';
+  if (!(defaultVariant in d.variants)) fail(`default_variant ${JSON.stringify(defaultVariant)} is not among ${Object.keys(d.variants).sort().join(', ')}`);
+  const op = d.default_operating_point ?? 'eer';
+  if (!OPERATING_POINTS.includes(op)) fail(`default_operating_point ${JSON.stringify(op)} unknown; expected one of ${OPERATING_POINTS.join(', ')}`);
+  if (!isObj(d.heads) || Object.keys(d.heads).sort().join() !== 'matrix,pairwise') fail('manifest heads must be exactly pairwise, matrix');
+  if (!isObj(d.files)) malformed("missing 'files'");
+  Object.keys(d.files).forEach(checkSafeName);
+  const referenced = [...Object.values(d.variants).map((v) => v.file), d.heads.pairwise, d.heads.matrix];
+  const missing = referenced.filter((f) => !(f in d.files)).sort();
+  if (missing.length) fail(`manifest has no sha256 for ${JSON.stringify(missing)}; re-export the bundle`);
+  for (const [name, p] of Object.entries(d.profiles ?? {})) {
+    if (!(p?.variant in d.variants)) fail(`profile ${JSON.stringify(name)} uses variant ${JSON.stringify(p?.variant)}, which the bundle does not ship; re-export`);
+  }
+  return {
+    ...d,
+    input: { ...d.input, preprocess: checkPreprocess(d.input.preprocess) },
+    default_variant: defaultVariant,
+    default_operating_point: op,
+    profiles: d.profiles ?? {},
+  };
+}
+
+/**
+ * Hex sha256 of `bytes` (WebCrypto).
+ * @param {Uint8Array} bytes
+ * @returns {Promise<string>}
+ */
+export async function sha256Hex(bytes) {
+  if (!globalThis.crypto?.subtle) {
+    throw new RuntimeUnavailableError(
+      'WebCrypto (crypto.subtle) is unavailable: the page is not a secure context; serve it over https or from localhost (or pass checkHashes: false)',
+    );
+  }
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** A name -> bytes reader over a URL base or a set of files. */
+function openSource(source) {
+  if (typeof source === 'string' || source instanceof URL) {
+    const base = new URL(String(source).replace(/\/?$/, '/'), globalThis.location?.href);
+    return {
+      where: base.href,
+      listed: null,
+      async read(name) {
+        let res;
+        try {
+          res = await fetch(new URL(name, base));
+        } catch (e) {
+          fail(`bundle file ${name} could not be fetched from ${base.href} (${e.message}); check the URL and that the server is up`);
+        }
+        if (!res.ok) {
+          if (name === MANIFEST) fail(`${base.href} has no ${MANIFEST} (HTTP ${res.status}); pass the URL of the bundle directory siamese-export wrote`);
+          fail(`bundle file ${name} is missing from ${base.href} (HTTP ${res.status}); re-export or re-upload the bundle`);
+        }
+        return new Uint8Array(await res.arrayBuffer());
+      },
+    };
+  }
+  // FileList, File[] (an <input type=file multiple> or a drop), or a Map / object name -> Blob | ArrayBuffer | Uint8Array
+  const entries = source instanceof Map
+    ? [...source]
+    : isObj(source) && !(Symbol.iterator in source) && !('length' in source)
+    ? Object.entries(source)
+    : Array.from(source, (f) => [f.webkitRelativePath ? f.webkitRelativePath.split('/').slice(1).join('/') || f.name : f.name, f]);
+  const byName = new Map(entries);
+  return {
+    where: 'the given files',
+    listed: [...byName.keys()],
+    async read(name) {
+      const f = byName.get(name);
+      if (f === undefined) {
+        if (name === MANIFEST) fail(`the given files hold no ${MANIFEST}; pick every file of the bundle directory, manifest.json included`);
+        fail(`bundle file ${name} is missing from the given files; pick every file of the bundle directory`);
+      }
+      if (f instanceof Uint8Array) return f;
+      if (f instanceof ArrayBuffer) return new Uint8Array(f);
+      return new Uint8Array(await f.arrayBuffer());
+    },
+  };
+}
+
+/**
+ * Read a bundle: its manifest (checked) and every file it lists (sha256-checked unless `checkHashes` is false).
+ * @param {string|URL|FileList|File[]|Record<string, Blob|ArrayBuffer|Uint8Array>} source
+ *   the bundle directory's URL, or its files
+ * @param {{checkHashes?: boolean}} [options]
+ * @returns {Promise<{manifest: Manifest, files: Map<string, Uint8Array>, where: string}>}
+ */
+export async function readBundle(source, { checkHashes = true } = {}) {
+  const src = openSource(source);
+  let data;
+  try {
+    data = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(await src.read(MANIFEST)));
+  } catch (e) {
+    if (e instanceof BundleError) throw e;
+    fail(`${MANIFEST} in ${src.where} is not valid JSON (${e.message}); re-export the bundle`);
+  }
+  const manifest = parseManifest(data);
+  if (!checkHashes) console.warn(`loading ${src.where} WITHOUT checking file hashes: a tampered model would run`);
+  const names = Object.keys(manifest.files);
+  const files = new Map(
+    await Promise.all(
+      names.map(async (name) => {
+        const bytes = await src.read(name);
+        if (checkHashes && (await sha256Hex(bytes)) !== manifest.files[name]) {
+          fail(`bundle file ${name} does not match its sha256 in the manifest (changed or tampered); re-export the bundle`);
+        }
+        return [name, bytes];
+      }),
+    ),
+  );
+  if (checkHashes && src.listed) {
+    const extra = src.listed.filter((n) => n !== MANIFEST && !(n in manifest.files)).sort();
+    if (extra.length) fail(`the bundle holds files the manifest does not list: ${JSON.stringify(extra)}; remove them or re-export`);
+  }
+  return { manifest, files, where: src.where };
+}

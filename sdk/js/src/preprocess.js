@@ -1,0 +1,156 @@
+/**
+ * Images to encoder inputs, exactly as the Python SDK's `siamese_sdk.preprocess.to_array`:
+ * decode to 8-bit RGBA (no colour-space conversion, no alpha premultiplication), convert to Pillow's
+ * "L" (grey: `(19595 R + 38470 G + 7471 B + 2^15) >> 16`) or "RGB" (alpha dropped), resize with Pillow's
+ * resampling (`resample.js`) when the size differs, then `x * scale`, `(x - mean) / std` in float32,
+ * laid out (C, H, W).
+ *
+ * Decoders: images are decoded by the browser (`createImageBitmap` and a canvas), which stores premultiplied
+ * alpha: exact for opaque pixels. A PNG file (Blob, File or URL; 8-bit or palette, non-interlaced) with
+ * translucent pixels is read again by `png.js`, which keeps their stored colour as Pillow does, so the input
+ * tensor is bit-equal for those too. JPEG
+ * decoders differ between libraries (IDCT, chroma upsampling): expect a few grey levels of difference and an
+ * embedding cosine close to, not equal to, 1. 16-bit and interlaced PNGs go through the browser too.
+ */
+
+import { InputError, RuntimeUnavailableError } from './errors.js';
+import { decodePng, isPng } from './png.js';
+import { resize } from './resample.js';
+
+/** Pillow's decompression-bomb guard, as in the Python SDK: larger images are refused. */
+export const MAX_IMAGE_PIXELS = 64_000_000;
+
+/**
+ * @typedef {HTMLImageElement|ImageBitmap|ImageData|Blob|string|URL} ImageLike
+ *   an image element, a bitmap, decoded RGBA pixels, an encoded file (Blob / File) or its URL
+ */
+
+const BITMAP_OPTIONS = { colorSpaceConversion: 'none', premultiplyAlpha: 'none' };
+
+const describe = (image) => (typeof image === 'string' ? image : image instanceof URL ? image.href : image?.name ?? image?.constructor?.name ?? typeof image);
+
+async function fetchBlob(url) {
+  let res;
+  try {
+    res = await fetch(url);
+  } catch (e) {
+    throw new InputError(`image ${describe(url)} could not be fetched (${e.message}); check the URL`);
+  }
+  if (!res.ok) throw new InputError(`image not found: ${describe(url)} (HTTP ${res.status}); check the URL`);
+  return res.blob();
+}
+
+const tooLarge = (name) =>
+  new InputError(`${name} is too large to decode safely (over ${MAX_IMAGE_PIXELS.toLocaleString('en')} pixels); resize it first`);
+
+/** A PNG file decoded by `png.js` (exact colour under any alpha), or null for other files and PNGs it does not read. */
+async function decodeOwnPng(blob, name) {
+  const bytes = new Uint8Array(await blob.arrayBuffer());
+  if (!isPng(bytes)) return null;
+  try {
+    return await decodePng(bytes, MAX_IMAGE_PIXELS);
+  } catch (e) {
+    if (e instanceof RangeError) throw tooLarge(name);
+    throw new InputError(`${name} could not be decoded (${e.message}); the file is truncated or corrupt`);
+  }
+}
+
+async function toBitmap(image, name) {
+  if (typeof HTMLImageElement !== 'undefined' && image instanceof HTMLImageElement) {
+    if (!image.complete || image.naturalWidth === 0) await image.decode();
+  } else if (!(image instanceof Blob) && !(typeof ImageBitmap !== 'undefined' && image instanceof ImageBitmap)) {
+    throw new InputError(`cannot read an image from ${name}; pass an HTMLImageElement, ImageBitmap, ImageData, Blob/File or URL`);
+  }
+  try {
+    return await createImageBitmap(image, BITMAP_OPTIONS);
+  } catch (e) {
+    throw new InputError(`${name} could not be decoded (${e.message}); pass a PNG, JPEG or another format the browser reads`);
+  }
+}
+
+/**
+ * Decode an image to 8-bit straight-alpha RGBA.
+ * @param {ImageLike} image
+ * @returns {Promise<{data: Uint8ClampedArray, width: number, height: number}>}
+ */
+export async function decode(image) {
+  if (typeof ImageData !== 'undefined' && image instanceof ImageData) return image;
+  const name = describe(image);
+  if (typeof image === 'string' || image instanceof URL) image = await fetchBlob(image);
+  const bitmap = await toBitmap(image, name);
+  const { width, height } = bitmap;
+  if (width * height > MAX_IMAGE_PIXELS) throw tooLarge(name);
+  if (typeof OffscreenCanvas === 'undefined') throw new RuntimeUnavailableError('OffscreenCanvas is unavailable; use a current browser (Chrome 69+, Firefox 105+, Safari 16.4+)');
+  const ctx = new OffscreenCanvas(width, height).getContext('2d', { willReadFrequently: true });
+  ctx.drawImage(bitmap, 0, 0);
+  bitmap.close?.();
+  const rgba = ctx.getImageData(0, 0, width, height);
+  // the canvas is exact for opaque pixels; a PNG file with translucent ones is read again, keeping their colour
+  if (!(image instanceof Blob) || isOpaque(rgba.data)) return rgba;
+  return (await decodeOwnPng(image, name)) ?? rgba;
+}
+
+function isOpaque(data) {
+  for (let i = 3; i < data.length; i += 4) if (data[i] !== 255) return false;
+  return true;
+}
+
+/**
+ * RGBA pixels to Pillow's "L" (1 band) or "RGB" (3 bands), interleaved uint8.
+ * @param {{data: ArrayLike<number>, width: number, height: number}} rgba
+ * @param {1|3} channels
+ * @returns {Uint8Array}
+ */
+export function toBands(rgba, channels) {
+  const n = rgba.width * rgba.height;
+  const src = rgba.data;
+  const out = new Uint8Array(n * channels);
+  for (let i = 0; i < n; i++) {
+    const r = src[i * 4];
+    const g = src[i * 4 + 1];
+    const b = src[i * 4 + 2];
+    if (channels === 1) out[i] = (r * 19595 + g * 38470 + b * 7471 + 0x8000) >>> 16;
+    else out.set([r, g, b], i * 3);
+  }
+  return out;
+}
+
+/**
+ * Decoded pixels to the encoder's `(C, H, W)` float32 input, as the manifest's `input.preprocess` says.
+ * @param {{data: ArrayLike<number>, width: number, height: number}} rgba  straight-alpha RGBA
+ * @param {import('./bundle.js').Preprocess} spec
+ * @param {Float32Array} [out]  where to write (`C*H*W` values); a new array by default
+ * @returns {Float32Array}
+ */
+export function normalise(rgba, spec, out = undefined) {
+  const [height, width] = spec.size;
+  const c = spec.channels;
+  const pixels = resize(toBands(rgba, c), rgba.width, rgba.height, c, width, height, spec.resample);
+  const hw = height * width;
+  out ??= new Float32Array(c * hw);
+  const f = Math.fround;
+  const scale = f(spec.scale);
+  for (let ch = 0; ch < c; ch++) {
+    const mean = f(spec.mean[ch]);
+    const std = f(spec.std[ch]);
+    for (let i = 0; i < hw; i++) out[ch * hw + i] = f(f(f(pixels[i * c + ch] * scale) - mean) / std);
+  }
+  return out;
+}
+
+/**
+ * Images to one `(N, C, H, W)` float32 batch, preprocessed as `spec` says.
+ * @param {ImageLike|ImageLike[]} images
+ * @param {import('./bundle.js').Preprocess} spec
+ * @returns {Promise<{data: Float32Array, dims: [number, number, number, number]}>}
+ */
+export async function preprocessImages(images, spec) {
+  const list = Array.isArray(images) ? images : [images];
+  if (list.length === 0) throw new InputError('no images given; pass at least one image');
+  const [height, width] = spec.size;
+  const per = spec.channels * height * width;
+  const data = new Float32Array(list.length * per);
+  const decoded = await Promise.all(list.map(decode));
+  decoded.forEach((rgba, i) => normalise(rgba, spec, data.subarray(i * per, (i + 1) * per)));
+  return { data, dims: [list.length, spec.channels, height, width] };
+}
