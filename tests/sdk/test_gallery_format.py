@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from siamese_sdk.gallery import Gallery
 
-DATA = Path(__file__).parent / "data" / "galleries"
+DATA = Path(__file__).resolve().parents[1] / "data" / "galleries"
 EXPECTED = json.loads((DATA / "expected.json").read_text())
 
 

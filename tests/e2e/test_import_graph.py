@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = {"siamese_sdk": ROOT / "sdk" / "siamese_sdk", "siamese_trainer": ROOT / "trainer" / "siamese_trainer",
             "siamese_export": ROOT / "export" / "siamese_export"}  # fmt: skip
 
