@@ -150,7 +150,7 @@ def test_fresh_venv_runs_the_image_kinds(sdk_venv, signet_lrn, backbone_run, lea
 @pytest.mark.venv
 @pytest.mark.slow
 def test_fresh_venv_without_torch_passes_the_golden_bundle_tests(sdk_venv):
-    """``tests/test_golden_bundle.py`` (the SDK against the checked-in bundle) passes with pytest in the torch-free venv."""
+    """``tests/sdk/test_golden_bundle.py`` (the SDK against the checked-in bundle) passes with pytest in the torch-free venv."""
     env_dir, env = sdk_venv
     py = str(env_dir / "bin" / "python")
     pip = subprocess.run(

@@ -1,5 +1,5 @@
 /**
- * Page side of the browser parity test (tests/test_browser_parity.py): runs one job through the runtime
+ * Page side of the browser parity test (tests/e2e/test_browser_parity.py): runs one job through the runtime
  * and returns plain JSON: preprocessed tensors, embeddings, pair scores and decisions per operating point,
  * gallery top-1 and embed latencies, per variant.
  */
@@ -86,7 +86,7 @@ async function errorCases(job) {
   return out;
 }
 
-/** Run `job` (see tests/test_browser_parity.py) and return its results as JSON-ready data. */
+/** Run `job` (see tests/e2e/test_browser_parity.py) and return its results as JSON-ready data. */
 export async function runParity(job) {
   const cases = [];
   for (const c of job.preprocessCases) {

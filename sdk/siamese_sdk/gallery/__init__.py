@@ -26,7 +26,7 @@ The package, one concern per module:
 - ``io``: the ``.npz`` file format and the model-binding check;
 - ``lock``: the reader-writer lock (thread-safety).
 
-``benchmarks/test_gallery_speed.py`` and ``tests/test_gallery.py`` measure the recall@5 cost of compact storage.
+``benchmarks/test_gallery_speed.py`` and ``tests/sdk/test_gallery.py`` measure the recall@5 cost of compact storage.
 """
 
 from __future__ import annotations

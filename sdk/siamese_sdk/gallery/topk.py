@@ -8,7 +8,7 @@ is exact and does not depend on the chunking.
 Memory: extra memory per search is bounded by about ``max_chunk_bytes`` (default 64 MiB) plus ``O(B·k)``,
 whatever ``N``: the gallery is taken in chunks of ``C`` rows with ``C·(16·b + 4·D) <= max_chunk_bytes`` (``b``
 the query block; the ``4·D`` term, a dequantised copy of the chunk, only for float16/int8; at least ``k``
-rows; a learned head's chunk is sized for its ``(b, C, D)`` difference tensor). ``tests/test_gallery.py``
+rows; a learned head's chunk is sized for its ``(b, C, D)`` difference tensor). ``tests/sdk/test_gallery.py``
 checks the bound with ``tracemalloc``.
 """
 
