@@ -39,4 +39,4 @@ def test_gpu_wheel_requires_onnxruntime_gpu_only(tmp_path):
         names = z.namelist()
     assert re.search(r"^Name: siamese-sdk-gpu$", metadata, re.M)
     assert ORT_REQ.findall(metadata) == ["onnxruntime-gpu"]
-    assert "siamese_sdk/model.py" in names and "siamese_sdk/providers.py" in names
+    assert "siamese_sdk/runtime/model.py" in names and "siamese_sdk/providers/__init__.py" in names
