@@ -10,7 +10,7 @@ import click
 
 from ..errors import InputError
 from ..format.manifest import VARIANTS
-from .common import BUNDLE, PROVIDER, THREADS
+from .common import BUNDLE, PROVIDER, THREADS, TRUSTED_KEY, trusted_keys
 
 
 @click.command()
@@ -69,6 +69,7 @@ from .common import BUNDLE, PROVIDER, THREADS
 )
 @PROVIDER
 @THREADS
+@TRUSTED_KEY
 def bench(
     bundle: Path,
     data: Path | None,
@@ -117,6 +118,7 @@ def bench(
         torch_checkpoint,
         progress=lambda s: click.echo(f"  {s}", err=True),
         per_provider=per_provider,
+        trusted_keys=trusted_keys(),
     )
     click.echo(bench_.markdown(report), nl=False)
     if json_out is not None:
