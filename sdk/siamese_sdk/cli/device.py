@@ -142,10 +142,12 @@ def bench(
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def doctor(providers: tuple[str, ...], as_json: bool) -> None:
-    """Check this machine: onnxruntime build(s), providers that really initialise, int8 CPU features, GPUs.
+    """Check this machine: onnxruntime build(s), providers that really initialise, int8 CPU features, GPUs, and
+    the trusted keys for signed bundles.
 
     Exit code 1 when something is wrong (no or conflicting onnxruntime builds, a provider that does not
-    initialise or computes wrong numbers); each problem is printed with its fix.
+    initialise or computes wrong numbers, a broken SIAMESE_TRUSTED_KEYS or trusted-keys directory); each
+    problem is printed with its fix.
 
     \b
     Examples:
