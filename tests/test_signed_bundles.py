@@ -388,6 +388,8 @@ def test_cli_commands_take_trusted_keys(signed, keys, tmp_path):
     assert bad.exit_code == 1 and f"signed by key {kid(keys)}, which is not among" in bad.output
     env = invoke("embed", signed, IMAGES[0], "-o", tmp_path / "e.npy", env={ENV_VAR: str(keys["evil"][1])})
     assert env.exit_code == 1 and "not among the trusted keys" in env.output and not (tmp_path / "e.npy").exists()
+    bench = invoke("bench", signed, "--trusted-key", keys["evil"][1])  # refused before anything is measured
+    assert bench.exit_code == 1 and "not among the trusted keys" in bench.output
 
 
 def test_cli_gallery_with_a_key_file(signed, keys, tmp_path):
