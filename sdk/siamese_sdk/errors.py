@@ -36,11 +36,12 @@ class ExtraMissingError(SiameseError, ImportError):
 
 
 def require_extra(module: str, extra: str = "train") -> None:
-    """Raise ``ExtraMissingError`` in one line when ``module`` cannot be imported."""
+    """Raise ``ExtraMissingError`` in one line, naming ``extra``'s install command, when ``module`` cannot be imported."""
     import importlib.util
 
     if importlib.util.find_spec(module) is None:
+        # torch is installed first, in the build the machine needs (CPU/CUDA/ROCm): the README says how
+        how = "(torch: see the README)" if extra == "train" else f"(from a checkout: pip install '.[{extra}]')"
         raise ExtraMissingError(
-            f"this command needs {module}, which is not installed; "
-            f"install the extra: pip install 'siamese-sdk[{extra}]' (torch: see the README)"
+            f"this command needs {module}, which is not installed; install the extra: pip install 'siamese-sdk[{extra}]' {how}"
         )

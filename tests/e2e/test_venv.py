@@ -150,16 +150,21 @@ def test_fresh_venv_runs_the_image_kinds(sdk_venv, signet_lrn, backbone_run, lea
 @pytest.mark.venv
 @pytest.mark.slow
 def test_fresh_venv_without_torch_passes_the_golden_bundle_tests(sdk_venv):
-    """``tests/sdk/test_golden_bundle.py`` (the SDK against the checked-in bundle) passes with pytest in the torch-free venv."""
+    """``tests/sdk/test_golden_bundle.py`` (the SDK against the checked-in bundle) and ``tests/sdk/test_signed_bundles.py``
+    (signatures, path checks, sealed galleries) pass with pytest in the torch-free venv, with the ``signing`` extra."""
     env_dir, env = sdk_venv
     py = str(env_dir / "bin" / "python")
     pip = subprocess.run(
-        [py, "-m", "pip", "install", "-q", "--disable-pip-version-check", "pytest"], capture_output=True, text=True, env=env
+        [py, "-m", "pip", "install", "-q", "--disable-pip-version-check", "pytest", f"{ROOT}[signing]"],
+        capture_output=True,
+        text=True,
+        env=env,
     )
     assert pip.returncode == 0, pip.stderr[-2000:]
     run_in_venv(sdk_venv, "")  # torch and onnx are still absent
+    files = [str(next(ROOT.glob(f"tests/**/{name}"))) for name in ("test_golden_bundle.py", "test_signed_bundles.py")]
     tests = subprocess.run(
-        [py, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(next(ROOT.glob("tests/**/test_golden_bundle.py")))],
+        [py, "-m", "pytest", "-q", "-p", "no:cacheprovider", *files],
         capture_output=True,
         text=True,
         env=env,

@@ -101,6 +101,30 @@ def test_cli_verify_and_info_on_two_branches(pseudo_run, tiny_data):
     assert r.exit_code == 0 and len(json.loads(r.output)["results"][0]["hits"]) == 5
 
 
+def test_signed_two_branch_bundle_is_verified_once(pseudo_run, tmp_path, monkeypatch):
+    """One signature check covers both branches' encoders; a swapped branch encoder is refused."""
+    import shutil
+
+    pytest.importorskip("cryptography")
+    from siamese_sdk import security
+    from siamese_sdk.security import keygen, sign_bundle
+
+    bundle = shutil.copytree(pseudo_run[1], tmp_path / "bundle")
+    priv, pub = keygen(tmp_path / "publisher")
+    sign_bundle(bundle, priv)
+    calls = []
+    real = security.verify_manifest_bytes
+    monkeypatch.setattr(security, "verify_manifest_bytes", lambda *a, **k: calls.append(1) or real(*a, **k))
+    m = siamese_sdk.load(bundle, variant="fp32", trusted_keys=[pub])
+    assert m.branches == ("a", "b") and len(calls) == 1
+    shutil.copy(bundle / "encoder.a.fp32.onnx", bundle / "encoder.b.fp32.onnx")
+    raw = json.loads((bundle / "manifest.json").read_text())
+    raw["files"]["encoder.b.fp32.onnx"] = raw["files"]["encoder.a.fp32.onnx"]
+    (bundle / "manifest.json").write_text(json.dumps(raw, indent=2))
+    with pytest.raises(BundleError, match="changed after it was signed"):
+        siamese_sdk.load(bundle, variant="fp32", trusted_keys=[pub])
+
+
 def test_cross_branch_losses_by_hand():
     import torch
     from siamese_trainer.tasks.two_branch import CrossBranchLoss

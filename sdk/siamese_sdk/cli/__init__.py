@@ -1,8 +1,8 @@
 """``siamese``: the runtime command line (needs only the SDK install).
 
 Each command is a thin function (parse, call the library, print) in a module of this package: ``describe``
-(info), ``embedding`` (embed, verify), ``enrol`` (gallery, search), ``evaluate`` (oneshot) and ``device`` (bench,
-doctor); the shared options, error handling and the manifest summary are in ``common``. (The modules are not
+(info), ``embedding`` (embed, verify), ``enrol`` (gallery, search), ``evaluate`` (oneshot), ``device`` (bench,
+doctor) and ``trust`` (keygen, sign); the shared options, error handling and the manifest summary are in ``common``. (The modules are not
 named after their commands: ``siamese_sdk.cli.verify`` and friends stay the click commands, as before.)
 Heavy imports happen inside commands so ``siamese --help`` stays fast.
 """
@@ -17,6 +17,7 @@ from .device import bench, doctor
 from .embedding import embed, verify
 from .enrol import gallery_cmd, search
 from .evaluate import oneshot
+from .trust import keygen, sign
 
 
 @click.group(cls=FriendlyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -32,10 +33,11 @@ def main() -> None:
       siamese gallery bundle/ enrolled/ -o gallery.npz
       siamese search bundle/ gallery.npz probe.png -k 5
       siamese doctor --provider cuda
+      siamese keygen -o publisher && siamese sign bundle/ --key publisher.key
     """
 
 
-for _command in (info, embed, gallery_cmd, search, verify, oneshot, bench, doctor):
+for _command in (info, embed, gallery_cmd, search, verify, oneshot, bench, doctor, keygen, sign):
     main.add_command(_command)
 
 __all__ = [

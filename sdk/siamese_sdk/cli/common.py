@@ -81,11 +81,40 @@ BRANCH = click.option(
 )
 
 
+_KEYS = "siamese.trusted_keys"
+
+
+def _remember_keys(ctx: click.Context, _param: click.Parameter, value: tuple[Path, ...]) -> None:
+    ctx.meta[_KEYS] = list(value) if value else None
+
+
+#: ``--trusted-key PATH`` (repeatable) on the commands that load a bundle: ``load_model`` and ``trusted_keys``
+#: read it from the click context, so the commands' signatures do not carry it.
+TRUSTED_KEY = click.option(
+    "--trusted-key",
+    "trusted_keys",
+    multiple=True,
+    metavar="PATH",
+    type=click.Path(path_type=Path),
+    expose_value=False,
+    callback=_remember_keys,
+    help="Refuse the bundle unless one of these public keys (.pub, or a directory of them) signed it; "
+    "repeatable. Default: SIAMESE_TRUSTED_KEYS or ~/.config/siamese/trusted_keys/, else no signature check.",
+)
+
+
+def trusted_keys() -> list[Path] | None:
+    """The current command's ``--trusted-key`` paths; None when none was given (then the configured ones apply)."""
+    ctx = click.get_current_context(silent=True)
+    return ctx.meta.get(_KEYS) if ctx is not None else None
+
+
 def load_model(bundle: Path, variant: str, providers: tuple[str, ...], threads: int | None, images_only: bool = True) -> Any:
-    """Load ``bundle`` for a command; ``images_only``: refuse text/dialog bundles, naming the command."""
+    """Load ``bundle`` for a command (checked against ``--trusted-key``, else the configured trusted keys);
+    ``images_only``: refuse text/dialog bundles, naming the command."""
     from ..runtime.model import load
 
-    model = load(bundle, variant=variant, providers=list(providers) or None, threads=threads)
+    model = load(bundle, variant=variant, providers=list(providers) or None, threads=threads, trusted_keys=trusted_keys())
     kinds = sorted({model.input_spec(b).kind for b in model.branches} if model.branches else {model.input.kind})
     if images_only and kinds != ["image"]:
         command = click.get_current_context().info_name

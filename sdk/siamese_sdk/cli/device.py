@@ -10,7 +10,7 @@ import click
 
 from ..errors import InputError
 from ..format.manifest import VARIANTS
-from .common import BUNDLE, PROVIDER, THREADS
+from .common import BUNDLE, PROVIDER, THREADS, TRUSTED_KEY, trusted_keys
 
 
 @click.command()
@@ -69,6 +69,7 @@ from .common import BUNDLE, PROVIDER, THREADS
 )
 @PROVIDER
 @THREADS
+@TRUSTED_KEY
 def bench(
     bundle: Path,
     data: Path | None,
@@ -117,6 +118,7 @@ def bench(
         torch_checkpoint,
         progress=lambda s: click.echo(f"  {s}", err=True),
         per_provider=per_provider,
+        trusted_keys=trusted_keys(),
     )
     click.echo(bench_.markdown(report), nl=False)
     if json_out is not None:
@@ -140,10 +142,12 @@ def bench(
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def doctor(providers: tuple[str, ...], as_json: bool) -> None:
-    """Check this machine: onnxruntime build(s), providers that really initialise, int8 CPU features, GPUs.
+    """Check this machine: onnxruntime build(s), providers that really initialise, int8 CPU features, GPUs, and
+    the trusted keys for signed bundles.
 
     Exit code 1 when something is wrong (no or conflicting onnxruntime builds, a provider that does not
-    initialise or computes wrong numbers); each problem is printed with its fix.
+    initialise or computes wrong numbers, a broken SIAMESE_TRUSTED_KEYS or trusted-keys directory); each
+    problem is printed with its fix.
 
     \b
     Examples:

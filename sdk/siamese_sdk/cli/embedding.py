@@ -10,7 +10,18 @@ from typing import Any
 import click
 
 from ..errors import InputError
-from .common import BATCH_SIZE, BUNDLE, PROVIDER, THREADS, VARIANT, comparison, load_model, operating_point, score_name
+from .common import (
+    BATCH_SIZE,
+    BUNDLE,
+    PROVIDER,
+    THREADS,
+    TRUSTED_KEY,
+    VARIANT,
+    comparison,
+    load_model,
+    operating_point,
+    score_name,
+)
 
 
 @click.command()
@@ -28,6 +39,7 @@ from .common import BATCH_SIZE, BUNDLE, PROVIDER, THREADS, VARIANT, comparison, 
 @VARIANT
 @PROVIDER
 @THREADS
+@TRUSTED_KEY
 def embed(
     bundle: Path,
     paths: tuple[Path, ...],
@@ -87,6 +99,7 @@ def embed(
 @VARIANT
 @PROVIDER
 @THREADS
+@TRUSTED_KEY
 def verify(
     bundle: Path,
     a: str,

@@ -8,12 +8,14 @@ from pathlib import Path
 
 import click
 
+from ..errors import InputError
 from .common import (
     BATCH_SIZE,
     BRANCH,
     BUNDLE,
     PROVIDER,
     THREADS,
+    TRUSTED_KEY,
     VARIANT,
     closer,
     comparison,
@@ -21,6 +23,31 @@ from .common import (
     operating_point,
     score_name,
 )
+
+GALLERY_KEY = click.option(
+    "--gallery-key-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="The gallery's key: a file of 32 raw bytes, or a passphrase (the file's text, final newline dropped). "
+    "The gallery is written sealed (authenticated) and must load sealed with it.",
+)
+
+
+def read_key_file(path: Path | None) -> bytes | str | None:
+    """The gallery key in ``path``: its bytes when exactly 32 (a raw key), else its UTF-8 text without the final
+    newline (a passphrase); None without a path. ``InputError`` for an empty or non-UTF-8 passphrase file."""
+    if path is None:
+        return None
+    data = path.read_bytes()
+    if len(data) == 32:
+        return data
+    try:
+        text = data.decode("utf-8").removesuffix("\n").removesuffix("\r")
+    except UnicodeDecodeError:
+        raise InputError(f"--gallery-key-file {path} is neither 32 raw key bytes nor a UTF-8 passphrase") from None
+    if not text:
+        raise InputError(f"--gallery-key-file {path} is empty; write 32 random bytes or a passphrase into it")
+    return text
 
 
 @click.command("gallery")
@@ -45,6 +72,13 @@ from .common import (
 @PROVIDER
 @THREADS
 @BRANCH
+@TRUSTED_KEY
+@GALLERY_KEY
+@click.option(
+    "--encrypt",
+    is_flag=True,
+    help="Also encrypt the sealed gallery (AES-256-GCM; needs --gallery-key-file and the signing extra).",
+)
 def gallery_cmd(
     bundle: Path,
     paths: tuple[Path, ...],
@@ -55,6 +89,8 @@ def gallery_cmd(
     providers: tuple[str, ...],
     threads: int | None,
     branch: str | None,
+    gallery_key_file: Path | None,
+    encrypt: bool,
 ) -> None:
     """Build a 1:N search gallery from image files and folders (recursively); ids are the file paths.
 
@@ -67,13 +103,17 @@ def gallery_cmd(
     from ..tools.enrol import enrol
     from ..tools.files import find_images
 
+    key = read_key_file(gallery_key_file)
+    if encrypt and key is None:
+        raise InputError("--encrypt needs --gallery-key-file (the key that seals and encrypts the gallery)")
     model = load_model(bundle, variant, providers, threads)
     files = find_images(paths)
     with click.progressbar(length=len(files), label=f"embedding {len(files)} images", file=sys.stderr) as bar:
         g = enrol(model, files, storage, batch_size, branch, progress=bar.update)
-    g.save(output)
+    g.save(output, key=key, encrypt=encrypt)
+    sealed = ", sealed and encrypted" if encrypt else ", sealed" if key is not None else ""
     click.echo(
-        f"wrote {output} ({len(g)} x {g.embedding_dim} {storage}, {g.metric}, encoder {g.fingerprint}, variant {model.variant})"
+        f"wrote {output} ({len(g)} x {g.embedding_dim} {storage}, {g.metric}, encoder {g.fingerprint}, variant {model.variant}{sealed})"
     )
 
 
@@ -95,6 +135,8 @@ def gallery_cmd(
 @PROVIDER
 @THREADS
 @BRANCH
+@TRUSTED_KEY
+@GALLERY_KEY
 def search(
     bundle: Path,
     gallery_path: Path,
@@ -107,6 +149,7 @@ def search(
     providers: tuple[str, ...],
     threads: int | None,
     branch: str | None,
+    gallery_key_file: Path | None,
 ) -> None:
     """Find the K closest GALLERY entries of each QUERY image (files or folders).
 
@@ -122,7 +165,7 @@ def search(
     from ..tools.files import find_images
 
     model = load_model(bundle, variant, providers, threads)
-    g = Gallery.load(gallery_path, model=model, index=index)
+    g = Gallery.load(gallery_path, model=model, index=index, key=read_key_file(gallery_key_file))
     files = find_images(queries)
     op = operating_point or model.manifest.default_operating_point
     t = model.threshold(op)

@@ -35,12 +35,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from .. import metric as _metric
-from ..errors import BundleError
+from ..errors import BundleError, InputError
 from ..metric import Metric
 from .entries import BRANCHES, Branch, Profile, Variant, parse_variant, sha256_file  # noqa: F401  (parse_variant: old name)
 from .inputs import ImageInput, InputSpec, Preprocess, input_from_dict
@@ -266,13 +267,25 @@ class Manifest:
             raise BundleError(f"manifest is malformed ({type(e).__name__}: {e}); re-export the bundle") from None
 
 
-def read_manifest(bundle_dir: str | Path, verify: bool = True) -> Manifest:
-    """Read ``bundle_dir/manifest.json`` and, with ``verify``, check every file against its sha256.
+def read_manifest(bundle_dir: str | Path, verify: bool = True, trusted_keys: Sequence[str | Path] | None = None) -> Manifest:
+    """Read ``bundle_dir/manifest.json``; with ``verify``, check every file against its sha256.
+
+    ``trusted_keys`` (``.pub`` files or directories of them; None: no signature check, ``[]``: refuse
+    everything): ``manifest.sig`` must be a valid signature by one of them over the exact manifest bytes that
+    are then parsed (``siamese_sdk.security.signing``; needs the ``signing`` extra). Always, with or without
+    ``verify``: every path field and every external-data location of the ONNX files must stay inside the
+    bundle and be hashed (``siamese_sdk.security.onnx_refs``), so nothing outside it is opened later.
 
     Raises ``BundleError`` for a path that is not a directory, a missing/unparseable manifest, an
-    unsupported format version, a missing, changed or unlisted file.
+    unsupported format version, a missing, changed or unlisted file, a refused signature or path;
+    ``InputError`` for ``trusted_keys`` with ``verify=False`` (a signature pins the hashes it is not checking).
     """
     root = Path(bundle_dir)
+    if trusted_keys is not None and not verify:
+        raise InputError(
+            "verify=False cannot be combined with trusted keys (given, or configured by SIAMESE_TRUSTED_KEYS or "
+            "~/.config/siamese/trusted_keys): the signature covers the file hashes that verify=False skips"
+        )
     if not root.exists():
         raise BundleError(f"bundle not found: {root}; pass the directory siamese-export wrote")
     if not root.is_dir():
@@ -280,13 +293,21 @@ def read_manifest(bundle_dir: str | Path, verify: bool = True) -> Manifest:
     mpath = root / MANIFEST
     if not mpath.is_file():
         raise BundleError(f"{root} has no {MANIFEST}; it is not a bundle (make one with siamese-export)")
+    raw = mpath.read_bytes()  # read once: the bytes checked are the bytes parsed
+    from .. import security  # (stdlib only; cryptography is imported only when keys are checked)
+
+    if trusted_keys is not None:
+        spath = root / security.SIGNATURE
+        sig = spath.read_bytes() if spath.is_file() else None
+        security.verify_manifest_bytes(raw, sig, trusted_keys, where=f"bundle {root}")
     try:
-        data = json.loads(mpath.read_text(encoding="utf-8"))
+        data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise BundleError(f"{mpath} is not valid JSON ({e}); re-export the bundle") from None
     manifest = Manifest.from_dict(data)
     if verify:
         verify_files(root, manifest)
+    security.check_bundle_files(data, root)  # before any ONNX Runtime session opens a file
     return manifest
 
 
@@ -302,7 +323,8 @@ def write_manifest(root: Path, manifest: Manifest) -> None:
 
 
 def verify_files(root: Path, manifest: Manifest) -> None:
-    """Refuse a bundle whose files differ from the manifest: missing, changed, or not listed."""
+    """Refuse a bundle whose files differ from the manifest: missing, changed, or not listed (``manifest.json``
+    and its detached signature ``manifest.sig`` are the two files not listed in it)."""
     for name, digest in manifest.files.items():
         path = root / name
         if Path(name).is_absolute() or ".." in Path(name).parts:
@@ -313,7 +335,9 @@ def verify_files(root: Path, manifest: Manifest) -> None:
             raise BundleError(
                 f"bundle file {name} does not match its sha256 in the manifest (changed or tampered); re-export the bundle"
             )
-    listed = set(manifest.files) | {MANIFEST}
+    from ..security.signing import SIGNATURE  # (lazy: off the import path of ``import siamese_sdk``)
+
+    listed = set(manifest.files) | {MANIFEST, SIGNATURE}
     extra = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and str(p.relative_to(root)) not in listed)
     if extra:
         raise BundleError(f"bundle {root} holds files the manifest does not list: {extra}; remove them or re-export")

@@ -12,6 +12,8 @@ Scores are computed from the stored (dequantised) vectors, so a compact gallery 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from ..errors import InputError
@@ -62,3 +64,16 @@ def cosine_factors(deq: np.ndarray, scale: np.ndarray | None) -> np.ndarray:
     """``(N,) float32`` ``scale / ||g||`` (``1 / ||g||`` without int8 scales): turns ``q·codes`` into ``q·g/||g||``."""
     mul = np.ones(deq.shape[0], np.float32) if scale is None else scale.astype(np.float32)
     return (mul / np.maximum(np.sqrt(np.einsum("ij,ij->i", deq, deq)), EPS)).astype(np.float32)
+
+
+def check_ids(ids: Sequence[str], n: int) -> list[str]:
+    """``ids`` of ``n`` rows to add as a list of non-empty strings; ``InputError`` otherwise."""
+    if isinstance(ids, str):
+        raise InputError("ids must be a sequence of strings, one per row, not one string; wrap it: [id]")
+    out = list(ids.tolist() if isinstance(ids, np.ndarray) else ids)
+    if len(out) != n:
+        raise InputError(f"got {n} embeddings but {len(out)} ids; pass one id per row")
+    for i in out:
+        if not isinstance(i, str) or not i:
+            raise InputError(f"id {i!r} invalid; ids must be non-empty strings")
+    return out

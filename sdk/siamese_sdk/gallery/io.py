@@ -10,10 +10,18 @@ One uncompressed ``.npz`` (a zip of ``.npy`` members, each with a CRC-32), writt
 
 Norms are recomputed on load. A newer ``format_version``, a missing or malformed member, a truncated or
 corrupt file, or a fingerprint that differs from the given model's raise ``BundleError``.
+
+A plain (unauthenticated) file protects against corruption and truncation (the zip CRCs), a gallery of another
+encoder (with ``model=``), NaN/Inf and wrong shapes; it does NOT protect against anyone who can write it (they
+can add, remove or edit ids and templates, and it loads as if the app wrote it) or read it (every template).
+With a key the whole file is sealed (``siamese_sdk.security.sealed``: the ``.npz`` bytes behind a
+``SIAMSEAL`` header, HMAC-SHA256, or AES-256-GCM with ``encrypt``): a wrong key or any changed byte is refused.
+A sealed file does not stop rollback to an older file sealed with the same key. See ``docs/security.md``.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import zipfile
@@ -23,8 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..atomic import write_atomic
-from ..errors import BundleError
+from ..atomic import write_atomic, write_bytes_atomic
+from ..errors import BundleError, InputError
 from .codec import STORAGES
 
 if TYPE_CHECKING:
@@ -46,8 +54,24 @@ class GalleryFile:
     scales: np.ndarray | None
 
 
-def write(path: str | os.PathLike, meta: dict[str, Any], ids: list[str], vectors: np.ndarray, scales: np.ndarray | None) -> Path:
-    """Write a gallery file atomically; ``meta`` holds fingerprint, embedding_dim, metric, storage (count is added)."""
+def write(
+    path: str | os.PathLike,
+    meta: dict[str, Any],
+    ids: list[str],
+    vectors: np.ndarray,
+    scales: np.ndarray | None,
+    key: bytes | str | None = None,
+    encrypt: bool = False,
+) -> Path:
+    """Write a gallery file atomically; ``meta`` holds fingerprint, embedding_dim, metric, storage (count is added).
+
+    ``key`` (32 raw bytes or a passphrase ``str``) seals the file (authenticated; ``encrypt``: also encrypted,
+    needs the ``signing`` extra); the sealed ``.npz`` is built in memory first (one extra copy of the file).
+    """
+    if encrypt and key is None:
+        raise InputError(
+            "encrypt=True needs a key; pass key= (32 bytes from siamese_sdk.security.generate_key(), or a passphrase)"
+        )
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, **meta, "count": len(ids)}
     arrays: dict[str, np.ndarray] = {
         "meta": np.array(json.dumps(meta)),
@@ -57,6 +81,13 @@ def write(path: str | os.PathLike, meta: dict[str, Any], ids: list[str], vectors
     if scales is not None:
         arrays["scales"] = scales
 
+    if key is not None:
+        from ..security.sealed import seal
+
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        return write_bytes_atomic(path, seal(buf.getbuffer(), key, encrypt=encrypt))
+
     def write_npz(p: Path) -> None:
         with open(p, "wb") as f:  # a file object: np.savez would append ".npz" to a path
             np.savez(f, **arrays)
@@ -64,15 +95,21 @@ def write(path: str | os.PathLike, meta: dict[str, Any], ids: list[str], vectors
     return write_atomic(path, write_npz)
 
 
-def read(path: str | os.PathLike) -> GalleryFile:
-    """Read and validate a gallery file; raises ``BundleError`` for anything but a well-formed one."""
+def read(path: str | os.PathLike, key: bytes | str | None = None) -> GalleryFile:
+    """Read and validate a gallery file; raises ``BundleError`` for anything but a well-formed one.
+
+    ``key``: the file must be sealed with it (``write(..., key=)``); without it, it must be plain.
+    """
     path = Path(path)
     if not path.is_file():
         hint = "pass the .npz file, not a directory" if path.is_dir() else "check the path, or build one with siamese gallery"
         raise BundleError(f"gallery not found: {path}; {hint}")
+    from ..security.sealed import read_sealed
+
     bad = f"gallery {path} is truncated or corrupt"
     try:
-        with np.load(path, allow_pickle=False) as z:
+        data = read_sealed(path, key, what=f"gallery {path}")  # None: a plain file read without a key
+        with np.load(path if data is None else io.BytesIO(data), allow_pickle=False) as z:
             names = set(z.files)
             missing = sorted({"meta", "ids", "vectors"} - names)
             if missing:
@@ -81,7 +118,7 @@ def read(path: str | os.PathLike) -> GalleryFile:
             ids = z["ids"]
             vec = z["vectors"]
             scale = z["scales"] if "scales" in names else None
-    except BundleError:
+    except (BundleError, InputError):
         raise
     except (zipfile.BadZipFile, EOFError, ValueError, OSError, KeyError) as e:
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]

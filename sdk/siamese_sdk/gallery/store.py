@@ -149,7 +149,7 @@ class Gallery:
         empty id, or (``float16``) values beyond its range.
         """
         e = self._check_embeddings(embeddings, "embeddings")
-        id_list = _check_ids(ids, e.shape[0])
+        id_list = codec.check_ids(ids, e.shape[0])
         if self._m.normalized_inputs:
             e = codec.unit(e)
         vec, scale = codec.quantize(e, self.storage)
@@ -272,26 +272,30 @@ class Gallery:
         return block
 
     # ---- persistence --------------------------------------------------------------------------------
-    def save(self, path: str | os.PathLike) -> Path:
+    def save(self, path: str | os.PathLike, key: bytes | str | None = None, encrypt: bool = False) -> Path:
         """Write the gallery to ``path`` (one ``.npz``, the exact name given) atomically; returns the path.
 
-        Concurrent adds wait only while the live rows are referenced, not while the file is written.
+        A plain file (no ``key``) is checked on load for corruption and its encoder only: whoever can write it can
+        enrol, remove or edit ids. ``key`` (32 bytes, ``security.generate_key()``, or a passphrase ``str``) seals it:
+        a wrong key or a changed byte is refused (a rollback to an older sealed copy is not); ``encrypt`` also
+        encrypts it (``signing`` extra). Adds wait only while the live rows are referenced, not during the write.
         """
         with self._lock.read():
             n = self._n
             vec = self._vec[:n]
             scale = None if self._scale is None else self._scale[:n]
             ids = list(self._ids[:n])
-        meta = {
-            "fingerprint": self.fingerprint,
-            "embedding_dim": self.embedding_dim,
-            "metric": self.metric,
-            "storage": self.storage,
-        }
-        return io.write(path, meta, ids, vec, scale)
+        return io.write(path, self._meta(), ids, vec, scale, key=key, encrypt=encrypt)
 
     @classmethod
-    def load(cls, path: str | os.PathLike, model: SiameseModel | None = None, index: str = "flat", **kwargs: Any) -> Gallery:
+    def load(
+        cls,
+        path: str | os.PathLike,
+        model: SiameseModel | None = None,
+        index: str = "flat",
+        key: bytes | str | None = None,
+        **kwargs: Any,
+    ) -> Gallery:
         """Read a gallery written by ``save`` (format in ``gallery.io``).
 
         Args:
@@ -299,11 +303,13 @@ class Gallery:
             model: when given, the gallery must have been built by this model's encoder (same fingerprint,
                 dim and metric), or ``BundleError`` is raised.
             index, kwargs: search settings, as for the constructor (not stored in the file).
+            key: the key it was saved with (then it must be sealed and authentic); None: it must be plain.
 
         Raises:
-            BundleError: missing, truncated, corrupt or malformed file; newer format version; another model.
+            BundleError: missing, truncated, corrupt or malformed file; newer format version; another model; a
+                sealed file without its key, a plain one with a key, a wrong key or a changed byte.
         """
-        f = io.read(path)
+        f = io.read(path, key=key)
         meta = f.meta
         if model is not None:
             io.check_model_meta(meta, model, Path(path))
@@ -315,10 +321,13 @@ class Gallery:
 
     def check_model(self, model: SiameseModel) -> None:
         """Raise ``BundleError`` unless ``model`` made this gallery's embeddings (fingerprint, dim, metric)."""
-        meta = {"fingerprint": self.fingerprint, "embedding_dim": self.embedding_dim, "metric": self.metric}
-        io.check_model_meta(meta, model, "this gallery")
+        io.check_model_meta(self._meta(), model, "this gallery")
 
     # ---- internals ----------------------------------------------------------------------------------
+    def _meta(self) -> dict[str, Any]:
+        """The file's ``meta`` fields (``gallery.io``) that bind it to its encoder, and its storage."""
+        return dict(fingerprint=self.fingerprint, embedding_dim=self.embedding_dim, metric=self.metric, storage=self.storage)
+
     def _has_add(self) -> bool:
         """Whether rows carry ``||g||²`` (the L2 formula: distances on raw, not unit, vectors)."""
         return not self._by_head and not self._m.normalized_inputs
@@ -385,16 +394,3 @@ class Gallery:
             c1 = min(c0 + _LOAD_CHUNK, self._n)
             s = None if self._scale is None else self._scale[c0:c1]
             self._fidx.add(codec.dequantize(self._vec[c0:c1], s))
-
-
-def _check_ids(ids: Sequence[str], n: int) -> list[str]:
-    """``ids`` as a list of ``n`` non-empty strings; ``InputError`` otherwise."""
-    if isinstance(ids, str):
-        raise InputError("ids must be a sequence of strings, one per row, not one string; wrap it: [id]")
-    out = list(ids.tolist() if isinstance(ids, np.ndarray) else ids)
-    if len(out) != n:
-        raise InputError(f"got {n} embeddings but {len(out)} ids; pass one id per row")
-    for i in out:
-        if not isinstance(i, str) or not i:
-            raise InputError(f"id {i!r} invalid; ids must be non-empty strings")
-    return out

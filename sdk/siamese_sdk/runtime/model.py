@@ -70,12 +70,14 @@ class SiameseModel:
         threads: int | None = None,
         verify: bool = True,
         batch_sizes: Sequence[int] | None = None,
+        trusted_keys: Sequence[str | os.PathLike] | None = None,
     ) -> None:
         ort = self._ort = _providers.import_onnxruntime()  # refuses a broken mix of onnxruntime builds first
         self.path = Path(bundle_dir)
+        # verified once, here (a pseudo-Siamese bundle's branches share this manifest); InputError with verify=False
+        self.manifest: Manifest = read_manifest(self.path, verify=verify, trusted_keys=_trusted_keys(trusted_keys))
         if not verify:
             warnings.warn(f"loading {self.path} WITHOUT checking file hashes: a tampered model would run", stacklevel=3)
-        self.manifest: Manifest = read_manifest(self.path, verify=verify)
         requested = _providers.resolve(providers)
         self.variant = self._pick_variant(variant, requested)
         opts = session_options(ort, threads)
@@ -281,6 +283,7 @@ def load(
     threads: int | None = None,
     verify: bool = True,
     batch_sizes: Sequence[int] | None = None,
+    trusted_keys: Sequence[str | os.PathLike] | None = None,
 ) -> SiameseModel:
     """Load a bundle made by ``siamese-export``.
 
@@ -297,8 +300,32 @@ def load(
         verify: check every file's sha256 against the manifest (keep True outside debugging).
         batch_sizes: the batch sizes you will run, for TensorRT's shape profile (min .. max; default
             ``(1, 64)``); ``embed`` then never runs more than ``max(batch_sizes)`` at once.
+        trusted_keys: public keys (``.pub`` files or directories of them) one of which must have signed the
+            bundle (``manifest.sig``, ``siamese sign``); refused in one line naming the key id otherwise. None:
+            the keys configured by ``SIAMESE_TRUSTED_KEYS`` or ``~/.config/siamese/trusted_keys/``
+            (``siamese_sdk.security.trusted_keys_from_env``), and no signature check when none is; ``[]``
+            refuses every bundle. Needs the ``signing`` extra and ``verify=True``. See ``docs/security.md``.
 
     Raises:
-        BundleError, ProviderError, InputError, ExtraMissingError (no onnxruntime build installed).
+        BundleError, ProviderError, InputError, ExtraMissingError (no onnxruntime build installed; trusted
+        keys without the ``signing`` extra).
     """
-    return SiameseModel(bundle_dir, variant=variant, providers=providers, threads=threads, verify=verify, batch_sizes=batch_sizes)
+    return SiameseModel(
+        bundle_dir,
+        variant=variant,
+        providers=providers,
+        threads=threads,
+        verify=verify,
+        batch_sizes=batch_sizes,
+        trusted_keys=trusted_keys,
+    )
+
+
+def _trusted_keys(trusted_keys: Sequence[str | os.PathLike] | None) -> list[str | os.PathLike] | None:
+    """The keys to check a bundle against: the given ones (``[]`` too: it refuses everything), else the configured
+    ones, else None (no check)."""
+    if trusted_keys is not None:
+        return [trusted_keys] if isinstance(trusted_keys, (str, os.PathLike)) else list(trusted_keys)
+    from ..security.signing import trusted_keys_from_env
+
+    return trusted_keys_from_env() or None

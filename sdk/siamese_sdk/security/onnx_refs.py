@@ -109,7 +109,7 @@ def external_data_locations(model: bytes | str | os.PathLike) -> list[str]:
     except (ValueError, UnicodeDecodeError) as e:
         if isinstance(e, BundleError):
             raise
-        raise BundleError(f"{name} is not a valid ONNX protobuf ({e}); re-export the bundle") from None
+        raise BundleError(f"{name} is not a loadable ONNX model (not a valid ONNX protobuf: {e}); re-export the bundle") from None
     return list(out)
 
 

@@ -30,6 +30,7 @@ from ..errors import InputError
 from ..eval import metrics
 from ..format.manifest import read_manifest
 from ..runtime.model import SiameseModel, load
+from ..security.signing import ENV_VAR
 from .imagefolder import ImageFolder
 
 BENCH_VERSION = 1
@@ -127,10 +128,12 @@ def cold_start_once(
     return {**json.loads(last), "cold_start_ms": (t1 - t0) * 1e3, "exit_ms": (t3 - t2) * 1e3}
 
 
-def cold_start(bundle: Path, variant: str, providers: list[str] | None, threads: int | None, runs: int = 3) -> dict[str, float]:
+def cold_start(
+    bundle: Path, variant: str, providers: list[str] | None, threads: int | None, runs: int = 3, env: dict | None = None
+) -> dict[str, float]:
     """Medians over ``runs`` of ``cold_start_once``'s times (ms) and peak RSS (MB), after one untimed run."""
-    cold_start_once(bundle, variant, providers, threads)  # fills the file cache (and bytecode of a source checkout)
-    results = [cold_start_once(bundle, variant, providers, threads) for _ in range(runs)]
+    cold_start_once(bundle, variant, providers, threads, env)  # fills the file cache (and bytecode of a source checkout)
+    results = [cold_start_once(bundle, variant, providers, threads, env) for _ in range(runs)]
     keys = ("cold_start_ms", "import_ms", "load_ms", "first_embed_ms", "exit_ms", "peak_rss_mb")
     return {k: float(np.median([r[k] for r in results])) for k in keys}
 
@@ -204,6 +207,7 @@ def run(
     torch_checkpoint: Path | None = None,
     progress: Callable[[str], None] = lambda s: None,
     per_provider: bool = False,
+    trusted_keys: list[Path] | None = None,
 ) -> tuple[dict[str, Any], dict[str, tuple[np.ndarray, np.ndarray]]]:
     """Benchmark every shipped variant (or ``variants``); returns the report and per-variant pair scores.
 
@@ -213,9 +217,12 @@ def run(
     ``tar_at_far_1e-2``, ``tar_at_far_1e-3``, ``at_shipped_thresholds``; ``torch_eager`` and ``ratios``
     at top level. With ``per_provider``, ``per_provider.{provider}.{variant}`` repeats the speed
     measurements with each provider of ``providers`` on its own (the main table uses them as one priority list).
+    ``trusted_keys``: every load checks the bundle's signature against them (None: the configured ones, if any);
+    the cold-start processes get them as ``SIAMESE_TRUSTED_KEYS``, so their load times include the check.
     """
     bundle = Path(bundle)
-    manifest = read_manifest(bundle)
+    manifest = read_manifest(bundle, trusted_keys=trusted_keys)
+    env = None if trusted_keys is None else {**os.environ, ENV_VAR: os.pathsep.join(str(k) for k in trusted_keys)}
     if manifest.branches:
         raise InputError(
             "siamese bench measures one-encoder bundles; a pseudo-Siamese bundle is measured at export (manifest metrics)"
@@ -235,14 +242,14 @@ def run(
     scored: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for name in names:
         progress(f"{name}: loading")
-        model = load(bundle, variant=name, providers=providers, threads=threads)
+        model = load(bundle, variant=name, providers=providers, threads=threads, trusted_keys=trusted_keys)
         entry: dict[str, Any] = {"size_bytes": (bundle / manifest.variants[name].file).stat().st_size}
         progress(f"{name}: latency and throughput")
         entry.update(speed(model, list(batches), runs))
         progress(f"{name}: distance heads")
         entry["head"] = head_cost(model)
         progress(f"{name}: cold start (new processes)")
-        entry.update(cold_start(bundle, name, providers, threads))
+        entry.update(cold_start(bundle, name, providers, threads, env=env))
         if data is not None:
             progress(f"{name}: accuracy on {data}")
             acc, scores, same = accuracy(model, data)
@@ -255,7 +262,7 @@ def run(
             report["per_provider"][p] = {}
             for name in names:
                 progress(f"{name} on {p} alone: latency and throughput")
-                model = load(bundle, variant=name, providers=[p], threads=threads)
+                model = load(bundle, variant=name, providers=[p], threads=threads, trusted_keys=trusted_keys)
                 fast = speed(model, [64], runs)
                 report["per_provider"][p][name] = {k: fast[k] for k in ("latency_ms_b1_p50", "throughput_b64_per_s")}
     if torch_checkpoint is not None:

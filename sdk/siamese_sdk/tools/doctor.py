@@ -11,7 +11,10 @@ Checks (``run_checks``), each reported, the failing ones also listed in ``proble
   libraries, driver too old) is a problem;
 - the CPU features that decide int8 speed: AMX / AVX512-VNNI / AVX-VNNI / AVX2 on x86 (``/proc/cpuinfo``),
   NEON / dot-product / i8mm on ARM (``/proc/cpuinfo``, or ``sysctl`` on macOS); information only;
-- NVIDIA GPUs (name, driver, memory) from ``nvidia-smi`` when it is on PATH.
+- NVIDIA GPUs (name, driver, memory) from ``nvidia-smi`` when it is on PATH;
+- signed bundles (``security.trust_status``): is the ``signing`` extra installed, where trusted keys come from
+  (``SIAMESE_TRUSTED_KEYS``, ``~/.config/siamese/trusted_keys/``, or nowhere) and their ids; a configured
+  source that is broken (missing path, no key, keys without the extra) is a problem.
 
 ``ok`` is False when any problem was found; the CLI then exits with code 1.
 """
@@ -31,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from .. import providers as _providers
+from ..security.signing import trust_status
 
 # ---- a tiny ONNX model, encoded by hand (ModelProto field numbers from onnx.proto) --------------------------
 _X = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4) / 8.0 - 0.5
@@ -204,7 +208,7 @@ def nvidia_gpus() -> list[dict[str, str]] | None:
 def run_checks(providers: list[str] | None = None) -> dict[str, Any]:
     """Run every check; ``providers`` are friendly or ONNX Runtime names (default: all available but Azure).
 
-    Returns the report (``ok``, ``problems``, ``onnxruntime``, ``providers``, ``cpu``, ``gpus``), the
+    Returns the report (``ok``, ``problems``, ``onnxruntime``, ``providers``, ``cpu``, ``gpus``, ``signing``), the
     ``--json`` output of ``siamese doctor``.
     """
     problems: list[str] = []
@@ -238,6 +242,9 @@ def run_checks(providers: list[str] | None = None) -> dict[str, Any]:
         report["providers"] = {"available": [], "checked": {}}
     report["cpu"] = cpu_info()
     report["gpus"] = nvidia_gpus()
+    report["signing"] = trust = trust_status()
+    if trust["error"]:
+        problems.append(f"trusted keys: {trust['error']}")
     report["ok"] = not problems
     return report
 
@@ -265,9 +272,22 @@ def format_report(report: dict[str, Any]) -> str:
         lines.append("gpu           no nvidia-smi on PATH")
     for g in gpus or []:
         lines.append(f"gpu           {g['name']}, driver {g['driver']}, {g['memory']}")
+    lines += _signing_lines(report.get("signing"))
     if report["problems"]:
         lines.append(f"PROBLEMS ({len(report['problems'])}):")
         lines += [f"  - {p}" for p in report["problems"]]
     else:
         lines.append("all checks passed")
     return "\n".join(lines)
+
+
+def _signing_lines(trust: dict[str, Any] | None) -> list[str]:
+    """The ``signing`` lines of the report: the extra, where trusted keys come from, each key."""
+    if trust is None:
+        return []
+    extra = "cryptography installed" if trust["extra"] else "cryptography not installed (pip install 'siamese-sdk[signing]')"
+    if trust["source"] is None:
+        return [f"signing       {extra}; no trusted keys configured: bundles load without a signature check"]
+    lines = [f"signing       {extra}; trusted keys from {trust['source']}"]
+    lines += [f"  key {k['key_id'] or '?'}: {k['path']}" for k in trust["keys"]]
+    return lines
