@@ -55,6 +55,15 @@ from siamese_sdk.errors import require_extra
     help="Test-time augmentation inside the encoder graph: average the embeddings of the image and its "
     "one-pixel shifts (5 or 9 views; that many times the cost per image). Image checkpoints only.",
 )
+@click.option(
+    "--sign",
+    "sign_key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    metavar="KEY",
+    help="Sign the manifest with this private key (NAME.key from siamese keygen; needs the signing extra). "
+    "Apps then load the bundle with trusted_keys=[NAME.pub].",
+)
 def main(
     checkpoints: tuple[Path, ...],
     out: Path | None,
@@ -65,6 +74,7 @@ def main(
     profiles: tuple[str, ...],
     fixed_batch: int,
     tta: str,
+    sign_key: Path | None,
 ) -> None:
     """Export a siamese-train checkpoint to a bundle that siamese_sdk loads without torch.
 
@@ -84,6 +94,7 @@ def main(
       siamese-export runs/faces/model.pt -o faces-bundle --calibration faces/train --validation faces/val
       siamese-export runs/omniglot/best.pt -o omniglot-tta --tta shift9
       siamese-export runs/seed0/best.pt runs/seed1/best.pt -o omniglot-ensemble
+      siamese-export runs/demo/model.pt --sign publisher.key
     """
     require_extra("torch")
     require_extra("onnx")
@@ -94,6 +105,13 @@ def main(
     from .options import ExportOptions
     from .pipeline import export_bundle
 
+    passphrase = None
+    if sign_key is not None:  # a bad or locked key fails now, not after the export
+        from siamese_sdk.security.signing import key_is_encrypted, load_private_key
+
+        if key_is_encrypted(sign_key):
+            passphrase = click.prompt(f"Passphrase for {sign_key}", hide_input=True)
+        load_private_key(sign_key, passphrase)
     names = tuple(n for p in profiles for n in p.split(",") if n.strip()) or ("cpu",)
     opts = ExportOptions(
         calibration=calibration,
@@ -105,6 +123,8 @@ def main(
         fixed_batch=fixed_batch,
         tta=tta,
         members=checkpoints[1:],
+        sign=sign_key,
+        sign_passphrase=passphrase,
     )
     path = export_bundle(checkpoints[0], out, opts)
     click.echo(report(read_manifest(path), path))

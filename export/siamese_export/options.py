@@ -26,3 +26,6 @@ class ExportOptions:
     tta: str = "none"
     #: further checkpoints joined with the first into one ensemble encoder (``wrappers.ensemble``)
     members: tuple[Path, ...] = ()
+    #: sign the manifest with this Ed25519 private key (``siamese keygen``) before the bundle is moved into place
+    sign: Path | None = None
+    sign_passphrase: str | None = None

@@ -23,10 +23,11 @@ from pathlib import Path
 
 import numpy as np
 from siamese_sdk import load as sdk_load
-from siamese_sdk import metrics
 from siamese_sdk.atomic import atomic_directory
 from siamese_sdk.errors import BundleError, InputError
+from siamese_sdk.eval import metrics
 from siamese_sdk.format.manifest import MANIFEST, Variant
+from siamese_sdk.security.signing import SIGNATURE
 from siamese_trainer import checkpoint
 
 from . import gates
@@ -103,6 +104,11 @@ def run(source: Source, out: Path, opts: ExportOptions, profiles: tuple[str, ...
                 set_metadata(tmp / v[enc].file, props)
         manifest = bundle_manifest(source, files, results, default, source.validation(parity), source.provenance(), notes, chosen)
         write_manifest(tmp, manifest)
+        if opts.sign is not None:
+            from siamese_sdk.security import sign_bundle
+
+            sign_bundle(tmp, opts.sign, passphrase=opts.sign_passphrase)
+            log(f"signed: {SIGNATURE} by {opts.sign}")
     log(f"bundle written: {out}")
     return out
 

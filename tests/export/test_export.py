@@ -11,7 +11,8 @@ import time
 import numpy as np
 import pytest
 import siamese_sdk
-from siamese_sdk import InputError, metrics
+from siamese_sdk import InputError
+from siamese_sdk.eval import metrics
 from siamese_sdk.format.manifest import read_manifest
 from siamese_sdk.tools.imagefolder import ImageFolder
 

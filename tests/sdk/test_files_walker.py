@@ -76,7 +76,7 @@ def test_errors_are_one_line(tmp_path):
 
 
 def test_one_suffix_list():
-    """``preprocess.IMAGE_SUFFIXES`` must be this one (an alias of it once the format layer imports it)."""
-    from siamese_sdk import preprocess
+    """``preprocess.IMAGE_SUFFIXES`` is this one: one suffix list."""
+    from siamese_sdk import preprocess  # the old module path (an alias, see siamese_sdk._moved)
 
     assert files.IMAGE_SUFFIXES == preprocess.IMAGE_SUFFIXES == IMAGE_SUFFIXES

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-from siamese_sdk import metrics
+from siamese_sdk.eval import metrics
 from siamese_sdk.format.manifest import METRICS
 
 from . import distances

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import onnx
 import torch
-from siamese_sdk import metrics
 from siamese_sdk.errors import BundleError, InputError
+from siamese_sdk.eval import metrics
 from siamese_sdk.format.manifest import HEADS, Preprocess, sha256_file
 from siamese_sdk.format.pixels import to_batch
 from siamese_sdk.tools.files import find_images

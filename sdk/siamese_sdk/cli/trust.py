@@ -59,21 +59,11 @@ def sign(bundle: Path, key_path: Path) -> None:
     """
     from ..format.manifest import read_manifest
     from ..security import sign_bundle
-    from ..security.signing import parse_signature
+    from ..security.signing import key_is_encrypted, parse_signature
 
     read_manifest(bundle)  # never sign a bundle whose files already differ from its manifest
     secret = None
-    if _is_encrypted(key_path):
+    if key_is_encrypted(key_path):
         secret = click.prompt(f"Passphrase for {key_path}", hide_input=True)
     sig = sign_bundle(bundle, key_path, passphrase=secret)
     click.echo(f"wrote {sig} (signed by key {parse_signature(sig.read_bytes(), str(sig))['key_id']})")
-
-
-def _is_encrypted(key_path: Path) -> bool:
-    """Whether a PEM private key file is passphrase-protected (``ENCRYPTED PRIVATE KEY``); False when unreadable
-    (``sign_bundle`` then says why)."""
-    try:
-        with open(key_path, "rb") as f:
-            return b"ENCRYPTED" in f.read(64)
-    except OSError:
-        return False

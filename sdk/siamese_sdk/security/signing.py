@@ -110,6 +110,15 @@ def load_private_key(path: str | Path, passphrase: str | None = None) -> Any:
     return key
 
 
+def key_is_encrypted(path: str | Path) -> bool:
+    """Whether a PEM private key file is passphrase-protected; False when unreadable (loading then says why)."""
+    try:
+        with open(path, "rb") as f:
+            return b"ENCRYPTED" in f.read(64)
+    except OSError:
+        return False
+
+
 def keygen(out: str | Path, passphrase: str | None = None) -> tuple[Path, Path]:
     """Write a new Ed25519 key pair ``OUT.key`` (private, mode 0600) and ``OUT.pub``; returns both paths.
 

@@ -10,8 +10,8 @@ import dataclasses
 from typing import Any
 
 import numpy as np
-from siamese_sdk import metrics
 from siamese_sdk.errors import InputError
+from siamese_sdk.eval import metrics
 
 from .tables import Table, split_rows
 

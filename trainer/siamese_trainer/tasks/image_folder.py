@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from siamese_sdk import oneshot
 from siamese_sdk.atomic import write_text_atomic
 from siamese_sdk.errors import InputError
+from siamese_sdk.eval import oneshot
 from siamese_sdk.tools.imagefolder import ImageFolder
 
 from .. import checkpoint, data, distances, distributed, loop

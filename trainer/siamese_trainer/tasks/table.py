@@ -29,9 +29,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from siamese_sdk import metrics
 from siamese_sdk.atomic import write_text_atomic
 from siamese_sdk.errors import InputError
+from siamese_sdk.eval import metrics
 
 from .. import checkpoint, distances, loop
 from ..checkpoint import Checkpoint
