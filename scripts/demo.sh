@@ -15,7 +15,7 @@ RUN=${RUN:-runs/demo}
 
 resume=""; [ -f "$RUN/model.pt" ] && resume="--resume"
 .venv/bin/siamese-train --out "$RUN" --loss triplet --epochs "${EPOCHS:-15}" $resume
-.venv/bin/siamese-export "$RUN/model.pt" -o "$RUN/bundle"
+.venv/bin/siamese-export "$RUN" -o "$RUN/bundle"    # the run folder: its best.pt
 
 # Two pairs from a validation class the model never saw in training, through the torch-free CLI.
 read -r same1 same2 other < <(.venv/bin/python - "$RUN" <<'PY'

@@ -10,7 +10,7 @@ from siamese_sdk.errors import require_extra
 
 
 @click.command(cls=FriendlyCommand, context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("checkpoints", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="CHECKPOINT...")
+@click.argument("checkpoints", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="CHECKPOINT_OR_RUN_DIR...")
 @click.option(
     "-o",
     "--out",
@@ -78,6 +78,9 @@ def main(
 ) -> None:
     """Export a siamese-train checkpoint to a bundle that siamese_sdk loads without torch.
 
+    A run folder exports its best.pt (the epoch with the best validation score); a model.pt path exports
+    that file (the last epoch) and says so when a best.pt lies beside it.
+
     Several checkpoints make one ensemble encoder (their embeddings side by side in one graph); they must
     share the data split: train them with different --seed and the same --split-seed.
 
@@ -89,7 +92,7 @@ def main(
 
     \b
     Examples:
-      siamese-export runs/demo/model.pt
+      siamese-export runs/demo
       siamese-export runs/demo/model.pt --profile cpu,cuda,coreml
       siamese-export runs/faces/model.pt -o faces-bundle --calibration faces/train --validation faces/val
       siamese-export runs/omniglot/best.pt -o omniglot-tta --tta shift9

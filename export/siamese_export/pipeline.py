@@ -54,7 +54,7 @@ def export_bundle(checkpoint_path: str | Path, out: str | Path | None = None, op
         raise InputError(f"fixed batch {opts.fixed_batch!r} invalid; pass --fixed-batch >= 1")
     if opts.tta not in SHIFTS:
         raise InputError(f"test-time augmentation {opts.tta!r} unknown; pass --tta {' or '.join(SHIFTS)}")
-    ckpt_path = Path(checkpoint_path)
+    ckpt_path = checkpoint_of(Path(checkpoint_path), opts.log)
     ckpt = checkpoint.load(ckpt_path)
     out = Path(out) if out is not None else ckpt_path.parent / "bundle"
     if out.exists() and not (out / MANIFEST).exists():
@@ -69,6 +69,24 @@ def export_bundle(checkpoint_path: str | Path, out: str | Path | None = None, op
         )
     source = SOURCES[kind](ckpt, ckpt_path, opts, profiles, members)
     return run(source, out, opts, profiles)
+
+
+def checkpoint_of(path: Path, log: Callable[[str], None]) -> Path:
+    """What a path exports: a run folder its ``best.pt`` (the best validation epoch; ``model.pt`` when there is
+    none); a ``model.pt`` itself, with a note when a ``best.pt`` lies beside it."""
+    best, last = path / "best.pt", path / "model.pt"
+    if path.is_dir() and (best.is_file() or last.is_file()):
+        chosen = best if best.is_file() else last
+        log(f"exporting {chosen} (epoch {checkpoint.load(chosen).get('epoch')}) from run folder {path}")
+        return chosen
+    best = path.parent / "best.pt"
+    if path.name == "model.pt" and best.is_file():
+        epochs = checkpoint.load(path).get("epoch"), checkpoint.load(best).get("epoch")
+        log(
+            f"note: {path} is the last epoch ({epochs[0]}); {best} holds the best validation epoch ({epochs[1]}): "
+            f"pass {path.parent} or {best} to export that one"
+        )
+    return path
 
 
 def run(source: Source, out: Path, opts: ExportOptions, profiles: tuple[str, ...]) -> Path:
