@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 6 image kinds, end to end on the embedded Omniglot subset: train, export (parity, int8 gate, speed
+# The image model kinds (SigNet, a user backbone, the learned head), end to end on the embedded Omniglot subset: train, export (parity, int8 gate, speed
 # at batch 64), and ORT profiles of SigNet (LRN's share of the run time). A measurement, not a test:
 #   benchmarks/image_kinds.sh OUT_DIR        (about 30 min on 2 cores; logs in OUT_DIR/*.log)
 set -euo pipefail

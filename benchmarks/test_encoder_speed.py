@@ -5,7 +5,7 @@ then a fixed number of timed rounds; the input is built before, the output shape
 
 ``test_ratios`` times int8, fp32 and torch eager *interleaved* in one run (rounds of ``time.perf_counter``
 medians, the order rotated every round), so slow drift of a noisy machine hits all three alike; the ratios,
-not the absolute times, are compared with the spec's targets. Each runtime runs at ``THREADS`` and at 1
+not the absolute times, are compared with the targets in benchmarks/README.md. Each runtime runs at ``THREADS`` and at 1
 thread in that run and is judged at its faster setting: on a machine whose cores are busy with other work,
 torch's OpenMP fork/join at ``THREADS`` threads waits at every op for a descheduled worker (measured: 268 ms
 vs 73 ms per convnet4 batch at 2 vs 1 thread) while ONNX Runtime's pool does not, so pinning both to
@@ -24,7 +24,7 @@ from conftest import BATCH, SUMMARY, THREADS, background_cpu_busy, median_s, rec
 # (warm-up rounds, timed rounds) per encoder: koch's batch of 64 takes ~0.1-1 s, convnet4's ~10 ms
 ROUNDS = {"convnet4": (3, 30), "koch": (1, 5)}
 ROUNDS_B1 = {"convnet4": (20, 200), "koch": (3, 30)}
-#: the spec's targets
+#: the targets (benchmarks/README.md)
 TARGET_INT8_VS_TORCH = {"convnet4": 8.0, "koch": 6.0}
 TARGET_INT8_VS_FP32 = {"koch": 2.5}
 TARGET_SIZE_RATIO = 0.27
@@ -108,7 +108,7 @@ RATIO_THREADS = tuple(sorted({1, THREADS}, reverse=True))
 
 
 def test_ratios(benchmark, built, sdk_models, torch_encoders):
-    """int8 vs fp32 vs torch eager at batch 64, interleaved; asserts the spec's throughput targets."""
+    """int8 vs fp32 vs torch eager at batch 64, interleaved; asserts the throughput targets."""
     import torch
 
     built.skip_without_int8()

@@ -1,4 +1,4 @@
-"""Write the synthetic paraphrase CSVs of the README's text example (``siamese_trainer.data.paraphrase_data``).
+"""Write the synthetic paraphrase CSVs of the text example in docs/training.md (``siamese_trainer.data.paraphrase_data``).
 
 Usage: python scripts/make_text_example.py [OUT_DIR=runs/text-data] [--rows N]
 

@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from kinds import backbone_run, learned_run, pseudo_run, signet_batch, signet_lrn  # noqa: F401  (issue 6 image kinds)
+from kinds import backbone_run, learned_run, pseudo_run, signet_batch, signet_lrn  # noqa: F401  (the image model kinds)
 
 
 def make_tiny_dataset(dest: Path, alphabets: int = 4, characters: int = 3, per_class: int = 8) -> Path:

@@ -1,4 +1,4 @@
-"""Session fixtures for issue 6's image model kinds (imported by ``conftest.py``): tiny real runs, exported.
+"""Session-scoped fixtures for the image model kinds (imported by ``conftest.py``): tiny real runs, exported.
 
 SigNet (LRN; BatchNorm + the learned head), a user backbone (``tiny_backbone.py``), and a pseudo-Siamese
 run whose branch b sees a second domain made from the same Omniglot images.

@@ -1,4 +1,4 @@
-"""Model kinds of issue 6 (image side): SigNet (LRN / BatchNorm), a user backbone, the learned head.
+"""Image model kinds: SigNet (LRN / BatchNorm), a user backbone, the learned head.
 
 Each trains a few real steps on the tiny Omniglot copy, exports (fp32 parity, int8 gate) and runs through
 the SDK; ``tests/e2e/test_venv.py`` runs the same bundles in a venv without torch.

@@ -14,7 +14,7 @@ preprocessing and **data split** (same ``--data``, ``--val-fraction`` and ``--sp
 so that the first member's validation classes, which calibrate the thresholds, are unseen by every member.
 ``--validation DIR`` lifts the split check: the user then vouches that no member trained on DIR's classes.
 
-Measured on Omniglot (README, one-shot section): two 20-epoch seeds beat one 40-epoch run by 1.0 point of 20-way
+Measured on Omniglot (docs/results/omniglot.md): two 20-epoch seeds beat one 40-epoch run by 1.0 point of 20-way
 within-alphabet accuracy at equal training time, 0.3 with ``--tta shift9``; three members with ``shift9`` read
 88.9 / 89.7 % int8 on two held-out splits.
 """

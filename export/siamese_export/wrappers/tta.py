@@ -8,7 +8,7 @@ one encoder graph with the usual ``(B, C, H, W) -> (B, D)`` signature, so thresh
 encoder's cost per image. Shifted-in edges repeat the border pixel (the background of stroke images), as
 the training augmentation fills them.
 
-Measured on Omniglot (README, one-shot section): 20-way within-alphabet accuracy +3.0 / +1.5 points (int8) on two
+Measured on Omniglot (docs/results/omniglot.md): 20-way within-alphabet accuracy +3.0 / +1.5 points (int8) on two
 held-out splits with ``shift9``.
 """
 

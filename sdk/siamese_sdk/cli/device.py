@@ -46,7 +46,7 @@ from .common import BUNDLE, PROVIDER, THREADS, TRUSTED_KEY, trusted_keys
     "json_out",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Write the report as JSON (format in the README).",
+    help="Write the report as JSON (keys in docs/deploy.md).",
 )
 @click.option(
     "--markdown",

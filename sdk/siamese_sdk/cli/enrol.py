@@ -65,7 +65,7 @@ def read_key_file(path: Path | None) -> bytes | str | None:
     default="float32",
     show_default=True,
     type=click.Choice(["float32", "float16", "int8"]),
-    help="Vector storage: float16 halves it, int8 quarters it (small recall cost, see the README).",
+    help="Vector storage: float16 halves it, int8 quarters it (small recall cost, see docs/deploy.md).",
 )
 @BATCH_SIZE
 @VARIANT

@@ -42,7 +42,7 @@ BUILD_OF_PROVIDER = {
     "CoreMLExecutionProvider": "onnxruntime",
 }
 
-#: siamese-sdk distribution -> the one ONNX Runtime build it depends on (same code; README "Deploying on GPU / edge").
+#: siamese-sdk distribution -> the one ONNX Runtime build it depends on (same code; docs/deploy.md, GPU and edge).
 FLAVOURS = {
     "siamese-sdk": "onnxruntime",
     "siamese-sdk-gpu": "onnxruntime-gpu",

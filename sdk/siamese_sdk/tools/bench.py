@@ -211,7 +211,7 @@ def run(
 ) -> tuple[dict[str, Any], dict[str, tuple[np.ndarray, np.ndarray]]]:
     """Benchmark every shipped variant (or ``variants``); returns the report and per-variant pair scores.
 
-    The report's keys are documented in the README ("siamese bench"): per variant
+    The report's keys are documented in docs/deploy.md ("siamese bench"): per variant
     ``latency_ms_b1_p50/p95/p99``, ``throughput_b64_per_s``, ``throughput_per_s`` (per batch),
     ``cold_start_ms``, ``peak_rss_mb``, ``size_bytes``, the head costs, and with ``data`` ``auc``, ``eer``,
     ``tar_at_far_1e-2``, ``tar_at_far_1e-3``, ``at_shipped_thresholds``; ``torch_eager`` and ``ratios``
