@@ -7,7 +7,6 @@ sees exactly the inputs a bundle will.
 from __future__ import annotations
 
 import math
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -18,14 +17,11 @@ from siamese_sdk.errors import InputError
 from siamese_sdk.imagefolder import ImageFolder
 from siamese_sdk.preprocess import to_array
 
+from ..embedded import embedded_root
+
 EMBEDDED = "embedded:omniglot_mini"
 #: preload images into memory when the dataset's float32 tensor is smaller than this
 CACHE_LIMIT_BYTES = 2 << 30
-
-
-def embedded_root() -> Path:
-    """Folder of the shipped Omniglot subset (30 alphabets x 10 characters x 20 drawers, 28 px)."""
-    return Path(str(resources.files("siamese_trainer") / "datasets" / "omniglot_mini"))
 
 
 def resolve_root(data: str | Path | None) -> Path:
