@@ -15,16 +15,16 @@ from typing import Any
 import numpy as np
 import torch
 from siamese_sdk import oneshot
-from siamese_sdk.atomic import write_text_atomic
 from siamese_sdk.errors import InputError
 from siamese_sdk.imagefolder import ImageFolder
 
-from .. import checkpoint, data, distances, distributed, loop
+from .. import checkpoint, data, distances, distributed, loop, runfiles
 from ..checkpoint import Checkpoint
 from ..config import TrainConfig
 from ..data.sampling import PKSampler
 from ..evaluate import ROW_METRICS, embed, verification_metrics
 from ..models.encoders import Encoder
+from ..runfiles import write_text_atomic
 
 VAL_LOSS_BATCHES = 8
 VAL_ONESHOT_EPISODES = 300
@@ -50,12 +50,14 @@ class ImageFolderTask(loop.Task):
             self.train_classes, self.val_classes = data.split_classes(folder, config.val_fraction, config.class_split_seed)
         self.pre = config.preprocess()
         if state is None and self.world.is_main:
-            folder.save(index_path)
+            runfiles.make_ordinary(folder.save(index_path))
             split = {"root": str(self.root), "train": self.train_classes, "val": self.val_classes}
             write_text_atomic(out / "split.json", json.dumps(split, indent=1) + "\n")
         base_set = data.ImageDataset(folder.subset(self.train_classes), self.pre)
         self.train_set = data.RotatedClasses(base_set) if config.rotate_classes else base_set
         self.val_set = data.ImageDataset(folder.subset(self.val_classes), self.pre)
+        for dataset in (base_set, self.val_set):
+            dataset.warn_skipped(self.log)
         self.p = min(config.p, len(np.unique(self.train_set.labels)))
         groups = class_groups(self.train_classes, config.rotate_classes) if config.groups_per_batch else None
         w = self.world
@@ -170,8 +172,6 @@ class ImageFolderTask(loop.Task):
 
 def train_image_folder(config: TrainConfig, state: Checkpoint | None, log: Callable[[str], None], progress: bool) -> Path:
     """Train (or resume from ``state``) an image-folder run (``config`` resolved); returns ``RUN_DIR/model.pt``."""
-    if config.threads:
-        torch.set_num_threads(config.threads)
     task = ImageFolderTask(config)
     if not task.world.is_main:  # only rank 0 logs, validates and writes
         log, progress = (lambda _: None), False
