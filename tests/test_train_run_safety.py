@@ -148,7 +148,7 @@ def test_ctrl_c_during_import_and_data_scan_prints_one_line(tmp_path):
     out = tmp_path / "run"
     cmd = _cli("--out", str(out), "--epochs", "1", "--threads", "1", "--quiet")  # the embedded set: a long scan
     during_import = _interrupt(cmd, lambda p: time.sleep(0.8))
-    scanning = _interrupt(cmd, lambda p: p.stdout.readline())  # the first line ("threads: ...") comes before the scan
+    scanning = _interrupt(cmd, lambda p: _wait(lambda: (out / "index.npz").exists()))  # walked; now decoding 6,000 images
     for r in (during_import, scanning):
         assert r.returncode == 130, r.stderr
         assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
@@ -218,7 +218,7 @@ def test_thread_default(monkeypatch):
 
 def test_the_first_line_names_the_threads(run):
     result = CliRunner().invoke(main, ["--out", str(run), "--resume", "--threads", "1", "--quiet"])
-    assert result.output.splitlines()[0] == "threads: 1 (--threads)"
+    assert result.output.splitlines()[0] == "threads: 1 (--threads)"  # before "already completed ..."
 
 
 # ---------------------------------------------------------------- small CLI helpers

@@ -169,9 +169,9 @@ def fit(task: Task, state: Checkpoint | None, log: Callable[[str], None] = print
     ckpt_path = out / "model.pt"
     threads, why = pick_threads(config.threads)
     torch.set_num_threads(threads)
-    log(f"threads: {threads} ({why})")
     task.log = log
     task.prepare(state)
+    log(f"threads: {threads} ({why})")
     torch.manual_seed(config.seed)
     task.build()
     optimizer = torch.optim.AdamW(task.parameters(), lr=config.lr, weight_decay=config.weight_decay)
