@@ -254,3 +254,17 @@ def test_version():
 def test_batch_size_names_p_and_k(flag):
     result = CliRunner().invoke(main, ["--out", "x", flag, "64"])
     assert result.exit_code == 2 and "--p classes x --k images per class" in result.output
+
+
+def test_resume_reads_the_saved_file_list_under_todays_root(tiny_data, tmp_path):
+    """An index saved under another root (the embedded set unpacked elsewhere, an older install) still resumes."""
+    from siamese_sdk.tools.imagefolder import ImageFolder, PathTable
+
+    out = tmp_path / "run"
+    config = TrainConfig(data=str(tiny_data), out=str(out), epochs=1, p=4, k=4, batches_per_epoch=2, embedding_dim=8, val_fraction=0.34)
+    train(config, log=lambda s: None, progress=False)
+    saved = ImageFolder.load(out / "index.npz")
+    moved = Path("/nonexistent/old/root")
+    ImageFolder(moved, saved.classes, PathTable(moved, saved.paths.rel), saved.labels).save(out / "index.npz")
+    train(TrainConfig(out=str(out), epochs=2), resume=True, log=lambda s: None, progress=False)
+    assert checkpoint.load(out / "model.pt")["epoch"] == 2

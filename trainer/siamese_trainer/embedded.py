@@ -100,6 +100,8 @@ def copy_examples(dest: str | os.PathLike) -> list[Path]:
         names = sorted(z.namelist())
         for tag, cls in EXAMPLE_CLASSES.items():
             members = [n for n in names if n.rpartition("/")[0] == cls][:EXAMPLES_PER_CLASS]
+            if len(members) < EXAMPLES_PER_CLASS:
+                raise InputError(f"the embedded pack {pack_path()} lacks class {cls}; reinstall siamese-sdk")
             for i, member in enumerate(members, start=1):
                 (dest / f"{tag}{i}.png").write_bytes(z.read(member))
     shutil.copy(package_dir() / "LICENSE", dest / "LICENSE.omniglot")

@@ -7,6 +7,7 @@ their pairs, and 20-way 1-shot accuracy (``--select`` picks best.pt by AUC or by
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -16,7 +17,7 @@ import numpy as np
 import torch
 from siamese_sdk import oneshot
 from siamese_sdk.errors import InputError
-from siamese_sdk.imagefolder import ImageFolder
+from siamese_sdk.tools.imagefolder import ImageFolder, PathTable
 
 from .. import checkpoint, data, distances, distributed, loop, runfiles
 from ..checkpoint import Checkpoint
@@ -43,7 +44,12 @@ class ImageFolderTask(loop.Task):
         config, out = self.config, self.out
         self.root = data.resolve_root(config.data)
         index_path = out / "index.npz"  # the folder is walked once per run; a resume reuses the same file list
-        folder = ImageFolder.load(index_path) if state is not None and index_path.exists() else ImageFolder.scan(self.root)
+        if state is not None and index_path.exists():
+            folder = ImageFolder.load(index_path)
+            if folder.root != self.root:  # the same files under today's root (the embedded set's unpacked folder moves)
+                folder = dataclasses.replace(folder, root=self.root, paths=PathTable(self.root, folder.paths.rel))
+        else:
+            folder = ImageFolder.scan(self.root)
         if state is not None:
             self.train_classes, self.val_classes = state["data"]["train_classes"], state["data"]["val_classes"]
         else:
