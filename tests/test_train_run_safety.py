@@ -268,3 +268,20 @@ def test_resume_reads_the_saved_file_list_under_todays_root(tiny_data, tmp_path)
     ImageFolder(moved, saved.classes, PathTable(moved, saved.paths.rel), saved.labels).save(out / "index.npz")
     train(TrainConfig(out=str(out), epochs=2), resume=True, log=lambda s: None, progress=False)
     assert checkpoint.load(out / "model.pt")["epoch"] == 2
+
+
+def test_pseudo_resume_with_fewer_epochs_stops_there(tiny_data, tmp_path):
+    out = tmp_path / "pseudo"
+    common = ["--p", "4", "--k", "4", "--batches-per-epoch", "2", "--embedding-dim", "8", "--width", "8", "--val-fraction", "0.34"]
+    args = ["--data", str(tiny_data), "--pseudo", "--data-b", str(tiny_data), "--out", str(out), "--quiet", "--threads", "1", *common]
+    first = CliRunner().invoke(main, [*args, "--epochs", "1"])
+    assert first.exit_code == 0, first.output
+    # plan 3, then come back with --epochs 2: it stops at 2 (the saved plan of 3 does not win)
+    state = checkpoint.load(out / "model.pt")
+    state["config"]["epochs"] = 3
+    checkpoint.save(out / "model.pt", state)
+    again = CliRunner().invoke(main, ["--out", str(out), "--resume", "--epochs", "2", "--quiet"])
+    assert again.exit_code == 0, again.output
+    assert checkpoint.load(out / "model.pt")["epoch"] == 2 and "epoch 2/2" in again.output
+    refused = CliRunner().invoke(main, ["--out", str(out), "--resume", "--size-b", "40", "--quiet"])
+    assert refused.exit_code == 1 and "--size-b 40 (saved: None)" in refused.output

@@ -60,5 +60,5 @@ def train(
         config, state = checkpoint.start_run(config, ckpt_path, resume, given)
         config = config.resolved()
         if config.pseudo:
-            return train_pseudo(config, resume, log, None, int(os.environ.get("WORLD_SIZE", "1")))
+            return train_pseudo(config, resume, log, None, int(os.environ.get("WORLD_SIZE", "1")), given)
         return train_image_folder(config, state, log, progress)

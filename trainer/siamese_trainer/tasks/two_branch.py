@@ -15,7 +15,7 @@ torchrun, ``--rotate-classes``, ``--head learned``, ``--select oneshot``.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -155,11 +155,16 @@ class TwoBranchTask(loop.Task):
 
 
 def train_pseudo(
-    config: TrainConfig, resume: bool, log: Callable[[str], None], versions: dict[str, str] | None = None, world_size: int = 1
+    config: TrainConfig,
+    resume: bool,
+    log: Callable[[str], None],
+    versions: dict[str, str] | None = None,
+    world_size: int = 1,
+    given: Collection[str] | None = None,
 ) -> Path:
     """Train (or resume) both branches of a pseudo-Siamese run (``config`` resolved); returns ``RUN_DIR/model.pt``.
 
-    ``versions`` is not used (kept for callers; checkpoints record ``checkpoint.versions()``).
+    ``versions`` is not used (kept for callers; checkpoints record ``checkpoint.versions()``); ``given``: ``train``'s.
     """
     refused = {
         "torchrun": world_size > 1,
@@ -170,7 +175,7 @@ def train_pseudo(
     bad = [k for k, v in refused.items() if v]
     if bad:
         raise InputError(f"pseudo-Siamese training does not support {', '.join(bad)} yet; drop it")
-    config, state = checkpoint.start_run(config, Path(config.out) / "model.pt", resume)
+    config, state = checkpoint.start_run(config, Path(config.out) / "model.pt", resume, given)
     if config.device.startswith("cuda") and not torch.cuda.is_available():
         raise InputError(f"--device {config.device} but torch sees no CUDA device; use --device cpu")
     return loop.fit(TwoBranchTask(config), state, log, progress=False)
