@@ -62,7 +62,9 @@ def _fit(tmp_path: Path, aucs: list[float], resume: bool = False, **kw: Any) -> 
     config = TrainConfig(out=str(tmp_path / "run"), lr=0.1, **kw)
     config, state = checkpoint.start_run(config, tmp_path / "run" / "model.pt", resume)
     lines: list[str] = []
-    return loop.fit(ToyTask(config, aucs), state, lines.append, progress=False), lines
+    path = loop.fit(ToyTask(config, aucs), state, lines.append, progress=False)
+    assert lines[0].startswith("threads: ")  # every run names its thread count first
+    return path, lines[1:]
 
 
 def test_best_checkpoint_patience_and_metrics(tmp_path):

@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import pickle
 import re
+from collections.abc import Collection
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TypedDict, TypeVar
 
 import torch
 from siamese_sdk import __version__ as sdk_version
-from siamese_sdk.atomic import write_atomic
 from siamese_sdk.errors import BundleError, InputError
 from siamese_sdk.format.manifest import Preprocess
+
+from .runfiles import write_atomic
 
 FORMAT = "siamese-checkpoint"
 FORMAT_VERSION = 1
@@ -194,13 +196,35 @@ def kind_of(ckpt: Checkpoint | dict[str, Any]) -> str:
 
 
 C = TypeVar("C")
+#: flags a resumed run takes from the command line: they change how it runs, not what it learns
+RESUME_APPLIES = ("epochs", "patience", "device", "threads", "workers")
 
 
-def start_run(config: C, ckpt_path: Path, resume: bool) -> tuple[C, dict[str, Any] | None]:
-    """``(config, saved state)`` for a run writing ``ckpt_path``: a resumed run takes its saved settings (only
-    ``epochs`` may be raised) and state; a new run refuses to overwrite an existing checkpoint.
+def _flag(name: str, value: Any) -> str:
+    if isinstance(value, bool):
+        return f"--{'' if value else 'no-'}{name.replace('_', '-')}"
+    return f"--{name.replace('_', '-')} {value}"
 
-    ``config`` is a dataclass (``TrainConfig``) with ``epochs`` and ``out``; raises ``InputError`` with the fix.
+
+def _same(name: str, given: Any, saved: Any) -> bool:
+    if name in ("data", "data_b"):  # a folder or CSV path, or None / embedded:... for the shipped set
+        def norm(x: Any) -> str | None:
+            return None if x is None or str(x).startswith("embedded:") else str(Path(x).resolve())
+
+        return norm(given) == norm(saved)
+    return bool(given == saved)
+
+
+def start_run(
+    config: C, ckpt_path: Path, resume: bool, given: Collection[str] | None = None
+) -> tuple[C, dict[str, Any] | None]:
+    """``(config, saved state)`` for a run writing ``ckpt_path``: a resumed run takes its saved settings and
+    state; a new run refuses to overwrite an existing checkpoint.
+
+    ``given``: the ``TrainConfig`` fields typed on the command line (None, from Python: only ``epochs`` may
+    raise the saved plan). Of those, ``RESUME_APPLIES`` apply (``--epochs`` re-plans the cosine schedule to
+    end there, and may not be fewer than the epochs done); any other that differs from the saved value is
+    refused. ``config`` is a dataclass (``TrainConfig``) with ``epochs`` and ``out``; raises ``InputError`` with the fix.
     """
     import dataclasses
 
@@ -209,7 +233,27 @@ def start_run(config: C, ckpt_path: Path, resume: bool) -> tuple[C, dict[str, An
             raise InputError(f"nothing to resume: {ckpt_path} does not exist; drop --resume to start a new run")
         state = load(ckpt_path)
         saved = type(config)(**state["config"])
-        return dataclasses.replace(saved, epochs=max(config.epochs, saved.epochs), out=str(ckpt_path.parent)), state
+        out = str(ckpt_path.parent)
+        if given is None:
+            return dataclasses.replace(saved, epochs=max(config.epochs, saved.epochs), out=out), state
+        differ = [
+            f"{_flag(n, getattr(config, n))} (saved: {getattr(saved, n)})"
+            for n in sorted(set(given) - {"out", *RESUME_APPLIES})
+            if not _same(n, getattr(config, n), getattr(saved, n))
+        ]
+        if differ:
+            raise InputError(
+                f"{', '.join(differ)}: a resumed run keeps the settings saved in {ckpt_path}; "
+                "drop the flag to continue it, or train a new run with another --out"
+            )
+        done = int(state["epoch"])
+        if "epochs" in given and config.epochs < done:
+            raise InputError(
+                f"--epochs {config.epochs} is fewer than the {done} epochs {ckpt_path} has completed; "
+                f"pass --epochs {done} or more (best.pt keeps the best epoch so far)"
+            )
+        applied = {n: getattr(config, n) for n in RESUME_APPLIES if n in given}
+        return dataclasses.replace(saved, out=out, **applied), state
     if ckpt_path.exists():
         raise InputError(f"{ckpt_path} exists; pass --resume to continue that run, or choose another --out")
     return config, None

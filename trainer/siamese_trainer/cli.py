@@ -5,15 +5,70 @@ Needs the ``train`` extra; without it the command says so in one line.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+import sys
 
-import click
-from siamese_sdk.cli import FriendlyCommand
-from siamese_sdk.errors import require_extra
+try:  # Ctrl-C while the command starts up: one line, no traceback
+    import os
+    from pathlib import Path
+    from typing import Any
 
-from .config import ARCH_DEFAULTS, FACTORY_DEFAULTS
-from .config import FIELD_DEFAULTS as D
+    import click
+    from siamese_sdk import __version__
+    from siamese_sdk.cli import FriendlyCommand
+    from siamese_sdk.errors import require_extra
+
+    from .config import ARCH_DEFAULTS, FACTORY_DEFAULTS
+    from .config import FIELD_DEFAULTS as D
+except KeyboardInterrupt:
+    sys.stderr.write("interrupted while starting; nothing was written: rerun the command\n")
+    raise SystemExit(130) from None
+
+#: batch-size spellings of other trainers: a batch here is --p classes x --k images
+BATCH_FLAGS = ("--batch-size", "--batch_size", "--batch", "--bs")
+
+
+class TrainCommand(FriendlyCommand):
+    """``FriendlyCommand`` that answers a batch-size flag with ``--p`` / ``--k``."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.NoSuchOption as e:
+            if e.option_name.split("=")[0] not in BATCH_FLAGS:
+                raise
+            raise click.NoSuchOption(
+                e.option_name,
+                f"No such option: {e.option_name}. A batch is --p classes x --k images per class "
+                f"(default --p {D['p']} --k {D['k']} = {D['p'] * D['k']} images); e.g. --p 32 --k 2",
+                ctx=ctx,
+            ) from None
+
+
+def _examples(ctx: click.Context, _: click.Parameter, dest: Path | None) -> None:
+    """``--examples DIR``: copy a few embedded images out and exit (no training, no torch)."""
+    if dest is None or ctx.resilient_parsing:
+        return
+    from siamese_sdk.cli.common import friendly_errors
+
+    from .embedded import copy_examples
+
+    paths = friendly_errors(copy_examples, dest)
+    for p in paths:
+        click.echo(str(p))
+    click.echo(f"two classes, {len(paths) // 2} images each (Omniglot, MIT licence: {dest / 'LICENSE.omniglot'}); try:")
+    click.echo(f"  siamese verify runs/demo/bundle {paths[0]} {paths[1]}   # same character")
+    click.echo(f"  siamese verify runs/demo/bundle {paths[0]} {paths[-1]}   # different characters")
+    ctx.exit(0)
+
+
+def _interrupted(out: Path) -> None:
+    """Ctrl-C during a run: say how to continue in one line, exit 130."""
+    if (out / "model.pt").exists():
+        msg = f"interrupted; {out / 'model.pt'} holds the last completed epoch: rerun with --resume to continue"
+    else:
+        msg = "interrupted before the first epoch was saved; nothing to resume: rerun the command to start again"
+    click.echo(msg, err=True)
+    sys.exit(130)
 
 
 def _choice(name: str) -> str | None:
@@ -32,7 +87,16 @@ LR_DEFAULTS = "; ".join(
 )
 
 
-@click.command(cls=FriendlyCommand, context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(cls=TrainCommand, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="siamese-train", message="%(prog)s %(version)s")
+@click.option(
+    "--examples",
+    type=click.Path(file_okay=False, path_type=Path),
+    is_eager=True,
+    expose_value=False,
+    callback=_examples,
+    help="Copy a few embedded images (two classes: DIR/a1.png ... DIR/b3.png) into DIR for `siamese verify`, and exit.",
+)
 @click.option(
     "--preset",
     type=click.Choice(["omniglot"]),
@@ -190,7 +254,12 @@ LR_DEFAULTS = "; ".join(
     help="Seed of the train/validation split only (default: --seed). Ensemble members share it: --seed 1 --split-seed 0.",
 )
 @click.option("--device", default=D["device"], show_default=True, help="torch device (cpu, cuda, cuda:1).")
-@click.option("--threads", type=click.IntRange(min=1), default=D["threads"], help="torch CPU threads.")
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=D["threads"],
+    help="torch CPU threads. Default: the CPUs not busy with other work (at most 8; split between torchrun processes).",
+)
 @click.option(
     "--workers",
     type=click.IntRange(min=0),
@@ -201,10 +270,11 @@ LR_DEFAULTS = "; ".join(
 @click.option(
     "--resume",
     is_flag=True,
-    help="Continue the run in --out after its last completed epoch (its saved settings are used; --epochs may be raised).",
+    help="Continue the run in --out after its last completed epoch with its saved settings; --epochs (re-plans the "
+    "schedule), --patience, --device, --threads, --workers apply, any other flag that differs is refused.",
 )
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def main(preset: str | None, data: Path | None, out: Path, channels: str, resume: bool, quiet: bool, **kwargs) -> None:
+def main(preset: str | None, data: Path | None, out: Path, channels: str, resume: bool, quiet: bool, **kwargs: Any) -> None:
     """Train an encoder; writes RUN_DIR/model.pt (last epoch) and RUN_DIR/best.pt (best validation) after every epoch, atomically.
 
     \b
@@ -217,10 +287,19 @@ def main(preset: str | None, data: Path | None, out: Path, channels: str, resume
       torchrun --nproc-per-node 2 -m siamese_trainer.cli --out runs/ddp   # DistributedDataParallel
     Then: siamese-export runs/demo/model.pt -o runs/demo/bundle
     """
+    try:
+        _run(preset, data, out, channels, resume, quiet, kwargs)
+    except KeyboardInterrupt:
+        _interrupted(out)
+
+
+def _run(preset: str | None, data: Path | None, out: Path, channels: str, resume: bool, quiet: bool, kwargs: dict[str, Any]) -> None:
     require_extra("torch")
     from .train import TrainConfig, train
 
     ctx = click.get_current_context()
+    source = click.core.ParameterSource.COMMANDLINE
+    given = {n for n in ctx.params if ctx.get_parameter_source(n) == source} - {"out", "resume", "quiet"}
     if preset is not None:  # the preset fills every flag the user did not type
         kwargs = {k: v for k, v in kwargs.items() if ctx.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE}
         if ctx.get_parameter_source("channels") == click.core.ParameterSource.COMMANDLINE:
@@ -230,7 +309,7 @@ def main(preset: str | None, data: Path | None, out: Path, channels: str, resume
     if kwargs.get("channels_b") is not None:
         kwargs["channels_b"] = int(kwargs["channels_b"])
     config = TrainConfig.from_preset(preset, data=None if data is None else str(data), out=str(out), **kwargs)
-    path = train(config, resume=resume, log=click.echo, progress=not quiet)
+    path = train(config, resume=resume, log=click.echo, progress=not quiet, given=given)
     if os.environ.get("RANK", "0") == "0":  # under torchrun only rank 0 reports
         click.echo(f"checkpoint: {path} (best validation epoch: {path.parent / 'best.pt'})")
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -22,14 +23,62 @@ from typing import Any
 
 import click
 import torch
-from siamese_sdk.atomic import write_text_atomic
 
 from . import checkpoint, distributed
 from .checkpoint import Checkpoint
 from .config import TrainConfig
 from .distributed import World
+from .runfiles import write_text_atomic
 
 versions = checkpoint.versions
+#: the most threads a default run takes: the small encoders here scale little beyond a few cores
+MAX_DEFAULT_THREADS = 8
+
+
+def cpu_count() -> int:
+    """CPUs this process may run on (affinity mask), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def pick_threads(requested: int | None) -> tuple[int, str]:
+    """``(torch CPU threads, why)`` for a run: ``--threads`` if given, else ``OMP_NUM_THREADS`` if set, else the
+    CPUs left free: this process's share of the cores (split between the ``torchrun`` processes of this host),
+    minus the CPUs busy with other work now (``busy_cpus``), at least 1, at most ``MAX_DEFAULT_THREADS``.
+
+    Why: threads that compete with another busy process for a core wait on each other at every operation
+    (docs/training.md "Threads": 2 threads next to one busy process ran an epoch 7x slower than 1 thread).
+    """
+    if requested:
+        return requested, "--threads"
+    if os.environ.get("OMP_NUM_THREADS", "").isdigit() and int(os.environ["OMP_NUM_THREADS"]) > 0:
+        return int(os.environ["OMP_NUM_THREADS"]), "OMP_NUM_THREADS"
+    cores = cpu_count()
+    share = max(1, cores // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
+    busy = busy_cpus()
+    free = max(1, min(share, round(cores - busy), MAX_DEFAULT_THREADS))
+    return free, f"{cores} CPUs, {busy:.1f} busy with other work; --threads N to choose"
+
+
+def busy_cpus(seconds: float = 0.2) -> float:
+    """CPUs busy with other processes now: sampled from ``/proc/stat`` over ``seconds`` (this process sleeps
+    meanwhile), else the 1-minute load average, else 0."""
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        return sum(v), v[3] + v[4]  # all, idle + iowait
+
+    try:
+        total0, idle0 = sample()
+        time.sleep(seconds)
+        total1, idle1 = sample()
+        return cpu_count() * (1 - (idle1 - idle0) / max(1, total1 - total0))
+    except (OSError, ValueError, IndexError):
+        with contextlib.suppress(AttributeError, OSError):
+            return os.getloadavg()[0]
+    return 0.0
 
 
 class Task:
@@ -39,6 +88,8 @@ class Task:
     config: TrainConfig
     out: Path
     world: World = World()
+    #: the run's log (set by ``fit`` before ``prepare``): warnings such as skipped images go here
+    log: Callable[[str], None] = staticmethod(print)  # type: ignore[assignment]
 
     def prepare(self, state: Checkpoint | None) -> None:
         """Read the data and the split (the saved one when ``state`` is a resumed checkpoint)."""
@@ -116,7 +167,11 @@ def fit(task: Task, state: Checkpoint | None, log: Callable[[str], None] = print
     """Train (or resume from ``state``) ``task``'s run; returns ``RUN_DIR/model.pt`` (the last epoch). See the module doc."""
     config, out, world = task.config, task.out, task.world
     ckpt_path = out / "model.pt"
+    threads, why = pick_threads(config.threads)
+    torch.set_num_threads(threads)
+    task.log = log
     task.prepare(state)
+    log(f"threads: {threads} ({why})")
     torch.manual_seed(config.seed)
     task.build()
     optimizer = torch.optim.AdamW(task.parameters(), lr=config.lr, weight_decay=config.weight_decay)

@@ -7,7 +7,7 @@ sees exactly the inputs a bundle will.
 from __future__ import annotations
 
 import math
-from importlib import resources
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -18,14 +18,11 @@ from siamese_sdk.format.manifest import Preprocess
 from siamese_sdk.format.pixels import to_array
 from siamese_sdk.tools.imagefolder import ImageFolder
 
+from ..embedded import embedded_root
+
 EMBEDDED = "embedded:omniglot_mini"
 #: preload images into memory when the dataset's float32 tensor is smaller than this
 CACHE_LIMIT_BYTES = 2 << 30
-
-
-def embedded_root() -> Path:
-    """Folder of the shipped Omniglot subset (30 alphabets x 10 characters x 20 drawers, 28 px)."""
-    return Path(str(resources.files("siamese_trainer") / "datasets" / "omniglot_mini"))
 
 
 def resolve_root(data: str | Path | None) -> Path:
@@ -60,16 +57,41 @@ def split_classes(folder: ImageFolder, val_fraction: float, seed: int) -> tuple[
     return train, val
 
 
+#: a preloaded folder skips up to this fraction of unreadable images (at least one) and refuses more
+MAX_SKIPPED_FRACTION = 0.01
+
+
 class ImageDataset(torch.utils.data.Dataset):
-    """``(image (C, H, W) float32, label)`` items of an ``ImageFolder``, preprocessed like the SDK."""
+    """``(image (C, H, W) float32, label)`` items of an ``ImageFolder``, preprocessed like the SDK.
+
+    When preloaded (``cache``; default: under ``CACHE_LIMIT_BYTES``), an image that does not decode is left
+    out and its one-line reason kept in ``skipped`` (``folder`` and ``labels`` then omit it); more than
+    ``MAX_SKIPPED_FRACTION`` of the images (and more than one) unreadable raises ``InputError``.
+    """
 
     def __init__(self, folder: ImageFolder, preprocess: Preprocess, cache: bool | None = None):
         self.folder, self.preprocess = folder, preprocess
         self.labels = folder.labels
+        self.skipped: list[str] = []
         nbytes = len(folder) * math.prod(preprocess.shape) * 4
         self._cache: torch.Tensor | None = None
         if cache if cache is not None else nbytes <= CACHE_LIMIT_BYTES:
-            self._cache = torch.from_numpy(np.stack([to_array(p, preprocess) for p in folder.paths]))
+            arrays, keep = [], []
+            for i, path in enumerate(folder.paths):
+                try:
+                    arrays.append(to_array(path, preprocess))
+                    keep.append(i)
+                except InputError as e:
+                    self.skipped.append(str(e))
+            if len(self.skipped) > max(1, int(MAX_SKIPPED_FRACTION * len(folder))):
+                raise InputError(
+                    f"{len(self.skipped)} of {len(folder)} images under {folder.root} are unreadable (more than "
+                    f"{MAX_SKIPPED_FRACTION:.0%} are not skipped), e.g. {self.skipped[0]}"
+                )
+            if self.skipped:
+                self.folder = folder.take(np.asarray(keep, dtype=np.int64))
+                self.labels = self.folder.labels
+            self._cache = torch.from_numpy(np.stack(arrays)) if arrays else torch.zeros((0, *preprocess.shape))
 
     def __len__(self) -> int:
         return len(self.folder)
@@ -77,6 +99,11 @@ class ImageDataset(torch.utils.data.Dataset):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         x = self._cache[i] if self._cache is not None else torch.from_numpy(to_array(self.folder.paths[i], self.preprocess))
         return x, int(self.folder.labels[i])
+
+    def warn_skipped(self, log: Callable[[str], None]) -> None:
+        """Log one warning line per skipped image."""
+        for reason in self.skipped:
+            log(f"warning: skipped an unreadable image: {reason}")
 
     def images(self) -> torch.Tensor:
         """All images as one ``(N, C, H, W)`` tensor (for evaluation)."""

@@ -7,6 +7,7 @@ their pairs, and 20-way 1-shot accuracy (``--select`` picks best.pt by AUC or by
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -14,17 +15,17 @@ from typing import Any
 
 import numpy as np
 import torch
-from siamese_sdk.atomic import write_text_atomic
 from siamese_sdk.errors import InputError
 from siamese_sdk.eval import oneshot
-from siamese_sdk.tools.imagefolder import ImageFolder
+from siamese_sdk.tools.imagefolder import ImageFolder, PathTable
 
-from .. import checkpoint, data, distances, distributed, loop
+from .. import checkpoint, data, distances, distributed, loop, runfiles
 from ..checkpoint import Checkpoint
 from ..config import TrainConfig
 from ..data.sampling import PKSampler
 from ..evaluate import ROW_METRICS, embed, verification_metrics
 from ..models.encoders import Encoder
+from ..runfiles import write_text_atomic
 
 VAL_LOSS_BATCHES = 8
 VAL_ONESHOT_EPISODES = 300
@@ -43,19 +44,26 @@ class ImageFolderTask(loop.Task):
         config, out = self.config, self.out
         self.root = data.resolve_root(config.data)
         index_path = out / "index.npz"  # the folder is walked once per run; a resume reuses the same file list
-        folder = ImageFolder.load(index_path) if state is not None and index_path.exists() else ImageFolder.scan(self.root)
+        if state is not None and index_path.exists():
+            folder = ImageFolder.load(index_path)
+            if folder.root != self.root:  # the same files under today's root (the embedded set's unpacked folder moves)
+                folder = dataclasses.replace(folder, root=self.root, paths=PathTable(self.root, folder.paths.rel))
+        else:
+            folder = ImageFolder.scan(self.root)
         if state is not None:
             self.train_classes, self.val_classes = state["data"]["train_classes"], state["data"]["val_classes"]
         else:
             self.train_classes, self.val_classes = data.split_classes(folder, config.val_fraction, config.class_split_seed)
         self.pre = config.preprocess()
         if state is None and self.world.is_main:
-            folder.save(index_path)
+            runfiles.make_ordinary(folder.save(index_path))
             split = {"root": str(self.root), "train": self.train_classes, "val": self.val_classes}
             write_text_atomic(out / "split.json", json.dumps(split, indent=1) + "\n")
         base_set = data.ImageDataset(folder.subset(self.train_classes), self.pre)
         self.train_set = data.RotatedClasses(base_set) if config.rotate_classes else base_set
         self.val_set = data.ImageDataset(folder.subset(self.val_classes), self.pre)
+        for dataset in (base_set, self.val_set):
+            dataset.warn_skipped(self.log)
         self.p = min(config.p, len(np.unique(self.train_set.labels)))
         groups = class_groups(self.train_classes, config.rotate_classes) if config.groups_per_batch else None
         w = self.world
@@ -170,8 +178,6 @@ class ImageFolderTask(loop.Task):
 
 def train_image_folder(config: TrainConfig, state: Checkpoint | None, log: Callable[[str], None], progress: bool) -> Path:
     """Train (or resume from ``state``) an image-folder run (``config`` resolved); returns ``RUN_DIR/model.pt``."""
-    if config.threads:
-        torch.set_num_threads(config.threads)
     task = ImageFolderTask(config)
     if not task.world.is_main:  # only rank 0 logs, validates and writes
         log, progress = (lambda _: None), False

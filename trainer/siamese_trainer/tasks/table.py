@@ -23,13 +23,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from siamese_sdk.atomic import write_text_atomic
 from siamese_sdk.errors import InputError
 from siamese_sdk.eval import metrics
 
@@ -42,6 +41,7 @@ from ..data.table_split import TableSplit, row_batches, split_table, validation_
 from ..data.tables import Table, read_table
 from ..evaluate import ROW_METRICS
 from ..losses import ContrastiveLoss, TripletMarginLoss
+from ..runfiles import write_text_atomic
 
 
 class TableTask(loop.Task):
@@ -144,14 +144,20 @@ class TableTask(loop.Task):
         return {**self.items.checkpoint_parts(), "data": data}
 
 
-def train_table(config: TrainConfig, resume: bool = False, log: Callable[[str], None] = print, progress: bool = True) -> Path:
-    """Train (or resume) a run on a CSV table; returns ``RUN_DIR/model.pt``. See the module doc.
+def train_table(
+    config: TrainConfig,
+    resume: bool = False,
+    log: Callable[[str], None] = print,
+    progress: bool = True,
+    given: Collection[str] | None = None,
+) -> Path:
+    """Train (or resume) a run on a CSV table; returns ``RUN_DIR/model.pt``. See the module doc (``given``: ``train``'s).
 
     Raises ``InputError`` for bad data or settings.
     """
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise InputError("CSV runs train in one process (no DistributedDataParallel yet); run siamese-train without torchrun")
-    config, state = checkpoint.start_run(config, Path(config.out) / "model.pt", resume)
+    config, state = checkpoint.start_run(config, Path(config.out) / "model.pt", resume, given)
     table = read_table(config.data)
     if table.layout == "pairs":
         config = dataclasses.replace(config, loss="contrastive")
@@ -161,8 +167,6 @@ def train_table(config: TrainConfig, resume: bool = False, log: Callable[[str], 
         raise InputError("--select oneshot is for image folders; CSV runs select the best epoch by validation AUC")
     if config.head == "learned":
         raise InputError("--head learned is for image folders; CSV runs score pairs with the --metric distance")
-    if config.threads:
-        torch.set_num_threads(config.threads)
     config = config.resolved()
     if config.device.startswith("cuda") and not torch.cuda.is_available():
         raise InputError(f"--device {config.device} but torch sees no CUDA device; use --device cpu")

@@ -15,13 +15,12 @@ torchrun, ``--rotate-classes``, ``--head learned``, ``--select oneshot``.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from siamese_sdk.atomic import write_text_atomic
 from siamese_sdk.errors import InputError
 from siamese_sdk.tools.imagefolder import ImageFolder
 
@@ -32,6 +31,7 @@ from ..data.sampling import PKSampler
 from ..evaluate import ROW_METRICS, cross_metrics, embed
 from ..losses.cross_branch import CrossBranchLoss
 from ..models.encoders import Encoder
+from ..runfiles import write_text_atomic
 
 
 class TwoBranchTask(loop.Task):
@@ -60,6 +60,8 @@ class TwoBranchTask(loop.Task):
         self.train_b = data.ImageDataset(folder_b.subset(self.train_classes), self.pre_b)
         self.val_a = data.ImageDataset(folder_a.subset(self.val_classes), self.pre_a)
         self.val_b = data.ImageDataset(folder_b.subset(self.val_classes), self.pre_b)
+        for dataset in (self.train_a, self.train_b, self.val_a, self.val_b):
+            dataset.warn_skipped(self.log)
         self.xa, self.xb = self.train_a.images(), self.train_b.images()
         self.by_class_b = [np.flatnonzero(self.train_b.labels == c) for c in range(len(self.train_classes))]
         if state is None:
@@ -153,11 +155,16 @@ class TwoBranchTask(loop.Task):
 
 
 def train_pseudo(
-    config: TrainConfig, resume: bool, log: Callable[[str], None], versions: dict[str, str] | None = None, world_size: int = 1
+    config: TrainConfig,
+    resume: bool,
+    log: Callable[[str], None],
+    versions: dict[str, str] | None = None,
+    world_size: int = 1,
+    given: Collection[str] | None = None,
 ) -> Path:
     """Train (or resume) both branches of a pseudo-Siamese run (``config`` resolved); returns ``RUN_DIR/model.pt``.
 
-    ``versions`` is not used (kept for callers; checkpoints record ``checkpoint.versions()``).
+    ``versions`` is not used (kept for callers; checkpoints record ``checkpoint.versions()``); ``given``: ``train``'s.
     """
     refused = {
         "torchrun": world_size > 1,
@@ -168,9 +175,7 @@ def train_pseudo(
     bad = [k for k, v in refused.items() if v]
     if bad:
         raise InputError(f"pseudo-Siamese training does not support {', '.join(bad)} yet; drop it")
-    config, state = checkpoint.start_run(config, Path(config.out) / "model.pt", resume)
-    if config.threads:
-        torch.set_num_threads(config.threads)
+    config, state = checkpoint.start_run(config, Path(config.out) / "model.pt", resume, given)
     if config.device.startswith("cuda") and not torch.cuda.is_available():
         raise InputError(f"--device {config.device} but torch sees no CUDA device; use --device cpu")
     return loop.fit(TwoBranchTask(config), state, log, progress=False)
