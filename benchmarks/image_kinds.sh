@@ -6,7 +6,7 @@ set -euo pipefail
 OUT=${1:?usage: benchmarks/image_kinds.sh OUT_DIR}
 PY=${PYTHON:-.venv/bin/python}
 BIN=$(dirname "$PY")
-DATA=trainer/siamese_trainer/datasets/omniglot_mini
+DATA=$("$PY" -c 'from siamese_trainer.data import embedded_root; print(embedded_root())')
 mkdir -p "$OUT"
 run() {  # name, train flags...
   local name=$1; shift

@@ -108,7 +108,7 @@ LR_DEFAULTS = "; ".join(
     type=click.Path(path_type=Path),
     default=D["data"],
     help="Image folder, one leaf folder per class (class/img.png or Alphabet/character/img.png), or a CSV table: "
-    "text,label | dialog,label | a,b,label (pairs) | anchor,positive,negative (triplets); see README. Default: the embedded Omniglot subset.",
+    "text,label | dialog,label | a,b,label (pairs) | anchor,positive,negative (triplets); see docs/training.md. Default: the embedded Omniglot subset.",
 )
 @click.option(
     "--out",
@@ -265,7 +265,7 @@ LR_DEFAULTS = "; ".join(
     type=click.IntRange(min=0),
     default=D["workers"],
     show_default=True,
-    help="DataLoader worker processes decoding images (use for folders too large to preload; see README).",
+    help="DataLoader worker processes decoding images (use for folders too large to preload; see docs/training.md).",
 )
 @click.option(
     "--resume",
