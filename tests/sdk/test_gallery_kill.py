@@ -20,8 +20,9 @@ import numpy as np
 import pytest
 from siamese_sdk import Gallery
 from siamese_sdk.errors import SiameseError
+from siamese_sdk.security import sealed  # noqa: F401  (imported before forking: the child imports nothing)
 
-pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork (POSIX)")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork (POSIX)")]
 
 D = 16
 KEY = bytes(range(32))

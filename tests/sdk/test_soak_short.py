@@ -8,9 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = next(d for d in Path(__file__).resolve().parents if (d / "benchmarks" / "soak.py").is_file())
 
 
+@pytest.mark.slow
 def test_soak_short(tmp_path: Path) -> None:
     out = tmp_path / "soak.json"
     cmd = [sys.executable, str(ROOT / "benchmarks" / "soak.py"), "--minutes", "0.1", "--threads", "2", "--procs", "2"]
