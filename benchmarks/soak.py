@@ -46,7 +46,6 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLE = ROOT / "tests" / "data" / "golden" / "bundle"
 GOLDEN_IMAGES = ROOT / "tests" / "data" / "golden" / "images"
-OMNIGLOT = ROOT / "trainer" / "siamese_trainer" / "datasets" / "omniglot_mini"
 N_IMAGES = 64
 K = 5
 #: (start, stop, batch_size) of the array batches embedded
@@ -57,9 +56,12 @@ KINDS = ("embed", "embed_files", "verify", "add", "remove", "search", "save", "r
 def image_files(n: int = N_IMAGES) -> list[str]:
     """The golden images, then Omniglot PNGs in name order, ``n`` paths in all."""
     files = sorted(str(p) for p in GOLDEN_IMAGES.glob("*.png"))
-    files += sorted(str(p) for p in OMNIGLOT.rglob("*.png"))[: n - len(files)]
+    from siamese_trainer.embedded import embedded_root  # the embedded Omniglot subset (torch-free), unpacked once
+
+    omniglot = embedded_root()
+    files += sorted(str(p) for p in omniglot.rglob("*.png"))[: n - len(files)]
     if len(files) < n:
-        raise SystemExit(f"soak needs {n} images, found {len(files)} under {GOLDEN_IMAGES} and {OMNIGLOT}")
+        raise SystemExit(f"soak needs {n} images, found {len(files)} under {GOLDEN_IMAGES} and {omniglot}")
     return files
 
 
