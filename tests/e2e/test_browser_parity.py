@@ -40,7 +40,6 @@ from siamese_sdk.preprocess import to_array
 
 BUNDLE = ROOT / "tests" / "data" / "golden" / "bundle"
 GOLDEN_IMAGES = sorted((ROOT / "tests" / "data" / "golden" / "images").glob("*.png"))
-EMBEDDED = ROOT / "trainer" / "siamese_trainer" / "datasets" / "omniglot_mini"
 VARIANTS = ("fp32", "int8")
 OPERATING_POINTS = ("eer", "far_1e-2", "far_1e-3")
 RESAMPLES = ("bilinear", "bicubic", "box", "lanczos", "nearest")
@@ -55,9 +54,11 @@ INT8_MARGIN = 0.2
 
 def parity_set() -> tuple[list[Path], list[str]]:
     """The images and their class labels: the golden six, then 3 images of each of 10 embedded classes."""
+    from siamese_trainer.embedded import embedded_root  # the packed subset, unpacked once into the user cache
+
     images = list(GOLDEN_IMAGES)
     labels = [p.stem[0] for p in GOLDEN_IMAGES]
-    for alphabet in sorted(d for d in EMBEDDED.iterdir() if d.is_dir())[::3][:10]:
+    for alphabet in sorted(d for d in embedded_root().iterdir() if d.is_dir())[::3][:10]:
         character = sorted(alphabet.iterdir())[0]
         for p in sorted(character.glob("*.png"))[:3]:
             images.append(p)
@@ -65,8 +66,25 @@ def parity_set() -> tuple[list[Path], list[str]]:
     return images, labels
 
 
+#: the static site the browser sees: the repository under /repo/ and the embedded images under /embedded/
+MOUNTS = {"repo": ROOT}
+
+
 def url_of(path: Path) -> str:
-    return "/" + quote(path.relative_to(ROOT).as_posix())
+    for name, root in MOUNTS.items():
+        if path.is_relative_to(root):
+            return f"/{name}/" + quote(path.relative_to(root).as_posix())
+    raise ValueError(f"{path} is outside the served folders {list(MOUNTS.values())}")
+
+
+def site(tmp: Path) -> Path:
+    """A folder of links to ``MOUNTS`` (the embedded images live in the user cache, outside the repository)."""
+    from siamese_trainer.embedded import embedded_root
+
+    MOUNTS["embedded"] = embedded_root()
+    for name, root in MOUNTS.items():
+        (tmp / name).symlink_to(root, target_is_directory=True)
+    return tmp
 
 
 def colour_image() -> Image.Image:
@@ -196,6 +214,7 @@ def run(tmp_path_factory) -> dict:
     """Both runtimes on the parity set: ``{"js": the page's result, "py": {variant: python_side}, "cases": {name: Pillow's
     input}, "pairs", "browser_s"}``."""
     require_browser()
+    served = site(tmp_path_factory.mktemp("site"))
     images, labels = parity_set()
     pairs = list(itertools.combinations(range(len(images)), 2))
     first = {lab: i for i, lab in reversed(list(enumerate(labels)))}  # each class's first image is enrolled
@@ -216,10 +235,10 @@ def run(tmp_path_factory) -> dict:
         ],
         "timing": TIMING,
     }
-    with serve(ROOT) as base:
+    with serve(served) as base:
         t0 = time.perf_counter()
-        demo = {"url": base + "sdk/js/demo/index.html", "images": [str(GOLDEN_IMAGES[0]), str(GOLDEN_IMAGES[1])]}
-        js = run_in_browser(base + "sdk/js/test/harness.html", job, demo)
+        demo = {"url": base + "repo/sdk/js/demo/index.html", "images": [str(GOLDEN_IMAGES[0]), str(GOLDEN_IMAGES[1])]}
+        js = run_in_browser(base + "repo/sdk/js/test/harness.html", job, demo)
         browser_s = time.perf_counter() - t0
     tmp = tmp_path_factory.mktemp("cases")
     expected_cases = {}
