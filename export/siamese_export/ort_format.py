@@ -1,0 +1,128 @@
+"""ORT-format copies of a bundle's graphs, for ONNX Runtime Mobile (``siamese-export --profile mobile``).
+
+Every shipped encoder variant and both heads are converted with ONNX Runtime's own converter
+(``onnxruntime.tools.convert_onnx_models_to_ort``, optimisation style ``Fixed``: the graph is optimised once,
+here, for the CPU provider without the x86-only NCHWc layout, so a phone loads it with no optimisation work;
+the ``Runtime`` style fails on static-QDQ int8 graphs in ONNX Runtime 1.32 and only pays off on NNAPI/CoreML,
+which the usability checker does not recommend for these models). The converter's operator list
+(``required_operators.config``) is what a reduced ONNX Runtime build is compiled with. Each ``.onnx`` file is
+checked with ONNX Runtime's mobile usability checker and its verdicts are recorded in the manifest's ``ort``
+entry (``siamese_sdk.format.entries.OrtFiles``), with every file hashed.
+
+Needs ``onnx`` (the usability checker reads the graphs), so it lives in the export, not in the SDK.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import re
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from siamese_sdk.errors import BundleError
+from siamese_sdk.format.entries import OrtFiles
+from siamese_sdk.format.manifest import MANIFEST, Manifest, read_manifest, write_manifest
+
+STYLE = "Fixed"
+OPERATORS = "required_operators.config"
+#: the checker's summary lines: ``Model should perform well with <EP> as is: YES|NO|MAYBE`` (and ``if modified to
+#: have fixed input shapes``)
+_VERDICT = re.compile(r"Model should perform well with (.+?) (as is|if modified to have fixed input shapes): (\w+)")
+
+
+def usability(path: Path) -> dict[str, Any]:
+    """ONNX Runtime's mobile usability checker on one ``.onnx`` file: ``{"try_nnapi_or_coreml": bool,
+    "<EP>": {"as_is": "YES|NO|MAYBE", "fixed_shapes": ...}}`` for NNAPI and both CoreML model types."""
+    from onnxruntime.tools.mobile_helpers import usability_checker
+
+    lines: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(record.getMessage())
+
+    logger = logging.getLogger(f"siamese_export.ort_format.{path.name}")
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    handler = Collect()
+    logger.addHandler(handler)
+    try:
+        try_eps = usability_checker.analyze_model(path, skip_optimize=False, logger=logger)
+    finally:
+        logger.removeHandler(handler)
+    verdict: dict[str, Any] = {"try_nnapi_or_coreml": bool(try_eps)}
+    for line in lines:
+        m = _VERDICT.search(line)
+        if m:
+            key = "as_is" if m.group(2) == "as is" else "fixed_shapes"
+            verdict.setdefault(m.group(1), {})[key] = m.group(3)
+    return verdict
+
+
+def add_ort_files(root: Path, manifest: Manifest, log: Callable[[str], None] = print) -> Manifest:
+    """Write the ORT-format copies and the operator list into ``root`` and rewrite its manifest with an ``ort`` entry.
+
+    ``manifest`` is the bundle's manifest (its ``.onnx`` files final); returns the new one.
+    Raises ``BundleError`` for a pseudo-Siamese bundle (not supported) or a graph the converter refuses.
+    """
+    import onnxruntime
+    from onnxruntime.tools.convert_onnx_models_to_ort import OptimizationStyle, convert_onnx_models_to_ort
+
+    if manifest.branches:
+        raise BundleError("ORT-format files are made for one-encoder bundles; this bundle has branches a and b")
+    sources = {name: v.file for name, v in manifest.variants.items()} | {f"head:{h}": f for h, f in manifest.heads.items()}
+    ort_name = {onnx: str(Path(onnx).with_suffix(".ort")) for onnx in sources.values()}
+    log(f"      ORT format ({STYLE}): converting {len(sources)} graphs with onnxruntime {onnxruntime.__version__}")
+    with tempfile.TemporaryDirectory(dir=root, prefix=".ort-") as work:
+        src, out = Path(work) / "onnx", Path(work) / "ort"
+        src.mkdir()
+        for onnx in sources.values():
+            shutil.copyfile(root / onnx, src / onnx)
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):  # the converter prints a line per step
+                convert_onnx_models_to_ort(src, output_dir=out, optimization_styles=[OptimizationStyle[STYLE]])
+        except Exception as e:  # the converter raises ONNX Runtime's untyped errors
+            raise BundleError(f"ONNX Runtime's ORT-format converter failed ({str(e).splitlines()[0][:200]})") from None
+        for onnx, ort_file in ort_name.items():
+            shutil.copyfile(out / ort_file, root / ort_file)
+        # the converter names the models by absolute path in comment lines: keep bare names (the file is hashed)
+        config = (out / OPERATORS).read_text().replace(f"{out}/", "")
+        (root / OPERATORS).write_text(config)
+    checks = {}
+    for onnx in sources.values():
+        checks[onnx] = usability(root / onnx)
+        log(f"      {onnx} -> {ort_name[onnx]}: NNAPI/CoreML worth trying: {checks[onnx]['try_nnapi_or_coreml']}")
+    ort = OrtFiles(
+        variants={name: ort_name[f] for name, f in sources.items() if not name.startswith("head:")},
+        heads={h: ort_name[f] for h, f in manifest.heads.items()},
+        operators=OPERATORS,
+        style=STYLE,
+        onnxruntime=onnxruntime.__version__,
+        usability=checks,
+    )
+    files = dict(manifest.files) | {f: "" for f in ort.files()}
+    new = replace(manifest, ort=ort, files=files)
+    write_manifest(root, new)
+    return read_manifest(root)
+
+
+def convert_bundle(bundle_dir: str | Path, log: Callable[[str], None] = print) -> Manifest:
+    """Add the ORT-format files to an existing bundle in place (what ``--profile mobile`` does at export).
+
+    Refuses a signed bundle (re-sign after converting) and one that already has them.
+    """
+    root = Path(bundle_dir)
+    manifest = read_manifest(root)
+    from siamese_sdk.security.signing import SIGNATURE
+
+    if (root / SIGNATURE).exists():
+        raise BundleError(f"{root} is signed; adding files changes {MANIFEST}: convert an unsigned copy, then siamese sign it")
+    if manifest.ort is not None:
+        raise BundleError(f"{root} already has ORT-format files ({sorted(manifest.ort.files())})")
+    return add_ort_files(root, manifest, log)
