@@ -84,12 +84,17 @@ def add_ort_files(root: Path, manifest: Manifest, log: Callable[[str], None] = p
         src.mkdir()
         for onnx in sources.values():
             shutil.copyfile(root / onnx, src / onnx)
+        quiet = logging.getLogger("ort_format_model.utils")  # the converter logs where it wrote its temp config
+        level = quiet.level
+        quiet.setLevel(logging.WARNING)
         try:
             with contextlib.redirect_stdout(io.StringIO()):  # the converter prints a line per step
                 convert_onnx_models_to_ort(src, output_dir=out, optimization_styles=[OptimizationStyle[STYLE]])
         except Exception as e:  # the converter raises ONNX Runtime's untyped errors
             raise BundleError(f"ONNX Runtime's ORT-format converter failed ({str(e).splitlines()[0][:200]})") from None
-        for onnx, ort_file in ort_name.items():
+        finally:
+            quiet.setLevel(level)
+        for ort_file in ort_name.values():
             shutil.copyfile(out / ort_file, root / ort_file)
         # the converter names the models by absolute path in comment lines: keep bare names (the file is hashed)
         config = (out / OPERATORS).read_text().replace(f"{out}/", "")
