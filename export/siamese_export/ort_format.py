@@ -1,6 +1,6 @@
 """ORT-format copies of a bundle's graphs, for ONNX Runtime Mobile (``siamese-export --profile mobile``).
 
-Every shipped encoder variant and both heads are converted with ONNX Runtime's own converter
+The fp32 and int8 encoders (``ORT_VARIANTS``: the CPU-provider variants) and both heads are converted with ONNX Runtime's own converter
 (``onnxruntime.tools.convert_onnx_models_to_ort``, optimisation style ``Fixed``: the graph is optimised once,
 here, for the CPU provider without the x86-only NCHWc layout, so a phone loads it with no optimisation work;
 the ``Runtime`` style fails on static-QDQ int8 graphs in ONNX Runtime 1.32 and only pays off on NNAPI/CoreML,
@@ -30,6 +30,9 @@ from siamese_sdk.format.entries import OrtFiles
 from siamese_sdk.format.manifest import MANIFEST, Manifest, read_manifest, write_manifest
 
 STYLE = "Fixed"
+#: the variants converted: the CPU-provider ones (the Fixed style fuses for the CPU provider; the fp16 and fixed-batch
+#: variants are for CUDA, CoreML and QNN, whose providers want the unfused ``.onnx`` graphs)
+ORT_VARIANTS = ("fp32", "int8")
 OPERATORS = "required_operators.config"
 #: the checker's summary lines: ``Model should perform well with <EP> as is: YES|NO|MAYBE`` (and ``if modified to
 #: have fixed input shapes``)
@@ -54,6 +57,8 @@ def usability(path: Path) -> dict[str, Any]:
     logger.addHandler(handler)
     try:
         try_eps = usability_checker.analyze_model(path, skip_optimize=False, logger=logger)
+    except Exception as e:  # the checker's own failures (e.g. a graph without shape information) are its verdict
+        return {"try_nnapi_or_coreml": False, "error": f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"}
     finally:
         logger.removeHandler(handler)
     verdict: dict[str, Any] = {"try_nnapi_or_coreml": bool(try_eps)}
@@ -76,7 +81,7 @@ def add_ort_files(root: Path, manifest: Manifest, log: Callable[[str], None] = p
 
     if manifest.branches:
         raise BundleError("ORT-format files are made for one-encoder bundles; this bundle has branches a and b")
-    sources = {name: v.file for name, v in manifest.variants.items()} | {f"head:{h}": f for h, f in manifest.heads.items()}
+    sources = {name: v.file for name, v in manifest.variants.items() if name in ORT_VARIANTS} | {f"head:{h}": f for h, f in manifest.heads.items()}
     ort_name = {onnx: str(Path(onnx).with_suffix(".ort")) for onnx in sources.values()}
     log(f"      ORT format ({STYLE}): converting {len(sources)} graphs with onnxruntime {onnxruntime.__version__}")
     with tempfile.TemporaryDirectory(dir=root, prefix=".ort-") as work:

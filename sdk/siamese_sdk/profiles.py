@@ -17,8 +17,8 @@ coreml     CoreMLExecutionProvider     ``fp16-fixed``  fp16 with a static input 
 qnn        QNNExecutionProvider        ``w8a16-fixed`` static shape, uint16 activations / int8 weights QDQ: the
                                                        Hexagon NPU needs quantised static graphs; 16-bit
                                                        activations keep accuracy close to fp32
-mobile     CPUExecutionProvider        ``int8``        as cpu, plus ORT-format (``.ort``) copies of every shipped
-                                                       variant and head and the reduced build's operator list
+mobile     CPUExecutionProvider        ``int8``        as cpu, plus ORT-format (``.ort``) copies of fp32, int8
+                                                       and the heads and the reduced build's operator list
 =========  ==========================  ==============  ==========================================================
 
 Every profile keeps ``fp32`` too: it is the reference, the fallback when a derived variant fails its
@@ -96,7 +96,7 @@ TARGETS: dict[str, Target] = {
             CPU,
             ("cpu",),
             "int8",
-            "ORT-format files (.ort, Fixed optimisation) of every variant and head plus required_operators.config for a "
+            "ORT-format files (.ort, Fixed optimisation) of the fp32 and int8 encoders and the heads plus required_operators.config for a "
             "reduced ONNX Runtime Mobile build; load(model_format='ort'); int8 kept even when slower than fp32 here",
             ort=True,
         ),
