@@ -1,25 +1,24 @@
 """ORT-format copies of a bundle's graphs, for ONNX Runtime Mobile (``siamese-export --profile mobile``).
 
-The fp32 and int8 encoders (``ORT_VARIANTS``: the CPU-provider variants) and both heads are converted with ONNX Runtime's own converter
-(``onnxruntime.tools.convert_onnx_models_to_ort``, optimisation style ``Fixed``: the graph is optimised once,
-here, for the CPU provider without the x86-only NCHWc layout, so a phone loads it with no optimisation work;
-the ``Runtime`` style fails on static-QDQ int8 graphs in ONNX Runtime 1.32 and only pays off on NNAPI/CoreML,
-which the usability checker does not recommend for these models). The converter's operator list
-(``required_operators.config``) is what a reduced ONNX Runtime build is compiled with. Each ``.onnx`` file is
-checked with ONNX Runtime's mobile usability checker and its verdicts are recorded in the manifest's ``ort``
-entry (``siamese_sdk.format.entries.OrtFiles``), with every file hashed.
+The fp32 and int8 encoders (``ORT_VARIANTS``: the CPU-provider variants) and both heads are converted the way
+ONNX Runtime's converter (``onnxruntime.tools.convert_onnx_models_to_ort``) does it, in its ``Fixed``
+optimisation style: the graph is optimised once, here, for the CPU provider without the x86-only NCHWc layout,
+so a phone loads it with no optimisation work. The ``Runtime`` style fails on the static-QDQ int8 graphs in ONNX
+Runtime 1.32 and only pays off on NNAPI/CoreML, which the usability checker does not recommend for these
+models. The one difference from the converter's command line: a variant's ``disabled_optimizers`` (int8's
+``QDQPropagationTransformer``) stay disabled, since an optimised ``.ort`` graph cannot be un-optimised at load.
+The converter's own ``create_config_from_models`` writes ``required_operators.config``, what a reduced ONNX
+Runtime build is compiled with. Each ``.onnx`` file is checked with ONNX Runtime's mobile usability checker and
+its verdicts are recorded in the manifest's ``ort`` entry (``siamese_sdk.format.entries.OrtFiles``), with every
+file hashed.
 
 Needs ``onnx`` (the usability checker reads the graphs), so it lives in the export, not in the SDK.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
 import logging
 import re
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -70,46 +69,59 @@ def usability(path: Path) -> dict[str, Any]:
     return verdict
 
 
+def to_ort(src: Path, dst: Path, disabled: tuple[str, ...] = ()) -> None:
+    """One ``.onnx`` file to an ORT-format file, as ONNX Runtime's converter does it (its ``Fixed`` style: all
+    optimisations for the CPU provider, int8 QDQ kept in the CPU kernels' form, no NCHWc layout) and without the
+    ``disabled`` optimisers the SDK opens the variant without (``Variant.disabled_optimizers``), which the
+    converter's command line cannot pass; a converted graph cannot be un-optimised at load."""
+    import onnxruntime
+
+    so = onnxruntime.SessionOptions()
+    so.optimized_model_filepath = str(dst)
+    so.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.add_session_config_entry("session.qdqisint8allowed", "0")  # the converter's setting for a non-ARM target
+    so.add_session_config_entry("session.save_model_format", "ORT")
+    try:
+        onnxruntime.InferenceSession(
+            str(src), sess_options=so, providers=["CPUExecutionProvider"], disabled_optimizers=["NchwcTransformer", *disabled]
+        )
+    except Exception as e:  # ONNX Runtime raises its own untyped errors
+        raise BundleError(f"{src.name}: conversion to the ORT format failed ({str(e).splitlines()[0][:200]})") from None
+
+
 def add_ort_files(root: Path, manifest: Manifest, log: Callable[[str], None] = print) -> Manifest:
     """Write the ORT-format copies and the operator list into ``root`` and rewrite its manifest with an ``ort`` entry.
 
     ``manifest`` is the bundle's manifest (its ``.onnx`` files final); returns the new one.
-    Raises ``BundleError`` for a pseudo-Siamese bundle (not supported) or a graph the converter refuses.
+    Raises ``BundleError`` for a pseudo-Siamese bundle (not supported) or a graph the conversion refuses.
     """
     import onnxruntime
-    from onnxruntime.tools.convert_onnx_models_to_ort import OptimizationStyle, convert_onnx_models_to_ort
+    from onnxruntime.tools.ort_format_model import create_config_from_models
 
     if manifest.branches:
         raise BundleError("ORT-format files are made for one-encoder bundles; this bundle has branches a and b")
-    sources = {name: v.file for name, v in manifest.variants.items() if name in ORT_VARIANTS} | {f"head:{h}": f for h, f in manifest.heads.items()}
-    ort_name = {onnx: str(Path(onnx).with_suffix(".ort")) for onnx in sources.values()}
-    log(f"      ORT format ({STYLE}): converting {len(sources)} graphs with onnxruntime {onnxruntime.__version__}")
-    with tempfile.TemporaryDirectory(dir=root, prefix=".ort-") as work:
-        src, out = Path(work) / "onnx", Path(work) / "ort"
-        src.mkdir()
-        for onnx in sources.values():
-            shutil.copyfile(root / onnx, src / onnx)
-        quiet = logging.getLogger("ort_format_model.utils")  # the converter logs where it wrote its temp config
-        level = quiet.level
-        quiet.setLevel(logging.WARNING)
-        try:
-            with contextlib.redirect_stdout(io.StringIO()):  # the converter prints a line per step
-                convert_onnx_models_to_ort(src, output_dir=out, optimization_styles=[OptimizationStyle[STYLE]])
-        except Exception as e:  # the converter raises ONNX Runtime's untyped errors
-            raise BundleError(f"ONNX Runtime's ORT-format converter failed ({str(e).splitlines()[0][:200]})") from None
-        finally:
-            quiet.setLevel(level)
-        for ort_file in ort_name.values():
-            shutil.copyfile(out / ort_file, root / ort_file)
-        # the converter names the models by absolute path in comment lines: keep bare names (the file is hashed)
-        config = (out / OPERATORS).read_text().replace(f"{out}/", "")
-        (root / OPERATORS).write_text(config)
+    variants = {n: v for n, v in manifest.variants.items() if n in ORT_VARIANTS}
+    graphs = {v.file: tuple(v.disabled_optimizers) for v in variants.values()} | {f: () for f in manifest.heads.values()}
+    ort_name = {onnx: str(Path(onnx).with_suffix(".ort")) for onnx in graphs}
+    log(f"      ORT format ({STYLE}): converting {len(graphs)} graphs with onnxruntime {onnxruntime.__version__}")
+    for onnx, disabled in graphs.items():
+        to_ort(root / onnx, root / ort_name[onnx], disabled)
+    quiet = logging.getLogger("ort_format_model.utils")  # it logs where it wrote the config
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)
+    try:
+        create_config_from_models([root / f for f in sorted(ort_name.values())], root / OPERATORS, enable_type_reduction=False)
+    finally:
+        quiet.setLevel(level)
+    # the model list in its comment lines names absolute paths: keep bare names (the file is hashed)
+    config = root / OPERATORS
+    config.write_text(config.read_text().replace(f"{root.resolve()}/", "").replace(f"{root}/", ""))
     checks = {}
-    for onnx in sources.values():
+    for onnx in graphs:
         checks[onnx] = usability(root / onnx)
         log(f"      {onnx} -> {ort_name[onnx]}: NNAPI/CoreML worth trying: {checks[onnx]['try_nnapi_or_coreml']}")
     ort = OrtFiles(
-        variants={name: ort_name[f] for name, f in sources.items() if not name.startswith("head:")},
+        variants={name: ort_name[v.file] for name, v in variants.items()},
         heads={h: ort_name[f] for h, f in manifest.heads.items()},
         operators=OPERATORS,
         style=STYLE,
@@ -117,8 +129,7 @@ def add_ort_files(root: Path, manifest: Manifest, log: Callable[[str], None] = p
         usability=checks,
     )
     files = dict(manifest.files) | {f: "" for f in ort.files()}
-    new = replace(manifest, ort=ort, files=files)
-    write_manifest(root, new)
+    write_manifest(root, replace(manifest, ort=ort, files=files))
     return read_manifest(root)
 
 
