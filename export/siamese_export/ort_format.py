@@ -4,8 +4,8 @@ The fp32 and int8 encoders (``ORT_VARIANTS``: the CPU-provider variants) and bot
 ONNX Runtime's converter (``onnxruntime.tools.convert_onnx_models_to_ort``) does it, in its ``Fixed``
 optimisation style: the graph is optimised once, here, for the CPU provider without the x86-only NCHWc layout,
 so a phone loads it with no optimisation work. The ``Runtime`` style fails on the static-QDQ int8 graphs in ONNX
-Runtime 1.32 and only pays off on NNAPI/CoreML, which the usability checker does not recommend for these
-models. The one difference from the converter's command line: a variant's ``disabled_optimizers`` (int8's
+Runtime 1.32 and only pays off on NNAPI/CoreML, for which the usability checker finds no partition in these
+dynamic-batch graphs (only with fixed shapes: the ``coreml``/``qnn`` profiles' fixed variants). The one difference from the converter's command line: a variant's ``disabled_optimizers`` (int8's
 ``QDQPropagationTransformer``) stay disabled, since an optimised ``.ort`` graph cannot be un-optimised at load.
 The converter's own ``create_config_from_models`` writes ``required_operators.config``, what a reduced ONNX
 Runtime build is compiled with. Each ``.onnx`` file is checked with ONNX Runtime's mobile usability checker and
