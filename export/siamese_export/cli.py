@@ -38,7 +38,8 @@ from siamese_sdk.errors import require_extra
     multiple=True,
     metavar="NAME",
     help="Deployment target(s), repeatable or a comma list: cpu (int8), cuda, tensorrt (fp16), openvino (int8), "
-    "coreml (fp16, fixed shape), qnn (uint16/int8 QDQ, fixed shape). Default: cpu. fp32 is always kept.",
+    "coreml (fp16, fixed shape), qnn (uint16/int8 QDQ, fixed shape), mobile (int8 plus ORT-format .ort files of fp32, "
+    "int8 and the heads for ONNX Runtime Mobile). Default: cpu. fp32 is always kept.",
 )
 @click.option(
     "--fixed-batch",
@@ -94,6 +95,7 @@ def main(
     Examples:
       siamese-export runs/demo
       siamese-export runs/demo/model.pt --profile cpu,cuda,coreml
+      siamese-export runs/demo --profile cpu,mobile
       siamese-export runs/faces/model.pt -o faces-bundle --calibration faces/train --validation faces/val
       siamese-export runs/omniglot/best.pt -o omniglot-tta --tta shift9
       siamese-export runs/seed0/best.pt runs/seed1/best.pt -o omniglot-ensemble

@@ -10,7 +10,8 @@ validation pairs, the manifest's input section) is a ``sources.Source``:
    deployed app uses), CPU provider, on the validation pairs (classes never seen in training): thresholds,
    metrics, cosine to fp32;
 4. gate (``gates``): AUC drop, int8 speed, the profile each target gets;
-5. write the ONNX metadata and ``manifest.json`` (``manifest_out``).
+5. write the ONNX metadata and ``manifest.json`` (``manifest_out``); for ``--profile mobile``, the ORT-format
+   copies and their manifest entry (``ort_format``).
 
 The bundle is built in a temp directory and renamed into place at the end: a failure or a kill leaves no
 bundle, or the complete previous one.
@@ -27,6 +28,7 @@ from siamese_sdk.atomic import atomic_directory
 from siamese_sdk.errors import BundleError, InputError
 from siamese_sdk.eval import metrics
 from siamese_sdk.format.manifest import MANIFEST, Variant
+from siamese_sdk.profiles import TARGETS
 from siamese_sdk.security.signing import SIGNATURE
 from siamese_trainer import checkpoint
 
@@ -34,6 +36,7 @@ from . import gates
 from .manifest_out import bundle_manifest, write_manifest
 from .onnx.graphs import bundle_metadata, set_metadata
 from .options import ExportOptions
+from .ort_format import add_ort_files
 from .sources import SOURCES, Source
 from .sources.base import cosine
 from .variants import VARIANTS, build_variants
@@ -122,6 +125,8 @@ def run(source: Source, out: Path, opts: ExportOptions, profiles: tuple[str, ...
                 set_metadata(tmp / v[enc].file, props)
         manifest = bundle_manifest(source, files, results, default, source.validation(parity), source.provenance(), notes, chosen)
         write_manifest(tmp, manifest)
+        if any(TARGETS[p].ort for p in profiles):
+            add_ort_files(tmp, manifest, log)
         if opts.sign is not None:
             from siamese_sdk.security import sign_bundle
 

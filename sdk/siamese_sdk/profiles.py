@@ -17,6 +17,8 @@ coreml     CoreMLExecutionProvider     ``fp16-fixed``  fp16 with a static input 
 qnn        QNNExecutionProvider        ``w8a16-fixed`` static shape, uint16 activations / int8 weights QDQ: the
                                                        Hexagon NPU needs quantised static graphs; 16-bit
                                                        activations keep accuracy close to fp32
+mobile     CPUExecutionProvider        ``int8``        as cpu, plus ORT-format (``.ort``) copies of fp32, int8
+                                                       and the heads and the reduced build's operator list
 =========  ==========================  ==============  ==========================================================
 
 Every profile keeps ``fp32`` too: it is the reference, the fallback when a derived variant fails its
@@ -48,6 +50,8 @@ class Target:
     providers: tuple[str, ...]
     variant: str
     notes: str
+    #: the target also ships ORT-format copies of the graphs (``siamese_sdk.format.entries.OrtFiles``)
+    ort: bool = False
 
 
 TARGETS: dict[str, Target] = {
@@ -87,11 +91,20 @@ TARGETS: dict[str, Target] = {
             "w8a16-fixed",
             "fixed input shape, QDQ with uint16 activations and int8 per-channel weights (opset 21) for the Hexagon NPU (HTP)",
         ),
+        Target(
+            "mobile",
+            CPU,
+            ("cpu",),
+            "int8",
+            "ORT-format files (.ort, Fixed optimisation) of the fp32 and int8 encoders and the heads plus required_operators.config for a "
+            "reduced ONNX Runtime Mobile build; load(model_format='ort'); int8 kept even when slower than fp32 here",
+            ort=True,
+        ),
     )
 }
 
 #: ONNX Runtime provider -> profile name.
-PROFILE_OF_PROVIDER: dict[str, str] = {t.provider: t.name for t in TARGETS.values()}
+PROFILE_OF_PROVIDER: dict[str, str] = {t.provider: t.name for t in TARGETS.values() if not t.ort}
 
 #: variants ``auto`` tries, in order, for a provider the bundle has no profile for.
 FALLBACK: dict[str, tuple[str, ...]] = {

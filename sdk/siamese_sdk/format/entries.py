@@ -1,5 +1,5 @@
 """The per-encoder parts of a manifest: ``Variant`` (one encoder file), ``Profile`` (one deployment target),
-``Branch`` (one encoder of a pseudo-Siamese bundle), each owning its dict form.
+``OrtFiles`` (the ORT-format copies), ``Branch`` (one encoder of a pseudo-Siamese bundle), each owning its dict form.
 
 Defined apart from ``Manifest`` to keep each module small; import them from ``siamese_sdk.format.manifest``.
 """
@@ -87,6 +87,42 @@ class Profile:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Profile:
         return cls(variant=str(d["variant"]), providers=tuple(str(x) for x in d.get("providers", ())), notes=str(d.get("notes", "")))
+
+
+@dataclass(frozen=True)
+class OrtFiles:
+    """The ORT-format copies of a bundle's graphs (manifest ``ort``), for ONNX Runtime Mobile and reduced builds.
+
+    ``variants``: variant name -> ``.ort`` file of its encoder; ``heads``: head name -> ``.ort`` file; ``operators``:
+    the operator configuration file a reduced ONNX Runtime build is compiled with; ``style``: the converter's
+    optimisation style (``Fixed``); ``usability``: ``.onnx`` file -> the mobile usability checker's verdict;
+    ``onnxruntime``: the version that converted them (an ``.ort`` file loads in that version or newer).
+    """
+
+    variants: dict[str, str]
+    heads: dict[str, str]
+    operators: str
+    style: str = "Fixed"
+    onnxruntime: str = ""
+    usability: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def files(self) -> set[str]:
+        """Every file this entry names (each must be hashed in the manifest's ``files``)."""
+        return {*self.variants.values(), *self.heads.values(), self.operators}
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> OrtFiles:
+        return cls(
+            variants={str(k): str(v) for k, v in d["variants"].items()},
+            heads={str(k): str(v) for k, v in d["heads"].items()},
+            operators=str(d["operators"]),
+            style=str(d.get("style", "Fixed")),
+            onnxruntime=str(d.get("onnxruntime", "")),
+            usability={str(k): dict(v) for k, v in d.get("usability", {}).items()},
+        )
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,9 @@ A bundle holds:
   (B, N)`` scores for 1:N search. Both compute the manifest's ``metric``.
 - ``tokenizer.json`` (text and dialog bundles): the tokenizer (``siamese_sdk.tokenizer``); such encoders take
   ``tokens (B, T) int64`` and ``lengths (B,) int64`` instead of images (``siamese_sdk.format.inputs``).
+- ``encoder.<variant>.ort``, ``head.<name>.ort``, ``required_operators.config`` (optional, manifest ``ort``):
+  ONNX Runtime's ORT-format copies of the graphs and the operators a reduced ONNX Runtime build needs, for
+  phones (``siamese-export --profile mobile``); they compute what the ``.onnx`` files compute.
 - ``manifest.json``: format version, every file's sha256, the input spec and preprocessing, embedding
   dim, metric and score direction, per-variant thresholds and validation metrics, provenance, and
   optionally ``profiles``: which variant and providers each deployment target (cpu, cuda, ...) uses.
@@ -43,7 +46,7 @@ from typing import Any
 from .. import metric as _metric
 from ..errors import BundleError, InputError
 from ..metric import Metric
-from .entries import BRANCHES, Branch, Profile, Variant, parse_variant, sha256_file  # noqa: F401  (parse_variant: old name)
+from .entries import BRANCHES, Branch, OrtFiles, Profile, Variant, parse_variant, sha256_file  # noqa: F401  (parse_variant: old name)
 from .inputs import ImageInput, InputSpec, Preprocess, input_from_dict
 
 FORMAT = "siamese-bundle"
@@ -61,6 +64,8 @@ OPERATING_POINTS = ("eer", "far_1e-2", "far_1e-3")
 VARIANTS = ("fp32", "int8", "fp16", "fp16-fixed", "w8a16-fixed")
 #: head name -> the file every exporter writes it to (iterating gives the names, as the old tuple did).
 HEADS: dict[str, str] = {"pairwise": "head.pairwise.onnx", "matrix": "head.matrix.onnx"}
+#: the graph formats a bundle can hold: ONNX (always) and ONNX Runtime's ORT format (manifest ``ort``, optional).
+MODEL_FORMATS = ("onnx", "ort")
 
 
 @dataclass(frozen=True)
@@ -89,6 +94,8 @@ class Manifest:
     #: pseudo-Siamese: one encoder per branch (``BRANCHES``); then ``input_name``/``preprocess`` are unused
     #: (each branch has its own) and top-level variants carry the cross-branch thresholds only.
     branches: dict[str, Branch] = field(default_factory=dict)
+    #: optional ORT-format copies of the encoders and heads (``siamese-export --profile mobile``); None: ONNX only.
+    ort: OrtFiles | None = None
 
     def __post_init__(self) -> None:
         if self.input_spec is None and not self.branches:
@@ -133,6 +140,7 @@ class Manifest:
         specs = [b.input_spec for b in self.branches.values()] or [self.input_spec]
         referenced |= {f for spec in specs for f in spec.files()}
         referenced |= {v.file for b in self.branches.values() for v in b.variants.values()}
+        referenced |= self._check_ort()
         missing = sorted(referenced - set(self.files))
         if missing:
             raise BundleError(f"manifest has no sha256 for {missing}; re-export the bundle")
@@ -149,6 +157,35 @@ class Manifest:
             missing = sorted(set(self.variants) - set(b.variants))
             if missing:
                 raise BundleError(f"branch {name!r} lacks variant(s) {missing} that the bundle lists; re-export")
+
+    def _check_ort(self) -> set[str]:
+        """The files of the ``ort`` entry (empty without one); refuses one that names unknown variants or heads."""
+        if self.ort is None:
+            return set()
+        if self.branches:
+            raise BundleError("manifest has ORT-format files for a pseudo-Siamese bundle, which they do not support; re-export")
+        unknown = sorted(set(self.ort.variants) - set(self.variants))
+        if unknown:
+            raise BundleError(f"manifest ort lists variant(s) {unknown} that the bundle does not ship; re-export")
+        if set(self.ort.heads) != set(HEADS):
+            raise BundleError(f"manifest ort heads {sorted(self.ort.heads)} must be exactly {list(HEADS)}; re-export")
+        return self.ort.files()
+
+    def graph_file(self, variant: str | None, model_format: str = "onnx", head: str = "") -> str:
+        """The file of ``variant``'s encoder (or of ``head``'s head) in ``model_format``: ``onnx`` or ``ort``
+        (the ORT-format copy); ``BundleError`` when the bundle has no such copy."""
+        if model_format not in MODEL_FORMATS:
+            raise InputError(f"model_format {model_format!r} unknown; expected one of {list(MODEL_FORMATS)}")
+        if model_format == "onnx":
+            return self.heads[head] if head else self.variants[str(variant)].file
+        files = {} if self.ort is None else self.ort.heads if head else self.ort.variants
+        if (head or variant) not in files:
+            has = sorted(self.ort.variants) if self.ort else []
+            raise BundleError(
+                f"this bundle has no ORT-format file for {head or variant!r} (ORT-format variants: {has}); "
+                "export with --profile mobile or use model_format='onnx'"
+            )
+        return files[head or variant]
 
     @property
     def score(self) -> Metric:
@@ -217,6 +254,7 @@ class Manifest:
             "provenance": self.provenance,
             "notes": list(self.notes),
             **({"profiles": {k: p.to_dict() for k, p in self.profiles.items()}} if self.profiles else {}),
+            **({"ort": self.ort.to_dict()} if self.ort else {}),
         }
 
     def to_json(self) -> str:
@@ -260,6 +298,7 @@ class Manifest:
                 notes=tuple(str(n) for n in d.get("notes", ())),
                 profiles=profiles,
                 branches=branches,
+                ort=OrtFiles.from_dict(d["ort"]) if "ort" in d else None,
             )
         except (KeyError, TypeError, AttributeError, ValueError) as e:
             if isinstance(e, BundleError):

@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 
 
 class EncoderRunner:
-    """The encoder of ``branch`` (``""``: the one shared encoder) of ``manifest`` at ``variant``, opened on ``requested``.
+    """The encoder of ``branch`` (``""``: the one shared encoder) of ``manifest`` at ``variant``, opened on ``requested``
+    from its ``model_format`` file (``onnx``, or ``ort``: the ORT-format copy).
 
     Attributes:
         spec: the input spec with its bundle files loaded (the tokenizer of a text input).
@@ -45,6 +46,7 @@ class EncoderRunner:
         requested: Providers,
         opts: Any,
         batch_sizes: Sequence[int] | None,
+        model_format: str = "onnx",
     ) -> None:
         spec, entry = manifest.encoders(variant)[branch]
         self.spec: InputSpec = spec.open(root)
@@ -65,7 +67,8 @@ class EncoderRunner:
         on_trt = any(name == "TensorrtExecutionProvider" for name, _ in self.requested)
         self.max_run: int | None = self.fixed_batch or (max(self.batch_sizes) if on_trt else None)
         _providers.preload_cuda_libraries(self.requested)
-        self.session = open_session(ort_module, root, entry.file, opts, self.requested, entry.disabled_optimizers)
+        file = entry.file if model_format == "onnx" else manifest.graph_file(variant, model_format)
+        self.session = open_session(ort_module, root, file, opts, self.requested, entry.disabled_optimizers)
         self.providers: list[str] = self.session.get_providers()
         _providers.check_no_fallback(self.requested, self.providers)
         self._check_graph(manifest.embedding_dim)

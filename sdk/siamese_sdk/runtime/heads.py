@@ -39,13 +39,15 @@ def head_providers(requested: Providers) -> Providers:
 
 
 class Heads:
-    """The two head sessions of a bundle; inputs are checked (``check_embeddings``) before each run."""
+    """The two head sessions of a bundle (from the ``model_format`` files: ``onnx`` or ``ort``); inputs are checked (``check_embeddings``) before each run."""
 
-    def __init__(self, ort_module: Any, root: Path, manifest: Manifest, opts: Any, requested: Providers) -> None:
+    def __init__(
+        self, ort_module: Any, root: Path, manifest: Manifest, opts: Any, requested: Providers, model_format: str = "onnx"
+    ) -> None:
         providers = head_providers(requested)
         self.dim = manifest.embedding_dim
-        self._pairwise = open_session(ort_module, root, manifest.heads["pairwise"], opts, providers)
-        self._matrix = open_session(ort_module, root, manifest.heads["matrix"], opts, providers)
+        self._pairwise = open_session(ort_module, root, manifest.graph_file(None, model_format, "pairwise"), opts, providers)
+        self._matrix = open_session(ort_module, root, manifest.graph_file(None, model_format, "matrix"), opts, providers)
         for head in (self._pairwise, self._matrix):
             dims = [i.shape[-1] for i in head.get_inputs()]
             if len(dims) != 2 or any(d != self.dim for d in dims):

@@ -71,6 +71,7 @@ class SiameseModel:
         verify: bool = True,
         batch_sizes: Sequence[int] | None = None,
         trusted_keys: Sequence[str | os.PathLike] | None = None,
+        model_format: str = "onnx",
     ) -> None:
         ort = self._ort = _providers.import_onnxruntime()  # refuses a broken mix of onnxruntime builds first
         self.path = Path(bundle_dir)
@@ -80,14 +81,18 @@ class SiameseModel:
             warnings.warn(f"loading {self.path} WITHOUT checking file hashes: a tampered model would run", stacklevel=3)
         requested = _providers.resolve(providers)
         self.variant = self._pick_variant(variant, requested)
+        #: ``onnx``, or ``ort``: the sessions run the ORT-format copies (same embeddings, same fingerprint)
+        self.model_format = model_format
+        if model_format != "onnx":
+            self.manifest.graph_file(self.variant, model_format)  # refuses an unknown format or a missing copy first
         opts = session_options(ort, threads)
         #: ``{branch: EncoderRunner}`` (``{"": EncoderRunner}`` for one shared encoder), branches in name order
         self._encoders: dict[str, EncoderRunner] = {
-            name: EncoderRunner(ort, self.path, self.manifest, name, self.variant, requested, opts, batch_sizes)
+            name: EncoderRunner(ort, self.path, self.manifest, name, self.variant, requested, opts, batch_sizes, model_format)
             for name in self.manifest.encoders(self.variant)
         }
         first = next(iter(self._encoders.values()))
-        self._heads = Heads(ort, self.path, self.manifest, opts, first.requested)
+        self._heads = Heads(ort, self.path, self.manifest, opts, first.requested, model_format)
         #: ``verify`` embeds x1 with the first encoder (branch a) and x2 with the last (branch b)
         self._pair = (first, list(self._encoders.values())[-1])
 
@@ -273,7 +278,8 @@ class SiameseModel:
         )
 
     def __repr__(self) -> str:
-        return f"SiameseModel({str(self.path)!r}, variant={self.variant!r}, providers={self.providers}, dim={self.embedding_dim}, metric={self.manifest.metric!r})"
+        fmt = f", model_format={self.model_format!r}" if self.model_format != "onnx" else ""
+        return f"SiameseModel({str(self.path)!r}, variant={self.variant!r}{fmt}, providers={self.providers}, dim={self.embedding_dim}, metric={self.manifest.metric!r})"
 
 
 def load(
@@ -284,6 +290,7 @@ def load(
     verify: bool = True,
     batch_sizes: Sequence[int] | None = None,
     trusted_keys: Sequence[str | os.PathLike] | None = None,
+    model_format: str = "onnx",
 ) -> SiameseModel:
     """Load a bundle made by ``siamese-export``.
 
@@ -305,6 +312,10 @@ def load(
             the keys configured by ``SIAMESE_TRUSTED_KEYS`` or ``~/.config/siamese/trusted_keys/``
             (``siamese_sdk.security.trusted_keys_from_env``), and no signature check when none is; ``[]``
             refuses every bundle. Needs the ``signing`` extra and ``verify=True``. See ``docs/security.md``.
+        model_format: ``"onnx"`` (default), or ``"ort"``: run the ORT-format copies of the variant and heads that a
+            ``--profile mobile`` export ships (manifest ``ort``; ``BundleError`` when the bundle has none). They give
+            the ``.onnx`` embeddings (int8 bit-equal, fp32 within 1e-5, ``docs/results/ort-format.md``) and keep
+            the variant's fingerprint.
 
     Raises:
         BundleError, ProviderError, InputError, ExtraMissingError (no onnxruntime build installed; trusted
@@ -318,6 +329,7 @@ def load(
         verify=verify,
         batch_sizes=batch_sizes,
         trusted_keys=trusted_keys,
+        model_format=model_format,
     )
 
 
