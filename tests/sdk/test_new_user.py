@@ -1,0 +1,52 @@
+"""What a new user meets first, on the checked-in golden bundle (no torch): file modes of outputs, swapped
+arguments, variant mismatches, iterables passed to ``embed``, ``--version``."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from siamese_sdk.cli import main as siamese
+
+GOLDEN = next(d / "data" / "golden" for d in Path(__file__).resolve().parents if (d / "data" / "golden").is_dir())
+BUNDLE = GOLDEN / "bundle"
+IMAGES = sorted(str(p) for p in (GOLDEN / "images").glob("*.png"))
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.fixture
+def umask_022():
+    old = os.umask(0o022)
+    yield 0o022
+    os.umask(old)
+
+
+def test_atomic_writes_get_the_umask_mode_not_0600(tmp_path, umask_022):
+    from siamese_sdk.atomic import atomic_directory, write_bytes_atomic, write_text_atomic
+
+    assert _mode(write_text_atomic(tmp_path / "manifest.json", "{}")) == 0o644
+    assert _mode(write_bytes_atomic(tmp_path / "secret", b"k", mode=0o600)) == 0o600
+    with atomic_directory(tmp_path / "bundle") as d:
+        (d / "f").write_text("x")
+    assert _mode(tmp_path / "bundle") == 0o755
+    os.umask(0o077)
+    assert _mode(write_text_atomic(tmp_path / "private.json", "{}")) == 0o600
+
+
+def test_cli_outputs_are_not_0600_but_private_keys_are(tmp_path, umask_022):
+    r = CliRunner().invoke(siamese, ["embed", str(BUNDLE), *IMAGES, "-o", str(tmp_path / "e.npy")])
+    assert r.exit_code == 0, r.output
+    assert _mode(tmp_path / "e.npy") == _mode(tmp_path / "e.paths.txt") == 0o644
+    r = CliRunner().invoke(siamese, ["gallery", str(BUNDLE), *IMAGES, "-o", str(tmp_path / "g.npz")])
+    assert r.exit_code == 0, r.output
+    assert _mode(tmp_path / "g.npz") == 0o644
+    pytest.importorskip("cryptography")
+    r = CliRunner().invoke(siamese, ["keygen", "-o", str(tmp_path / "pub")])
+    assert r.exit_code == 0, r.output
+    assert _mode(tmp_path / "pub.key") == 0o600 and _mode(tmp_path / "pub.pub") == 0o644
