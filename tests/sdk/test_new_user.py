@@ -50,3 +50,14 @@ def test_cli_outputs_are_not_0600_but_private_keys_are(tmp_path, umask_022):
     r = CliRunner().invoke(siamese, ["keygen", "-o", str(tmp_path / "pub")])
     assert r.exit_code == 0, r.output
     assert _mode(tmp_path / "pub.key") == 0o600 and _mode(tmp_path / "pub.pub") == 0o644
+
+
+def test_version_on_siamese_and_siamese_export():
+    import siamese_sdk
+
+    r = CliRunner().invoke(siamese, ["--version"])
+    assert r.exit_code == 0 and r.output.strip() == f"siamese, version {siamese_sdk.__version__}", r.output
+    from siamese_export.cli import main as export_main
+
+    r = CliRunner().invoke(export_main, ["--version"])
+    assert r.exit_code == 0 and r.output.strip() == f"siamese-export, version {siamese_sdk.__version__}", r.output
