@@ -61,3 +61,16 @@ def test_version_on_siamese_and_siamese_export():
 
     r = CliRunner().invoke(export_main, ["--version"])
     assert r.exit_code == 0 and r.output.strip() == f"siamese-export, version {siamese_sdk.__version__}", r.output
+
+
+def test_gallery_of_another_variant_names_the_variant_and_the_fix(tmp_path):
+    g = tmp_path / "g.npz"
+    r = CliRunner().invoke(siamese, ["gallery", str(BUNDLE), *IMAGES, "-o", str(g), "--variant", "int8"])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(siamese, ["search", str(BUNDLE), str(g), IMAGES[0], "--variant", "fp32"])
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    line = r.output.strip()
+    assert len(line.splitlines()) == 1 and line.startswith("Error: "), r.output
+    assert "built with variant int8" in line and "loaded as fp32" in line and "--variant int8" in line, line
+    r = CliRunner().invoke(siamese, ["search", str(BUNDLE), str(g), IMAGES[0], "--variant", "int8"])
+    assert r.exit_code == 0, r.output

@@ -171,6 +171,13 @@ def _parse_meta(raw: np.ndarray, path: Path) -> dict[str, Any]:
 def check_model_meta(meta: dict[str, Any], model: SiameseModel, where: str | Path) -> None:
     """Raise ``BundleError`` (one line, both fingerprints, the fix) unless ``model`` made the gallery ``meta``."""
     if meta["fingerprint"] != model.fingerprint:
+        built_by = _variant_of(meta["fingerprint"], model)
+        if built_by is not None:
+            raise BundleError(
+                f"{where} was built with variant {built_by} of {model.path}, but the model is loaded as {model.variant}: "
+                f"search with --variant {built_by} (load(..., variant={built_by!r})), or rebuild the gallery with "
+                f"--variant {model.variant}"
+            )
         raise BundleError(
             f"{where} was built by encoder {meta['fingerprint']}, but the loaded model is {model.fingerprint} "
             f"({model.path}, variant {model.variant}): a gallery saved by another model (or variant); "
@@ -181,3 +188,14 @@ def check_model_meta(meta: dict[str, Any], model: SiameseModel, where: str | Pat
             f"{where} holds {meta['embedding_dim']}-d {meta['metric']} embeddings, the model makes "
             f"{model.embedding_dim}-d {model.manifest.metric}; rebuild the gallery with this model"
         )
+
+
+def _variant_of(fingerprint: str, model: SiameseModel) -> str | None:
+    """The variant of ``model``'s bundle whose encoder has ``fingerprint``; None when it is another bundle's."""
+    for name in model.manifest.variants:
+        try:
+            if model.manifest.fingerprint(name) == fingerprint:
+                return name
+        except KeyError:  # a variant some branch lacks
+            continue
+    return None
