@@ -74,3 +74,21 @@ def test_gallery_of_another_variant_names_the_variant_and_the_fix(tmp_path):
     assert "built with variant int8" in line and "loaded as fp32" in line and "--variant int8" in line, line
     r = CliRunner().invoke(siamese, ["search", str(BUNDLE), str(g), IMAGES[0], "--variant", "int8"])
     assert r.exit_code == 0, r.output
+
+
+def test_embed_takes_generators_and_iterators_in_order_and_refuses_unordered():
+    import numpy as np
+    import siamese_sdk
+    from siamese_sdk.errors import InputError
+
+    model = siamese_sdk.load(BUNDLE, variant="fp32")
+    want = model.embed(IMAGES)
+    np.testing.assert_array_equal(model.embed(p for p in IMAGES), want)
+    np.testing.assert_array_equal(model.embed(iter(IMAGES)), want)
+    np.testing.assert_array_equal(model.embed(map(Path, IMAGES), batch_size=2), want)
+    for bad, word in ((set(IMAGES), "set"), (dict.fromkeys(IMAGES), "dict"), (5, "int"), ([IMAGES[0], 5], "int")):
+        with pytest.raises(InputError) as e:
+            model.embed(bad)
+        assert word in str(e.value) and len(str(e.value).splitlines()) == 1, e.value
+    with pytest.raises(InputError, match="no images"):
+        model.embed(p for p in ())
