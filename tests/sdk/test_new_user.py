@@ -92,3 +92,39 @@ def test_embed_takes_generators_and_iterators_in_order_and_refuses_unordered():
         assert word in str(e.value) and len(str(e.value).splitlines()) == 1, e.value
     with pytest.raises(InputError, match="no images"):
         model.embed(p for p in ())
+
+
+def _error_line(r) -> str:
+    assert r.exit_code == 1 and "Traceback" not in r.output, r.output
+    lines = [line for line in r.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), r.output
+    return lines[0]
+
+
+def test_search_with_gallery_and_query_swapped_names_the_order(tmp_path):
+    import numpy as np
+
+    g = tmp_path / "g.npz"
+    assert CliRunner().invoke(siamese, ["gallery", str(BUNDLE), *IMAGES, "-o", str(g)]).exit_code == 0
+    line = _error_line(CliRunner().invoke(siamese, ["search", str(BUNDLE), IMAGES[0], str(g)]))
+    assert "PNG image, not a gallery (arguments swapped?)" in line and "siamese search BUNDLE GALLERY.npz QUERY" in line
+    assert "pickle" not in line and "corrupt" not in line
+    jpeg = tmp_path / "probe.jpg"
+    from PIL import Image
+
+    Image.open(IMAGES[0]).convert("RGB").save(jpeg)
+    assert "JPEG image" in _error_line(CliRunner().invoke(siamese, ["search", str(BUNDLE), str(jpeg), str(g)]))
+    np.save(tmp_path / "e.npy", np.zeros((2, 8), np.float32))
+    line = _error_line(CliRunner().invoke(siamese, ["search", str(BUNDLE), str(tmp_path / "e.npy"), IMAGES[0]]))
+    assert ".npy array" in line and "siamese gallery BUNDLE IMAGES... -o GALLERY.npz" in line
+    np.savez(tmp_path / "other.npz", embeddings=np.zeros((2, 8), np.float32))
+    line = _error_line(CliRunner().invoke(siamese, ["search", str(BUNDLE), str(tmp_path / "other.npz"), IMAGES[0]]))
+    assert "an .npz of embeddings, not a siamese gallery" in line and "siamese gallery BUNDLE" in line
+
+
+def test_gallery_load_of_an_image_says_what_it_is():
+    from siamese_sdk.errors import BundleError
+    from siamese_sdk.gallery import Gallery
+
+    with pytest.raises(BundleError, match="is a PNG image, not a gallery"):
+        Gallery.load(IMAGES[0])
