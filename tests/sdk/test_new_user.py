@@ -128,3 +128,21 @@ def test_gallery_load_of_an_image_says_what_it_is():
 
     with pytest.raises(BundleError, match="is a PNG image, not a gallery"):
         Gallery.load(IMAGES[0])
+
+
+def test_a_200x120_rgb_jpeg_is_converted_and_stretched_as_the_docs_say(tmp_path):
+    """docs/deploy.md, "How an image file becomes an input": channels, then a stretching resize, scale, mean, std."""
+    import numpy as np
+    import siamese_sdk
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "wide.jpg"
+    Image.fromarray(rng.integers(0, 256, (120, 200, 3), dtype=np.uint8), "RGB").save(path, quality=90)
+    model = siamese_sdk.load(BUNDLE, variant="fp32")
+    pp = model.preprocess_spec()
+    assert (pp.channels, pp.size) == (1, (28, 28))
+    img = Image.open(path).convert("L").resize((pp.size[1], pp.size[0]), Image.Resampling.BILINEAR)
+    want = (np.asarray(img, np.float32) * np.float32(pp.scale) - pp.mean[0]) / pp.std[0]
+    np.testing.assert_allclose(model.preprocess(str(path))[0, 0], want, atol=1e-6)
+    assert model.embed(str(path)).shape == (1, model.embedding_dim)
