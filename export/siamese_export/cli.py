@@ -5,11 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from siamese_sdk import __version__
 from siamese_sdk.cli import FriendlyCommand, report
 from siamese_sdk.errors import require_extra
 
 
-@click.command(cls=FriendlyCommand, context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(
+    cls=FriendlyCommand,
+    interrupted="interrupted; nothing was written (the bundle is moved into place only when complete): rerun the command",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+@click.version_option(__version__, prog_name="siamese-export")
 @click.argument("checkpoints", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="CHECKPOINT_OR_RUN_DIR...")
 @click.option(
     "-o",

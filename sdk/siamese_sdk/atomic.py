@@ -6,8 +6,29 @@ import contextlib
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+
+_UMASK_LOCK = threading.Lock()
+
+
+def default_mode(directory: bool = False) -> int:
+    """The mode ``open()`` / ``mkdir()`` would give a new file (``0o666``) or folder (``0o777``) under the current
+    umask: ``mkstemp``/``mkdtemp`` create theirs private (0600 / 0700), which is wrong for outputs."""
+    return (0o777 if directory else 0o666) & ~_umask()
+
+
+def _umask() -> int:
+    """The process umask: from ``/proc/self/status`` where Linux has it, else by setting and restoring it."""
+    with contextlib.suppress(OSError, ValueError), open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    with _UMASK_LOCK:  # elsewhere the umask can only be read by setting it (briefly, for this process)
+        umask = os.umask(0o022)
+        os.umask(umask)
+    return umask
 
 
 def _fsync_dir(path: Path) -> None:
@@ -19,10 +40,11 @@ def _fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
-def write_atomic(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
+def write_atomic(path: str | os.PathLike, write: Callable[[Path], None], mode: int | None = None) -> Path:
     """Call ``write(tmp_path)`` on a temp file beside ``path``, fsync it, then rename it onto ``path``.
 
-    Returns the final path. On any error the temp file is removed and ``path`` is untouched.
+    ``mode``: the file's permission bits (default: ``0o666`` less the umask, as ``open()`` gives; pass ``0o600``
+    for a secret). Returns the final path. On any error the temp file is removed and ``path`` is untouched.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -30,6 +52,7 @@ def write_atomic(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
     os.close(fd)
     tmp_path = Path(tmp)
     try:
+        os.chmod(tmp_path, default_mode() if mode is None else mode)
         write(tmp_path)
         with open(tmp_path, "rb+") as f:
             os.fsync(f.fileno())
@@ -41,19 +64,19 @@ def write_atomic(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
     return path
 
 
-def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically."""
-    return write_atomic(path, lambda p: p.write_bytes(data))
+def write_bytes_atomic(path: str | os.PathLike, data: bytes, mode: int | None = None) -> Path:
+    """Write ``data`` to ``path`` atomically (``mode`` as for ``write_atomic``)."""
+    return write_atomic(path, lambda p: p.write_bytes(data), mode=mode)
 
 
-def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
-    """Write UTF-8 ``text`` to ``path`` atomically."""
-    return write_bytes_atomic(path, text.encode("utf-8"))
+def write_text_atomic(path: str | os.PathLike, text: str, mode: int | None = None) -> Path:
+    """Write UTF-8 ``text`` to ``path`` atomically (``mode`` as for ``write_atomic``)."""
+    return write_bytes_atomic(path, text.encode("utf-8"), mode=mode)
 
 
 @contextlib.contextmanager
 def atomic_directory(dest: str | os.PathLike) -> Iterator[Path]:
-    """Yield an empty temp directory beside ``dest``; on success it replaces ``dest``.
+    """Yield an empty temp directory beside ``dest``; on success it replaces ``dest`` (mode ``0o777`` less the umask).
 
     On error (or a kill) the temp directory is the only thing left behind, named ``.NAME.tmp-*``,
     and an existing ``dest`` is untouched. Replacing an existing ``dest`` renames it aside first, so a
@@ -63,6 +86,7 @@ def atomic_directory(dest: str | os.PathLike) -> Iterator[Path]:
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
     try:
+        os.chmod(tmp, default_mode(directory=True))  # mkdtemp's 0700 would become the bundle's
         yield tmp
         for f in tmp.rglob("*"):
             if f.is_file():

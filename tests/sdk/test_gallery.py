@@ -223,7 +223,7 @@ def test_load_refuses_a_gallery_of_another_model(model, emb, tmp_path, bundle):
         g.add(emb[:2], ["a", "b"])
         p = g.save(tmp_path / "mine.npz")
         other_model = siamese_sdk.load(bundle, variant=next(v for v in variants if v != model.variant))
-        with pytest.raises(BundleError, match="another model"):
+        with pytest.raises(BundleError, match=f"built with variant {model.variant} .* --variant {model.variant}"):
             Gallery.load(p, model=other_model)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import click
 
+from .. import __version__
 from .common import BRANCH, BUNDLE, PROVIDER, THREADS, VARIANT, FriendlyCommand, FriendlyGroup, friendly_errors, report
 from .describe import info
 from .device import bench, doctor
@@ -21,7 +22,7 @@ from .trust import keygen, sign
 
 
 @click.group(cls=FriendlyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="siamese-sdk")
+@click.version_option(__version__, prog_name="siamese")
 def main() -> None:
     """Run exported Siamese/Triplet bundles with ONNX Runtime: no torch needed.
 

@@ -6,10 +6,13 @@ Heavy imports (onnxruntime, numpy) happen inside commands so ``siamese --help`` 
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -17,34 +20,128 @@ from .. import metric as metric_mod
 from ..errors import InputError, SiameseError
 from ..format.manifest import VARIANTS
 
+#: the line a Ctrl-C prints, unless the command names its own (``FriendlyCommand(interrupted=...)``)
+INTERRUPTED = "interrupted; nothing was written (outputs appear only when complete): rerun the command"
 
-class FriendlyGroup(click.Group):
-    """A click group that turns the package's errors into one-line messages and exit code 1."""
+
+class _Interrupt:
+    """This process's Ctrl-C state: whether SIGINT came (``sigint_watch``) and the line the running command prints."""
+
+    seen = False
+    line = INTERRUPTED
+
+
+def _on_sigint(signum: int, frame: Any) -> None:
+    _Interrupt.seen = True
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def sigint_watch(line: str = INTERRUPTED) -> Iterator[None]:
+    """Note every SIGINT while the block runs (as Python's default handler, it raises ``KeyboardInterrupt``), so an
+    error it causes in another type (an interrupted ``import torch`` can end in ``ImportError``) is an interrupt
+    too; restores the previous handler. A handler set by the caller is left alone, as outside the main thread."""
+    _Interrupt.seen, _Interrupt.line = False, line
+    mine = threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    if mine:
+        signal.signal(signal.SIGINT, _on_sigint)
+    try:
+        yield
+    except SystemExit as e:
+        if _Interrupt.seen and e.code != 130:  # click's own "Aborted!" (a Ctrl-C in click's code around the command)
+            _exit_interrupted()
+        raise
+    finally:
+        if mine:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+        _Interrupt.seen = False
+
+
+def _exit_interrupted() -> NoReturn:
+    """Print the running command's Ctrl-C line and exit 130 (a second Ctrl-C is ignored meanwhile)."""
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is _on_sigint:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # sigint_watch puts the default handler back
+    click.echo(_Interrupt.line, err=True)
+    sys.exit(130)
+
+
+class _Interruptible:
+    """``main`` and ``make_context`` of the friendly commands: SIGINT is watched for the whole run, and a Ctrl-C
+    while the arguments are parsed prints the interrupt line too (not click's ``Aborted!``)."""
+
+    interrupted = INTERRUPTED
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        with sigint_watch(self._interrupt_line(args[0] if args else kwargs.get("args"))):
+            return super().main(*args, **kwargs)  # type: ignore[misc]
+
+    def _interrupt_line(self, args: Any) -> str:
+        """The Ctrl-C line of this run: a group's is its command's, found in ``args`` (default: ``sys.argv[1:]``)."""
+        commands = getattr(self, "commands", {})
+        words = sys.argv[1:] if args is None else list(args)
+        cmd = next((commands[w] for w in words if isinstance(w, str) and w in commands), None)
+        return getattr(cmd, "interrupted", self.interrupted)
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)  # type: ignore[misc]
+        except KeyboardInterrupt:
+            _exit_interrupted()
+
+
+class FriendlyGroup(_Interruptible, click.Group):
+    """A click group that turns the package's errors into one-line messages and exit code 1, and a Ctrl-C
+    anywhere in it (its commands' imports included) into the ``INTERRUPTED`` line (or the command's) and exit 130."""
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
+        name, cmd, rest = super().resolve_command(ctx, args)
+        _Interrupt.line = getattr(cmd, "interrupted", INTERRUPTED)  # from here on, a Ctrl-C prints the command's line
+        return name, cmd, rest
 
     def invoke(self, ctx: click.Context) -> Any:
         return friendly_errors(super().invoke, ctx)
 
 
-class FriendlyCommand(click.Command):
-    """A click command with the same error handling as ``FriendlyGroup``."""
+class FriendlyCommand(_Interruptible, click.Command):
+    """A click command with the same error handling as ``FriendlyGroup``; ``interrupted``: its Ctrl-C line,
+    naming how to continue (default ``INTERRUPTED``)."""
+
+    def __init__(self, *args: Any, interrupted: str = INTERRUPTED, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.interrupted = interrupted
 
     def invoke(self, ctx: click.Context) -> Any:
-        return friendly_errors(super().invoke, ctx)
+        return friendly_errors(super().invoke, ctx, interrupted=self.interrupted)
 
 
-def friendly_errors(fn: Callable[..., Any], *args: Any) -> Any:
-    """Run ``fn``; print our errors (and OS errors) as ``Error: ...`` in one line, exit 1, no traceback."""
+def friendly_errors(fn: Callable[..., Any], *args: Any, interrupted: str | None = None) -> Any:
+    """Run ``fn``; print our errors (and OS errors) as ``Error: ...`` in one line, exit 1, no traceback.
+
+    A Ctrl-C (a ``KeyboardInterrupt``, or any error raised after a SIGINT that ``sigint_watch`` saw) prints
+    ``interrupted`` (default: the running command's line) and exits 130.
+    """
+    if interrupted is not None:
+        _Interrupt.line = interrupted
     try:
         return fn(*args)
+    except KeyboardInterrupt:
+        _exit_interrupted()
+    except click.exceptions.Exit:
+        raise
     except SiameseError as e:
+        if _Interrupt.seen:
+            _exit_interrupted()
         raise click.ClickException(str(e)) from None
     except OSError as e:
+        if _Interrupt.seen:
+            _exit_interrupted()
         raise click.ClickException(
             f"{e.strerror or e} ({e.filename or ''}); check the path, free space and permissions"
         ) from None
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
+    except Exception:
+        if _Interrupt.seen:
+            _exit_interrupted()
+        raise
 
 
 BUNDLE = click.argument("bundle", type=click.Path(path_type=Path))

@@ -17,6 +17,7 @@ from .common import (
     THREADS,
     TRUSTED_KEY,
     VARIANT,
+    FriendlyCommand,
     comparison,
     load_model,
     operating_point,
@@ -24,7 +25,9 @@ from .common import (
 )
 
 
-@click.command()
+@click.command(
+    cls=FriendlyCommand, interrupted="interrupted; the rows embedded so far are kept: rerun the same command to resume"
+)
 @BUNDLE
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(

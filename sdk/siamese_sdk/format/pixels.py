@@ -36,6 +36,8 @@ def open_image(source: ImageLike) -> Image.Image:
 
     if isinstance(source, Image.Image):
         return source
+    if not isinstance(source, (str, os.PathLike)):
+        raise InputError(f"an image is a path (str, pathlib.Path) or a PIL image, got {type(source).__name__}")
     path = Path(source)
     if not path.exists():
         raise InputError(f"image not found: {path}; check the path")

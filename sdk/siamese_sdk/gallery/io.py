@@ -104,6 +104,7 @@ def read(path: str | os.PathLike, key: bytes | str | None = None) -> GalleryFile
     if not path.is_file():
         hint = "pass the .npz file, not a directory" if path.is_dir() else "check the path, or build one with siamese gallery"
         raise BundleError(f"gallery not found: {path}; {hint}")
+    _refuse_other_files(path)
     from ..security.sealed import read_sealed
 
     bad = f"gallery {path} is truncated or corrupt"
@@ -113,7 +114,10 @@ def read(path: str | os.PathLike, key: bytes | str | None = None) -> GalleryFile
             names = set(z.files)
             missing = sorted({"meta", "ids", "vectors"} - names)
             if missing:
-                raise BundleError(f"{path} is not a siamese gallery (no {', '.join(missing)}); build one with siamese gallery")
+                raise BundleError(
+                    f"{path} is an .npz of {_listed(names)}, not a siamese gallery (no "
+                    f"{', '.join(missing)}); build one with siamese gallery BUNDLE IMAGES... -o GALLERY.npz"
+                )
             meta = _parse_meta(z["meta"], path)
             ids = z["ids"]
             vec = z["vectors"]
@@ -136,6 +140,41 @@ def read(path: str | os.PathLike, key: bytes | str | None = None) -> GalleryFile
     elif not np.all(np.isfinite(vec)):
         raise BundleError(f"{path}: vectors contain NaN or Inf; rebuild the gallery")
     return GalleryFile(meta, [str(i) for i in ids], vec, scale)
+
+
+#: the first bytes of the files that are mistaken for a gallery, and what they are
+_NOT_GALLERIES = (
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"BM", "a BMP image"),
+    (b"II*\x00", "a TIFF image"),
+    (b"MM\x00*", "a TIFF image"),
+    (b"\x93NUMPY", "a .npy array (siamese embed writes embeddings as .npy)"),
+)
+
+
+def _listed(names: set[str], most: int = 4) -> str:
+    """``"a, b, c, ..."``: a few member names for a message."""
+    shown = sorted(names)[:most]
+    return ", ".join(shown) + (", ..." if len(names) > most else "") if shown else "nothing"
+
+
+def _refuse_other_files(path: Path) -> None:
+    """``BundleError`` in one line for a file that is plainly something else: an image (a search's arguments
+    swapped), a ``.npy`` array. Anything else is left to the reader's checks."""
+    with open(path, "rb") as f:
+        head = f.read(8)
+    what = next((name for magic, name in _NOT_GALLERIES if head.startswith(magic)), None)
+    if what is None and head[:4] == b"RIFF" and path.suffix.lower() == ".webp":
+        what = "a WebP image"
+    if what is None:
+        return
+    swap = " (arguments swapped?)" if what.endswith("image") else ""
+    raise BundleError(
+        f"{path} is {what}, not a gallery{swap}: the order is siamese search BUNDLE GALLERY.npz QUERY...; "
+        "build a gallery with siamese gallery BUNDLE IMAGES... -o GALLERY.npz"
+    )
 
 
 def _parse_meta(raw: np.ndarray, path: Path) -> dict[str, Any]:
@@ -171,6 +210,13 @@ def _parse_meta(raw: np.ndarray, path: Path) -> dict[str, Any]:
 def check_model_meta(meta: dict[str, Any], model: SiameseModel, where: str | Path) -> None:
     """Raise ``BundleError`` (one line, both fingerprints, the fix) unless ``model`` made the gallery ``meta``."""
     if meta["fingerprint"] != model.fingerprint:
+        built_by = _variant_of(meta["fingerprint"], model)
+        if built_by is not None:
+            raise BundleError(
+                f"{where} was built with variant {built_by} of {model.path}, but the model is loaded as {model.variant}: "
+                f"search with --variant {built_by} (load(..., variant={built_by!r})), or rebuild the gallery with "
+                f"--variant {model.variant}"
+            )
         raise BundleError(
             f"{where} was built by encoder {meta['fingerprint']}, but the loaded model is {model.fingerprint} "
             f"({model.path}, variant {model.variant}): a gallery saved by another model (or variant); "
@@ -181,3 +227,14 @@ def check_model_meta(meta: dict[str, Any], model: SiameseModel, where: str | Pat
             f"{where} holds {meta['embedding_dim']}-d {meta['metric']} embeddings, the model makes "
             f"{model.embedding_dim}-d {model.manifest.metric}; rebuild the gallery with this model"
         )
+
+
+def _variant_of(fingerprint: str, model: SiameseModel) -> str | None:
+    """The variant of ``model``'s bundle whose encoder has ``fingerprint``; None when it is another bundle's."""
+    for name in model.manifest.variants:
+        try:
+            if model.manifest.fingerprint(name) == fingerprint:
+                return name
+        except KeyError:  # a variant some branch lacks
+            continue
+    return None

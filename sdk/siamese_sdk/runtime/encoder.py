@@ -6,7 +6,8 @@ them by branch name, with the shared heads; everything an ``embed`` call needs i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Iterable, Mapping, Sequence, Set
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,20 @@ from .session import Providers, open_session
 
 if TYPE_CHECKING:
     from ..format.pixels import ImageLike
+
+
+#: what ``embed`` takes, for messages
+ACCEPTED = "an array, a path, a PIL image or str, or a list, tuple or other iterable of them"
+
+
+def materialise(inputs: Any) -> Any:
+    """``inputs`` as ``embed`` reads them: an iterable that is not a sequence (a generator, ``map``, an iterator)
+    becomes a list, read once in its order; a set or dict (no order) raises ``InputError``; the rest is unchanged."""
+    if isinstance(inputs, (str, bytes, os.PathLike, np.ndarray, Sequence)) or not isinstance(inputs, Iterable):
+        return inputs
+    if isinstance(inputs, (Mapping, Set)):
+        raise InputError(f"embed got a {type(inputs).__name__}, which has no order; pass {ACCEPTED} (e.g. sorted(...))")
+    return list(inputs)
 
 
 class EncoderRunner:
@@ -120,7 +135,7 @@ class EncoderRunner:
         """``(N, D) float32`` embeddings of ``inputs`` (as the input spec takes them), ``batch_size`` items per run."""
         if not isinstance(batch_size, int) or batch_size < 1:
             raise InputError(f"batch_size={batch_size!r} invalid; pass a positive int")
-        prepared = self.spec.prepare(inputs)
+        prepared = self.spec.prepare(materialise(inputs))
         step = batch_size if self.max_run is None else min(batch_size, self.max_run)
         out = np.empty((len(prepared), self.dim), dtype=np.float32)
         for rows, feed in self.spec.feeds(prepared, step):

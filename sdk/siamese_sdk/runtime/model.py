@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -173,7 +173,10 @@ class SiameseModel:
         return self._encoder(branch).pixels(images)
 
     def embed(
-        self, inputs: Inputs | str | Sequence[str] | Sequence[Sequence[str]], batch_size: int = 64, branch: str | None = None
+        self,
+        inputs: Inputs | str | Iterable[str] | Iterable[Sequence[str]],
+        batch_size: int = 64,
+        branch: str | None = None,
     ) -> np.ndarray:
         """Embed images, texts or dialogs, as the bundle's input kind (``self.input.kind``) says.
 
@@ -182,6 +185,9 @@ class SiameseModel:
                 or one image path / PIL image, or a sequence of them (preprocessed here). Text bundles: one
                 ``str`` or a sequence of them. Dialog bundles: a sequence of dialogs, each a sequence of turns
                 (``str``). Texts are tokenised with the bundle's tokenizer (see ``siamese_sdk.tokenizer``).
+                Any other iterable (a generator, ``map``, an iterator) is read once into a list, in its order;
+                a set or dict is refused (no order). For more images than fit in memory, use
+                ``siamese_sdk.tools.stream.embed_to_npy`` (``siamese embed``).
             batch_size: items per encoder call.
             branch: ``"a"`` or ``"b"``: the encoder of a pseudo-Siamese bundle (required there, refused elsewhere);
                 each branch takes its own input kind.
@@ -190,7 +196,8 @@ class SiameseModel:
             ``(N, D) float32`` embeddings (unit length when ``manifest.normalized``), in input order.
 
         Raises:
-            InputError: empty batch, wrong rank/shape/dtype, NaN/Inf, unreadable image, a non-str or empty text.
+            InputError: empty batch, wrong rank/shape/dtype, NaN/Inf, unreadable image, a non-str or empty text, a set
+                or dict, an item that is not an image path / PIL image.
         """
         return self._encoder(branch).embed(inputs, batch_size)
 
