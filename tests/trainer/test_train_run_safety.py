@@ -16,8 +16,9 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from click.testing import CliRunner  # noqa: E402
+from siamese_sdk.atomic import default_mode  # noqa: E402
 from siamese_sdk.errors import InputError  # noqa: E402
-from siamese_trainer import checkpoint, loop, runfiles  # noqa: E402
+from siamese_trainer import checkpoint, loop  # noqa: E402
 from siamese_trainer.cli import main  # noqa: E402
 from siamese_trainer.train import TrainConfig, train  # noqa: E402
 
@@ -176,7 +177,7 @@ def test_ctrl_c_mid_epoch_keeps_the_last_complete_epoch(tiny_data, tmp_path):
 
 def test_run_files_have_ordinary_permissions(run):
     for name in ("model.pt", "best.pt", "metrics.json", "split.json", "index.npz"):
-        assert (run / name).stat().st_mode & 0o777 == runfiles.file_mode(), name
+        assert (run / name).stat().st_mode & 0o777 == default_mode(), name
 
 
 def test_one_unreadable_image_is_skipped_with_a_warning(tiny_data, tmp_path):
@@ -247,7 +248,7 @@ def test_version():
     from siamese_sdk import __version__
 
     result = CliRunner().invoke(main, ["--version"])
-    assert result.exit_code == 0 and result.output == f"siamese-train {__version__}\n"
+    assert result.exit_code == 0 and result.output == f"siamese-train, version {__version__}\n"
 
 
 @pytest.mark.parametrize("flag", ["--batch-size", "--batch_size", "--bs"])

@@ -20,10 +20,9 @@ from typing import Any, TypedDict, TypeVar
 
 import torch
 from siamese_sdk import __version__ as sdk_version
+from siamese_sdk.atomic import write_atomic
 from siamese_sdk.errors import BundleError, InputError
 from siamese_sdk.format.manifest import Preprocess
-
-from .runfiles import write_atomic
 
 FORMAT = "siamese-checkpoint"
 FORMAT_VERSION = 1

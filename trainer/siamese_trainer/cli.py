@@ -88,7 +88,7 @@ LR_DEFAULTS = "; ".join(
 
 
 @click.command(cls=TrainCommand, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, "--version", prog_name="siamese-train", message="%(prog)s %(version)s")
+@click.version_option(__version__, "--version", prog_name="siamese-train")
 @click.option(
     "--examples",
     type=click.Path(file_okay=False, path_type=Path),

@@ -23,12 +23,12 @@ from typing import Any
 
 import click
 import torch
+from siamese_sdk.atomic import write_text_atomic
 
 from . import checkpoint, distributed
 from .checkpoint import Checkpoint
 from .config import TrainConfig
 from .distributed import World
-from .runfiles import write_text_atomic
 
 versions = checkpoint.versions
 #: the most threads a default run takes: the small encoders here scale little beyond a few cores

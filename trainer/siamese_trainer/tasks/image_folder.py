@@ -15,17 +15,17 @@ from typing import Any
 
 import numpy as np
 import torch
+from siamese_sdk.atomic import write_text_atomic
 from siamese_sdk.errors import InputError
 from siamese_sdk.eval import oneshot
 from siamese_sdk.tools.imagefolder import ImageFolder, PathTable
 
-from .. import checkpoint, data, distances, distributed, loop, runfiles
+from .. import checkpoint, data, distances, distributed, loop
 from ..checkpoint import Checkpoint
 from ..config import TrainConfig
 from ..data.sampling import PKSampler
 from ..evaluate import ROW_METRICS, embed, verification_metrics
 from ..models.encoders import Encoder
-from ..runfiles import write_text_atomic
 
 VAL_LOSS_BATCHES = 8
 VAL_ONESHOT_EPISODES = 300
@@ -56,7 +56,7 @@ class ImageFolderTask(loop.Task):
             self.train_classes, self.val_classes = data.split_classes(folder, config.val_fraction, config.class_split_seed)
         self.pre = config.preprocess()
         if state is None and self.world.is_main:
-            runfiles.make_ordinary(folder.save(index_path))
+            folder.save(index_path)
             split = {"root": str(self.root), "train": self.train_classes, "val": self.val_classes}
             write_text_atomic(out / "split.json", json.dumps(split, indent=1) + "\n")
         base_set = data.ImageDataset(folder.subset(self.train_classes), self.pre)

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from siamese_sdk.atomic import write_text_atomic
 from siamese_sdk.errors import InputError
 from siamese_sdk.eval import metrics
 
@@ -41,7 +42,6 @@ from ..data.table_split import TableSplit, row_batches, split_table, validation_
 from ..data.tables import Table, read_table
 from ..evaluate import ROW_METRICS
 from ..losses import ContrastiveLoss, TripletMarginLoss
-from ..runfiles import write_text_atomic
 
 
 class TableTask(loop.Task):

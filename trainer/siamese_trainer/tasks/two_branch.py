@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from siamese_sdk.atomic import write_text_atomic
 from siamese_sdk.errors import InputError
 from siamese_sdk.tools.imagefolder import ImageFolder
 
@@ -31,7 +32,6 @@ from ..data.sampling import PKSampler
 from ..evaluate import ROW_METRICS, cross_metrics, embed
 from ..losses.cross_branch import CrossBranchLoss
 from ..models.encoders import Encoder
-from ..runfiles import write_text_atomic
 
 
 class TwoBranchTask(loop.Task):
