@@ -14,8 +14,6 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 import build_dist  # noqa: E402
 
-tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
-
 ORT_REQ = re.compile(r"^Requires-Dist: (onnxruntime[a-z-]*)[ ><=!~;(]", re.M)
 DATA = "siamese_trainer/datasets/omniglot_mini/images.zip"
 
@@ -27,7 +25,7 @@ def test_pyproject_of_each_flavour_names_exactly_its_build(target):
     assert f'name = "{distribution}"' in text
     builds = re.findall(r'"(onnxruntime[a-z-]*)>=', text)
     assert builds == [build_dist.FLAVOURS[distribution]]
-    project = tomllib.loads(text)
+    project = pytest.importorskip("tomllib").loads(text)  # Python >= 3.11
     assert project["project"]["scripts"] == {"siamese": "siamese_sdk.cli:main"}
     assert project["project"]["optional-dependencies"]["train"] == [f"siamese-sdk-train=={build_dist.__version__}"]
     assert project["tool"]["setuptools"]["packages"]["find"]["where"] == ["sdk"]
@@ -35,7 +33,7 @@ def test_pyproject_of_each_flavour_names_exactly_its_build(target):
 
 
 def test_train_pyproject_holds_trainer_exporter_and_data_but_no_onnxruntime():
-    project = tomllib.loads(build_dist.train_pyproject((ROOT / "pyproject.toml").read_text()))
+    project = pytest.importorskip("tomllib").loads(build_dist.train_pyproject((ROOT / "pyproject.toml").read_text()))
     meta = project["project"]
     assert meta["name"] == "siamese-sdk-train" and meta["version"] == build_dist.__version__
     deps = {re.split(r"[><=!~ ]", d)[0] for d in meta["dependencies"]}
