@@ -1,7 +1,9 @@
-"""`pip install siamese-sdk` (no extras) into a fresh venv: no torch, and it loads and verifies our bundle."""
+"""The runtime wheel (``scripts/build_dist.py cpu``, no extras) in a fresh venv: no torch, no training code, small,
+and it loads and verifies our bundles; the train wheel on top brings ``siamese-train`` and ``siamese-export``."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -15,21 +17,61 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def sdk_venv(tmp_path_factory) -> tuple[Path, dict[str, str]]:
-    """A fresh venv with ``pip install <this project>`` (no extras): ``(venv_dir, env)``. Shared by the module.
+#: the bare runtime venv's site-packages, without the installer's own packages, must stay within this (MiB)
+SITE_PACKAGES_LIMIT_MIB = 180
+INSTALLER = ("pip", "setuptools", "pkg_resources", "_distutils_hack")
 
-    Tests for other model kinds reuse it through ``run_in_venv``: one install per test run.
+
+@pytest.fixture(scope="module")
+def dist_wheels(tmp_path_factory) -> dict[str, Path]:
+    """``scripts/build_dist.py cpu train`` from this checkout: ``{"cpu": runtime wheel, "train": train wheel}``."""
+    out_dir = tmp_path_factory.mktemp("dist")
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "build_dist.py"), "cpu", "train", "-o", str(out_dir)], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    cpu, train = (Path(line) for line in out.stdout.strip().splitlines()[-2:])
+    return {"cpu": cpu, "train": train}
+
+
+def site_packages_mib(env_dir: Path) -> float:
+    """Bytes of the venv's site-packages in MiB, without pip, setuptools and their helpers (and their dist-info)."""
+    (site,) = env_dir.glob("lib/python*/site-packages")
+    total = 0
+    for top in site.iterdir():
+        if top.name.split("-")[0] in INSTALLER or top.name == "distutils-precedence.pth":
+            continue
+        total += sum(f.stat().st_size for f in [top, *top.rglob("*")] if f.is_file())
+    return total / 2**20
+
+
+@pytest.fixture(scope="module")
+def runtime_venv(tmp_path_factory, dist_wheels) -> tuple[Path, dict[str, str], float]:
+    """A fresh venv with the built runtime wheel (no extras): ``(venv_dir, env, site-packages MiB)``.
+
+    The size is measured right after the install, before any test adds packages.
     """
     env_dir = tmp_path_factory.mktemp("sdk-venv") / "venv"
     venv.EnvBuilder(with_pip=True).create(env_dir)
     py = env_dir / "bin" / "python"
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     install = subprocess.run(
-        [str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check", str(ROOT)], capture_output=True, text=True, env=env
+        [str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check", str(dist_wheels["cpu"])],
+        capture_output=True,
+        text=True,
+        env=env,
     )
     assert install.returncode == 0, install.stderr[-2000:]
-    return env_dir, env
+    return env_dir, env, site_packages_mib(env_dir)
+
+
+@pytest.fixture(scope="module")
+def sdk_venv(runtime_venv) -> tuple[Path, dict[str, str]]:
+    """The runtime venv as ``(venv_dir, env)``. Shared by the module.
+
+    Tests for other model kinds reuse it through ``run_in_venv``: one install per test run.
+    """
+    return runtime_venv[0], runtime_venv[1]
 
 
 def run_in_venv(sdk_venv: tuple[Path, dict[str, str]], script: str) -> str:
@@ -65,12 +107,39 @@ def test_fresh_venv_without_torch_runs_the_bundle(sdk_venv, bundle, tiny_data, t
     res = json.loads(out)
     assert res["same"][0] is True and res["scores"][0] < 1e-3
 
-    # the torch-free CLI works, and the training CLI names the extra to install
+    # the torch-free CLI works; the runtime wheel has neither the training packages nor their commands
     bin_dir = env_dir / "bin"
     cli = subprocess.run(
         [str(bin_dir / "siamese"), "verify", str(bundle), str(imgs[0]), str(imgs[1])], capture_output=True, text=True, env=env
     )
     assert cli.returncode == 0 and ("SAME" in cli.stdout or "DIFFERENT" in cli.stdout), cli.stderr
+    assert not (bin_dir / "siamese-train").exists() and not (bin_dir / "siamese-export").exists()
+    run_in_venv(sdk_venv, "assert importlib.util.find_spec('siamese_trainer') is None\nassert importlib.util.find_spec('siamese_export') is None")
+
+
+@pytest.mark.venv
+@pytest.mark.slow
+def test_bare_runtime_venv_stays_small(runtime_venv):
+    """site-packages of the runtime wheel's venv (without pip and setuptools): no training code, no training data."""
+    size = runtime_venv[2]
+    print(f"\nSDK venv site-packages without pip/setuptools: {size:.1f} MiB (limit {SITE_PACKAGES_LIMIT_MIB})")
+    sys.stdout.flush()
+    assert size <= SITE_PACKAGES_LIMIT_MIB
+
+
+@pytest.mark.venv
+@pytest.mark.slow
+def test_train_wheel_without_torch_names_the_extra(sdk_venv, dist_wheels, tmp_path):
+    """The train wheel on top of the runtime (``--no-deps``: no torch download): its commands name the extra."""
+    env_dir, env = sdk_venv
+    bin_dir = env_dir / "bin"
+    pip = subprocess.run(
+        [str(bin_dir / "python"), "-m", "pip", "install", "-q", "--no-deps", "--disable-pip-version-check", str(dist_wheels["train"])],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert pip.returncode == 0, pip.stderr[-2000:]
     train = subprocess.run(
         [str(bin_dir / "siamese-train"), "--out", str(tmp_path / "r")], capture_output=True, text=True, env=env
     )
@@ -78,9 +147,41 @@ def test_fresh_venv_without_torch_runs_the_bundle(sdk_venv, bundle, tiny_data, t
     export = subprocess.run([str(bin_dir / "siamese-export"), "x.pt"], capture_output=True, text=True, env=env)
     assert export.returncode == 1 and "siamese-sdk[train]" in export.stderr
 
-    size = sum(f.stat().st_size for f in env_dir.rglob("*") if f.is_file())
-    print(f"\nSDK venv size: {size / 2**20:.0f} MiB")
-    sys.stdout.flush()
+
+@pytest.mark.venv
+@pytest.mark.slow
+def test_train_wheel_over_the_runtime_wheel_with_torch(dist_wheels, tmp_path):
+    """Both wheels in a venv that sees this interpreter's torch (a ``.pth`` line, nothing downloaded): the commands run."""
+    torch_spec = importlib.util.find_spec("torch")
+    if torch_spec is None or torch_spec.origin is None:
+        pytest.skip("torch is not installed here; the train wheel's commands are checked without it above")
+    shared = Path(torch_spec.origin).parents[1]  # the site-packages holding torch, onnx, pip, ...
+    env_dir = tmp_path / "venv"
+    venv.EnvBuilder(with_pip=False).create(env_dir)
+    (site,) = env_dir.glob("lib/python*/site-packages")
+    (site / "shared-site-packages.pth").write_text(f"{shared}\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    py = str(env_dir / "bin" / "python")
+    pip = subprocess.run(
+        [py, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--ignore-installed", "--disable-pip-version-check",
+         *(str(w) for w in dist_wheels.values())],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert pip.returncode == 0, pip.stderr[-2000:]
+    where = subprocess.run(
+        [py, "-c", "import siamese_sdk, siamese_trainer, siamese_export; print(siamese_sdk.__file__, siamese_trainer.__file__, siamese_export.__file__)"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert where.returncode == 0, where.stderr[-2000:]
+    assert all(Path(f).is_relative_to(site) for f in where.stdout.split()), where.stdout
+    assert (site / "siamese_trainer" / "datasets" / "omniglot_mini" / "images.zip").is_file()
+    for command, flag in (("siamese-train", "--out"), ("siamese-export", "--help")):
+        run = subprocess.run([str(env_dir / "bin" / command), "--help"], capture_output=True, text=True, env=env)
+        assert run.returncode == 0 and flag in run.stdout and "Traceback" not in run.stderr, run.stderr[-2000:]
 
 
 @pytest.mark.venv
@@ -149,13 +250,13 @@ def test_fresh_venv_runs_the_image_kinds(sdk_venv, signet_lrn, backbone_run, lea
 
 @pytest.mark.venv
 @pytest.mark.slow
-def test_fresh_venv_without_torch_passes_the_golden_bundle_tests(sdk_venv):
+def test_fresh_venv_without_torch_passes_the_golden_bundle_tests(sdk_venv, dist_wheels):
     """``tests/sdk/test_golden_bundle.py`` (the SDK against the checked-in bundle) and ``tests/sdk/test_signed_bundles.py``
     (signatures, path checks, sealed galleries) pass with pytest in the torch-free venv, with the ``signing`` extra."""
     env_dir, env = sdk_venv
     py = str(env_dir / "bin" / "python")
     pip = subprocess.run(
-        [py, "-m", "pip", "install", "-q", "--disable-pip-version-check", "pytest", f"{ROOT}[signing]"],
+        [py, "-m", "pip", "install", "-q", "--disable-pip-version-check", "pytest", f"{dist_wheels['cpu']}[signing]"],
         capture_output=True,
         text=True,
         env=env,
