@@ -16,13 +16,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ..errors import InputError
 from ..eval import metrics, support
 from ..format.manifest import MANIFEST, Manifest, read_manifest, write_manifest
 from ..security.signing import SIGNATURE
-from .imagefolder import ImageFolder
+from .imagefolder import labelled_pairs
 
 #: images embedded per variant at most (a seeded choice, as the export's validation)
 MAX_IMAGES = 2000
@@ -61,7 +59,7 @@ def calibrate_bundle(
         raise InputError(f"siamese calibrate reads image class folders; {bundle} is a {manifest.input_kind} or two-branch bundle")
     if dest != bundle and dest.exists() and not (dest / MANIFEST).exists():
         raise InputError(f"{dest} exists and is not a bundle; choose another -o (an existing bundle would be replaced)")
-    folder = _folder(data, seed)
+    folder = labelled_pairs(data, MAX_IMAGES, seed)
     i, j, same = metrics.all_pairs(folder.labels)
     classes = (folder.labels[i], folder.labels[j])
     log(f"calibrating on {len(folder.classes)} classes, {len(folder)} images, {same.size} pairs from {data}")
@@ -97,20 +95,6 @@ def calibrate_bundle(
     _write(bundle, dest, new)
     log(f"bundle written: {dest}" + (" (signature dropped: re-sign with siamese sign)" if signed else ""))
     return dest
-
-
-def _folder(data: Path, seed: int) -> ImageFolder:
-    """The labelled folder, at most ``MAX_IMAGES`` images; ``InputError`` if it cannot form both kinds of pair."""
-    if not data.is_dir():
-        raise InputError(f"{data} is not a folder; pass a folder of class sub-folders (one per identity)")
-    folder = ImageFolder.scan(data)
-    if len(folder.classes) < 2 or folder.counts().max(initial=0) < 2:
-        raise InputError(
-            f"{data} needs >= 2 class sub-folders and a class with >= 2 images to form genuine and impostor pairs"
-        )
-    if len(folder) > MAX_IMAGES:
-        folder = folder.take(np.sort(np.random.default_rng(seed).choice(len(folder), MAX_IMAGES, replace=False)))
-    return folder
 
 
 def _history(m: Manifest) -> dict[str, Any]:
