@@ -96,6 +96,7 @@ def run(source: Source, out: Path, opts: ExportOptions, profiles: tuple[str, ...
     """The five stages on ``source``, written atomically to ``out``; returns ``out``."""
     log = opts.log
     parts = source.encoders
+    check_support(support.shortfalls(source.same, source.pair_classes), opts.threshold_support, log)  # before any work
     with atomic_directory(out) as tmp:
         parity = _export_encoders(source, tmp, log)
         notes: list[str] = []
@@ -104,7 +105,6 @@ def run(source: Source, out: Path, opts: ExportOptions, profiles: tuple[str, ...
         files = build_variants(source.variant_rows, encoders, calibration, tmp, opts, profiles, notes)
         supports: dict[str, dict] = {}
         results = _measure(source, tmp, files, log, supports)
-        check_support(supports["fp32"], opts.threshold_support, log)
 
         def drop(name: str) -> None:
             for v in files.pop(name).values():
@@ -202,11 +202,11 @@ def _measure(
     return results
 
 
-def check_support(sup: dict[str, dict], mode: str, log: Callable[[str], None]) -> None:
-    """Warn about (``mode`` "warn") or refuse (``"refuse"``, ``InputError``) operating points the validation set cannot support."""
+def check_support(bad: dict[str, str], mode: str, log: Callable[[str], None]) -> None:
+    """Warn about (``mode`` "warn") or refuse (``"refuse"``, ``InputError``) the operating points the validation set
+    cannot support (``bad``: operating point -> why, ``support.shortfalls``)."""
     if mode not in ("warn", "refuse"):
         raise InputError(f"threshold support {mode!r} unknown; pass --threshold-support warn or refuse")
-    bad = support.unsupported(sup)
     if not bad:
         return
     what = "; ".join(f"{op}: {why}" for op, why in bad.items())

@@ -81,3 +81,11 @@ def test_mismatched_classes_are_an_input_error():
     d, same, (ci, cj) = _set([1.0] * 12)
     with pytest.raises(InputError):
         threshold_support(d, same, (ci[:-1], cj), resamples=5)
+
+
+def test_shortfalls_match_the_bootstrap_verdicts():
+    from siamese_sdk.eval.support import shortfalls
+
+    for spec in ([1.0] * 12, [1.0] * 3):
+        d, same, cls = _set(spec)
+        assert shortfalls(same, cls) == unsupported(threshold_support(d, same, cls, resamples=5))

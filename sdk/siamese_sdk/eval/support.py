@@ -156,6 +156,14 @@ def _bootstrap(
     return res
 
 
+def shortfalls(same: np.ndarray, pair_classes: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, str]:
+    """Operating point -> why these pairs cannot support it (no scores needed: only counts), for those they cannot."""
+    same = np.asarray(same, dtype=bool).ravel()
+    ids = None if pair_classes is None else int(np.unique(np.concatenate([np.ravel(c) for c in pair_classes])).size)
+    out = {op: _verdict(ids, int(same.sum()), int((~same).sum()), far) for op, far in OPERATING_POINTS.items()}
+    return {op: why for op, (ok, why) in out.items() if not ok}
+
+
 def unsupported(support: dict[str, dict[str, Any]]) -> dict[str, str]:
     """Operating point -> reason, for those the set cannot support."""
     return {op: s["reason"] for op, s in support.items() if not s.get("supported", True)}

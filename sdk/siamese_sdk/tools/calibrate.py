@@ -63,6 +63,13 @@ def calibrate_bundle(
     i, j, same = metrics.all_pairs(folder.labels)
     classes = (folder.labels[i], folder.labels[j])
     log(f"calibrating on {len(folder.classes)} classes, {len(folder)} images, {same.size} pairs from {data}")
+    bad = support.shortfalls(same, classes)
+    if bad:  # (before any embedding)
+        what = "; ".join(f"{op}: {why}" for op, why in bad.items())
+        fix = f"label more identities (class folders) in {data}"
+        if threshold_support == "refuse":
+            raise InputError(f"{data} is too small for thresholds ({what}); {fix}")
+        log(f"warning: thresholds recorded as supported: false ({what}); {fix}")
     variants = {}
     for name, v in manifest.variants.items():
         model = load(bundle, variant=name, providers="cpu", threads=None)
@@ -73,13 +80,6 @@ def calibrate_bundle(
         kept = {k: x for k, x in v.metrics.items() if k not in REPLACED}
         variants[name] = replace(v, thresholds=t, metrics={**m, **kept}, support=s)
         log(f"      {name}: AUC {m['auc']:.4f}  EER {m['eer']:.4f}  thresholds " + " / ".join(f"{x:.4f}" for x in t.values()))
-    bad = support.unsupported(variants[manifest.default_variant].support)
-    if bad:
-        what = "; ".join(f"{op}: {why}" for op, why in bad.items())
-        fix = f"label more identities (class folders) in {data}"
-        if threshold_support == "refuse":
-            raise InputError(f"{data} is too small for thresholds ({what}); {fix}")
-        log(f"warning: thresholds recorded as supported: false ({what}); {fix}")
     new = replace(
         manifest,
         variants=variants,
