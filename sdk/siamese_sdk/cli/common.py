@@ -237,6 +237,8 @@ def report(m: Any, bundle: Path) -> str:
     validated = m.validation.get("split") or (
         f"{m.validation.get('classes', '?')} unseen classes, {m.validation.get('images', '?')} images"
     )
+    if "calibrated_utc" in m.validation:  # siamese calibrate: the user's own classes
+        validated = f"recalibrated {m.validation['calibrated_utc']} on {m.validation.get('source', '?')}: {validated.replace(' unseen', '')}"
     inputs = [_input_line(f"input {b}", br.input_spec) for b, br in sorted(m.branches.items())]
     lines = [
         f"bundle      {bundle}",
@@ -278,7 +280,7 @@ def support_lines(variant: str, support: dict[str, dict]) -> list[str]:
         verdict = "" if s.get("supported", True) else f"; NOT SUPPORTED: {s.get('reason', '')}"
         lines.append(
             f"{'support':<12}{variant} {op}: threshold in [{lo:.4g}, {hi:.4g}], FAR in [{flo:.2e}, {fhi:.2e}] "
-            f"(90% bootstrap over identities); {ids if ids is not None else '?'} identities, "
+            f"(90% bootstrap over {'identities' if ids is not None else 'pairs'}); {ids if ids is not None else '?'} identities, "
             f"{s.get('genuine_pairs', '?')} genuine / {s.get('impostor_pairs', '?')} impostor pairs{verdict}"
         )
     return lines
