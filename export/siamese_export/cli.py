@@ -71,6 +71,14 @@ from siamese_sdk.errors import require_extra
     help="Sign the manifest with this private key (NAME.key from siamese keygen; needs the signing extra). "
     "Apps then load the bundle with trusted_keys=[NAME.pub].",
 )
+@click.option(
+    "--threshold-support",
+    type=click.Choice(["warn", "refuse"]),
+    default="warn",
+    show_default=True,
+    help="When the validation set is too small for an operating point (fewer than 10 identities, or fewer than "
+    "10/FAR impostor pairs): warn and record the threshold as supported: false, or refuse to export.",
+)
 def main(
     checkpoints: tuple[Path, ...],
     out: Path | None,
@@ -82,6 +90,7 @@ def main(
     fixed_batch: int,
     tta: str,
     sign_key: Path | None,
+    threshold_support: str,
 ) -> None:
     """Export a siamese-train checkpoint to a bundle that siamese_sdk loads without torch.
 
@@ -136,6 +145,7 @@ def main(
         members=checkpoints[1:],
         sign=sign_key,
         sign_passphrase=passphrase,
+        threshold_support=threshold_support,
     )
     path = export_bundle(checkpoints[0], out, opts)
     click.echo(report(read_manifest(path), path))

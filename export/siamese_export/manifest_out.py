@@ -32,12 +32,15 @@ def bundle_manifest(
     provenance: dict,
     notes: list[str],
     profiles: dict[str, Profile] | None = None,
+    supports: dict[str, dict] | None = None,
 ) -> Manifest:
     """The manifest of ``source``'s bundle.
 
     ``files``: variant -> encoder (None or the branch) -> its ``Variant`` (file, quantization, batch, and per
-    branch metrics); ``results``: variant -> (metrics, thresholds) on the validation pairs.
+    branch metrics); ``results``: variant -> (metrics, thresholds) on the validation pairs; ``supports``: variant ->
+    its thresholds' support (``siamese_sdk.eval.support``).
     """
+    supports = supports or {}
     listed = [v.file for enc in source.encoders for v in (files[n][enc] for n in files)]
     if list(source.encoders) == [None]:
         variants = {
@@ -47,12 +50,15 @@ def bundle_manifest(
                 thresholds=results[n][1],
                 metrics=results[n][0],
                 batch=f[None].batch,
+                support=supports.get(n, {}),
             )
             for n, f in files.items()
         }
         section: dict[str, Any] = source.manifest_input()
     else:
-        variants = {n: Variant(file="", thresholds=results[n][1], metrics=results[n][0]) for n in files}
+        variants = {
+            n: Variant(file="", thresholds=results[n][1], metrics=results[n][0], support=supports.get(n, {})) for n in files
+        }
         branches = {b: Branch(part.input_spec, {n: files[n][b] for n in files}) for b, part in source.encoders.items()}
         section = {"input_name": "", "preprocess": None, "branches": branches}
     names = [*listed, *HEADS.values(), *source.extra_files()]

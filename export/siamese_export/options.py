@@ -29,3 +29,6 @@ class ExportOptions:
     #: sign the manifest with this Ed25519 private key (``siamese keygen``) before the bundle is moved into place
     sign: Path | None = None
     sign_passphrase: str | None = None
+    #: a validation set too small for an operating point (``siamese_sdk.eval.support``): "warn" (record the
+    #: threshold marked ``supported: false``) or "refuse" (fail the export)
+    threshold_support: str = "warn"

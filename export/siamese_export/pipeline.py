@@ -26,7 +26,7 @@ import numpy as np
 from siamese_sdk import load as sdk_load
 from siamese_sdk.atomic import atomic_directory
 from siamese_sdk.errors import BundleError, InputError
-from siamese_sdk.eval import metrics
+from siamese_sdk.eval import metrics, support
 from siamese_sdk.format.manifest import MANIFEST, Variant
 from siamese_sdk.profiles import TARGETS
 from siamese_sdk.security.signing import SIGNATURE
@@ -96,13 +96,15 @@ def run(source: Source, out: Path, opts: ExportOptions, profiles: tuple[str, ...
     """The five stages on ``source``, written atomically to ``out``; returns ``out``."""
     log = opts.log
     parts = source.encoders
+    check_support(support.shortfalls(source.same, source.pair_classes), opts.threshold_support, log)  # before any work
     with atomic_directory(out) as tmp:
         parity = _export_encoders(source, tmp, log)
         notes: list[str] = []
         encoders = {enc: tmp / _file(enc, "fp32") for enc in parts}
         calibration = {enc: part.calibration_images for enc, part in parts.items()}
         files = build_variants(source.variant_rows, encoders, calibration, tmp, opts, profiles, notes)
-        results = _measure(source, tmp, files, log)
+        supports: dict[str, dict] = {}
+        results = _measure(source, tmp, files, log, supports)
 
         def drop(name: str) -> None:
             for v in files.pop(name).values():
@@ -123,7 +125,9 @@ def run(source: Source, out: Path, opts: ExportOptions, profiles: tuple[str, ...
                 fixed = {"fixed_batch": str(v[enc].batch)} if v[enc].batch else {}
                 props = bundle_metadata(source.dim, source.metric, source.normalized, results[name][1], **part.metadata, **fixed)
                 set_metadata(tmp / v[enc].file, props)
-        manifest = bundle_manifest(source, files, results, default, source.validation(parity), source.provenance(), notes, chosen)
+        manifest = bundle_manifest(
+            source, files, results, default, source.validation(parity), source.provenance(), notes, chosen, supports
+        )
         write_manifest(tmp, manifest)
         if any(TARGETS[p].ort for p in profiles):
             add_ort_files(tmp, manifest, log)
@@ -157,12 +161,17 @@ def _export_encoders(source: Source, root: Path, log: Callable[[str], None]) -> 
 
 
 def _measure(
-    source: Source, root: Path, files: dict[str, dict[str | None, Variant]], log: Callable[[str], None]
+    source: Source,
+    root: Path,
+    files: dict[str, dict[str | None, Variant]],
+    log: Callable[[str], None],
+    supports: dict[str, dict],
 ) -> dict[str, tuple[dict, dict]]:
     """Stage 3: each variant loaded through the SDK from ``root``, scored on the validation pairs.
 
     Returns variant -> (metrics, thresholds); a derived variant's metrics gain its cosine to fp32 (the
-    worst encoder's; per encoder in ``files``' variants).
+    worst encoder's; per encoder in ``files``' variants). Fills ``supports``: variant -> its thresholds'
+    support (``siamese_sdk.eval.support``).
     """
     log(f"[3/5] measuring each variant through the SDK (CPU provider) on {source.pairs_log}")
     parts = source.encoders
@@ -174,7 +183,9 @@ def _measure(
         emb = embeddings[name] = {
             enc: model.embed(part.inputs, batch_size=128, **({"branch": enc} if enc else {})) for enc, part in parts.items()
         }
-        m, t = metrics.summarize(source.scores(model, emb), source.same, model.manifest.higher_is_closer)
+        scores = source.scores(model, emb)
+        m, t = metrics.summarize(scores, source.same, model.manifest.higher_is_closer)
+        supports[name] = support.threshold_support(scores, source.same, source.pair_classes, model.manifest.higher_is_closer)
         if name != "fp32":
             for enc, e in emb.items():
                 c = cosine(embeddings["fp32"][enc], e)
@@ -189,6 +200,20 @@ def _measure(
             f"      {name}: {source.auc_label}AUC {m['auc']:.4f}  EER {m['eer']:.4f}  TAR@FAR1e-3 {m['tar_at_far_1e-3']:.4f}{vs32}"
         )
     return results
+
+
+def check_support(bad: dict[str, str], mode: str, log: Callable[[str], None]) -> None:
+    """Warn about (``mode`` "warn") or refuse (``"refuse"``, ``InputError``) the operating points the validation set
+    cannot support (``bad``: operating point -> why, ``support.shortfalls``)."""
+    if mode not in ("warn", "refuse"):
+        raise InputError(f"threshold support {mode!r} unknown; pass --threshold-support warn or refuse")
+    if not bad:
+        return
+    what = "; ".join(f"{op}: {why}" for op, why in bad.items())
+    fix = "pass --validation DIR with more identities (class folders unseen in training), or calibrate on your own data with siamese calibrate"
+    if mode == "refuse":
+        raise InputError(f"validation set too small for thresholds ({what}); {fix}")
+    log(f"warning: thresholds recorded as supported: false ({what}); {fix}")
 
 
 def _file(encoder: str | None, variant: str) -> str:

@@ -64,6 +64,8 @@ class Source:
     dim: int
     normalized: bool
     same: np.ndarray
+    #: ``(P,)`` class of each validation pair's two sides (the bootstrap over identities); None: pairs without identities
+    pair_classes: tuple[np.ndarray, np.ndarray] | None = None
 
     def scores(self, model: Any, embeddings: dict[str | None, np.ndarray]) -> np.ndarray:
         """``(P,)`` scores of the validation pairs from each encoder's ``(N, D)`` validation embeddings."""

@@ -134,6 +134,7 @@ class ImageSource(Source):
             folder = subsample(validation_folder(ckpt, opts), opts, rng)
             log(f"validation: {len(folder.classes)} unseen classes, {len(folder)} images from {folder.root}")
             paths, (self.vi, self.vj, self.same) = folder.paths, metrics.all_pairs(folder.labels)
+            self.pair_classes = (folder.labels[self.vi], folder.labels[self.vj])
             self.info = {"classes": len(folder.classes), "images": len(folder), "pairs": int(self.same.size)}
         self.images = images = to_batch(paths, pre)
         self.encoders = {

@@ -83,6 +83,11 @@ class TextSource(Source):
         seqs = encode_items(self.tokenizer, self.kind, items)
         opts.log(f"validation: {self.where} from {self.table.path}")
         self.items = items
+        if self.table.layout == "labelled":  # all pairs of the held-out classes: an item's class is its first genuine partner
+            g = np.eye(len(items), dtype=bool)
+            g[self.vi[self.same], self.vj[self.same]] = True
+            first = (g | g.T).argmax(axis=1)
+            self.pair_classes = (first[self.vi], first[self.vj])
         self.pseqs = parity_sequences(seqs, self.tokenizer, opts.seed)
         self.spec = TextInput(text_kind=self.kind)
         self.encoders = {

@@ -82,6 +82,7 @@ class TwoBranchSource(Source):
             self.encoders[name] = self._part(name, bc, pre, encoder.eval(), images, rng)
         la, lb = self.folders["a"].labels, self.folders["b"].labels
         self.same = (la[:, None] == lb[None, :]).ravel()
+        self.pair_classes = (np.repeat(la, lb.size), np.tile(lb, la.size))
 
     def _part(self, name: str, bc: dict, pre: Any, encoder: Any, images: np.ndarray, rng: np.random.Generator) -> Part:
         return Part(

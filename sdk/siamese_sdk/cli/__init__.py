@@ -1,7 +1,7 @@
 """``siamese``: the runtime command line (needs only the SDK install).
 
 Each command is a thin function (parse, call the library, print) in a module of this package: ``describe``
-(info), ``embedding`` (embed, verify), ``enrol`` (gallery, search), ``evaluate`` (oneshot), ``device`` (bench,
+(info), ``calibration`` (calibrate), ``embedding`` (embed, verify), ``enrol`` (gallery, search), ``evaluate`` (oneshot), ``device`` (bench,
 doctor) and ``trust`` (keygen, sign); the shared options, error handling and the manifest summary are in ``common``. (The modules are not
 named after their commands: ``siamese_sdk.cli.verify`` and friends stay the click commands, as before.)
 Heavy imports happen inside commands so ``siamese --help`` stays fast.
@@ -12,6 +12,7 @@ from __future__ import annotations
 import click
 
 from .. import __version__
+from .calibration import calibrate
 from .common import BRANCH, BUNDLE, PROVIDER, THREADS, VARIANT, FriendlyCommand, FriendlyGroup, friendly_errors, report
 from .describe import info
 from .device import bench, doctor
@@ -33,12 +34,13 @@ def main() -> None:
       siamese verify bundle/ a.png b.png --operating-point far_1e-3
       siamese gallery bundle/ enrolled/ -o gallery.npz
       siamese search bundle/ gallery.npz probe.png -k 5
+      siamese calibrate bundle/ my_faces/ -o bundle-calibrated
       siamese doctor --provider cuda
       siamese keygen -o publisher && siamese sign bundle/ --key publisher.key
     """
 
 
-for _command in (info, embed, gallery_cmd, search, verify, oneshot, bench, doctor, keygen, sign):
+for _command in (info, embed, gallery_cmd, search, verify, oneshot, calibrate, bench, doctor, keygen, sign):
     main.add_command(_command)
 
 __all__ = [

@@ -237,6 +237,8 @@ def report(m: Any, bundle: Path) -> str:
     validated = m.validation.get("split") or (
         f"{m.validation.get('classes', '?')} unseen classes, {m.validation.get('images', '?')} images"
     )
+    if "calibrated_utc" in m.validation:  # siamese calibrate: the user's own classes
+        validated = f"recalibrated {m.validation['calibrated_utc']} on {m.validation.get('source', '?')}: {validated.replace(' unseen', '')}"
     inputs = [_input_line(f"input {b}", br.input_spec) for b, br in sorted(m.branches.items())]
     lines = [
         f"bundle      {bundle}",
@@ -260,11 +262,28 @@ def report(m: Any, bundle: Path) -> str:
             f"   {t.get('eer', float('nan')):.4f} / {t.get('far_1e-2', float('nan')):.4f} / {t.get('far_1e-3', float('nan')):.4f}"
         )
     lines.append("            * default variant on CPU")
+    lines += support_lines(m.default_variant, m.variants[m.default_variant].support)
     for name, prof in m.profiles.items():
         why = f" ({prof.notes})" if prof.variant == "fp32" and prof.notes else ""
         lines.append(f"profile     {name}: {prof.variant} on {', '.join(prof.providers)}{why}")
     lines += [f"note        {n}" for n in m.notes]
     return "\n".join(lines)
+
+
+def support_lines(variant: str, support: dict[str, dict]) -> list[str]:
+    """One ``info`` line per operating point: the threshold's bootstrap interval, the FAR it achieves, what it rests on."""
+    lines = []
+    for op, s in support.items():
+        ids = s.get("identities")
+        lo, hi = s.get("interval", [float("nan")] * 2)
+        flo, fhi = s.get("far_interval", [float("nan")] * 2)
+        verdict = "" if s.get("supported", True) else f"; NOT SUPPORTED: {s.get('reason', '')}"
+        lines.append(
+            f"{'support':<12}{variant} {op}: threshold in [{lo:.4g}, {hi:.4g}], FAR in [{flo:.2e}, {fhi:.2e}] "
+            f"(90% bootstrap over {'identities' if ids is not None else 'pairs'}); {ids if ids is not None else '?'} identities, "
+            f"{s.get('genuine_pairs', '?')} genuine / {s.get('impostor_pairs', '?')} impostor pairs{verdict}"
+        )
+    return lines
 
 
 #: how a score is named in messages, by metric (default: "<metric> distance")

@@ -107,6 +107,8 @@ def bench(
         raise InputError(f"--batch {batches!r} needs positive batch sizes, e.g. 1,8,64")
     if plots_dir is not None and data is None:
         raise InputError("--plots needs --data (a labelled folder) to draw ROC curves and histograms")
+    if plots_dir is not None:
+        bench_.pyplot()  # matplotlib missing: refused before any work
     report, scored = bench_.run(
         bundle,
         list(variants) or None,

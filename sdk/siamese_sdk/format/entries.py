@@ -37,6 +37,9 @@ class Variant:
     metrics: dict[str, float] = field(default_factory=dict)
     #: the fixed input batch size of a static-shape variant (``*-fixed``); None for a dynamic batch axis.
     batch: int | None = None
+    #: per operating point, what its threshold rests on (``siamese_sdk.eval.support``): identities, pairs,
+    #: bootstrap intervals, supported, reason; manifest key ``threshold_support``, absent in older bundles.
+    support: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def disabled_optimizers(self) -> list[str]:
@@ -52,6 +55,9 @@ class Variant:
         d = asdict(self)
         if self.batch is None:
             d.pop("batch")
+        support = d.pop("support")
+        if support:
+            d["threshold_support"] = support
         return d
 
     @classmethod
@@ -63,6 +69,7 @@ class Variant:
             thresholds={str(a): float(b) for a, b in d.get("thresholds", {}).items()},
             metrics={str(a): float(b) for a, b in d.get("metrics", {}).items()},
             batch=None if d.get("batch") is None else int(d["batch"]),
+            support={str(a): dict(b) for a, b in (d.get("threshold_support") or {}).items()},
         )
 
 

@@ -96,6 +96,8 @@ class Manifest:
     branches: dict[str, Branch] = field(default_factory=dict)
     #: optional ORT-format copies of the encoders and heads (``siamese-export --profile mobile``); None: ONNX only.
     ort: OrtFiles | None = None
+    #: earlier calibrations replaced by ``siamese calibrate``, oldest first (``calibration_history``, optional)
+    calibration_history: tuple[dict[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         if self.input_spec is None and not self.branches:
@@ -255,6 +257,7 @@ class Manifest:
             "notes": list(self.notes),
             **({"profiles": {k: p.to_dict() for k, p in self.profiles.items()}} if self.profiles else {}),
             **({"ort": self.ort.to_dict()} if self.ort else {}),
+            **({"calibration_history": list(self.calibration_history)} if self.calibration_history else {}),
         }
 
     def to_json(self) -> str:
@@ -299,6 +302,7 @@ class Manifest:
                 profiles=profiles,
                 branches=branches,
                 ort=OrtFiles.from_dict(d["ort"]) if "ort" in d else None,
+                calibration_history=tuple(dict(h) for h in d.get("calibration_history", ())),
             )
         except (KeyError, TypeError, AttributeError, ValueError) as e:
             if isinstance(e, BundleError):

@@ -31,7 +31,7 @@ from ..eval import metrics
 from ..format.manifest import read_manifest
 from ..runtime.model import SiameseModel, load
 from ..security.signing import ENV_VAR
-from .imagefolder import ImageFolder
+from .imagefolder import ImageFolder, labelled_pairs
 
 BENCH_VERSION = 1
 
@@ -139,15 +139,14 @@ def cold_start(
 
 
 def accuracy(
-    model: SiameseModel, data: Path, max_images: int = 2000, seed: int = 0
+    model: SiameseModel, data: Path | ImageFolder, max_images: int = 2000, seed: int = 0
 ) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
-    """Verification metrics on all pairs of a labelled folder, and FAR/FRR at the shipped thresholds.
+    """Verification metrics on all pairs of a labelled folder (``labelled_pairs``, or one already read), and
+    FAR/FRR at the shipped thresholds.
 
     Returns ``(metrics, scores, same)`` (the last two for plots).
     """
-    folder = ImageFolder.scan(data)
-    if len(folder) > max_images:
-        folder = folder.take(np.sort(np.random.default_rng(seed).choice(len(folder), max_images, replace=False)))
+    folder = data if isinstance(data, ImageFolder) else labelled_pairs(data, max_images, seed)
     emb = model.embed(list(folder.paths), batch_size=128)
     i, j, same = metrics.all_pairs(folder.labels)
     scores = model.distance_matrix(emb, emb)[i, j]
@@ -230,6 +229,7 @@ def run(
     if manifest.input_kind != "image":
         raise InputError(f"siamese bench measures image bundles so far; {bundle} is a {manifest.input_kind} bundle")
     names = variants or list(manifest.variants)
+    folder = labelled_pairs(data) if data is not None else None  # checked before the speed runs
     report: dict[str, Any] = {
         "bench_version": BENCH_VERSION,
         "bundle": str(bundle),
@@ -250,9 +250,9 @@ def run(
         entry["head"] = head_cost(model)
         progress(f"{name}: cold start (new processes)")
         entry.update(cold_start(bundle, name, providers, threads, env=env))
-        if data is not None:
+        if folder is not None:
             progress(f"{name}: accuracy on {data}")
-            acc, scores, same = accuracy(model, data)
+            acc, scores, same = accuracy(model, folder)
             entry.update(acc)
             scored[name] = (scores, same)
         report["variants"][name] = entry
@@ -316,15 +316,18 @@ def markdown(report: dict[str, Any]) -> str:
             lines += [
                 f"| {p} | {n} | {e['latency_ms_b1_p50']:.2f} | {e['throughput_b64_per_s']:.0f} |" for n, e in by_variant.items()
             ]
+    shipped = [(n, e["at_shipped_thresholds"]) for n, e in report["variants"].items() if "at_shipped_thresholds" in e]
+    if shipped:
+        lines += ["", "| variant | operating point | threshold | FAR | FRR |", "|---|---|---|---|---|"]
+        for n, by_op in shipped:
+            lines += [f"| {n} | {op} | {x['threshold']:.4f} | {x['far']:.4f} | {x['frr']:.4f} |" for op, x in by_op.items()]
     if report["ratios"]:
         lines += ["", "| ratio | value |", "|---|---|"] + [f"| {k} | {v:.2f} |" for k, v in report["ratios"].items()]
     return "\n".join(lines) + "\n"
 
 
-def plots(
-    scored: dict[str, tuple[np.ndarray, np.ndarray]], report: dict[str, Any], out_dir: Path, higher_is_closer: bool
-) -> list[Path]:
-    """ROC and DET curves and genuine/impostor histograms as PNG; raises InputError without matplotlib."""
+def pyplot() -> Any:
+    """``matplotlib.pyplot`` (Agg backend), or ``InputError`` with the install line: ``--plots`` checks it before any work."""
     try:
         import matplotlib
 
@@ -332,6 +335,14 @@ def plots(
         import matplotlib.pyplot as plt
     except ImportError:
         raise InputError("--plots needs matplotlib, which is not installed: pip install 'siamese-sdk[plots]'") from None
+    return plt
+
+
+def plots(
+    scored: dict[str, tuple[np.ndarray, np.ndarray]], report: dict[str, Any], out_dir: Path, higher_is_closer: bool
+) -> list[Path]:
+    """ROC and DET curves and genuine/impostor histograms as PNG; raises InputError without matplotlib."""
+    plt = pyplot()
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     fig, (roc, det) = plt.subplots(1, 2, figsize=(10, 4))

@@ -153,3 +153,19 @@ class ImageFolder:
 
     def __len__(self) -> int:
         return len(self.paths)
+
+
+def labelled_pairs(data: str | os.PathLike, max_images: int = 2000, seed: int = 0) -> ImageFolder:
+    """A labelled folder to score all pairs of: at most ``max_images`` (a seeded choice, in folder order).
+
+    Raises ``InputError`` when it is not a folder or cannot form genuine and impostor pairs.
+    """
+    data = Path(data)
+    if not data.is_dir():
+        raise InputError(f"{data} is not a folder; pass a folder of class sub-folders (one per identity)")
+    folder = ImageFolder.scan(data)
+    if len(folder.classes) < 2 or folder.counts().max(initial=0) < 2:
+        raise InputError(f"{data} needs >= 2 class sub-folders and a class with >= 2 images to form genuine and impostor pairs")
+    if len(folder) > max_images:
+        folder = folder.take(np.sort(np.random.default_rng(seed).choice(len(folder), max_images, replace=False)))
+    return folder

@@ -21,6 +21,7 @@ from siamese_sdk.eval import oneshot
 from siamese_sdk.tools.imagefolder import ImageFolder, PathTable
 
 from .. import checkpoint, data, distances, distributed, loop
+from ..advice import warn_classes
 from ..checkpoint import Checkpoint
 from ..config import TrainConfig
 from ..data.sampling import PKSampler
@@ -65,6 +66,8 @@ class ImageFolderTask(loop.Task):
         for dataset in (base_set, self.val_set):
             dataset.warn_skipped(self.log)
         self.p = min(config.p, len(np.unique(self.train_set.labels)))
+        if self.world.is_main:
+            warn_classes(self.log, len(self.train_classes), len(self.val_classes), config.p, self.p)
         groups = class_groups(self.train_classes, config.rotate_classes) if config.groups_per_batch else None
         w = self.world
         self.sampler = PKSampler(

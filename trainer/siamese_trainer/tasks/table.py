@@ -34,6 +34,7 @@ from siamese_sdk.errors import InputError
 from siamese_sdk.eval import metrics
 
 from .. import checkpoint, distances, loop
+from ..advice import warn_classes
 from ..checkpoint import Checkpoint
 from ..config import TrainConfig
 from ..data.sampling import PKSampler
@@ -65,6 +66,7 @@ class TableTask(loop.Task):
         self.sampler: PKSampler | None = None
         if table.layout == "labelled":
             p = min(config.p, len(self.split.train_classes))
+            warn_classes(self.log, len(self.split.train_classes), len(self.split.val_classes), config.p, p)
             self.sampler = PKSampler(table.labels[self.split.train_rows], p, config.k, config.batches_per_epoch, config.seed)
         if state is None:
             write_text_atomic(self.out / "split.json", json.dumps({"root": str(table.path), **self.split.to_dict()}) + "\n")

@@ -26,6 +26,7 @@ from siamese_sdk.errors import InputError
 from siamese_sdk.tools.imagefolder import ImageFolder
 
 from .. import checkpoint, data, loop
+from ..advice import warn_classes
 from ..checkpoint import Checkpoint
 from ..config import TrainConfig
 from ..data.sampling import PKSampler
@@ -68,6 +69,7 @@ class TwoBranchTask(loop.Task):
             split = {"root": str(self.root_a), "root_b": str(self.root_b), "train": self.train_classes, "val": self.val_classes}
             write_text_atomic(self.out / "split.json", json.dumps(split, indent=1) + "\n")
         self.p = min(config.p, len(self.train_classes))
+        warn_classes(self.log, len(self.train_classes), len(self.val_classes), config.p, self.p)
         self.sampler = PKSampler(self.train_a.labels, self.p, config.k, config.batches_per_epoch, config.seed)
 
     def build(self) -> None:

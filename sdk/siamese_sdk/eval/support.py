@@ -1,0 +1,169 @@
+"""How sure a calibrated threshold is: the identities and pairs behind each operating point, and a bootstrap
+interval over identities.
+
+Pairs of the same two people are not independent (every pair of A's and B's photos shares A and B), so the
+unit of resampling is the identity (class), not the pair: each resample draws the classes with replacement,
+weights every pair by how often its classes were drawn (a genuine pair of class ``a`` by ``w_a``, an impostor
+pair of ``a`` and ``b`` by ``w_a * w_b``), and recomputes the threshold and the FAR / FRR that the original
+threshold achieves on the resampled set. ``BOOTSTRAP_RESAMPLES`` resamples, fixed seed, a ``LEVEL`` (90 %)
+percentile interval. Pairs without identities (a CSV of pairs) are resampled pair by pair.
+
+An operating point is *supported* when the set has at least ``MIN_IDENTITIES`` identities and, for a FAR
+target ``f``, at least ``10 / f`` impostor pairs (else the threshold is set by a handful of impostor scores);
+the EER point needs ``MIN_GENUINE_PAIRS`` genuine pairs. numpy only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError
+from .metrics import _closeness, _signed, summarize
+
+#: operating points (the manifest's threshold names) and their FAR targets (None: EER)
+OPERATING_POINTS: dict[str, float | None] = {"eer": None, "far_1e-2": 1e-2, "far_1e-3": 1e-3}
+#: fewer identities than this: pairs of the same few people say little about the next person
+MIN_IDENTITIES = 10
+#: impostor pairs needed per unit of FAR target (10 / FAR: about ten accepted impostors at the threshold)
+IMPOSTORS_PER_FAR = 10.0
+MIN_GENUINE_PAIRS = 10
+BOOTSTRAP_RESAMPLES = 200
+LEVEL = 0.90
+SEED = 0
+#: candidate thresholds of a resample's EER (quantiles of the scores)
+EER_GRID = 4096
+
+
+def threshold_support(
+    scores: np.ndarray,
+    same: np.ndarray,
+    pair_classes: tuple[np.ndarray, np.ndarray] | None = None,
+    higher_is_closer: bool = False,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = SEED,
+    level: float = LEVEL,
+) -> dict[str, dict[str, Any]]:
+    """Per operating point: ``{identities, genuine_pairs, impostor_pairs, interval, far_interval, frr_interval,
+    supported, reason}``.
+
+    ``scores``, ``same``: ``(P,)`` as in ``metrics``; ``pair_classes``: ``(P,)`` int class of each pair's two
+    sides, or None (resample pairs; ``identities`` None). ``interval`` is the threshold's, ``far_interval`` /
+    ``frr_interval`` what the original threshold achieves, each ``[lo, hi]`` at ``level``.
+    """
+    scores = np.asarray(scores, dtype=np.float64).ravel()
+    same = np.asarray(same, dtype=bool).ravel()
+    gen, imp = _closeness(scores, same, higher_is_closer)  # validates
+    _, thresholds = summarize(scores, same, higher_is_closer)
+    if pair_classes is not None:
+        ci, cj = (np.asarray(c).ravel() for c in pair_classes)
+        if ci.shape != scores.shape or cj.shape != scores.shape:
+            raise InputError("pair_classes must give one class per side of every pair")
+        _, codes = np.unique(np.concatenate([ci, cj]), return_inverse=True)
+        ci, cj = codes[: ci.size], codes[ci.size :]
+        n_units = int(codes.max()) + 1
+        identities: int | None = n_units
+    else:
+        ci = cj = np.arange(scores.size)
+        n_units, identities = scores.size, None
+    boot = _bootstrap(gen, imp, ci[same], cj[same], ci[~same], cj[~same], n_units, pair_classes is not None,
+                      {k: float(_signed(v, higher_is_closer)) for k, v in thresholds.items()}, resamples, seed)
+    q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
+    out: dict[str, dict[str, Any]] = {}
+    for op, far in OPERATING_POINTS.items():
+        t, fa, fr = (_interval(x, q) for x in boot[op])
+        lo_hi = sorted(float(_signed(x, higher_is_closer)) for x in t)
+        ok, reason = _verdict(identities, gen.size, imp.size, far)
+        out[op] = {
+            "identities": identities,
+            "genuine_pairs": int(gen.size),
+            "impostor_pairs": int(imp.size),
+            "interval": lo_hi,
+            "far_interval": fa,
+            "frr_interval": fr,
+            "supported": ok,
+            "reason": reason,
+        }
+    return out
+
+
+def _interval(x: np.ndarray, q: list[float]) -> list[float]:
+    """``[lo, hi]`` percentiles of the measured resamples (NaN: a draw left out); ``[nan, nan]`` never: 0s if none."""
+    x = x[~np.isnan(x)]
+    return [float(v) for v in np.percentile(x, q)] if x.size else [0.0, 0.0]
+
+
+def _verdict(identities: int | None, n_gen: int, n_imp: int, far: float | None) -> tuple[bool, str]:
+    """Whether a set of this size supports an operating point, and why not."""
+    why = []
+    if identities is not None and identities < MIN_IDENTITIES:
+        why.append(f"{identities} identities < {MIN_IDENTITIES}")
+    if far is not None and n_imp < IMPOSTORS_PER_FAR / far:
+        why.append(f"{n_imp} impostor pairs < {IMPOSTORS_PER_FAR / far:.0f} (10/FAR)")
+    if far is None and n_gen < MIN_GENUINE_PAIRS:
+        why.append(f"{n_gen} genuine pairs < {MIN_GENUINE_PAIRS}")
+    return not why, "; ".join(why)
+
+
+def _bootstrap(
+    gen: np.ndarray,
+    imp: np.ndarray,
+    gi: np.ndarray,
+    gj: np.ndarray,
+    ii: np.ndarray,
+    ij: np.ndarray,
+    n_units: int,
+    by_class: bool,
+    t0: dict[str, float],
+    resamples: int,
+    seed: int,
+) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per operating point ``(thresholds, far at t0, frr at t0)``, each ``(resamples,)``; distances throughout."""
+    og, oi = np.argsort(gen, kind="stable"), np.argsort(imp, kind="stable")
+    gs, is_ = gen[og], imp[oi]
+    gi, gj, ii, ij = gi[og], gj[og], ii[oi], ij[oi]
+    cand = np.unique(np.concatenate([gs, is_]))
+    if cand.size > EER_GRID:  # EER on a quantile grid of the scores: the interval, not the point, is measured here
+        cand = np.unique(np.quantile(cand, np.linspace(0, 1, EER_GRID)))
+    pair_code = ii * n_units + ij if by_class else None
+    pos_g, pos_i = np.searchsorted(gs, cand, side="right"), np.searchsorted(is_, cand, side="right")
+    at0 = {k: (np.searchsorted(gs, v, side="right"), np.searchsorted(is_, v, side="right")) for k, v in t0.items()}
+    rng = np.random.default_rng(seed)
+    res = {k: (np.empty(resamples), np.empty(resamples), np.empty(resamples)) for k in OPERATING_POINTS}
+    for r in range(resamples):
+        if by_class:
+            w = np.bincount(rng.integers(0, n_units, n_units), minlength=n_units).astype(np.float64)
+            wg, wi = w[gi], np.outer(w, w).ravel()[pair_code]
+        else:  # pairs as units: genuine and impostor pairs each drawn with replacement
+            wg = np.bincount(rng.integers(0, gs.size, gs.size), minlength=gs.size).astype(np.float64)
+            wi = np.bincount(rng.integers(0, is_.size, is_.size), minlength=is_.size).astype(np.float64)
+        cg, cw = np.concatenate([[0.0], np.cumsum(wg)]), np.concatenate([[0.0], np.cumsum(wi)])
+        ng, ni = cg[-1], cw[-1]
+        if ng == 0 or ni == 0:  # a draw without genuine or impostor pairs measures nothing: left out
+            for k in res:
+                res[k][0][r] = res[k][1][r] = res[k][2][r] = np.nan
+            continue
+        far, frr = cw[pos_i] / ni, 1.0 - cg[pos_g] / ng
+        for k, f in OPERATING_POINTS.items():
+            if f is None:
+                t = cand[int(np.argmin(np.abs(far - frr)))]
+            else:  # loosest threshold with weighted FAR <= f: just below the first impostor that passes f
+                m = int(np.searchsorted(cw[1:], f * ni * (1 + 1e-12), side="right"))
+                t = float(np.nextafter(is_[m], -np.inf)) if m < is_.size else float(is_[-1])
+            pg, pi = at0[k]
+            res[k][0][r], res[k][1][r], res[k][2][r] = t, cw[pi] / ni, 1.0 - cg[pg] / ng
+    return res
+
+
+def shortfalls(same: np.ndarray, pair_classes: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, str]:
+    """Operating point -> why these pairs cannot support it (no scores needed: only counts), for those they cannot."""
+    same = np.asarray(same, dtype=bool).ravel()
+    ids = None if pair_classes is None else int(np.unique(np.concatenate([np.ravel(c) for c in pair_classes])).size)
+    out = {op: _verdict(ids, int(same.sum()), int((~same).sum()), far) for op, far in OPERATING_POINTS.items()}
+    return {op: why for op, (ok, why) in out.items() if not ok}
+
+
+def unsupported(support: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """Operating point -> reason, for those the set cannot support."""
+    return {op: s["reason"] for op, s in support.items() if not s.get("supported", True)}
