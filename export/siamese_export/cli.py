@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 from siamese_sdk import __version__
-from siamese_sdk.cli import FriendlyCommand, report
+from siamese_sdk.cli.common import FriendlyCommand, report, threshold_support_option
 from siamese_sdk.errors import require_extra
 
 
@@ -71,14 +71,7 @@ from siamese_sdk.errors import require_extra
     help="Sign the manifest with this private key (NAME.key from siamese keygen; needs the signing extra). "
     "Apps then load the bundle with trusted_keys=[NAME.pub].",
 )
-@click.option(
-    "--threshold-support",
-    type=click.Choice(["warn", "refuse"]),
-    default="warn",
-    show_default=True,
-    help="When the validation set is too small for an operating point (fewer than 10 identities, or fewer than "
-    "10/FAR impostor pairs): warn and record the threshold as supported: false, or refuse to export.",
-)
+@threshold_support_option("the validation set")
 def main(
     checkpoints: tuple[Path, ...],
     out: Path | None,

@@ -96,7 +96,13 @@ def run(source: Source, out: Path, opts: ExportOptions, profiles: tuple[str, ...
     """The five stages on ``source``, written atomically to ``out``; returns ``out``."""
     log = opts.log
     parts = source.encoders
-    check_support(support.shortfalls(source.same, source.pair_classes), opts.threshold_support, log)  # before any work
+    support.check(  # before any work
+        support.shortfalls(source.same, source.pair_classes),
+        opts.threshold_support,
+        "validation set",
+        "pass --validation DIR with more identities (class folders unseen in training), or calibrate on your own data with siamese calibrate",
+        log,
+    )
     with atomic_directory(out) as tmp:
         parity = _export_encoders(source, tmp, log)
         notes: list[str] = []
@@ -200,20 +206,6 @@ def _measure(
             f"      {name}: {source.auc_label}AUC {m['auc']:.4f}  EER {m['eer']:.4f}  TAR@FAR1e-3 {m['tar_at_far_1e-3']:.4f}{vs32}"
         )
     return results
-
-
-def check_support(bad: dict[str, str], mode: str, log: Callable[[str], None]) -> None:
-    """Warn about (``mode`` "warn") or refuse (``"refuse"``, ``InputError``) the operating points the validation set
-    cannot support (``bad``: operating point -> why, ``support.shortfalls``)."""
-    if mode not in ("warn", "refuse"):
-        raise InputError(f"threshold support {mode!r} unknown; pass --threshold-support warn or refuse")
-    if not bad:
-        return
-    what = "; ".join(f"{op}: {why}" for op, why in bad.items())
-    fix = "pass --validation DIR with more identities (class folders unseen in training), or calibrate on your own data with siamese calibrate"
-    if mode == "refuse":
-        raise InputError(f"validation set too small for thresholds ({what}); {fix}")
-    log(f"warning: thresholds recorded as supported: false ({what}); {fix}")
 
 
 def _file(encoder: str | None, variant: str) -> str:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .common import BUNDLE, report
+from .common import BUNDLE, report, threshold_support_option
 
 
 @click.command()
@@ -24,14 +24,7 @@ from .common import BUNDLE, report
     is_flag=True,
     help="Recalibrate a signed bundle: the new manifest is written without manifest.sig (re-sign it with siamese sign).",
 )
-@click.option(
-    "--threshold-support",
-    type=click.Choice(["warn", "refuse"]),
-    default="warn",
-    show_default=True,
-    help="When DATA is too small for an operating point (fewer than 10 identities, or fewer than 10/FAR impostor "
-    "pairs): warn and record the threshold as supported: false, or refuse.",
-)
+@threshold_support_option("DATA")
 def calibrate(bundle: Path, data: Path, out: Path | None, drop_signature: bool, threshold_support: str) -> None:
     """Recompute every variant's thresholds (eer, far_1e-2, far_1e-3) on DATA, a folder of class sub-folders
     (one per identity) from the domain the bundle is deployed in, and write the bundle with its manifest

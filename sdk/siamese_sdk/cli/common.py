@@ -165,6 +165,20 @@ BATCH_SIZE = click.option("--batch-size", default=64, show_default=True, type=cl
 OPERATING_POINTS = ("eer", "far_1e-2", "far_1e-3")
 
 
+def threshold_support_option(subject: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--threshold-support warn|refuse`` (``eval.support.MODES``): what to do when ``subject`` cannot support a threshold."""
+    from ..eval.support import MODES
+
+    return click.option(
+        "--threshold-support",
+        type=click.Choice(list(MODES)),
+        default="warn",
+        show_default=True,
+        help=f"When {subject} is too small for an operating point (fewer than 10 identities, or fewer than 10/FAR "
+        "impostor pairs): warn and record the threshold as supported: false, or refuse.",
+    )
+
+
 def operating_point(help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """The ``--operating-point`` option (one of ``OPERATING_POINTS``, default: the bundle's), with its command's help."""
     return click.option("--operating-point", default=None, type=click.Choice(list(OPERATING_POINTS)), help=help)

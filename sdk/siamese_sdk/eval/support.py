@@ -15,6 +15,7 @@ the EER point needs ``MIN_GENUINE_PAIRS`` genuine pairs. numpy only.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -162,6 +163,23 @@ def shortfalls(same: np.ndarray, pair_classes: tuple[np.ndarray, np.ndarray] | N
     ids = None if pair_classes is None else int(np.unique(np.concatenate([np.ravel(c) for c in pair_classes])).size)
     out = {op: _verdict(ids, int(same.sum()), int((~same).sum()), far) for op, far in OPERATING_POINTS.items()}
     return {op: why for op, (ok, why) in out.items() if not ok}
+
+
+#: what ``--threshold-support`` may say when a set cannot support an operating point
+MODES = ("warn", "refuse")
+
+
+def check(bad: dict[str, str], mode: str, subject: str, fix: str, log: Callable[[str], None]) -> None:
+    """Warn about (``mode`` "warn") or refuse (``"refuse"``: ``InputError``) the operating points a set cannot
+    support (``bad``: operating point -> why, from ``shortfalls``); ``subject`` names the set in the refusal."""
+    if mode not in MODES:
+        raise InputError(f"threshold support {mode!r} unknown; pass --threshold-support warn or refuse")
+    if not bad:
+        return
+    what = "; ".join(f"{op}: {why}" for op, why in bad.items())
+    if mode == "refuse":
+        raise InputError(f"{subject} too small for thresholds ({what}); {fix}")
+    log(f"warning: thresholds recorded as supported: false ({what}); {fix}")
 
 
 def unsupported(support: dict[str, dict[str, Any]]) -> dict[str, str]:

@@ -46,7 +46,7 @@ def calibrate_bundle(
 
     bundle, data = Path(bundle), Path(data)
     dest = Path(out) if out is not None else bundle
-    if threshold_support not in ("warn", "refuse"):
+    if threshold_support not in support.MODES:
         raise InputError(f"threshold support {threshold_support!r} unknown; pass --threshold-support warn or refuse")
     manifest = read_manifest(bundle)
     signed = (bundle / SIGNATURE).is_file()
@@ -63,13 +63,8 @@ def calibrate_bundle(
     i, j, same = metrics.all_pairs(folder.labels)
     classes = (folder.labels[i], folder.labels[j])
     log(f"calibrating on {len(folder.classes)} classes, {len(folder)} images, {same.size} pairs from {data}")
-    bad = support.shortfalls(same, classes)
-    if bad:  # (before any embedding)
-        what = "; ".join(f"{op}: {why}" for op, why in bad.items())
-        fix = f"label more identities (class folders) in {data}"
-        if threshold_support == "refuse":
-            raise InputError(f"{data} is too small for thresholds ({what}); {fix}")
-        log(f"warning: thresholds recorded as supported: false ({what}); {fix}")
+    fix = f"label more identities (class folders) in {data}"
+    support.check(support.shortfalls(same, classes), threshold_support, f"{data} is", fix, log)  # before any embedding
     variants = {}
     for name, v in manifest.variants.items():
         model = load(bundle, variant=name, providers="cpu", threads=None)
