@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import logging
 import re
+import shutil
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from siamese_sdk.atomic import atomic_directory
 from siamese_sdk.errors import BundleError
 from siamese_sdk.format.entries import OrtFiles
 from siamese_sdk.format.manifest import MANIFEST, Manifest, read_manifest, write_manifest
@@ -136,7 +138,8 @@ def add_ort_files(root: Path, manifest: Manifest, log: Callable[[str], None] = p
 def convert_bundle(bundle_dir: str | Path, log: Callable[[str], None] = print) -> Manifest:
     """Add the ORT-format files to an existing bundle in place (what ``--profile mobile`` does at export).
 
-    Refuses a signed bundle (re-sign after converting) and one that already has them.
+    Refuses a signed bundle (re-sign after converting) and one that already has them. The bundle is converted in
+    a copy that replaces it only when complete, so a failure leaves it as it was.
     """
     root = Path(bundle_dir)
     manifest = read_manifest(root)
@@ -146,4 +149,7 @@ def convert_bundle(bundle_dir: str | Path, log: Callable[[str], None] = print) -
         raise BundleError(f"{root} is signed; adding files changes {MANIFEST}: convert an unsigned copy, then siamese sign it")
     if manifest.ort is not None:
         raise BundleError(f"{root} already has ORT-format files ({sorted(manifest.ort.files())})")
-    return add_ort_files(root, manifest, log)
+    with atomic_directory(root) as tmp:
+        shutil.copytree(root, tmp, dirs_exist_ok=True)
+        manifest = add_ort_files(tmp, manifest, log)
+    return manifest
