@@ -39,6 +39,14 @@ from siamese_sdk.errors import require_extra
 @click.option("--int8/--no-int8", default=True, show_default=True, help="Build (and gate) the int8 variant.")
 @click.option("--calibration-images", type=click.IntRange(min=1), default=256, show_default=True)
 @click.option(
+    "--int8-weight-bits",
+    type=click.Choice(["8", "7"]),
+    default="8",
+    show_default=True,
+    help="Static int8 weights in 8 or 7 bits. 7: the same results on every x86 CPU (8-bit weights saturate in the "
+    "integer kernels of CPUs without VNNI), ARM and the browser, at a small accuracy cost.",
+)
+@click.option(
     "--profile",
     "profiles",
     multiple=True,
@@ -79,6 +87,7 @@ def main(
     validation: Path | None,
     int8: bool,
     calibration_images: int,
+    int8_weight_bits: str,
     profiles: tuple[str, ...],
     fixed_batch: int,
     tta: str,
@@ -131,6 +140,7 @@ def main(
         validation=validation,
         int8=int8,
         calibration_images=calibration_images,
+        int8_weight_bits=int(int8_weight_bits),
         log=click.echo,
         profiles=names,
         fixed_batch=fixed_batch,

@@ -55,6 +55,8 @@ def export_bundle(checkpoint_path: str | Path, out: str | Path | None = None, op
     profiles = gates.check_profiles(opts.profiles)
     if not isinstance(opts.fixed_batch, int) or opts.fixed_batch < 1:
         raise InputError(f"fixed batch {opts.fixed_batch!r} invalid; pass --fixed-batch >= 1")
+    if opts.int8_weight_bits not in (7, 8):
+        raise InputError(f"int8 weight bits {opts.int8_weight_bits!r} invalid; pass --int8-weight-bits 8 or 7")
     if opts.tta not in SHIFTS:
         raise InputError(f"test-time augmentation {opts.tta!r} unknown; pass --tta {' or '.join(SHIFTS)}")
     ckpt_path = checkpoint_of(Path(checkpoint_path), opts.log)

@@ -30,17 +30,19 @@ from .options import ExportOptions
 
 @dataclass(frozen=True)
 class Build:
-    """What a builder gets: the fp32 ONNX, the file to write, a scratch folder, calibration on demand, the fixed batch."""
+    """What a builder gets: the fp32 ONNX, the file to write, a scratch folder, calibration on demand, the fixed batch,
+    the static int8's weight bits (``--int8-weight-bits``)."""
 
     fp32: Path
     dst: Path
     work: Path
     calibration: Callable[[], np.ndarray]
     batch: int
+    weight_bits: int = 8
 
 
 def _static_int8(b: Build) -> dict:
-    return quantize_encoder(b.fp32, b.dst, INPUT_NAME, b.calibration())
+    return quantize_encoder(b.fp32, b.dst, INPUT_NAME, b.calibration(), weight_bits=b.weight_bits)
 
 
 def _dynamic_int8(b: Build) -> dict:
@@ -145,7 +147,7 @@ def build_variants(
         try:
             built[name] = {}
             for enc, fp32 in encoders.items():
-                b = Build(fp32, files[enc], work, calibration[enc], opts.fixed_batch)
+                b = Build(fp32, files[enc], work, calibration[enc], opts.fixed_batch, opts.int8_weight_bits)
                 info = row.build(b)
                 if row.check:
                     onnx.checker.check_model(str(files[enc]), full_check=True)

@@ -146,6 +146,24 @@ def test_int8_keeps_the_thin_stem_fp32_and_ships_no_stack_traces(bundle, tmp_pat
     assert read_manifest(bundle).variants["fp32"].disabled_optimizers == []
 
 
+def test_int8_weight_bits_7_keep_the_integer_kernels_exact(bundle, tmp_path):
+    """``weight_bits=7``: every quantised weight in [-64, 64], so two uint8 x int8 products never exceed the int16
+    that x86 kernels without VNNI add them in (2 x 255 x 64 <= 32767); 8-bit weights do; recorded in the manifest."""
+    import onnx
+    from siamese_export.onnx.quantize import quantize_encoder
+
+    calib = np.random.default_rng(0).standard_normal((16, 1, 28, 28)).astype(np.float32)
+    peaks = {}
+    for bits in (8, 7):
+        info = quantize_encoder(bundle / "encoder.fp32.onnx", tmp_path / f"w{bits}.onnx", "images", calib, weight_bits=bits)
+        assert info.get("weight_bits", 8) == bits and ("weight_bits" in info) == (bits == 7)  # 8: the key as before
+        weights = [onnx.numpy_helper.to_array(t) for t in onnx.load(str(tmp_path / f"w{bits}.onnx")).graph.initializer]
+        peaks[bits] = max(int(np.abs(w.astype(np.int32)).max()) for w in weights if w.dtype == np.int8 and w.ndim == 4)
+    assert peaks[7] <= 64 and 2 * 255 * peaks[7] <= 32767 < 2 * 255 * peaks[8]
+    with pytest.raises(ValueError, match="weight_bits 6 invalid"):
+        quantize_encoder(bundle / "encoder.fp32.onnx", tmp_path / "w6.onnx", "images", calib, weight_bits=6)
+
+
 def test_compact_changes_bytes_not_results(bundle, tmp_path):
     """``quantize.compact`` on a real graph (the fp32 encoder: default attributes, torch.export metadata, long
     names): smaller file, bit-identical outputs."""

@@ -4,6 +4,12 @@
 output channel): the U8S8 pairing ONNX Runtime's CPU kernels are fastest with (VNNI on x86, dot-product
 on ARM), and a QDQ graph OpenVINO compiles to int8.
 
+``weight_bits=7`` (``siamese-export --int8-weight-bits 7``) quantises the weights to [-64, 64] (the quantiser's
+``reduce_range``): x86 CPUs without VNNI run U8S8 with ``vpmaddubsw``, which adds two uint8 x int8 products
+into an int16 and saturates at 32767; 8-bit weights exceed it (2 x 255 x 127), 7-bit weights cannot
+(2 x 255 x 64 = 32640). So a 7-bit graph gives the same integers on every x86 CPU, on ARM and in
+onnxruntime-web, whereas an 8-bit one differs on CPUs without VNNI (docs/results/browser-parity.md).
+
 Convolutions that read at most ``THIN_INPUT_CHANNELS`` channels (the stem of a grayscale or RGB CNN) stay
 fp32: their reduction depth (C x kh x kw, e.g. 9 for a 3x3 grayscale conv) is too short for int8 dot
 products to pay off, and quantising raw pixels costs the most accuracy. Measured on the 4-block CNN at 28 px:
@@ -41,13 +47,21 @@ class _ArrayReader(CalibrationDataReader):
 
 
 def quantize_encoder(
-    fp32_path: Path, int8_path: Path, input_name: str, calibration: np.ndarray, batch_size: int = 32
+    fp32_path: Path,
+    int8_path: Path,
+    input_name: str,
+    calibration: np.ndarray,
+    batch_size: int = 32,
+    weight_bits: int = 8,
 ) -> dict[str, object]:
     """Write the int8 QDQ model of ``fp32_path`` to ``int8_path``; returns the settings for the manifest.
 
     Args:
         calibration: ``(N, C, H, W) float32`` preprocessed images like the training data.
+        weight_bits: 8 (weights in [-127, 127]) or 7 ([-64, 64]: the same integers on x86 without VNNI).
     """
+    if weight_bits not in (7, 8):
+        raise ValueError(f"weight_bits {weight_bits!r} invalid; expected 8 or 7")
     prepared = int8_path.with_suffix(".prep.onnx")
     logging.getLogger().setLevel(logging.ERROR)
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
@@ -64,22 +78,25 @@ def quantize_encoder(
             weight_type=QuantType.QInt8,
             calibrate_method=CalibrationMethod.MinMax,
             nodes_to_exclude=keep_fp32,
+            reduce_range=weight_bits == 7,
             extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
         )
     prepared.unlink(missing_ok=True)
     compact(int8_path)
     session = {"disabled_optimizers": ["QDQPropagationTransformer"]} if keep_fp32 else {}
-    return {
+    info = {
         "method": "static",
         "format": "QDQ",
         "per_channel": True,
         "activations": "uint8",
         "weights": "int8",
+        **({"weight_bits": 7} if weight_bits == 7 else {}),  # absent: 8 (bundles before the option)
         "calibration": "minmax",
         "calibration_images": int(len(calibration)),
         "fp32_nodes": keep_fp32,  # node names of the fp32 graph (the int8 graph's are compacted)
         "session": session,
     }
+    return info
 
 
 THIN_INPUT_CHANNELS = 4
