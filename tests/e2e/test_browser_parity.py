@@ -9,10 +9,15 @@ of them, for the fp32 and int8 variants of the golden bundle. Asserted:
   transparent pixels and a 4-bit palette;
 - fp32: embeddings agree to cosine >= 0.9999, every decision at the shipped thresholds (all three operating
   points) and every gallery search top-1 is the same;
-- int8: onnxruntime-web's WASM build runs the QDQ graph unfused (float kernels between Q/DQ), the SDK on x86
-  with fused integer kernels. So the browser's int8 is checked against ONNX Runtime's unfused run of the same
-  file (cosine >= 0.9999, every decision and top-1 equal), and against the SDK's int8 on every pair whose score
-  is clear of the threshold by ``INT8_MARGIN``;
+- int8 (8-bit weights, the golden bundle): onnxruntime-web's WASM build runs the QDQ graph unfused (float
+  kernels between Q/DQ), the SDK on x86 with fused integer kernels, which on CPUs without VNNI saturate 8-bit
+  weight products (``siamese_export.onnx.quantize``). So the browser's int8 is checked against ONNX Runtime's
+  unfused run of the same file (cosine >= 0.9999, every decision and top-1 equal), and against the SDK's int8 on
+  every pair whose score is clear of the threshold by ``INT8_MARGIN`` (all pairs where the CPU has VNNI);
+- a bundle exported here from the golden checkpoint with ``--profile cpu,mobile --int8-weight-bits 7``: its
+  int8 (7-bit weights) equal to the SDK's on every decision on any CPU; its ORT-format copies (manifest ``ort``)
+  run in the browser (``modelFormat: 'ort'``) equal to the SDK's ``model_format="ort"``; ``threshold_support``
+  read as the SDK reads it; the ``modelFormat`` choices and errors;
 - the one-line errors of broken loads, and the demo page's decision.
 
 The figures (min cosine, decisions equal / total, embed latencies next to the Python SDK's) are printed;
@@ -50,6 +55,9 @@ TIMING = {"batch": 32, "repeats": 20, "inner": 10}
 #: The browser runs the QDQ graph unfused (float kernels between Q/DQ), the SDK on x86 with integer kernels
 #: (QLinearConv); the scores of the two differ by up to 0.17 on this set (Euclidean, thresholds 0.24 .. 0.92).
 INT8_MARGIN = 0.2
+#: the exported bundle with ORT-format copies and 7-bit int8 weights
+CHECKPOINT = ROOT / "tests" / "data" / "golden" / "image" / "model.pt"
+FORMATS = ("onnx", "ort")
 
 
 def parity_set() -> tuple[list[Path], list[str]]:
@@ -168,9 +176,16 @@ def unfused_int8(x: np.ndarray) -> np.ndarray:
     return session.run(None, {"images": x})[0]
 
 
-def python_side(variant: str, images: list[Path], pairs: list[tuple[int, int]], gallery: dict) -> dict:
+def python_side(
+    variant: str,
+    images: list[Path],
+    pairs: list[tuple[int, int]],
+    gallery: dict,
+    bundle: Path = BUNDLE,
+    model_format: str = "onnx",
+) -> dict:
     """What the Python SDK computes on the parity set with ``variant``: embeddings, scores, decisions, top-1, latency."""
-    m = siamese_sdk.load(BUNDLE, variant=variant, threads=1)
+    m = siamese_sdk.load(bundle, variant=variant, threads=1, model_format=model_format)
     x = m.preprocess([str(p) for p in images])
     left, right = [i for i, _ in pairs], [j for _, j in pairs]
     emb = m.embed(x)
@@ -185,6 +200,7 @@ def python_side(variant: str, images: list[Path], pairs: list[tuple[int, int]], 
         "thresholds": {op: m.threshold(op) for op in OPERATING_POINTS},
         "decisions": {op: m.verify(x[left], x[right], operating_point=op).same for op in OPERATING_POINTS},
         "top1": [str(i) for i in g.search(emb[gallery["queries"]], k=1)[0][:, 0]],
+        "support": m.manifest.variants[variant].support,
         "latency": {
             "embed_1_ms": time_ms(lambda: m.embed(one), repeats, inner),
             "embed_batch_ms": time_ms(lambda: m.embed(batch), repeats),
@@ -192,6 +208,15 @@ def python_side(variant: str, images: list[Path], pairs: list[tuple[int, int]], 
             "encoder_batch_ms": time_ms(lambda: m.embed(x_batch), repeats),
         },
     }
+
+
+def export_mobile(out: Path) -> Path:
+    """The golden checkpoint exported with ORT-format copies (``--profile cpu,mobile``) and 7-bit int8 weights."""
+    from siamese_export.options import ExportOptions
+    from siamese_export.pipeline import export_bundle
+
+    opts = ExportOptions(profiles=("cpu", "mobile"), int8_weight_bits=7, log=lambda _: None)
+    return export_bundle(CHECKPOINT, out / "bundle", opts)
 
 
 def unfused_side(images: list[Path], pairs: list[tuple[int, int]], gallery: dict) -> dict:
@@ -214,6 +239,7 @@ def run(tmp_path_factory) -> dict:
     """Both runtimes on the parity set: ``{"js": the page's result, "py": {variant: python_side}, "cases": {name: Pillow's
     input}, "pairs", "browser_s"}``."""
     require_browser()
+    MOUNTS["mobile"] = export_mobile(tmp_path_factory.mktemp("mobile"))
     served = site(tmp_path_factory.mktemp("site"))
     images, labels = parity_set()
     pairs = list(itertools.combinations(range(len(images)), 2))
@@ -234,6 +260,7 @@ def run(tmp_path_factory) -> dict:
             for c in cases
         ],
         "timing": TIMING,
+        "mobile": {"bundle": url_of(MOUNTS["mobile"]) + "/", "variants": list(VARIANTS)},
     }
     with serve(served) as base:
         t0 = time.perf_counter()
@@ -248,6 +275,9 @@ def run(tmp_path_factory) -> dict:
         expected_cases[c["name"]] = to_array(path, c["spec"])
     py = {variant: python_side(variant, images, pairs, gallery) for variant in VARIANTS}
     py["int8-unfused"] = unfused_side(images, pairs, gallery)
+    py["mobile"] = {
+        f"{v}.{fmt}": python_side(v, images, pairs, gallery, MOUNTS["mobile"], fmt) for v in VARIANTS for fmt in FORMATS
+    }
     py["pixels"] = siamese_sdk.load(BUNDLE, variant="fp32").preprocess([str(p) for p in pixel_images])
     return {"js": js, "py": py, "cases": expected_cases, "pairs": pairs, "browser_s": browser_s}
 
@@ -310,6 +340,45 @@ def test_int8_decisions_agree_with_the_sdk_outside_the_margin(run):
     assert_same_decisions(run, js, py, "int8", keep=clear)
 
 
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_exported_bundle_equal_to_the_sdk(run, variant, fmt):
+    """The exported bundle from ``.onnx`` and from its ORT-format copies: the files asked for, embeddings within
+    ``MIN_COSINE`` and every decision and top-1 equal to the SDK's same files, int8 (7-bit weights) included."""
+    key = f"{variant}.{fmt}"
+    js, py = run["js"]["mobile"]["runs"][key], run["py"]["mobile"][key]
+    assert (js["variant"], js["modelFormat"]) == (variant, fmt)
+    assert js["thresholds"] == py["thresholds"]
+    cos = cosine(np.asarray(js["embeddings"], dtype=np.float32), py["embeddings"])
+    assert cos.min() >= MIN_COSINE, f"{key} min cosine {cos.min()}"
+    assert_same_decisions(run, js, py, key)
+    assert js["top1"] == py["top1"]
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_threshold_support_as_the_sdk_reads_it(run, variant):
+    """``model.thresholdSupport(op)`` and ``verify(...).support`` hold the manifest's ``threshold_support``."""
+    js, py = run["js"]["mobile"]["runs"][f"{variant}.onnx"], run["py"]["mobile"][f"{variant}.onnx"]
+    assert set(py["support"]) == set(OPERATING_POINTS)
+    for op in OPERATING_POINTS:
+        assert js["support"][op]["model"] == py["support"][op]
+        assert js["support"][op]["verification"] == py["support"][op]
+    assert run["js"]["mobile"]["choices"]["goldenSupport"] == "ok: null"  # a bundle from before the key
+
+
+def test_model_format_choices_and_errors(run):
+    c = run["js"]["mobile"]["choices"]
+    assert c["autoMobile"] == "ok: int8.ort"
+    assert c["autoGolden"] == "ok: int8.onnx"  # no ORT-format copies: the .onnx files
+    assert c["ortGolden"] == (
+        'BundleError: this bundle has no ORT-format file for "int8" (ORT-format variants: []); '
+        "export with --profile mobile or use modelFormat 'onnx'"
+    )
+    tampered = "BundleError: bundle file encoder.int8.ort does not match its sha256 in the manifest (changed or tampered); re-export the bundle"
+    assert c["tamperedOrt"] == c["tamperedOrtAuto"] == tampered  # never a fallback past a bad hash
+    assert c["badFormat"] == 'InputError: modelFormat "tflite" unknown; expected one of onnx, ort, auto'
+
+
 def test_errors_are_one_line_with_the_fix(run):
     errors = run["js"]["errors"]
     assert errors["files"] == "ok: fp32"  # the same bundle from in-memory files
@@ -364,6 +433,23 @@ def test_report_figures(run, capsys):
             (js_min, js_med), (py_min, py_med) = js["latency"][key], py["latency"][key]
             lines.append(
                 f"  {variant} {key:<17} ms min/median: JS {js_min:7.3f} / {js_med:7.3f}   Python {py_min:7.3f} / {py_med:7.3f}"
+            )
+    mobile = MOUNTS["mobile"]
+    for key, js in run["js"]["mobile"]["runs"].items():
+        py = run["py"]["mobile"][key]
+        cos = cosine(np.asarray(js["embeddings"], dtype=np.float32), py["embeddings"])
+        equal = sum(int(np.sum(np.asarray(js["decisions"][op]) == py["decisions"][op])) for op in OPERATING_POINTS)
+        variant, fmt = key.split(".")
+        entry = siamese_sdk.read_manifest(mobile)
+        file = entry.graph_file(variant, fmt)
+        lines.append(
+            f"exported {key} ({file}, {(mobile / file).stat().st_size} bytes) vs SDK {fmt}: min cosine {cos.min():.7f}, "
+            f"decisions equal {equal}/{len(run['pairs']) * 3}; browser load {js['loadMs']:.0f} ms"
+        )
+        for k in ("embed_1_ms", "embed_batch_ms"):
+            (js_min, js_med), (py_min, py_med) = js["latency"][k], py["latency"][k]
+            lines.append(
+                f"  {key} {k:<15} ms min/median: JS {js_min:7.3f} / {js_med:7.3f}   Python {py_min:7.3f} / {py_med:7.3f}"
             )
     for case in run["js"]["cases"]:
         if case["name"].startswith("jpeg"):

@@ -26,12 +26,35 @@ export const RESAMPLES = ['bilinear', 'bicubic', 'nearest', 'box', 'lanczos'];
  */
 
 /**
+ * @typedef {object} ThresholdSupport  what one threshold rests on (manifest `threshold_support`, docs/bundle-format.md)
+ * @property {number|null} identities  classes in the validation pairs (null: pairs without identities)
+ * @property {number} genuine_pairs
+ * @property {number} impostor_pairs
+ * @property {[number, number]} interval  90 % bootstrap interval (over identities) of the threshold
+ * @property {[number, number]} far_interval  of the FAR the shipped threshold achieves
+ * @property {[number, number]} frr_interval  of the FRR
+ * @property {boolean} supported  false when the validation set cannot support this operating point
+ * @property {string} reason  why not ('' when supported)
+ */
+
+/**
  * @typedef {object} Variant
  * @property {string} file  the encoder ONNX file
  * @property {object|null} quantization
  * @property {Record<string, number>} thresholds  operating point -> score threshold
  * @property {Record<string, number>} metrics
  * @property {number} [batch]  fixed input batch size (`*-fixed` variants only)
+ * @property {Record<string, ThresholdSupport>} threshold_support  operating point -> its support ({} in older bundles)
+ */
+
+/**
+ * @typedef {object} OrtFiles  the manifest's `ort`: ONNX Runtime's ORT-format copies (`siamese-export --profile mobile`)
+ * @property {Record<string, string>} variants  variant -> its encoder's `.ort` file (fp32, int8)
+ * @property {{pairwise: string, matrix: string}} heads  head -> its `.ort` file
+ * @property {string} operators  the reduced build's operator list (`required_operators.config`)
+ * @property {string} style  the converter's optimisation style (`Fixed`)
+ * @property {string} onnxruntime  the ONNX Runtime version that wrote them
+ * @property {Record<string, object>} usability  `.onnx` file -> the mobile usability checker's verdict
  */
 
 /**
@@ -47,7 +70,12 @@ export const RESAMPLES = ['bilinear', 'bicubic', 'nearest', 'box', 'lanczos'];
  * @property {{pairwise: string, matrix: string}} heads
  * @property {Record<string, string>} files  file name -> hex sha256
  * @property {Record<string, {variant: string, providers: string[], notes: string}>} [profiles]
+ * @property {OrtFiles|null} ort  the ORT-format copies, null when the bundle has none
  */
+
+/** the graph formats a bundle can hold: ONNX (always) and ORT format (manifest `ort`, optional) */
+export const MODEL_FORMATS = ['onnx', 'ort'];
+const HEADS = ['matrix', 'pairwise'];
 
 const fail = (msg) => {
   throw new BundleError(msg);
@@ -112,15 +140,22 @@ export function parseManifest(d) {
     }
     v.thresholds ??= {};
     v.metrics ??= {};
+    v.threshold_support = checkSupport(name, v.threshold_support ?? {});
   }
   const defaultVariant = d.default_variant ?? 'fp32';
   if (!(defaultVariant in d.variants)) fail(`default_variant ${JSON.stringify(defaultVariant)} is not among ${Object.keys(d.variants).sort().join(', ')}`);
   const op = d.default_operating_point ?? 'eer';
   if (!OPERATING_POINTS.includes(op)) fail(`default_operating_point ${JSON.stringify(op)} unknown; expected one of ${OPERATING_POINTS.join(', ')}`);
-  if (!isObj(d.heads) || Object.keys(d.heads).sort().join() !== 'matrix,pairwise') fail('manifest heads must be exactly pairwise, matrix');
+  if (!isObj(d.heads) || Object.keys(d.heads).sort().join() !== HEADS.join()) fail('manifest heads must be exactly pairwise, matrix');
   if (!isObj(d.files)) malformed("missing 'files'");
   Object.keys(d.files).forEach(checkSafeName);
-  const referenced = [...Object.values(d.variants).map((v) => v.file), d.heads.pairwise, d.heads.matrix];
+  const ortFiles = d.ort == null ? null : checkOrt(d.ort, d.variants);
+  const referenced = [
+    ...Object.values(d.variants).map((v) => v.file),
+    d.heads.pairwise,
+    d.heads.matrix,
+    ...(ortFiles ? [...Object.values(ortFiles.variants), ...Object.values(ortFiles.heads), ortFiles.operators] : []),
+  ];
   const missing = referenced.filter((f) => !(f in d.files)).sort();
   if (missing.length) fail(`manifest has no sha256 for ${JSON.stringify(missing)}; re-export the bundle`);
   for (const [name, p] of Object.entries(d.profiles ?? {})) {
@@ -132,7 +167,38 @@ export function parseManifest(d) {
     default_variant: defaultVariant,
     default_operating_point: op,
     profiles: d.profiles ?? {},
+    ort: ortFiles,
   };
+}
+
+/** The `ort` entry, checked as the Python reader checks it (`OrtFiles`, `Manifest._check_ort`). */
+function checkOrt(o, variants) {
+  const names = (x) => isObj(x) && Object.values(x).every((f) => typeof f === 'string');
+  if (!isObj(o) || !names(o.variants) || !names(o.heads) || typeof o.operators !== 'string') {
+    malformed("'ort' needs variants, heads (name -> file) and operators");
+  }
+  const unknown = Object.keys(o.variants).filter((v) => !(v in variants)).sort();
+  if (unknown.length) fail(`manifest ort lists variant(s) ${JSON.stringify(unknown)} that the bundle does not ship; re-export`);
+  if (Object.keys(o.heads).sort().join() !== HEADS.join()) fail(`manifest ort heads ${JSON.stringify(Object.keys(o.heads).sort())} must be exactly matrix, pairwise; re-export`);
+  return {
+    variants: { ...o.variants },
+    heads: { ...o.heads },
+    operators: o.operators,
+    style: String(o.style ?? 'Fixed'),
+    onnxruntime: String(o.onnxruntime ?? ''),
+    usability: isObj(o.usability) ? o.usability : {},
+  };
+}
+
+/** A variant's `threshold_support` (informative): an object per operating point, with a boolean `supported`. */
+function checkSupport(variant, support) {
+  if (!isObj(support)) malformed(`variant ${variant} threshold_support is not an object`);
+  const out = {};
+  for (const [op, s] of Object.entries(support)) {
+    if (!isObj(s)) malformed(`variant ${variant} threshold_support.${op} is not an object`);
+    out[op] = { ...s, supported: s.supported ?? true, reason: String(s.reason ?? '') };
+  }
+  return out;
 }
 
 /**
@@ -196,13 +262,14 @@ function openSource(source) {
 }
 
 /**
- * Read a bundle: its manifest (checked) and every file it lists (sha256-checked unless `checkHashes` is false).
+ * Open a bundle: its manifest (checked) and a reader that fetches any listed file on demand, checked against its
+ * sha256 (unless `checkHashes` is false). Given files must all be listed in the manifest.
  * @param {string|URL|FileList|File[]|Record<string, Blob|ArrayBuffer|Uint8Array>} source
  *   the bundle directory's URL, or its files
  * @param {{checkHashes?: boolean}} [options]
- * @returns {Promise<{manifest: Manifest, files: Map<string, Uint8Array>, where: string}>}
+ * @returns {Promise<{manifest: Manifest, read: (name: string) => Promise<Uint8Array>, where: string}>}
  */
-export async function readBundle(source, { checkHashes = true } = {}) {
+export async function openBundle(source, { checkHashes = true } = {}) {
   const src = openSource(source);
   let data;
   try {
@@ -213,21 +280,31 @@ export async function readBundle(source, { checkHashes = true } = {}) {
   }
   const manifest = parseManifest(data);
   if (!checkHashes) console.warn(`loading ${src.where} WITHOUT checking file hashes: a tampered model would run`);
-  const names = Object.keys(manifest.files);
-  const files = new Map(
-    await Promise.all(
-      names.map(async (name) => {
-        const bytes = await src.read(name);
-        if (checkHashes && (await sha256Hex(bytes)) !== manifest.files[name]) {
-          fail(`bundle file ${name} does not match its sha256 in the manifest (changed or tampered); re-export the bundle`);
-        }
-        return [name, bytes];
-      }),
-    ),
-  );
   if (checkHashes && src.listed) {
     const extra = src.listed.filter((n) => n !== MANIFEST && !(n in manifest.files)).sort();
     if (extra.length) fail(`the bundle holds files the manifest does not list: ${JSON.stringify(extra)}; remove them or re-export`);
   }
-  return { manifest, files, where: src.where };
+  async function read(name) {
+    if (!(name in manifest.files)) fail(`bundle file ${name} is not listed in the manifest; re-export the bundle`);
+    const bytes = await src.read(name);
+    if (checkHashes && (await sha256Hex(bytes)) !== manifest.files[name]) {
+      fail(`bundle file ${name} does not match its sha256 in the manifest (changed or tampered); re-export the bundle`);
+    }
+    return bytes;
+  }
+  return { manifest, read, where: src.where };
+}
+
+/**
+ * Read a bundle: its manifest (checked) and every file it lists (sha256-checked unless `checkHashes` is false).
+ * @param {string|URL|FileList|File[]|Record<string, Blob|ArrayBuffer|Uint8Array>} source
+ *   the bundle directory's URL, or its files
+ * @param {{checkHashes?: boolean}} [options]
+ * @returns {Promise<{manifest: Manifest, files: Map<string, Uint8Array>, where: string}>}
+ */
+export async function readBundle(source, options = {}) {
+  const { manifest, read, where } = await openBundle(source, options);
+  const names = Object.keys(manifest.files);
+  const files = new Map(await Promise.all(names.map(async (name) => [name, await read(name)])));
+  return { manifest, files, where };
 }

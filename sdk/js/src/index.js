@@ -10,7 +10,7 @@
 
 export { loadBundle, SiameseModel } from './model.js';
 export { Gallery } from './gallery.js';
-export { readBundle, parseManifest, sha256Hex, METRICS, OPERATING_POINTS, VARIANTS } from './bundle.js';
+export { openBundle, readBundle, parseManifest, sha256Hex, METRICS, MODEL_FORMATS, OPERATING_POINTS, VARIANTS } from './bundle.js';
 export { decode, normalise, preprocessImages, toBands, MAX_IMAGE_PIXELS } from './preprocess.js';
 export { resize } from './resample.js';
 export { SiameseError, BundleError, InputError, RuntimeUnavailableError } from './errors.js';

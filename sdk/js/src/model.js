@@ -6,7 +6,7 @@
 
 import * as ort from 'onnxruntime-web';
 
-import { METRICS, OPERATING_POINTS, readBundle } from './bundle.js';
+import { METRICS, MODEL_FORMATS, OPERATING_POINTS, openBundle } from './bundle.js';
 import { BundleError, InputError } from './errors.js';
 import { preprocessImages } from './preprocess.js';
 
@@ -20,6 +20,8 @@ import { preprocessImages } from './preprocess.js';
  * @property {number} threshold
  * @property {string|null} operatingPoint  the manifest operating point, or null for a caller's threshold
  * @property {boolean} higherIsCloser
+ * @property {import('./bundle.js').ThresholdSupport|null} support  what the operating point's threshold rests on
+ *   (identities, pairs, bootstrap intervals, `supported`); null for a caller's threshold or a bundle without it
  */
 
 /**
@@ -40,7 +42,8 @@ async function openSession(bytes, name, disabledOptimizers = []) {
     return await ort.InferenceSession.create(bytes, options);
   } catch (e) {
     const first = String(e?.message ?? e).trim().split('\n')[0].slice(0, 200);
-    throw new BundleError(`${name} is not a loadable ONNX model (${first}); re-export the bundle`);
+    const what = name.endsWith('.ort') ? `ORT-format model in onnxruntime-web ${ort.env.versions?.web ?? ''}`.trimEnd() : 'ONNX model';
+    throw new BundleError(`${name} is not a loadable ${what} (${first}); re-export the bundle`);
   }
 }
 
@@ -63,11 +66,13 @@ const isRows = (x) => x instanceof Float32Array || (Array.isArray(x) && x.length
 
 export class SiameseModel {
   /** Use `loadBundle`. */
-  constructor(manifest, variant, encoder, pairwise, matrix) {
+  constructor(manifest, variant, encoder, pairwise, matrix, modelFormat = 'onnx') {
     /** @type {import('./bundle.js').Manifest} */
     this.manifest = manifest;
     /** the loaded encoder variant */
     this.variant = variant;
+    /** @type {'onnx'|'ort'} the graph files running: the `.onnx` ones or their ORT-format copies (manifest `ort`) */
+    this.modelFormat = modelFormat;
     this._encoder = encoder;
     this._pairwise = pairwise;
     this._matrix = matrix;
@@ -201,6 +206,19 @@ export class SiameseModel {
     return thresholds[op];
   }
 
+  /**
+   * What the threshold at `operatingPoint` (default: the manifest's) rests on: the validation identities and
+   * pairs, the bootstrap intervals of the threshold, FAR and FRR, and whether the set supports it
+   * (`supported`, `reason`), as `siamese info` prints it. Null when the bundle predates `threshold_support`.
+   * @param {string} [operatingPoint]  'eer', 'far_1e-2' or 'far_1e-3'
+   * @returns {import('./bundle.js').ThresholdSupport|null}
+   */
+  thresholdSupport(operatingPoint = undefined) {
+    const op = operatingPoint ?? this.manifest.default_operating_point;
+    this.threshold(op); // refuses an unknown operating point
+    return this.manifest.variants[this.variant].threshold_support[op] ?? null;
+  }
+
   _checkThreshold(threshold) {
     const t = Number(threshold);
     const metric = this.manifest.metric;
@@ -237,7 +255,8 @@ export class SiameseModel {
     const scores = await this.distance(e1, e2);
     const hic = this.higherIsCloser;
     const same = Array.from(scores, (s) => (hic ? s >= t : s <= t));
-    return { scores, same, threshold: t, operatingPoint: op, higherIsCloser: hic };
+    const support = op === null ? null : this.thresholdSupport(op);
+    return { scores, same, threshold: t, operatingPoint: op, higherIsCloser: hic, support };
   }
 
   /** Free the WASM sessions. */
@@ -247,20 +266,51 @@ export class SiameseModel {
 }
 
 /**
- * Load a bundle made by `siamese-export` from its directory URL or its files.
+ * The files `modelFormat` runs for `variant`: `{encoder, pairwise, matrix}`, or null for 'auto' on a bundle
+ * without ORT-format copies of them.
+ */
+function graphFiles(m, variant, modelFormat) {
+  if (modelFormat === 'onnx') return { encoder: m.variants[variant].file, ...m.heads };
+  if (m.ort && variant in m.ort.variants) return { encoder: m.ort.variants[variant], ...m.ort.heads };
+  if (modelFormat === 'auto') return null;
+  const has = m.ort ? Object.keys(m.ort.variants).sort() : [];
+  throw new BundleError(
+    `this bundle has no ORT-format file for ${JSON.stringify(variant)} (ORT-format variants: ${JSON.stringify(has)}); export with --profile mobile or use modelFormat 'onnx'`,
+  );
+}
+
+async function openSessions(read, files, disabled) {
+  const encoder = await openSession(await read(files.encoder), files.encoder, disabled);
+  const pairwise = await openSession(await read(files.pairwise), files.pairwise);
+  const matrix = await openSession(await read(files.matrix), files.matrix);
+  return [encoder, pairwise, matrix];
+}
+
+/**
+ * Load a bundle made by `siamese-export` from its directory URL or its files. Only the files the chosen
+ * variant and format run are fetched, each checked against its sha256.
  * @param {string|URL|FileList|File[]|Map<string, Blob|ArrayBuffer|Uint8Array>|Record<string, Blob|ArrayBuffer|Uint8Array>} source
  * @param {object} [options]
  * @param {string} [options.variant]  'auto' (the bundle's `web` profile, else fp32) or a shipped variant (int8: a smaller download)
- * @param {boolean} [options.checkHashes]  check every listed file's sha256 (default true; keep it outside debugging)
+ * @param {'onnx'|'ort'|'auto'} [options.modelFormat]  'onnx' (default): the `.onnx` files; 'ort': their ORT-format
+ *   copies (manifest `ort`, `siamese-export --profile mobile`; `BundleError` when absent or not loadable); 'auto': the
+ *   ORT-format copies when the bundle ships them for the variant and onnxruntime-web opens them, else `.onnx`
+ * @param {boolean} [options.checkHashes]  check every fetched file's sha256 (default true; keep it outside debugging)
  * @param {string} [options.wasmPaths]  URL prefix of onnxruntime-web's .wasm/.mjs files (default: beside its module)
  * @param {number} [options.numThreads]  WASM threads (default 1; more need a cross-origin-isolated page)
  * @returns {Promise<SiameseModel>}
  */
-export async function loadBundle(source, { variant = 'auto', checkHashes = true, wasmPaths = undefined, numThreads = 1 } = {}) {
+export async function loadBundle(
+  source,
+  { variant = 'auto', modelFormat = 'onnx', checkHashes = true, wasmPaths = undefined, numThreads = 1 } = {},
+) {
   if (typeof WebAssembly === 'undefined') throw new BundleError('WebAssembly is unavailable in this browser; use a current Chrome, Firefox, Safari or Edge');
+  if (![...MODEL_FORMATS, 'auto'].includes(modelFormat)) {
+    throw new InputError(`modelFormat ${JSON.stringify(modelFormat)} unknown; expected one of ${[...MODEL_FORMATS, 'auto'].join(', ')}`);
+  }
   ort.env.wasm.numThreads = numThreads;
   if (wasmPaths !== undefined) ort.env.wasm.wasmPaths = wasmPaths;
-  const { manifest, files } = await readBundle(source, { checkHashes });
+  const { manifest, read } = await openBundle(source, { checkHashes });
   const name = variant === 'auto' ? autoVariant(manifest) : variant;
   if (!(name in manifest.variants)) {
     throw new BundleError(`variant ${JSON.stringify(variant)} not in this bundle; available: ${Object.keys(manifest.variants).sort().join(', ')} or 'auto'`);
@@ -270,8 +320,15 @@ export async function loadBundle(source, { variant = 'auto', checkHashes = true,
   if (!Array.isArray(disabled) || !disabled.every((s) => typeof s === 'string')) {
     throw new BundleError(`${v.file}: quantization.session.disabled_optimizers must be a list of names; re-export`);
   }
-  const encoder = await openSession(files.get(v.file), v.file, disabled);
-  const pairwise = await openSession(files.get(manifest.heads.pairwise), manifest.heads.pairwise);
-  const matrix = await openSession(files.get(manifest.heads.matrix), manifest.heads.matrix);
-  return new SiameseModel(manifest, name, encoder, pairwise, matrix);
+  const ortFiles = graphFiles(manifest, name, modelFormat);
+  if (ortFiles && modelFormat !== 'onnx') {
+    try {
+      return new SiameseModel(manifest, name, ...(await openSessions(read, ortFiles, disabled)), 'ort');
+    } catch (e) {
+      // a tampered file is never a reason to fall back; an ORT-format graph this onnxruntime-web cannot run is, for 'auto'
+      if (modelFormat === 'ort' || !/is not a loadable/.test(e.message)) throw e;
+      console.info(`${e.message.split(' (')[0]} in onnxruntime-web ${ort.env.versions?.web ?? ''}: loading the .onnx files`);
+    }
+  }
+  return new SiameseModel(manifest, name, ...(await openSessions(read, graphFiles(manifest, name, 'onnx'), disabled)), 'onnx');
 }

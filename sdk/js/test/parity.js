@@ -21,17 +21,21 @@ async function median(fn, repeats, inner = 1) {
   return [times[0], times[Math.floor(times.length / 2)]];
 }
 
-async function runVariant(job, variant, blobs) {
-  const model = await siamese.loadBundle(job.bundle, { variant });
+async function runVariant(job, variant, blobs, bundle = job.bundle, modelFormat = 'onnx') {
+  const t0 = performance.now();
+  const model = await siamese.loadBundle(bundle, { variant, modelFormat });
+  const loadMs = performance.now() - t0;
   const emb = await model.embed(job.images);
   const a = job.pairs.map(([i]) => emb[i]);
   const b = job.pairs.map(([, j]) => emb[j]);
   const decisions = {};
+  const support = {};
   let scores;
   for (const op of siamese.OPERATING_POINTS) {
     const v = await model.verify(a, b, { operatingPoint: op });
     decisions[op] = v.same;
     scores = Array.from(v.scores);
+    support[op] = { model: model.thresholdSupport(op), verification: v.support };
   }
   const gallery = new siamese.Gallery(model);
   gallery.add(job.gallery.ids, job.gallery.rows.map((i) => emb[i]));
@@ -49,6 +53,9 @@ async function runVariant(job, variant, blobs) {
   await model.release();
   return {
     variant: model.variant,
+    modelFormat: model.modelFormat,
+    loadMs,
+    support,
     thresholds: model.manifest.variants[variant].thresholds,
     embeddings: emb.map((e) => Array.from(e)),
     scores,
@@ -86,6 +93,40 @@ async function errorCases(job) {
   return out;
 }
 
+/** The bundle with ORT-format copies (`job.mobile`): each variant from its `.onnx` and its `.ort` files, and the
+ * choices and errors of `modelFormat`. */
+async function runFormats(job, blobs) {
+  const { bundle, variants } = job.mobile;
+  const out = { runs: {}, choices: {} };
+  for (const v of variants) {
+    for (const fmt of ['onnx', 'ort']) out.runs[`${v}.${fmt}`] = await runVariant(job, v, blobs, bundle, fmt);
+  }
+  const names = Object.keys((await siamese.openBundle(bundle)).manifest.files);
+  const files = new Map(await Promise.all(names.concat('manifest.json').map(async (n) => [n, new Uint8Array(await (await fetch(bundle + n)).arrayBuffer())])));
+  const tampered = new Map(files);
+  const enc = Uint8Array.from(files.get('encoder.int8.ort'));
+  enc[enc.length - 1] ^= 1;
+  tampered.set('encoder.int8.ort', enc);
+  const cases = {
+    autoMobile: () => siamese.loadBundle(bundle, { variant: 'int8', modelFormat: 'auto' }),
+    autoGolden: () => siamese.loadBundle(job.bundle, { variant: 'int8', modelFormat: 'auto' }),
+    ortGolden: () => siamese.loadBundle(job.bundle, { variant: 'int8', modelFormat: 'ort' }),
+    tamperedOrt: () => siamese.loadBundle(tampered, { variant: 'int8', modelFormat: 'ort' }),
+    tamperedOrtAuto: () => siamese.loadBundle(tampered, { variant: 'int8', modelFormat: 'auto' }),
+    badFormat: () => siamese.loadBundle(bundle, { modelFormat: 'tflite' }),
+    goldenSupport: async () => JSON.stringify((await siamese.loadBundle(job.bundle, { variant: 'fp32' })).thresholdSupport('eer')),
+  };
+  for (const [name, fn] of Object.entries(cases)) {
+    try {
+      const r = await fn();
+      out.choices[name] = typeof r === 'string' ? `ok: ${r}` : `ok: ${r.variant}.${r.modelFormat}`;
+    } catch (e) {
+      out.choices[name] = `${e.name}: ${e.message}`;
+    }
+  }
+  return out;
+}
+
 /** Run `job` (see tests/e2e/test_browser_parity.py) and return its results as JSON-ready data. */
 export async function runParity(job) {
   const cases = [];
@@ -99,7 +140,8 @@ export async function runParity(job) {
   const blobs = await Promise.all(job.images.slice(0, 8).map(async (u) => (await fetch(u)).blob()));
   const variants = {};
   for (const v of job.variants) variants[v] = await runVariant(job, v, blobs);
-  return { cases, pixels, variants, errors: await errorCases(job), userAgent: navigator.userAgent };
+  const mobile = job.mobile ? await runFormats(job, blobs) : null;
+  return { cases, pixels, variants, mobile, errors: await errorCases(job), userAgent: navigator.userAgent };
 }
 
 window.runParity = runParity;
