@@ -28,7 +28,6 @@ The figures (min cosine, decisions equal / total, embed latencies next to the Py
 from __future__ import annotations
 
 import base64
-import io
 import itertools
 import statistics
 import time
@@ -39,15 +38,13 @@ import numpy as np
 import pytest
 import siamese_sdk
 from browser_harness import ROOT, require_browser, run_in_browser, serve
-from PIL import Image
-from siamese_sdk.bundle import Preprocess
+from parity_cases import jpeg_case, png_cases, spec_json
 from siamese_sdk.preprocess import to_array
 
 BUNDLE = ROOT / "tests" / "data" / "golden" / "bundle"
 GOLDEN_IMAGES = sorted((ROOT / "tests" / "data" / "golden" / "images").glob("*.png"))
 VARIANTS = ("fp32", "int8")
 OPERATING_POINTS = ("eer", "far_1e-2", "far_1e-3")
-RESAMPLES = ("bilinear", "bicubic", "box", "lanczos", "nearest")
 MIN_COSINE = 0.9999
 #: embed latency: min and median of ``repeats`` samples; one-image samples time ``inner`` calls (the page's clock ticks in 0.1 ms)
 TIMING = {"batch": 32, "repeats": 20, "inner": 10}
@@ -93,64 +90,6 @@ def site(tmp: Path) -> Path:
     for name, root in MOUNTS.items():
         (tmp / name).symlink_to(root, target_is_directory=True)
     return tmp
-
-
-def colour_image() -> Image.Image:
-    """A 28 px RGB image with distinct channels, made from a golden image."""
-    grey = np.asarray(Image.open(GOLDEN_IMAGES[0]).convert("L"), dtype=np.uint8)
-    return Image.fromarray(np.stack([grey, grey.T, 255 - np.roll(grey, 5, axis=1)], axis=-1), "RGB")
-
-
-def png_cases() -> list[dict]:
-    """Generated sources (sizes other than the target, RGB content, L / P / RGBA modes) x filters x channels."""
-    rgb = colour_image()
-    sources = {
-        "rgb45x37": rgb.resize((45, 37), Image.Resampling.BICUBIC),
-        "rgb17x20": rgb.resize((17, 20), Image.Resampling.BICUBIC),
-    }
-    cases = []
-    for (src_name, img), resample, channels in itertools.product(sources.items(), RESAMPLES, (1, 3)):
-        cases.append((f"{src_name}-{resample}-c{channels}", img, resample, channels))
-    cases.append(("L41x33-bilinear-c1", rgb.convert("L").resize((41, 33), Image.Resampling.BILINEAR), "bilinear", 1))
-    cases.append(("P45x37-bicubic-c3", sources["rgb45x37"].convert("P", palette=Image.Palette.ADAPTIVE), "bicubic", 3))
-    rgba = sources["rgb45x37"].copy()
-    rgba.putalpha(255)
-    cases.append(("RGBA45x37-bilinear-c1", rgba, "bilinear", 1))
-    # translucent and fully transparent pixels keep their stored colour in Pillow (browsers premultiply them away)
-    alpha = np.asarray(sources["rgb45x37"].convert("L"), dtype=np.uint8)
-    translucent = sources["rgb45x37"].copy()
-    translucent.putalpha(Image.fromarray(np.where(alpha > 128, 0, alpha // 3).astype(np.uint8)))
-    cases.append(("RGBAtranslucent-bicubic-c3", translucent, "bicubic", 3))
-    cases.append(("RGBAtranslucent-bilinear-c1", translucent, "bilinear", 1))
-    cases.append(("LAtranslucent-box-c1", translucent.convert("LA"), "box", 1))
-    cases.append(("P4bit-tRNS-nearest-c3", sources["rgb17x20"].quantize(colors=16), "nearest", 3))
-    out = []
-    for name, img, resample, channels in cases:
-        buf = io.BytesIO()
-        img.save(buf, format="PNG", **({"bits": 4, "transparency": 3} if name.startswith("P4bit") else {}))
-        mean, std = ((0.5,), (0.5,)) if channels == 1 else ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
-        spec = Preprocess(size=(24, 30), channels=channels, resample=resample, scale=1 / 255, mean=mean, std=std)
-        out.append({"name": name, "bytes": buf.getvalue(), "type": "image/png", "spec": spec})
-    return out
-
-
-def jpeg_case() -> dict:
-    """One JPEG (informative: browsers' and Pillow's JPEG decoders differ)."""
-    buf = io.BytesIO()
-    colour_image().resize((45, 37), Image.Resampling.BICUBIC).save(buf, format="JPEG", quality=90)  # 4:2:0 chroma
-    spec = Preprocess(size=(24, 30), channels=3, resample="bilinear", scale=1 / 255, mean=(0.5,) * 3, std=(0.5,) * 3)
-    return {"name": "jpeg45x37-bilinear-c3", "bytes": buf.getvalue(), "type": "image/jpeg", "spec": spec}
-
-
-def spec_json(spec: Preprocess) -> dict:
-    return {
-        "size": list(spec.size),
-        "channels": spec.channels,
-        "resample": spec.resample,
-        "scale": spec.scale,
-        "mean": list(spec.mean),
-        "std": list(spec.std),
-    }
 
 
 def time_ms(fn, repeats: int, inner: int = 1) -> tuple[float, float]:
