@@ -81,22 +81,22 @@ def versions() -> dict[str, str]:
     return {"siamese_sdk": sdk_version, "torch": str(torch.__version__)}
 
 
-def image_model_entry(config: Any, arch: str, channels: int, size: int, metric: str) -> ModelEntry:
-    """The ``model`` entry of an image encoder of ``config`` (a ``TrainConfig``): ``size`` px, ``channels``."""
+def image_model_entry(config: Any, arch: str, channels: int, size: tuple[int, int], metric: str) -> ModelEntry:
+    """The ``model`` entry of an image encoder of ``config`` (a ``TrainConfig``): ``size = (H, W)`` px, ``channels``."""
     return {
         "arch": arch,
         "arch_kwargs": config.arch_kwargs(arch),
         "in_channels": channels,
         "embedding_dim": config.embedding_dim,
-        "input_size": [size, size],
+        "input_size": [int(size[0]), int(size[1])],
         "normalize": bool(config.normalize),
         "metric": metric,
     }
 
 
 def preprocess_entry(p: Preprocess) -> dict[str, Any]:
-    """``Preprocess`` as the checkpoint stores it (tuples as lists)."""
-    return {**asdict(p), "size": list(p.size), "mean": list(p.mean), "std": list(p.std)}
+    """``Preprocess`` as the checkpoint stores it: the manifest's dict (``Preprocess.to_dict``)."""
+    return p.to_dict()
 
 
 def make(
@@ -202,6 +202,8 @@ RESUME_APPLIES = ("epochs", "patience", "device", "threads", "workers")
 def _flag(name: str, value: Any) -> str:
     if isinstance(value, bool):
         return f"--{'' if value else 'no-'}{name.replace('_', '-')}"
+    if isinstance(value, tuple):  # a non-square --size
+        value = ",".join(map(str, value))
     return f"--{name.replace('_', '-')} {value}"
 
 
