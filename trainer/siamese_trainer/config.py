@@ -67,7 +67,10 @@ def parse_size(value: Any, flag: str = "--size") -> Size | None:
     ``N`` for a square, ``(H, W)`` otherwise (None stays None); ``InputError`` naming the fix."""
     if value is None:
         return None
-    parts = re.split(r"\s*[,xX]\s*", value.strip()) if isinstance(value, str) else value if isinstance(value, (list, tuple)) else [value]
+    if isinstance(value, str):
+        parts: Any = re.split(r"\s*[,xX]\s*", value.strip())
+    else:
+        parts = value if isinstance(value, (list, tuple)) else [value]
     try:
         sides = [int(p) if isinstance(p, str) else p for p in parts]
         ok = 1 <= len(sides) <= 2 and all(isinstance(v, int) and not isinstance(v, bool) and v >= MIN_SIZE for v in sides)
