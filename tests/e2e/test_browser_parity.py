@@ -4,9 +4,11 @@ One browser run (module fixture) pushes a fixed set of PNGs through both runtime
 (``tests/data/golden/images``) and 30 images of 10 classes of the embedded Omniglot subset, all 630 pairs
 of them, for the fp32 and int8 variants of the golden bundle. Asserted:
 
-- preprocessing is bit-equal (max abs difference 0) on the bundle's own inputs and on 27 generated PNGs
+- preprocessing is bit-equal (max abs difference 0) on the bundle's own inputs and on 35 generated PNGs
   that exercise every resample filter up and down, grey and RGB, L / P / RGBA / LA sources, translucent and
-  transparent pixels and a 4-bit palette;
+  transparent pixels, a 4-bit palette, and letterbox and crop into a non-square input (wider and taller
+  sources, a half-pixel rounding tie, the fill value); and the golden bundle with its manifest set to letterbox
+  and to crop preprocesses non-square PNGs as the Python SDK does;
 - fp32: embeddings agree to cosine >= 0.9999, every decision at the shipped thresholds (all three operating
   points) and every gallery search top-1 is the same;
 - int8: onnxruntime-web's WASM build runs the QDQ graph unfused (float kernels between Q/DQ), the SDK on x86
@@ -36,7 +38,7 @@ import siamese_sdk
 from browser_harness import ROOT, require_browser, run_in_browser, serve
 from PIL import Image
 from siamese_sdk.bundle import Preprocess
-from siamese_sdk.preprocess import to_array
+from siamese_sdk.preprocess import to_array, to_batch
 
 BUNDLE = ROOT / "tests" / "data" / "golden" / "bundle"
 GOLDEN_IMAGES = sorted((ROOT / "tests" / "data" / "golden" / "images").glob("*.png"))
@@ -116,14 +118,49 @@ def png_cases() -> list[dict]:
     cases.append(("RGBAtranslucent-bilinear-c1", translucent, "bilinear", 1))
     cases.append(("LAtranslucent-box-c1", translucent.convert("LA"), "box", 1))
     cases.append(("P4bit-tRNS-nearest-c3", sources["rgb17x20"].quantize(colors=16), "nearest", 3))
+    geometry = {name: ("stretch", 0) for name, *_ in cases}
+    for name, img, resample, channels, resize, fill in resize_cases(rgb):
+        cases.append((name, img, resample, channels))
+        geometry[name] = (resize, fill)
     out = []
     for name, img, resample, channels in cases:
         buf = io.BytesIO()
         img.save(buf, format="PNG", **({"bits": 4, "transparency": 3} if name.startswith("P4bit") else {}))
         mean, std = ((0.5,), (0.5,)) if channels == 1 else ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
-        spec = Preprocess(size=(24, 30), channels=channels, resample=resample, scale=1 / 255, mean=mean, std=std)
+        resize, fill = geometry[name]
+        spec = Preprocess(size=(24, 30), channels=channels, resample=resample, scale=1 / 255, mean=mean, std=std, resize=resize, fill=fill)
         out.append({"name": name, "bytes": buf.getvalue(), "type": "image/png", "spec": spec})
     return out
+
+
+def resize_cases(rgb: Image.Image) -> list[tuple]:
+    """Letterbox and crop into the (24, 30) input: ``(name, image, resample, channels, resize, fill)``."""
+    wide, tall = rgb.resize((45, 31), Image.Resampling.BICUBIC), rgb.resize((17, 26), Image.Resampling.BICUBIC)
+    tie = rgb.resize((60, 9), Image.Resampling.BICUBIC)  # letterbox height 9 * 30 / 60 = 4.5: rounds up to 5
+    return [
+        ("wide45x31-letterbox-bicubic-c1", wide, "bicubic", 1, "letterbox", 255),
+        ("wide45x31-crop-bilinear-c3", wide, "bilinear", 3, "crop", 0),
+        ("tall17x26-letterbox-nearest-c3", tall, "nearest", 3, "letterbox", 37),
+        ("tall17x26-crop-lanczos-c1", tall, "lanczos", 1, "crop", 0),
+        ("tall17x26-crop-box-c3", tall, "box", 3, "crop", 0),
+        ("tie60x9-letterbox-bilinear-c1", tie, "bilinear", 1, "letterbox", 0),
+        ("tie60x9-crop-bicubic-c1", tie, "bicubic", 1, "crop", 0),
+        ("exact30x24-letterbox-bilinear-c1", rgb.resize((30, 24)), "bilinear", 1, "letterbox", 9),  # no resize, no pad
+    ]
+
+
+def bundle_cases() -> list[dict]:
+    """The golden bundle with ``input.preprocess`` set to letterbox (fill 255) and to crop, on non-square PNGs."""
+    rgb = colour_image()
+    pngs = []
+    for size in ((45, 31), (17, 26), (60, 9)):
+        buf = io.BytesIO()
+        rgb.resize(size, Image.Resampling.BICUBIC).save(buf, format="PNG")
+        pngs.append(buf.getvalue())
+    return [
+        {"name": "letterbox", "patch": {"resize": "letterbox", "fill": 255}, "pngs": pngs},
+        {"name": "crop", "patch": {"resize": "crop"}, "pngs": pngs},
+    ]
 
 
 def jpeg_case() -> dict:
@@ -135,14 +172,7 @@ def jpeg_case() -> dict:
 
 
 def spec_json(spec: Preprocess) -> dict:
-    return {
-        "size": list(spec.size),
-        "channels": spec.channels,
-        "resample": spec.resample,
-        "scale": spec.scale,
-        "mean": list(spec.mean),
-        "std": list(spec.std),
-    }
+    return spec.to_dict()  # the manifest's input.preprocess
 
 
 def time_ms(fn, repeats: int, inner: int = 1) -> tuple[float, float]:
@@ -221,6 +251,7 @@ def run(tmp_path_factory) -> dict:
     rows = sorted(first.values())
     gallery = {"ids": [labels[i] for i in rows], "rows": rows, "queries": [i for i in range(len(images)) if i not in rows]}
     cases = [*png_cases(), jpeg_case()]
+    bundles = bundle_cases()
     pixel_images = [*GOLDEN_IMAGES[:4], images[6], images[9]]
     job = {
         "bundle": url_of(BUNDLE) + "/",
@@ -233,6 +264,7 @@ def run(tmp_path_factory) -> dict:
             {"name": c["name"], "png": base64.b64encode(c["bytes"]).decode(), "type": c["type"], "spec": spec_json(c["spec"])}
             for c in cases
         ],
+        "bundleCases": [{**b, "pngs": [base64.b64encode(p).decode() for p in b["pngs"]]} for b in bundles],
         "timing": TIMING,
     }
     with serve(served) as base:
@@ -249,6 +281,13 @@ def run(tmp_path_factory) -> dict:
     py = {variant: python_side(variant, images, pairs, gallery) for variant in VARIANTS}
     py["int8-unfused"] = unfused_side(images, pairs, gallery)
     py["pixels"] = siamese_sdk.load(BUNDLE, variant="fp32").preprocess([str(p) for p in pixel_images])
+    golden = siamese_sdk.read_manifest(BUNDLE).preprocess.to_dict()
+    for b in bundles:
+        paths = [tmp / f"{b['name']}-{i}.png" for i in range(len(b["pngs"]))]
+        for path, png in zip(paths, b["pngs"], strict=True):
+            path.write_bytes(png)
+        expected_cases["bundle-" + b["name"]] = to_batch(paths, Preprocess.from_dict({**golden, **b["patch"]}))
+        expected_cases["bundle-stretch"] = to_batch(paths, Preprocess.from_dict(golden))
     return {"js": js, "py": py, "cases": expected_cases, "pairs": pairs, "browser_s": browser_s}
 
 
@@ -271,6 +310,16 @@ def test_resample_filters_match_pillow(run):
         got = np.asarray(case["data"], dtype=np.float32).reshape(want.shape)
         diffs[case["name"]] = float(np.abs(got - want).max())
     assert {k: v for k, v in diffs.items() if v != 0 and not k.startswith("jpeg")} == {}
+
+
+def test_letterbox_and_crop_bundles_preprocess_like_the_sdk(run):
+    """The golden bundle's manifest set to letterbox / crop: the browser reads the keys and gives Pillow's pixels."""
+    assert [b["name"] for b in run["js"]["bundles"]] == ["letterbox", "crop"]
+    for b in run["js"]["bundles"]:
+        want = run["cases"]["bundle-" + b["name"]]
+        got = np.asarray(b["data"], dtype=np.float32).reshape(want.shape)
+        assert np.array_equal(got, want), f"{b['name']}: max abs diff {np.abs(got - want).max()}"
+        assert not np.array_equal(want, run["cases"]["bundle-stretch"])  # the keys took effect
 
 
 def assert_same_decisions(run: dict, js: dict, ref: dict, name: str, keep: dict | None = None) -> None:
@@ -323,6 +372,7 @@ def test_errors_are_one_line_with_the_fix(run):
     assert errors["noManifest"].startswith("BundleError: ") and "has no manifest.json (HTTP 404)" in errors["noManifest"]
     assert errors["variant"] == "BundleError: variant \"fp16\" not in this bundle; available: fp32, int8 or 'auto'"
     assert errors["operatingPoint"] == 'InputError: operating point "far_1e-9" unknown; expected one of eer, far_1e-2, far_1e-3'
+    assert errors["resize"] == 'BundleError: preprocess resize "pad" unknown to this runtime; use stretch, letterbox, crop (or upgrade)'
     assert all("\n" not in e for e in errors.values())
 
 

@@ -24,6 +24,8 @@ from siamese_sdk.atomic import write_atomic
 from siamese_sdk.errors import BundleError, InputError
 from siamese_sdk.format.manifest import Preprocess
 
+from .config import format_size
+
 FORMAT = "siamese-checkpoint"
 FORMAT_VERSION = 1
 
@@ -202,9 +204,7 @@ RESUME_APPLIES = ("epochs", "patience", "device", "threads", "workers")
 def _flag(name: str, value: Any) -> str:
     if isinstance(value, bool):
         return f"--{'' if value else 'no-'}{name.replace('_', '-')}"
-    if isinstance(value, tuple):  # a non-square --size
-        value = ",".join(map(str, value))
-    return f"--{name.replace('_', '-')} {value}"
+    return f"--{name.replace('_', '-')} {format_size(value) if isinstance(value, tuple) else value}"  # tuple: --size H,W
 
 
 def _same(name: str, given: Any, saved: Any) -> bool:
