@@ -85,3 +85,10 @@ def test_resolved_refuses_impossible_resize_flags(kw, message):
     pytest.importorskip("torch")
     with pytest.raises(InputError, match=message):
         TrainConfig(**kw).resolved()
+
+
+def test_a_refused_resume_names_a_non_square_size_as_typed():
+    pytest.importorskip("torch")
+    from siamese_trainer.checkpoint import _flag, _value
+
+    assert _flag("size", (112, 92)) == "--size 112,92" and _value((24, 40)) == "24,40" and _flag("size", 28) == "--size 28"

@@ -204,7 +204,12 @@ RESUME_APPLIES = ("epochs", "patience", "device", "threads", "workers")
 def _flag(name: str, value: Any) -> str:
     if isinstance(value, bool):
         return f"--{'' if value else 'no-'}{name.replace('_', '-')}"
-    return f"--{name.replace('_', '-')} {format_size(value) if isinstance(value, tuple) else value}"  # tuple: --size H,W
+    return f"--{name.replace('_', '-')} {_value(value)}"
+
+
+def _value(value: Any) -> Any:
+    """A flag's value as typed: a non-square size as ``H,W``."""
+    return format_size(value) if isinstance(value, tuple) else value
 
 
 def _same(name: str, given: Any, saved: Any) -> bool:
@@ -238,7 +243,7 @@ def start_run(
         if given is None:
             return dataclasses.replace(saved, epochs=max(config.epochs, saved.epochs), out=out), state
         differ = [
-            f"{_flag(n, getattr(config, n))} (saved: {getattr(saved, n)})"
+            f"{_flag(n, getattr(config, n))} (saved: {_value(getattr(saved, n))})"
             for n in sorted(set(given) - {"out", *RESUME_APPLIES})
             if not _same(n, getattr(config, n), getattr(saved, n))
         ]
