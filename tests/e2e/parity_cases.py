@@ -44,14 +44,49 @@ def png_cases() -> list[dict]:
     cases.append(("RGBAtranslucent-bilinear-c1", translucent, "bilinear", 1))
     cases.append(("LAtranslucent-box-c1", translucent.convert("LA"), "box", 1))
     cases.append(("P4bit-tRNS-nearest-c3", sources["rgb17x20"].quantize(colors=16), "nearest", 3))
+    geometry = {name: ("stretch", 0) for name, *_ in cases}
+    for name, img, resample, channels, resize, fill in resize_cases(rgb):
+        cases.append((name, img, resample, channels))
+        geometry[name] = (resize, fill)
     out = []
     for name, img, resample, channels in cases:
         buf = io.BytesIO()
         img.save(buf, format="PNG", **({"bits": 4, "transparency": 3} if name.startswith("P4bit") else {}))
         mean, std = ((0.5,), (0.5,)) if channels == 1 else ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
-        spec = Preprocess(size=(24, 30), channels=channels, resample=resample, scale=1 / 255, mean=mean, std=std)
+        resize, fill = geometry[name]
+        spec = Preprocess(size=(24, 30), channels=channels, resample=resample, scale=1 / 255, mean=mean, std=std, resize=resize, fill=fill)
         out.append({"name": name, "bytes": buf.getvalue(), "type": "image/png", "spec": spec})
     return out
+
+
+def resize_cases(rgb: Image.Image) -> list[tuple]:
+    """Letterbox and crop into the (24, 30) input: ``(name, image, resample, channels, resize, fill)``."""
+    wide, tall = rgb.resize((45, 31), Image.Resampling.BICUBIC), rgb.resize((17, 26), Image.Resampling.BICUBIC)
+    tie = rgb.resize((60, 9), Image.Resampling.BICUBIC)  # letterbox height 9 * 30 / 60 = 4.5: rounds up to 5
+    return [
+        ("wide45x31-letterbox-bicubic-c1", wide, "bicubic", 1, "letterbox", 255),
+        ("wide45x31-crop-bilinear-c3", wide, "bilinear", 3, "crop", 0),
+        ("tall17x26-letterbox-nearest-c3", tall, "nearest", 3, "letterbox", 37),
+        ("tall17x26-crop-lanczos-c1", tall, "lanczos", 1, "crop", 0),
+        ("tall17x26-crop-box-c3", tall, "box", 3, "crop", 0),
+        ("tie60x9-letterbox-bilinear-c1", tie, "bilinear", 1, "letterbox", 0),
+        ("tie60x9-crop-bicubic-c1", tie, "bicubic", 1, "crop", 0),
+        ("exact30x24-letterbox-bilinear-c1", rgb.resize((30, 24)), "bilinear", 1, "letterbox", 9),  # no resize, no pad
+    ]
+
+
+def bundle_cases() -> list[dict]:
+    """The golden bundle with ``input.preprocess`` set to letterbox (fill 255) and to crop, on non-square PNGs."""
+    rgb = colour_image()
+    pngs = []
+    for size in ((45, 31), (17, 26), (60, 9)):
+        buf = io.BytesIO()
+        rgb.resize(size, Image.Resampling.BICUBIC).save(buf, format="PNG")
+        pngs.append(buf.getvalue())
+    return [
+        {"name": "letterbox", "patch": {"resize": "letterbox", "fill": 255}, "pngs": pngs},
+        {"name": "crop", "patch": {"resize": "crop"}, "pngs": pngs},
+    ]
 
 
 def jpeg_case() -> dict:
@@ -63,11 +98,4 @@ def jpeg_case() -> dict:
 
 
 def spec_json(spec: Preprocess) -> dict:
-    return {
-        "size": list(spec.size),
-        "channels": spec.channels,
-        "resample": spec.resample,
-        "scale": spec.scale,
-        "mean": list(spec.mean),
-        "std": list(spec.std),
-    }
+    return spec.to_dict()  # the manifest's input.preprocess

@@ -4,9 +4,11 @@ One browser run (module fixture) pushes a fixed set of PNGs through both runtime
 (``tests/data/golden/images``) and 30 images of 10 classes of the embedded Omniglot subset, all 630 pairs
 of them, for the fp32 and int8 variants of the golden bundle. Asserted:
 
-- preprocessing is bit-equal (max abs difference 0) on the bundle's own inputs and on 27 generated PNGs
+- preprocessing is bit-equal (max abs difference 0) on the bundle's own inputs and on 35 generated PNGs
   that exercise every resample filter up and down, grey and RGB, L / P / RGBA / LA sources, translucent and
-  transparent pixels and a 4-bit palette;
+  transparent pixels, a 4-bit palette, and letterbox and crop into a non-square input (wider and taller
+  sources, a half-pixel rounding tie, the fill value); and the golden bundle with its manifest set to letterbox
+  and to crop preprocesses non-square PNGs as the Python SDK does;
 - fp32: embeddings agree to cosine >= 0.9999, every decision at the shipped thresholds (all three operating
   points) and every gallery search top-1 is the same;
 - int8 (8-bit weights, the golden bundle): onnxruntime-web's WASM build runs the QDQ graph unfused (float
@@ -38,8 +40,9 @@ import numpy as np
 import pytest
 import siamese_sdk
 from browser_harness import ROOT, require_browser, run_in_browser, serve
-from parity_cases import jpeg_case, png_cases, spec_json
-from siamese_sdk.preprocess import to_array
+from parity_cases import bundle_cases, jpeg_case, png_cases, spec_json
+from siamese_sdk.bundle import Preprocess
+from siamese_sdk.preprocess import to_array, to_batch
 
 BUNDLE = ROOT / "tests" / "data" / "golden" / "bundle"
 GOLDEN_IMAGES = sorted((ROOT / "tests" / "data" / "golden" / "images").glob("*.png"))
@@ -186,6 +189,7 @@ def run(tmp_path_factory) -> dict:
     rows = sorted(first.values())
     gallery = {"ids": [labels[i] for i in rows], "rows": rows, "queries": [i for i in range(len(images)) if i not in rows]}
     cases = [*png_cases(), jpeg_case()]
+    bundles = bundle_cases()
     pixel_images = [*GOLDEN_IMAGES[:4], images[6], images[9]]
     job = {
         "bundle": url_of(BUNDLE) + "/",
@@ -198,6 +202,7 @@ def run(tmp_path_factory) -> dict:
             {"name": c["name"], "png": base64.b64encode(c["bytes"]).decode(), "type": c["type"], "spec": spec_json(c["spec"])}
             for c in cases
         ],
+        "bundleCases": [{**b, "pngs": [base64.b64encode(p).decode() for p in b["pngs"]]} for b in bundles],
         "timing": TIMING,
         "mobile": {"bundle": url_of(MOUNTS["mobile"]) + "/", "variants": list(VARIANTS)},
     }
@@ -218,6 +223,13 @@ def run(tmp_path_factory) -> dict:
         f"{v}.{fmt}": python_side(v, images, pairs, gallery, MOUNTS["mobile"], fmt) for v in VARIANTS for fmt in FORMATS
     }
     py["pixels"] = siamese_sdk.load(BUNDLE, variant="fp32").preprocess([str(p) for p in pixel_images])
+    golden = siamese_sdk.read_manifest(BUNDLE).preprocess.to_dict()
+    for b in bundles:
+        paths = [tmp / f"{b['name']}-{i}.png" for i in range(len(b["pngs"]))]
+        for path, png in zip(paths, b["pngs"], strict=True):
+            path.write_bytes(png)
+        expected_cases["bundle-" + b["name"]] = to_batch(paths, Preprocess.from_dict({**golden, **b["patch"]}))
+        expected_cases["bundle-stretch"] = to_batch(paths, Preprocess.from_dict(golden))
     return {"js": js, "py": py, "cases": expected_cases, "pairs": pairs, "browser_s": browser_s}
 
 
@@ -240,6 +252,16 @@ def test_resample_filters_match_pillow(run):
         got = np.asarray(case["data"], dtype=np.float32).reshape(want.shape)
         diffs[case["name"]] = float(np.abs(got - want).max())
     assert {k: v for k, v in diffs.items() if v != 0 and not k.startswith("jpeg")} == {}
+
+
+def test_letterbox_and_crop_bundles_preprocess_like_the_sdk(run):
+    """The golden bundle's manifest set to letterbox / crop: the browser reads the keys and gives Pillow's pixels."""
+    assert [b["name"] for b in run["js"]["bundles"]] == ["letterbox", "crop"]
+    for b in run["js"]["bundles"]:
+        want = run["cases"]["bundle-" + b["name"]]
+        got = np.asarray(b["data"], dtype=np.float32).reshape(want.shape)
+        assert np.array_equal(got, want), f"{b['name']}: max abs diff {np.abs(got - want).max()}"
+        assert not np.array_equal(want, run["cases"]["bundle-stretch"])  # the keys took effect
 
 
 def assert_same_decisions(run: dict, js: dict, ref: dict, name: str, keep: dict | None = None) -> None:
@@ -331,6 +353,7 @@ def test_errors_are_one_line_with_the_fix(run):
     assert errors["noManifest"].startswith("BundleError: ") and "has no manifest.json (HTTP 404)" in errors["noManifest"]
     assert errors["variant"] == "BundleError: variant \"fp16\" not in this bundle; available: fp32, int8 or 'auto'"
     assert errors["operatingPoint"] == 'InputError: operating point "far_1e-9" unknown; expected one of eer, far_1e-2, far_1e-3'
+    assert errors["resize"] == 'BundleError: preprocess resize "pad" unknown to this runtime; use stretch, letterbox, crop (or upgrade)'
     assert all("\n" not in e for e in errors.values())
 
 

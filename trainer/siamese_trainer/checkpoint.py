@@ -24,6 +24,8 @@ from siamese_sdk.atomic import write_atomic
 from siamese_sdk.errors import BundleError, InputError
 from siamese_sdk.format.manifest import Preprocess
 
+from .config import format_size
+
 FORMAT = "siamese-checkpoint"
 FORMAT_VERSION = 1
 
@@ -81,22 +83,22 @@ def versions() -> dict[str, str]:
     return {"siamese_sdk": sdk_version, "torch": str(torch.__version__)}
 
 
-def image_model_entry(config: Any, arch: str, channels: int, size: int, metric: str) -> ModelEntry:
-    """The ``model`` entry of an image encoder of ``config`` (a ``TrainConfig``): ``size`` px, ``channels``."""
+def image_model_entry(config: Any, arch: str, channels: int, size: tuple[int, int], metric: str) -> ModelEntry:
+    """The ``model`` entry of an image encoder of ``config`` (a ``TrainConfig``): ``size = (H, W)`` px, ``channels``."""
     return {
         "arch": arch,
         "arch_kwargs": config.arch_kwargs(arch),
         "in_channels": channels,
         "embedding_dim": config.embedding_dim,
-        "input_size": [size, size],
+        "input_size": [int(size[0]), int(size[1])],
         "normalize": bool(config.normalize),
         "metric": metric,
     }
 
 
 def preprocess_entry(p: Preprocess) -> dict[str, Any]:
-    """``Preprocess`` as the checkpoint stores it (tuples as lists)."""
-    return {**asdict(p), "size": list(p.size), "mean": list(p.mean), "std": list(p.std)}
+    """``Preprocess`` as the checkpoint stores it: the manifest's dict (``Preprocess.to_dict``)."""
+    return p.to_dict()
 
 
 def make(
@@ -202,7 +204,12 @@ RESUME_APPLIES = ("epochs", "patience", "device", "threads", "workers")
 def _flag(name: str, value: Any) -> str:
     if isinstance(value, bool):
         return f"--{'' if value else 'no-'}{name.replace('_', '-')}"
-    return f"--{name.replace('_', '-')} {value}"
+    return f"--{name.replace('_', '-')} {_value(value)}"
+
+
+def _value(value: Any) -> Any:
+    """A flag's value as typed: a non-square size as ``H,W``."""
+    return format_size(value) if isinstance(value, tuple) else value
 
 
 def _same(name: str, given: Any, saved: Any) -> bool:
@@ -236,7 +243,7 @@ def start_run(
         if given is None:
             return dataclasses.replace(saved, epochs=max(config.epochs, saved.epochs), out=out), state
         differ = [
-            f"{_flag(n, getattr(config, n))} (saved: {getattr(saved, n)})"
+            f"{_flag(n, getattr(config, n))} (saved: {_value(getattr(saved, n))})"
             for n in sorted(set(given) - {"out", *RESUME_APPLIES})
             if not _same(n, getattr(config, n), getattr(saved, n))
         ]

@@ -182,9 +182,24 @@ LR_DEFAULTS = "; ".join(
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=D["lr"], help=f"AdamW learning rate. Default: {LR_DEFAULTS}.")
 @click.option(
     "--size",
-    type=click.IntRange(min=8),
     default=D["size"],
-    help=f"Input size in px (square). Default: {SIZE_DEFAULTS}.",
+    metavar="N|H,W",
+    help=f"Input size in px: N (square), H,W or HxW (height first, e.g. 112,92). Default: {SIZE_DEFAULTS}.",
+)
+@click.option(
+    "--resize",
+    type=click.Choice(["stretch", "letterbox", "crop"]),
+    default=D["resize"],
+    show_default=True,
+    help="How images meet --size: stretch (aspect ratio lost), letterbox (fit inside, centred, padded with --fill) "
+    "or crop (cover, centre crop). The bundle records it; every runtime does the same.",
+)
+@click.option(
+    "--fill",
+    type=click.IntRange(0, 255),
+    default=D["fill"],
+    show_default=True,
+    help="--resize letterbox: the raw pixel value (0..255, every channel) of the padding, before normalisation.",
 )
 @click.option("--channels", type=click.Choice(["1", "3"]), default=_choice("channels"), show_default=True, help="1 = grayscale, 3 = RGB.")
 @click.option(
@@ -213,7 +228,7 @@ LR_DEFAULTS = "; ".join(
     help="Branch b's image folder (pseudo-Siamese): the same class names as --data, another domain (e.g. sketches).",
 )
 @click.option("--arch-b", default=D["arch_b"], metavar="NAME|MODULE:FACTORY", help="Branch b's encoder (default: --arch).")
-@click.option("--size-b", type=click.IntRange(min=8), default=D["size_b"], help="Branch b's input size in px (default: its arch's).")
+@click.option("--size-b", default=D["size_b"], metavar="N|H,W", help="Branch b's input size in px, as --size (default: its arch's).")
 @click.option("--channels-b", type=click.Choice(["1", "3"]), default=_choice("channels_b"), help="Branch b's channels (default: --channels).")
 @click.option(
     "--rotate-classes/--no-rotate-classes",

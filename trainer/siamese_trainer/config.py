@@ -9,11 +9,13 @@ resumed run rebuilds it with ``TrainConfig(**saved)``.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from siamese_sdk.errors import InputError
 from siamese_sdk.format.manifest import Preprocess
+from siamese_sdk.format.pixels import RESIZE_MODES
 
 if TYPE_CHECKING:
     import torch
@@ -52,6 +54,42 @@ DEFAULT_LR = {a: d.lr for a, d in ARCH_DEFAULTS.items()}
 ARCH_NORMS = {a: d.norms for a, d in ARCH_DEFAULTS.items() if d.norms}
 #: CSV text/dialog runs: tokens kept per item when ``--max-length`` is not given
 DEFAULT_MAX_LENGTH = {"text": 64, "dialog": 128}
+
+
+#: an input size: ``N`` px square, or ``(H, W)`` px (height first) when not square
+Size = int | tuple[int, int]
+#: the smallest input side ``--size`` accepts, in px
+MIN_SIZE = 8
+
+
+def parse_size(value: Any, flag: str = "--size") -> Size | None:
+    """An input size as given (``N``, ``"N"``, ``"H,W"``, ``"HxW"``, or an ``[H, W]`` pair; height first) as
+    ``N`` for a square, ``(H, W)`` otherwise (None stays None); ``InputError`` naming the fix."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        parts: Any = re.split(r"\s*[,xX]\s*", value.strip())
+    else:
+        parts = value if isinstance(value, (list, tuple)) else [value]
+    try:
+        sides = [int(p) if isinstance(p, str) else p for p in parts]
+        ok = 1 <= len(sides) <= 2 and all(isinstance(v, int) and not isinstance(v, bool) and v >= MIN_SIZE for v in sides)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise InputError(f"{flag} {value!r} invalid; expected N (square), H,W or HxW in px (height first), each >= {MIN_SIZE}, e.g. {flag} 112,92")
+    h, w = sides if len(sides) == 2 else sides * 2
+    return h if h == w else (h, w)
+
+
+def size_hw(size: Size) -> tuple[int, int]:
+    """``(H, W)`` px of a ``Size``."""
+    return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+
+
+def format_size(size: Size | None) -> str:
+    """A ``Size`` as ``--size`` takes it: ``N`` or ``H,W``."""
+    return str(size) if size is None or isinstance(size, int) else f"{size[0]},{size[1]}"
 
 
 def arch_defaults(arch: str) -> ArchDefaults:
@@ -93,6 +131,10 @@ class TrainConfig:
     Defaults: contrastive uses raw (un-normalised) embeddings with margin 2.0, as in the reference article;
     triplet uses L2-normalised embeddings with margin 0.2, as FaceNet; ntxent uses L2-normalised embeddings
     with temperature 0.1 (no margin). Input size, width, norm and lr per arch: ``ARCH_DEFAULTS``.
+
+    ``size`` / ``size_b``: an int for a square input (as every checkpoint stored it), ``(H, W)`` otherwise;
+    any spelling ``parse_size`` reads is normalised to that on construction (``hw`` gives ``(H, W)``).
+    ``resize``: how images meet that size (``Preprocess.resize``); ``fill``: letterbox's raw pad value.
     """
 
     # -- every run
@@ -115,8 +157,10 @@ class TrainConfig:
     lr: float | None = None
     weight_decay: float = 1e-4
     # -- image encoders
-    size: int | None = None
+    size: Size | None = None
     channels: int = 1
+    resize: str = "stretch"
+    fill: int = 0
     width: int | None = None
     norm: str | None = None
     weights: str | None = None
@@ -125,7 +169,7 @@ class TrainConfig:
     pseudo: bool = False
     data_b: str | None = None
     arch_b: str | None = None
-    size_b: int | None = None
+    size_b: Size | None = None
     channels_b: int | None = None
     # -- split, augmentation, selection
     val_fraction: float = 0.2
@@ -145,6 +189,15 @@ class TrainConfig:
     # -- CSV text/dialog runs: tokens kept per item (None: ``DEFAULT_MAX_LENGTH``) and vocabulary cap
     max_length: int | None = None
     vocab_size: int = 20000
+
+    def __post_init__(self) -> None:
+        self.size = parse_size(self.size, "--size")
+        self.size_b = parse_size(self.size_b, "--size-b")
+
+    @property
+    def hw(self) -> tuple[int, int]:
+        """Branch a's input ``(H, W)`` px (of a resolved config)."""
+        return size_hw(self.size)  # type: ignore[arg-type]
 
     @classmethod
     def from_preset(cls, preset: str | None, **overrides: Any) -> TrainConfig:
@@ -178,6 +231,12 @@ class TrainConfig:
             raise InputError("pseudo-Siamese training needs both --pseudo and --data-b DIR (branch b's class folders)")
         if not self.pseudo and (self.arch_b or self.size_b or self.channels_b):
             raise InputError("--arch-b/--size-b/--channels-b describe branch b of a pseudo-Siamese run; add --pseudo --data-b DIR")
+        if self.resize not in RESIZE_MODES:
+            raise InputError(f"--resize {self.resize!r} unknown; expected one of {', '.join(RESIZE_MODES)}")
+        if not 0 <= self.fill <= 255 or (self.fill and self.resize != "letterbox"):
+            raise InputError(f"--fill {self.fill} invalid; it is letterbox's pad value, 0..255: add --resize letterbox or drop --fill")
+        if self.rotate_classes and any(not isinstance(s, int) for s in (self.size, self.size_b) if s is not None):
+            raise InputError("--rotate-classes turns images by 90 degrees, which needs a square --size; pass --size N or drop it")
         if self.metric not in ("euclidean", "cosine"):
             raise InputError(f"--metric {self.metric!r} unknown; expected euclidean or cosine")
         lr = arch_defaults(self.arch).lr if self.lr is None else self.lr
@@ -213,10 +272,18 @@ class TrainConfig:
             return {"width": width or DEFAULT_WIDTH[arch], "norm": norm}
         return {}
 
-    def preprocess(self, size: int | None = None, channels: int | None = None) -> Preprocess:
-        """The SDK preprocessing of branch a (or of ``size`` px, ``channels``): mean = std = 0.5 per channel."""
+    def preprocess(self, size: Size | None = None, channels: int | None = None) -> Preprocess:
+        """The SDK preprocessing of branch a (or of ``size``, ``channels``): ``resize``/``fill`` as configured,
+        mean = std = 0.5 per channel."""
         size, channels = size or self.size, channels or self.channels
-        return Preprocess(size=(size, size), channels=channels, mean=(0.5,) * channels, std=(0.5,) * channels)
+        return Preprocess(
+            size=size_hw(size),  # type: ignore[arg-type]
+            channels=channels,
+            mean=(0.5,) * channels,
+            std=(0.5,) * channels,
+            resize=self.resize,
+            fill=self.fill,
+        )
 
     @property
     def class_split_seed(self) -> int:

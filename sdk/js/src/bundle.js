@@ -4,6 +4,7 @@
  */
 
 import { BundleError, RuntimeUnavailableError } from './errors.js';
+import { resizeOf } from './preprocess.js';
 
 export const FORMAT = 'siamese-bundle';
 /** the newest `format_version` this reader reads */
@@ -23,6 +24,8 @@ export const RESAMPLES = ['bilinear', 'bicubic', 'nearest', 'box', 'lanczos'];
  * @property {number} scale  multiplies the 0..255 pixel values
  * @property {number[]} mean  one per channel
  * @property {number[]} std  one per channel, > 0
+ * @property {'stretch'|'letterbox'|'crop'} resize  how the aspect ratio meets `size` (`preprocess.js` `fit`)
+ * @property {number} fill  letterbox's raw pad value, 0..255
  */
 
 /**
@@ -108,7 +111,7 @@ function checkPreprocess(pp) {
   if (!RESAMPLES.includes(resample)) {
     fail(`preprocess resample ${JSON.stringify(resample)} unknown; use bilinear, bicubic, nearest, box or lanczos`);
   }
-  return { size: [size[0], size[1]], channels, resample, scale, mean: [...mean], std: [...std] };
+  return { size: [size[0], size[1]], channels, resample, scale, mean: [...mean], std: [...std], ...resizeOf(pp) };
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
  * Images to encoder inputs, exactly as the Python SDK's `siamese_sdk.preprocess.to_array`:
  * decode to 8-bit RGBA (no colour-space conversion, no alpha premultiplication), convert to Pillow's
- * "L" (grey: `(19595 R + 38470 G + 7471 B + 2^15) >> 16`) or "RGB" (alpha dropped), resize with Pillow's
+ * "L" (grey: `(19595 R + 38470 G + 7471 B + 2^15) >> 16`) or "RGB" (alpha dropped), bring to `size` as
+ * `resize` says (`stretch`, `letterbox` or `crop`; the integer geometry of `fit`), resizing with Pillow's
  * resampling (`resample.js`) when the size differs, then `x * scale`, `(x - mean) / std` in float32,
  * laid out (C, H, W).
  *
@@ -13,9 +14,77 @@
  * embedding cosine close to, not equal to, 1. 16-bit and interlaced PNGs go through the browser too.
  */
 
-import { InputError, RuntimeUnavailableError } from './errors.js';
+import { BundleError, InputError, RuntimeUnavailableError } from './errors.js';
 import { decodePng, isPng } from './png.js';
 import { resize } from './resample.js';
+
+/** `input.preprocess.resize`: how an image's aspect ratio meets the input's [H, W] (docs/bundle-format.md). */
+export const RESIZE_MODES = ['stretch', 'letterbox', 'crop'];
+
+/**
+ * The manifest's `resize` and `fill` (`stretch` and 0 when absent), checked as the Python reader checks them.
+ * @param {{resize?: string, fill?: number}} pp  the manifest's `input.preprocess`
+ * @returns {{resize: string, fill: number}}
+ */
+export function resizeOf(pp) {
+  const resize = pp.resize ?? 'stretch';
+  const fill = pp.fill ?? 0;
+  if (!RESIZE_MODES.includes(resize)) {
+    throw new BundleError(`preprocess resize ${JSON.stringify(resize)} unknown to this runtime; use ${RESIZE_MODES.join(', ')} (or upgrade)`);
+  }
+  if (!Number.isInteger(fill) || fill < 0 || fill > 255) {
+    throw new BundleError(`preprocess fill ${JSON.stringify(fill)} invalid; expected a raw pixel value, an int in 0..255`);
+  }
+  if (fill !== 0 && resize !== 'letterbox') throw new BundleError(`preprocess fill ${fill} applies to resize letterbox only, not ${resize}; drop it`);
+  return { resize, fill };
+}
+
+/** `a / b` rounded to the nearest integer, halves up (`a >= 0`, `b > 0`; exact for the sizes of images). */
+const roundDiv = (a, b) => Math.floor((2 * a + b) / (2 * b));
+
+/**
+ * Where a `width x height` image goes in an input of `size = [H, W]`: `[w, h, left, top]`, as the Python
+ * SDK's `pixels.fit`. The image is resized to `w x h`; letterbox pastes it at column `left`, row `top` of an
+ * `H x W` canvas of the fill value; crop keeps the `H x W` window at column `left`, row `top` of the resized image.
+ * @param {number} width
+ * @param {number} height
+ * @param {[number, number]} size  [H, W]
+ * @param {string} mode  one of RESIZE_MODES
+ * @returns {[number, number, number, number]}
+ */
+export function fit(width, height, size, mode) {
+  const [outH, outW] = size;
+  if (mode === 'stretch') return [outW, outH, 0, 0];
+  const wider = width * outH >= outW * height; // the image's aspect ratio is at least the input's
+  let w = outW;
+  let h = outH;
+  if ((mode === 'letterbox') === wider) h = Math.max(1, roundDiv(height * outW, width));
+  else w = Math.max(1, roundDiv(width * outH, height));
+  return [w, h, Math.floor(Math.abs(outW - w) / 2), Math.floor(Math.abs(outH - h) / 2)];
+}
+
+/**
+ * Interleaved uint8 bands resized and placed as `resize` says: a `H x W` image of `bands` channels.
+ * @returns {Uint8Array}
+ */
+export function place(bands, width, height, channels, spec) {
+  const [outH, outW] = spec.size;
+  const { resize: mode, fill } = resizeOf(spec);
+  const [w, h, left, top] = fit(width, height, spec.size, mode);
+  const resized = resize(bands, width, height, channels, w, h, spec.resample);
+  if (w === outW && h === outH) return resized;
+  const out = new Uint8Array(outW * outH * channels);
+  if (mode === 'letterbox') {
+    out.fill(fill);
+    for (let y = 0; y < h; y++) out.set(resized.subarray(y * w * channels, (y + 1) * w * channels), ((y + top) * outW + left) * channels);
+  } else {
+    for (let y = 0; y < outH; y++) {
+      const start = ((y + top) * w + left) * channels;
+      out.set(resized.subarray(start, start + outW * channels), y * outW * channels);
+    }
+  }
+  return out;
+}
 
 /** Pillow's decompression-bomb guard, as in the Python SDK: larger images are refused. */
 export const MAX_IMAGE_PIXELS = 64_000_000;
@@ -125,7 +194,7 @@ export function toBands(rgba, channels) {
 export function normalise(rgba, spec, out = undefined) {
   const [height, width] = spec.size;
   const c = spec.channels;
-  const pixels = resize(toBands(rgba, c), rgba.width, rgba.height, c, width, height, spec.resample);
+  const pixels = place(toBands(rgba, c), rgba.width, rgba.height, c, spec);
   const hw = height * width;
   out ??= new Float32Array(c * hw);
   const f = Math.fround;

@@ -65,10 +65,36 @@ async function runVariant(job, variant, blobs, bundle = job.bundle, modelFormat 
   };
 }
 
+const BUNDLE_FILES = ['manifest.json', 'encoder.fp32.onnx', 'encoder.int8.onnx', 'head.pairwise.onnx', 'head.matrix.onnx'];
+
+/** The bundle's files in memory: `Map(name -> bytes)`. */
+async function bundleFiles(job) {
+  return new Map(await Promise.all(BUNDLE_FILES.map(async (n) => [n, new Uint8Array(await (await fetch(job.bundle + n)).arrayBuffer())])));
+}
+
+/** The bundle's files with `input.preprocess` changed by `patch` (the manifest itself is not hashed). */
+function withPreprocess(files, patch) {
+  const manifest = JSON.parse(new TextDecoder().decode(files.get('manifest.json')));
+  Object.assign(manifest.input.preprocess, patch);
+  return new Map([...files, ['manifest.json', new TextEncoder().encode(JSON.stringify(manifest))]]);
+}
+
+/** `model.preprocess` of bundles whose manifest asks for another `resize` (letterbox, crop): `[{name, data}]`. */
+async function bundleCases(job) {
+  const files = await bundleFiles(job);
+  const out = [];
+  for (const c of job.bundleCases) {
+    const model = await siamese.loadBundle(withPreprocess(files, c.patch), { variant: 'fp32' });
+    const x = await model.preprocess(c.pngs.map((b64) => b64ToBlob(b64, 'image/png')));
+    await model.release();
+    out.push({ name: c.name, data: Array.from(x.data) });
+  }
+  return out;
+}
+
 /** The one-line errors of a few broken loads: `{case: "ErrorClass: message"}`. */
 async function errorCases(job) {
-  const names = ['manifest.json', 'encoder.fp32.onnx', 'encoder.int8.onnx', 'head.pairwise.onnx', 'head.matrix.onnx'];
-  const files = new Map(await Promise.all(names.map(async (n) => [n, new Uint8Array(await (await fetch(job.bundle + n)).arrayBuffer())])));
+  const files = await bundleFiles(job);
   const tampered = new Map(files);
   const enc = Uint8Array.from(files.get('encoder.fp32.onnx'));
   enc[enc.length - 1] ^= 1;
@@ -81,6 +107,7 @@ async function errorCases(job) {
     noManifest: () => siamese.loadBundle(job.bundle + 'nowhere/'),
     variant: () => siamese.loadBundle(files, { variant: 'fp16' }),
     operatingPoint: async () => (await siamese.loadBundle(files, { variant: 'fp32' })).threshold('far_1e-9'),
+    resize: () => siamese.loadBundle(withPreprocess(files, { resize: 'pad' }), { variant: 'fp32' }),
   };
   const out = {};
   for (const [name, fn] of Object.entries(cases)) {
@@ -141,7 +168,7 @@ export async function runParity(job) {
   const variants = {};
   for (const v of job.variants) variants[v] = await runVariant(job, v, blobs);
   const mobile = job.mobile ? await runFormats(job, blobs) : null;
-  return { cases, pixels, variants, mobile, errors: await errorCases(job), userAgent: navigator.userAgent };
+  return { cases, pixels, bundles: await bundleCases(job), variants, mobile, errors: await errorCases(job), userAgent: navigator.userAgent };
 }
 
 window.runParity = runParity;

@@ -240,9 +240,10 @@ def _input_line(label: str, spec: Any) -> str:
     pp = getattr(spec, "preprocess", None)
     if pp is None:
         return f"{label:<12}{spec.kind}: tokens (N, T) int64 + lengths (N,) int64, tokenizer {spec.tokenizer_file}"
+    geometry = {"stretch": "", "letterbox": f" {pp.resize} (fill {pp.fill})", "crop": f" {pp.resize}"}[pp.resize]
     return (
         f"{label:<12}{spec.name} (N, {pp.channels}, {pp.size[0]}, {pp.size[1]}) float32, NCHW; "
-        f"{'gray' if pp.channels == 1 else 'RGB'}, {pp.resample} resize, x*{pp.scale:.6g}, mean {list(pp.mean)}, std {list(pp.std)}"
+        f"{'gray' if pp.channels == 1 else 'RGB'}, {pp.resample}{geometry} resize, x*{pp.scale:.6g}, mean {list(pp.mean)}, std {list(pp.std)}"
     )
 
 

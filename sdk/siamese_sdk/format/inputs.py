@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from ..errors import BundleError, InputError
-from .pixels import RESAMPLE, ImageLike, to_batch
+from .pixels import RESAMPLE, RESIZE_MODES, ImageLike, to_batch
 
 if TYPE_CHECKING:
     from ..tokenizer import Tokenizer
@@ -42,9 +42,14 @@ Feed = tuple[slice | np.ndarray, dict[str, np.ndarray]]
 class Preprocess:
     """How an image file becomes one ``(C, H, W) float32`` encoder input.
 
-    Pixels are read with Pillow, converted to grayscale (``channels=1``) or RGB (3), resized to
-    ``size = (H, W)`` with ``resample`` when they differ, multiplied by ``scale`` (1/255 maps bytes to
-    ``[0, 1]``), then normalised per channel: ``(x - mean) / std``.
+    Pixels are read with Pillow, converted to grayscale (``channels=1``) or RGB (3), brought to
+    ``size = (H, W)`` as ``resize`` says (resampled with ``resample`` when the size differs), multiplied by
+    ``scale`` (1/255 maps bytes to ``[0, 1]``), then normalised per channel: ``(x - mean) / std``.
+
+    ``resize``: ``stretch`` (to ``(H, W)``, the aspect ratio lost), ``letterbox`` (fit inside, the aspect ratio
+    kept, centred on a canvas of the raw pixel value ``fill``, 0..255 in every channel) or ``crop`` (cover,
+    the aspect ratio kept, the centre ``(H, W)`` kept). ``fill`` applies to letterbox only (0 otherwise). The
+    integer geometry is ``pixels.fit``.
     """
 
     size: tuple[int, int]
@@ -53,6 +58,8 @@ class Preprocess:
     scale: float = 1.0 / 255.0
     mean: tuple[float, ...] = (0.5,)
     std: tuple[float, ...] = (0.5,)
+    resize: str = "stretch"
+    fill: int = 0
 
     def __post_init__(self) -> None:
         if len(self.size) != 2 or min(self.size) < 1:
@@ -65,6 +72,12 @@ class Preprocess:
             raise BundleError(f"preprocess std {self.std} must be > 0")
         if self.resample not in RESAMPLE:
             raise BundleError(f"preprocess resample {self.resample!r} unknown; use bilinear, bicubic, nearest, box or lanczos")
+        if self.resize not in RESIZE_MODES:
+            raise BundleError(f"preprocess resize {self.resize!r} unknown to this siamese-sdk; use {', '.join(RESIZE_MODES)} (or upgrade)")
+        if isinstance(self.fill, bool) or not isinstance(self.fill, int) or not 0 <= self.fill <= 255:
+            raise BundleError(f"preprocess fill {self.fill!r} invalid; expected a raw pixel value, an int in 0..255")
+        if self.fill and self.resize != "letterbox":
+            raise BundleError(f"preprocess fill {self.fill} applies to resize letterbox only, not {self.resize}; drop it")
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -72,8 +85,11 @@ class Preprocess:
         return (self.channels, *self.size)
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form: manifest ``input.preprocess`` and checkpoint ``preprocess`` (lists, not tuples)."""
-        return {
+        """The JSON form: manifest ``input.preprocess`` and checkpoint ``preprocess`` (lists, not tuples).
+
+        ``resize`` is written only when it is not ``stretch``, ``fill`` only with ``letterbox``: a stretched
+        input's dict is the one written before these keys existed."""
+        d: dict[str, Any] = {
             "size": list(self.size),
             "channels": self.channels,
             "resample": self.resample,
@@ -81,12 +97,17 @@ class Preprocess:
             "mean": list(self.mean),
             "std": list(self.std),
         }
+        if self.resize != "stretch":
+            d["resize"] = self.resize
+        if self.resize == "letterbox":
+            d["fill"] = self.fill
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Preprocess:
         """Parse a manifest ``input.preprocess`` or a checkpoint ``preprocess`` entry (same keys; ``resample``
-        defaults to bilinear). Raises ``KeyError``/``TypeError``/``ValueError`` on a malformed dict, ``BundleError``
-        on out-of-range values."""
+        defaults to bilinear, ``resize`` to stretch, ``fill`` to 0). Raises ``KeyError``/``TypeError``/``ValueError``
+        on a malformed dict, ``BundleError`` on out-of-range values."""
         return cls(
             size=tuple(int(s) for s in d["size"]),
             channels=int(d["channels"]),
@@ -94,6 +115,8 @@ class Preprocess:
             scale=float(d["scale"]),
             mean=tuple(float(m) for m in d["mean"]),
             std=tuple(float(s) for s in d["std"]),
+            resize=str(d.get("resize", "stretch")),
+            fill=d.get("fill", 0),
         )
 
 

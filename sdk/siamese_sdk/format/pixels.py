@@ -27,7 +27,35 @@ MAX_IMAGE_PIXELS = 64_000_000
 #: ``Preprocess.resample`` -> the name of Pillow's ``Image.Resampling`` member
 RESAMPLE = {"bilinear": "BILINEAR", "bicubic": "BICUBIC", "nearest": "NEAREST", "box": "BOX", "lanczos": "LANCZOS"}
 
+#: ``Preprocess.resize``: how an image's aspect ratio meets the input's ``(H, W)``
+RESIZE_MODES = ("stretch", "letterbox", "crop")
+
 ImageLike = Union[str, os.PathLike, "Image.Image"]  # a forward reference: PIL is imported on first use
+
+
+def _round_div(a: int, b: int) -> int:
+    """``a / b`` rounded to the nearest int, halves up, in integer arithmetic (``a >= 0``, ``b > 0``)."""
+    return (2 * a + b) // (2 * b)
+
+
+def fit(width: int, height: int, size: tuple[int, int], mode: str) -> tuple[int, int, int, int]:
+    """Where a ``width x height`` px image goes in an input of ``size = (H, W)`` px: ``(w, h, left, top)``.
+
+    The image is resized to ``w x h`` px. ``stretch``: ``(W, H, 0, 0)``. ``letterbox`` (fit inside, keep the
+    aspect ratio): the resized image is pasted at column ``left``, row ``top`` of an ``H x W`` canvas of the
+    fill value. ``crop`` (cover, keep the aspect ratio): the ``H x W`` window starting at column ``left``, row
+    ``top`` of the resized image is kept. The scaled side is ``round(side * target / other side)``, halves up,
+    at least 1 px; offsets are ``floor(|W - w| / 2)`` and ``floor(|H - h| / 2)`` (docs/bundle-format.md).
+    """
+    out_h, out_w = size
+    if mode == "stretch":
+        return out_w, out_h, 0, 0
+    wider = width * out_h >= out_w * height  # the image's aspect ratio is at least the input's
+    if (mode == "letterbox") == wider:  # letterbox of a wider image, crop of a taller one: the width fits
+        w, h = out_w, max(1, _round_div(height * out_w, width))
+    else:
+        w, h = max(1, _round_div(width * out_h, height)), out_h
+    return w, h, abs(out_w - w) // 2, abs(out_h - h) // 2
 
 
 def open_image(source: ImageLike) -> Image.Image:
@@ -59,14 +87,22 @@ def open_image(source: ImageLike) -> Image.Image:
 
 
 def to_array(image: ImageLike, spec: Preprocess) -> np.ndarray:
-    """One image to a ``(C, H, W) float32`` array, preprocessed as ``spec`` says."""
+    """One image to a ``(C, H, W) float32`` array, preprocessed as ``spec`` says (geometry: ``fit``)."""
     from PIL import Image
 
     img = open_image(image)
     img = img.convert("L" if spec.channels == 1 else "RGB")
     height, width = spec.size
-    if img.size != (width, height):
-        img = img.resize((width, height), getattr(Image.Resampling, RESAMPLE[spec.resample]))
+    w, h, left, top = fit(img.width, img.height, spec.size, spec.resize)
+    if img.size != (w, h):
+        img = img.resize((w, h), getattr(Image.Resampling, RESAMPLE[spec.resample]))
+    if (w, h) != (width, height):
+        if spec.resize == "letterbox":
+            canvas = Image.new(img.mode, (width, height), spec.fill if spec.channels == 1 else (spec.fill,) * 3)
+            canvas.paste(img, (left, top))
+            img = canvas
+        else:  # crop
+            img = img.crop((left, top, left + width, top + height))
     x = np.asarray(img, dtype=np.float32) * np.float32(spec.scale)
     x = x.reshape(height, width, spec.channels).transpose(2, 0, 1)
     mean = np.asarray(spec.mean, dtype=np.float32)[:, None, None]

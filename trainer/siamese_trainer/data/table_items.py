@@ -104,12 +104,12 @@ class ImageItems:
     def make_encoder(self) -> torch.nn.Module:
         """A fresh image encoder of ``--arch`` (weights from the torch RNG)."""
         c = self.config
-        return Encoder(c.arch, c.channels, c.embedding_dim, (c.size, c.size), bool(c.normalize), **c.arch_kwargs())
+        return Encoder(c.arch, c.channels, c.embedding_dim, c.hw, bool(c.normalize), **c.arch_kwargs())
 
     def checkpoint_parts(self) -> dict[str, Any]:
         c = self.config
         return {
-            "model": checkpoint.image_model_entry(c, c.arch, c.channels, int(c.size), c.metric),
+            "model": checkpoint.image_model_entry(c, c.arch, c.channels, c.hw, c.metric),
             "preprocess": checkpoint.preprocess_entry(self.preprocess),
         }
 

@@ -65,8 +65,8 @@ class KochNet(nn.Module):
 
     def __init__(self, in_channels: int = 1, embedding_dim: int = 128, input_size: tuple[int, int] = (105, 105)):
         super().__init__()
-        if min(input_size) < 64:
-            raise ValueError(f"koch needs inputs of at least 64 px (designed for 105), got {input_size}; use --arch convnet4")
+        if min(input_size) < 65:  # 65 px leaves a 1 x 1 map after the last 4 x 4 conv
+            raise ValueError(f"koch needs inputs of at least 65 px (designed for 105), got {input_size}; use --arch convnet4")
 
         def conv(cin: int, cout: int, k: int) -> list[nn.Module]:
             return [nn.Conv2d(cin, cout, k, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
@@ -80,8 +80,9 @@ class KochNet(nn.Module):
             nn.MaxPool2d(2),
             *conv(128, 256, 4),
         )
-        with torch.no_grad():
-            flat = self.features(torch.zeros(1, in_channels, *input_size)).numel()
+        with torch.no_grad():  # in eval mode, as SigNet: BatchNorm takes a 1 x 1 map of one image, stats untouched
+            flat = self.features.eval()(torch.zeros(1, in_channels, *input_size)).numel()
+        self.features.train()
         self.fc = nn.Linear(flat, embedding_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -88,7 +88,7 @@ class ImageFolderTask(loop.Task):
             config.arch,
             config.channels,
             config.embedding_dim,
-            (config.size, config.size),
+            config.hw,
             bool(config.normalize),
             **config.arch_kwargs(),
             **({"weights": config.weights} if config.weights else {}),  # training only: the checkpoint holds the weights
@@ -168,7 +168,7 @@ class ImageFolderTask(loop.Task):
     def checkpoint_parts(self) -> dict[str, Any]:
         c = self.config
         return {
-            "model": checkpoint.image_model_entry(c, c.arch, c.channels, int(c.size), c.bundle_metric),
+            "model": checkpoint.image_model_entry(c, c.arch, c.channels, c.hw, c.bundle_metric),
             "preprocess": checkpoint.preprocess_entry(self.pre),
             "data": {
                 "root": data.root_entry(c.data, self.root),

@@ -28,7 +28,7 @@ from siamese_sdk.tools.imagefolder import ImageFolder
 from .. import checkpoint, data, loop
 from ..advice import warn_classes
 from ..checkpoint import Checkpoint
-from ..config import TrainConfig
+from ..config import TrainConfig, size_hw
 from ..data.sampling import PKSampler
 from ..evaluate import ROW_METRICS, cross_metrics, embed
 from ..losses.cross_branch import CrossBranchLoss
@@ -41,7 +41,7 @@ class TwoBranchTask(loop.Task):
     def __init__(self, config: TrainConfig):
         self.config, self.out = config, Path(config.out)
         self.arch_b = config.arch_b or config.arch
-        self.size_b, self.channels_b = int(config.size_b or config.size), int(config.channels_b or config.channels)
+        self.size_b, self.channels_b = size_hw(config.size_b or config.size), int(config.channels_b or config.channels)
 
     def prepare(self, state: Checkpoint | None) -> None:
         config = self.config
@@ -75,9 +75,9 @@ class TwoBranchTask(loop.Task):
     def build(self) -> None:
         c = self.config
         weights = {"weights": c.weights} if c.weights else {}
-        self.enc_a = Encoder(c.arch, c.channels, c.embedding_dim, (c.size, c.size), bool(c.normalize), **c.arch_kwargs(), **weights)
+        self.enc_a = Encoder(c.arch, c.channels, c.embedding_dim, c.hw, bool(c.normalize), **c.arch_kwargs(), **weights)
         self.enc_b = Encoder(
-            self.arch_b, self.channels_b, c.embedding_dim, (self.size_b, self.size_b), bool(c.normalize), **c.arch_kwargs(self.arch_b)
+            self.arch_b, self.channels_b, c.embedding_dim, self.size_b, bool(c.normalize), **c.arch_kwargs(self.arch_b)
         )
         self.enc_a.to(c.device)
         self.enc_b.to(c.device)
@@ -145,7 +145,7 @@ class TwoBranchTask(loop.Task):
             "state_dict": self.enc_b.state_dict(),
         }
         return {
-            "model": checkpoint.image_model_entry(c, c.arch, c.channels, int(c.size), c.metric),
+            "model": checkpoint.image_model_entry(c, c.arch, c.channels, c.hw, c.metric),
             "preprocess": checkpoint.preprocess_entry(self.pre_a),
             "data": {
                 "root": data.root_entry(c.data, self.root_a),
