@@ -58,8 +58,11 @@ def test_limit_and_skipped_competitors_in_the_json(bundle, tmp_path):
     lim = rep["limit"]
     assert lim["int8_gop_s"] > 0 and lim["fp32_gop_s"] > 0 and lim["macs_per_item"] > 0
     assert all(set(layer["gop_s"]) == {"MatMulInteger", "QLinearMatMul", "MatMul"} for layer in lim["layers"])
-    for v in rep["variants"].values():
-        assert v["gop_s"] > 0 and 0 < v["share_of_limit"] <= 1
+    for name, v in rep["variants"].items():
+        assert v["gop_s"] > 0 and v["share_of_limit"] > 0
+        # int8 against the int8 GEMMs is a bound; fp32 is not for a 1-channel stem, where ONNX Runtime's NCHWc
+        # direct convolution beats a plain MatMul at K = 9 (docs/results/cpu-limit.md)
+        assert name != "int8" or v["share_of_limit"] <= 1
     assert "no-such-python" in rep["ort_openvino"]["skipped"]
     assert not any("openvino" in k for k in rep["ratios"])
     assert "share of limit" in r.output and "ort openvino | - | - | - | skipped" in r.output
