@@ -31,6 +31,10 @@ from ..eval import metrics
 from ..format.manifest import read_manifest
 from ..runtime.model import SiameseModel, load
 from ..security.signing import ENV_VAR
+from . import competitors as compete
+from . import limit as limit_mod
+from .bench_report import markdown, ratios  # noqa: F401 (kept importable from here)
+from .competitors import torch_eager  # noqa: F401 (kept importable from here)
 from .imagefolder import ImageFolder, labelled_pairs
 
 BENCH_VERSION = 1
@@ -161,18 +165,6 @@ def accuracy(
     return m, scores, same
 
 
-def torch_eager(checkpoint: Path, batch: int, runs: int, threads: int | None) -> dict[str, float]:
-    """Throughput of the checkpoint's encoder in torch eager mode, measured in a separate process."""
-    cmd = [sys.executable, "-m", "siamese_trainer.bench_torch", str(checkpoint), "--batch", str(batch), "--runs", str(runs)]
-    if threads:
-        cmd += ["--threads", str(threads)]
-    p = subprocess.run(cmd, capture_output=True, text=True)
-    if p.returncode != 0:
-        last = p.stderr.strip().splitlines()[-1] if p.stderr.strip() else f"exit {p.returncode}"
-        raise InputError(f"--torch needs the train extra (pip install 'siamese-sdk[train]'): {last}")
-    return json.loads(p.stdout)
-
-
 def machine() -> dict[str, Any]:
     """What the numbers were measured on."""
     import onnxruntime as ort
@@ -207,6 +199,9 @@ def run(
     progress: Callable[[str], None] = lambda s: None,
     per_provider: bool = False,
     trusted_keys: list[Path] | None = None,
+    limit: bool = False,
+    torch_modes: tuple[str, ...] = ("eager",),
+    openvino_python: Path | None = None,
 ) -> tuple[dict[str, Any], dict[str, tuple[np.ndarray, np.ndarray]]]:
     """Benchmark every shipped variant (or ``variants``); returns the report and per-variant pair scores.
 
@@ -218,6 +213,10 @@ def run(
     measurements with each provider of ``providers`` on its own (the main table uses them as one priority list).
     ``trusted_keys``: every load checks the bundle's signature against them (None: the configured ones, if any);
     the cold-start processes get them as ``SIAMESE_TRUSTED_KEYS``, so their load times include the check.
+    ``limit``: also probe this CPU's int8 and fp32 GEMM throughput at the encoder's shapes (``tools.limit``):
+    ``limit`` at top level, ``gop_s`` and ``share_of_limit`` per variant. ``torch_modes``: the torch competitors
+    of ``torch_checkpoint`` (``eager``, ``compile``, ``x86-int8``: keys ``torch_eager``, ``torch_compile``,
+    ``torch_x86_int8``); ``openvino_python``: an interpreter with onnxruntime-openvino, for ``ort_openvino``.
     """
     bundle = Path(bundle)
     manifest = read_manifest(bundle, trusted_keys=trusted_keys)
@@ -266,64 +265,33 @@ def run(
                 fast = speed(model, [64], runs)
                 report["per_provider"][p][name] = {k: fast[k] for k in ("latency_ms_b1_p50", "throughput_b64_per_s")}
     if torch_checkpoint is not None:
-        progress("torch eager")
-        report["torch_eager"] = torch_eager(torch_checkpoint, 64, max(5, runs // 8), threads)
+        for key, mode in compete.TORCH_MODES.items():
+            if mode in torch_modes:
+                progress(key.replace("_", " ", 1))
+                report[key] = compete.torch_mode(torch_checkpoint, mode, 64, max(5, runs // 8), threads)
+    if openvino_python is not None:
+        progress("onnxruntime with OpenVINO (its own interpreter)")
+        report["ort_openvino"] = compete.openvino(
+            bundle, [n for n in names if n in ("int8", "fp32")], openvino_python, 64, max(5, runs // 8), threads
+        )
+    if limit and "fp32" in manifest.variants:
+        progress("limit probe: int8 and fp32 GEMMs at the encoder's shapes")
+        add_limit(report, bundle, manifest, threads)
     report["ratios"] = ratios(report)
     return report, scored
 
 
-def ratios(report: dict[str, Any]) -> dict[str, float]:
-    """Throughput ratios at batch 64 (``a_over_b`` = a's items/s / b's) and the int8/fp32 size ratio."""
-    v = report["variants"]
-    out: dict[str, float] = {}
-    tp = {n: e["throughput_b64_per_s"] for n, e in v.items()}
-    if "torch_eager" in report:
-        tp["torch"] = report["torch_eager"]["throughput_b64_per_s"]
-    for a in tp:
-        for b in tp:
-            if a != b and (a, b) in {("int8", "fp32"), ("int8", "torch"), ("fp32", "torch"), ("fp16", "fp32"), ("fp16", "torch")}:
-                out[f"{a}_over_{b}_throughput_b64"] = tp[a] / tp[b]
-    if "int8" in v and "fp32" in v:
-        out["int8_over_fp32_size"] = v["int8"]["size_bytes"] / v["fp32"]["size_bytes"]
-    return out
-
-
-def markdown(report: dict[str, Any]) -> str:
-    """The report as a Markdown table (absolute numbers, then ratios)."""
-    cols = [
-        ("size KB", lambda e: f"{e['size_bytes'] / 1024:.0f}"),
-        ("b1 p50 ms", lambda e: f"{e['latency_ms_b1_p50']:.2f}"),
-        ("b1 p99 ms", lambda e: f"{e['latency_ms_b1_p99']:.2f}"),
-        ("b64 items/s", lambda e: f"{e['throughput_b64_per_s']:.0f}"),
-        ("cold start ms", lambda e: f"{e['cold_start_ms']:.0f}"),
-        ("peak RSS MB", lambda e: f"{e['peak_rss_mb']:.0f}"),
-        ("AUC", lambda e: f"{e['auc']:.4f}" if "auc" in e else "-"),
-        ("EER", lambda e: f"{e['eer']:.4f}" if "eer" in e else "-"),
-    ]
-    lines = [
-        f"Machine: {report['machine']['cpu']} ({report['machine']['cores']} cores), onnxruntime {report['machine']['onnxruntime']}",
-        "",
-        "| variant | " + " | ".join(c for c, _ in cols) + " |",
-        "|---" * (len(cols) + 1) + "|",
-    ]
+def add_limit(report: dict[str, Any], bundle: Path, manifest: Any, threads: int | None) -> None:
+    """Probe the limit at the fp32 encoder's GEMM shapes; add ``limit`` and each variant's ``gop_s``/``share_of_limit``
+    (int8 variants against the int8 limit, the others against fp32)."""
+    gemms = limit_mod.encoder_gemms(
+        bundle / manifest.variants["fp32"].file, tuple(manifest.preprocess.shape), manifest.input_name
+    )
+    probe = limit_mod.probe(gemms, 64, threads)
+    report["limit"] = probe
     for name, e in report["variants"].items():
-        lines.append(f"| {name} | " + " | ".join(f(e) for _, f in cols) + " |")
-    if "torch_eager" in report:
-        lines.append(f"| torch eager | - | - | - | {report['torch_eager']['throughput_b64_per_s']:.0f} | - | - | - | - |")
-    if report.get("per_provider"):
-        lines += ["", "| provider | variant | b1 p50 ms | b64 items/s |", "|---|---|---|---|"]
-        for p, by_variant in report["per_provider"].items():
-            lines += [
-                f"| {p} | {n} | {e['latency_ms_b1_p50']:.2f} | {e['throughput_b64_per_s']:.0f} |" for n, e in by_variant.items()
-            ]
-    shipped = [(n, e["at_shipped_thresholds"]) for n, e in report["variants"].items() if "at_shipped_thresholds" in e]
-    if shipped:
-        lines += ["", "| variant | operating point | threshold | FAR | FRR |", "|---|---|---|---|---|"]
-        for n, by_op in shipped:
-            lines += [f"| {n} | {op} | {x['threshold']:.4f} | {x['far']:.4f} | {x['frr']:.4f} |" for op, x in by_op.items()]
-    if report["ratios"]:
-        lines += ["", "| ratio | value |", "|---|---|"] + [f"| {k} | {v:.2f} |" for k, v in report["ratios"].items()]
-    return "\n".join(lines) + "\n"
+        lim = probe["int8_gop_s"] if name.startswith("int8") else probe["fp32_gop_s"]
+        e["gop_s"], e["share_of_limit"] = limit_mod.share(e["throughput_b64_per_s"], probe["macs_per_item"], lim)
 
 
 def pyplot() -> Any:
