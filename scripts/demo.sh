@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job on the embedded Omniglot subset: install into .venv, train -> export (prints the report) -> verify.
-# Usage: scripts/demo.sh            (env: PYTHON=python3.11, RUN=runs/demo, EPOCHS=15, TORCH_SPEC="torch==2.13.0", TORCH_INDEX_URL=URL)
+# Usage: scripts/demo.sh            (env: PYTHON=python3.11, RUN=runs/demo, EPOCHS=N (default: the recipe's 10), TORCH_SPEC="torch==2.13.0", TORCH_INDEX_URL=URL)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
@@ -14,7 +14,7 @@ RUN=${RUN:-runs/demo}
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[train]"
 
 resume=""; [ -f "$RUN/model.pt" ] && resume="--resume"
-.venv/bin/siamese-train --out "$RUN" --loss triplet --epochs "${EPOCHS:-15}" $resume
+.venv/bin/siamese-train --out "$RUN" ${EPOCHS:+--epochs "$EPOCHS"} $resume   # the recipe reads the data and picks the rest
 .venv/bin/siamese-export "$RUN" -o "$RUN/bundle"    # the run folder: its best.pt
 
 # Two pairs from a validation class the model never saw in training, through the torch-free CLI.

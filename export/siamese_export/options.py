@@ -32,5 +32,6 @@ class ExportOptions:
     #: a validation set too small for an operating point (``siamese_sdk.eval.support``): "warn" (record the
     #: threshold marked ``supported: false``) or "refuse" (fail the export)
     threshold_support: str = "warn"
-    #: static int8 weights: 8 bits, or 7 (the same integers on x86 CPUs without VNNI, ARM and onnxruntime-web)
-    int8_weight_bits: int = 8
+    #: static int8 weights: 7 bits (the default: the same integers on x86 CPUs without VNNI, ARM and
+    #: onnxruntime-web), or 8 (exact only where the CPU has VNNI; docs/export.md)
+    int8_weight_bits: int = 7

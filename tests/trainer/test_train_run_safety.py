@@ -90,13 +90,13 @@ def test_resume_refuses_flags_that_differ_naming_given_and_saved(run):
     before = (run / "model.pt").read_bytes()
     result = CliRunner().invoke(main, ["--out", str(run), "--resume", "--loss", "triplet", "--lr", "0.01", "--quiet"])
     assert result.exit_code == 1
-    assert "--loss triplet (saved: contrastive), --lr 0.01 (saved: 0.001)" in result.output
+    assert "--loss triplet (saved: ntxent), --lr 0.01 (saved: 0.002)"  # the recipe's picks are saved in result.output
     assert len(result.output.strip().splitlines()) == 1
     assert (run / "model.pt").read_bytes() == before
 
 
 def test_resume_accepts_flags_equal_to_the_saved_ones(run):
-    result = CliRunner().invoke(main, ["--out", str(run), "--resume", "--loss", "contrastive", "--p", "4", "--quiet"])
+    result = CliRunner().invoke(main, ["--out", str(run), "--resume", "--loss", "ntxent", "--p", "4", "--quiet"])
     assert result.exit_code == 0, result.output
     assert "already completed 2 epoch(s)" in result.output
 

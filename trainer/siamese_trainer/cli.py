@@ -104,6 +104,16 @@ LR_DEFAULTS = "; ".join(
     help="A tested recipe (architecture, size, loss, augmentation, schedule); flags given explicitly override it.",
 )
 @click.option(
+    "--recipe",
+    "recipe_mode",
+    type=click.Choice(["auto", "off"]),
+    default="auto",
+    show_default=True,
+    help="auto: read the image folder (sizes, aspect, colour, strokes or photos, classes) and pick size, resize, "
+    "augmentation, loss, batch shape and schedule, printed with reasons; off: the fixed defaults. Flags you pass win; "
+    "--preset and --resume use no recipe.",
+)
+@click.option(
     "--data",
     type=click.Path(path_type=Path),
     default=D["data"],
@@ -289,7 +299,9 @@ LR_DEFAULTS = "; ".join(
     "schedule), --patience, --device, --threads, --workers apply, any other flag that differs is refused.",
 )
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def main(preset: str | None, data: Path | None, out: Path, channels: str, resume: bool, quiet: bool, **kwargs: Any) -> None:
+def main(
+    preset: str | None, recipe_mode: str, data: Path | None, out: Path, channels: str, resume: bool, quiet: bool, **kwargs: Any
+) -> None:
     """Train an encoder; writes RUN_DIR/model.pt (last epoch) and RUN_DIR/best.pt (best validation) after every epoch, atomically.
 
     \b
@@ -303,18 +315,20 @@ def main(preset: str | None, data: Path | None, out: Path, channels: str, resume
     Then: siamese-export runs/demo/model.pt -o runs/demo/bundle
     """
     try:
-        _run(preset, data, out, channels, resume, quiet, kwargs)
+        _run(preset, recipe_mode, data, out, channels, resume, quiet, kwargs)
     except KeyboardInterrupt:
         _interrupted(out)
 
 
-def _run(preset: str | None, data: Path | None, out: Path, channels: str, resume: bool, quiet: bool, kwargs: dict[str, Any]) -> None:
+def _run(
+    preset: str | None, recipe_mode: str, data: Path | None, out: Path, channels: str, resume: bool, quiet: bool, kwargs: dict[str, Any]
+) -> None:
     require_extra("torch")
     from .train import TrainConfig, train
 
     ctx = click.get_current_context()
     source = click.core.ParameterSource.COMMANDLINE
-    given = {n for n in ctx.params if ctx.get_parameter_source(n) == source} - {"out", "resume", "quiet"}
+    given = {n for n in ctx.params if ctx.get_parameter_source(n) == source} - {"out", "resume", "quiet", "recipe_mode"}
     if preset is not None:  # the preset fills every flag the user did not type
         kwargs = {k: v for k, v in kwargs.items() if ctx.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE}
         if ctx.get_parameter_source("channels") == click.core.ParameterSource.COMMANDLINE:
@@ -323,7 +337,13 @@ def _run(preset: str | None, data: Path | None, out: Path, channels: str, resume
         kwargs["channels"] = int(channels)
     if kwargs.get("channels_b") is not None:
         kwargs["channels_b"] = int(kwargs["channels_b"])
-    config = TrainConfig.from_preset(preset, data=None if data is None else str(data), out=str(out), **kwargs)
+    kwargs["data"] = None if data is None else str(data)
+    config = TrainConfig.from_preset(preset, out=str(out), **kwargs)  # checks the flags before the recipe reads the data
+    if preset is None and recipe_mode == "auto" and not resume:
+        from .recipe import apply
+
+        main = os.environ.get("RANK", "0") == "0"
+        config = TrainConfig(**apply(kwargs, given, click.echo if main else lambda _: None), out=str(out))
     path = train(config, resume=resume, log=click.echo, progress=not quiet, given=given)
     if os.environ.get("RANK", "0") == "0":  # under torchrun only rank 0 reports
         click.echo(f"checkpoint: {path} (best validation epoch: {path.parent / 'best.pt'})")
