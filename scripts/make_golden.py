@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = Path("tests/data/golden")  # relative: checkpoints record their data roots relative to the repository root
 RUNS = Path("runs/golden")  # scratch run directories (git-ignored), relative so the recorded config is stable
 
-TINY = ["--epochs", "1", "--k", "4", "--width", "8", "--embedding-dim", "8", "--seed", "0", "--quiet"]
+TINY = ["--recipe", "off", "--epochs", "1", "--k", "4", "--width", "8", "--embedding-dim", "8", "--seed", "0", "--quiet"]
 FEW = ["--p", "4", "--batches-per-epoch", "3"]  # a few steps: the manifest tests need a checkpoint, not a good one
 #: per kind: siamese-train flags (besides --out), siamese-export flags (besides the checkpoint and -o). The image
 #: run trains long enough (AUC ~0.85) to give the SDK test distances that decide clearly on either side of a threshold

@@ -79,6 +79,13 @@ function withPreprocess(files, patch) {
   return new Map([...files, ['manifest.json', new TextEncoder().encode(JSON.stringify(manifest))]]);
 }
 
+/** The bundle's files as a bundle from before `threshold_support` (the key removed from every variant). */
+function withoutSupport(files) {
+  const manifest = JSON.parse(new TextDecoder().decode(files.get('manifest.json')));
+  for (const v of Object.values(manifest.variants)) delete v.threshold_support;
+  return new Map([...files, ['manifest.json', new TextEncoder().encode(JSON.stringify(manifest))]]);
+}
+
 /** `model.preprocess` of bundles whose manifest asks for another `resize` (letterbox, crop): `[{name, data}]`. */
 async function bundleCases(job) {
   const files = await bundleFiles(job);
@@ -142,6 +149,7 @@ async function runFormats(job, blobs) {
     tamperedOrtAuto: () => siamese.loadBundle(tampered, { variant: 'int8', modelFormat: 'auto' }),
     badFormat: () => siamese.loadBundle(bundle, { modelFormat: 'tflite' }),
     goldenSupport: async () => JSON.stringify((await siamese.loadBundle(job.bundle, { variant: 'fp32' })).thresholdSupport('eer')),
+    oldSupport: async () => JSON.stringify((await siamese.loadBundle(withoutSupport(await bundleFiles(job)), { variant: 'fp32' })).thresholdSupport('eer')),
   };
   for (const [name, fn] of Object.entries(cases)) {
     try {
