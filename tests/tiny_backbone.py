@@ -39,3 +39,15 @@ def tiny_resnet() -> nn.Module:
 def plain_mlp() -> nn.Module:
     """No fc/classifier/head attribute: the last Linear is the classifier."""
     return nn.Sequential(nn.Flatten(), nn.Linear(32 * 32, 24), nn.ReLU(), nn.Linear(24, 5))
+
+
+#: ImageNet's normalisation, as torchvision's and timm's pretrained weights expect it
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def tiny_resnet_rgb() -> nn.Module:
+    """An RGB TinyResNet whose factory declares the normalisation its weights expect."""
+    return TinyResNet(in_channels=3)
+
+
+tiny_resnet_rgb.mean, tiny_resnet_rgb.std = IMAGENET_MEAN, IMAGENET_STD

@@ -95,8 +95,10 @@ def test_backbone_classifier_rule_and_weights_refusals(tmp_path):
     for spec, msg in (("nosuch_mod_xyz:f", "not importable"), ("tiny_backbone:nope", "no attribute"), ("a b:c", "not 'package")):
         with pytest.raises(BackboneError, match=msg):
             UserBackbone(1, 8, (32, 32), factory=spec)
-    with pytest.raises(BackboneError, match="match --channels/--size"):
+    with pytest.raises(BackboneError, match=r"--channels 3 but the backbone's first layer \(stem.0: Conv2d\) takes 1 channel\(s\); pass --channels 1"):
         UserBackbone(3, 8, (32, 32), factory="tiny_backbone:tiny_resnet")
+    with pytest.raises(BackboneError, match="match --channels/--size"):
+        UserBackbone(1, 8, (4, 4), factory="tiny_backbone:plain_mlp")  # 16 inputs where its Linear takes 32 x 32
 
 
 def test_learned_head_bundle_scores_probabilities(learned_run, images, tiny_data):

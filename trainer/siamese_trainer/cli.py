@@ -17,7 +17,7 @@ try:  # Ctrl-C while the command starts up: one line, no traceback
     from siamese_sdk.cli import FriendlyCommand
     from siamese_sdk.errors import require_extra
 
-    from .config import ARCH_DEFAULTS, FACTORY_DEFAULTS
+    from .config import ARCH_DEFAULTS, DEFAULT_AUGMENT, FACTORY_DEFAULTS
     from .config import FIELD_DEFAULTS as D
 except KeyboardInterrupt:
     sys.stderr.write("interrupted while starting; nothing was written: rerun the command\n")
@@ -74,6 +74,16 @@ def _interrupted(out: Path) -> None:
 def _choice(name: str) -> str | None:
     """A numeric ``TrainConfig`` default as its ``click.Choice`` string."""
     return None if D[name] is None else str(D[name])
+
+
+def _floats(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[float, ...] | None:
+    """``--mean 0.485,0.456,0.406`` -> a tuple of floats."""
+    if value is None:
+        return None
+    try:
+        return tuple(float(v) for v in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a comma list of numbers, one per channel; e.g. 0.485,0.456,0.406") from None
 
 
 def _lr(x: float) -> str:
@@ -146,6 +156,40 @@ LR_DEFAULTS = "; ".join(
     type=click.Path(dir_okay=False, path_type=str),
     default=D["weights"],
     help="Local state_dict file for a package.module:factory backbone (loaded weights-only; nothing is downloaded).",
+)
+@click.option(
+    "--backbone-lr-mult",
+    type=click.FloatRange(min=0),
+    default=D["backbone_lr_mult"],
+    show_default=True,
+    help="The backbone (everything before the embedding layer) trains at --lr x this; the embedding head at --lr.",
+)
+@click.option(
+    "--freeze-epochs",
+    type=click.IntRange(min=0),
+    default=D["freeze_epochs"],
+    show_default=True,
+    help="Freeze the backbone (eval mode, no gradient) for the first N epochs while the head warms up, then train it.",
+)
+@click.option(
+    "--freeze-bn",
+    is_flag=True,
+    default=D["freeze_bn"],
+    help="Keep the backbone's BatchNorm running statistics as loaded (eval mode); their affine weights still train.",
+)
+@click.option(
+    "--mean",
+    callback=_floats,
+    default=D["mean"],
+    metavar="M[,M,M]",
+    help="Input normalisation mean per channel on [0, 1] pixels (recorded in the bundle). Default: the factory's declared mean, else 0.5.",
+)
+@click.option(
+    "--std",
+    callback=_floats,
+    default=D["std"],
+    metavar="S[,S,S]",
+    help="Input normalisation std per channel (e.g. ImageNet's 0.229,0.224,0.225). Default: the factory's declared std, else 0.5.",
 )
 @click.option(
     "--head",
@@ -263,13 +307,23 @@ LR_DEFAULTS = "; ".join(
     show_default=True,
     help="Fraction of classes held out for validation (never seen in training).",
 )
-@click.option("--augment/--no-augment", default=D["augment"], show_default=True, help="Random rotation/scale/shift.")
+@click.option(
+    "--augment",
+    is_flag=False,
+    flag_value=DEFAULT_AUGMENT,
+    default=D["augment"],
+    metavar="strokes|photos|none",
+    help="Augmentation family: strokes (handwriting, signatures: rotation/scale/shift, --thickness), photos (faces, "
+    f"objects: flip, resized crop, small rotation, brightness/contrast/gamma), none. Bare --augment: {DEFAULT_AUGMENT}. "
+    f"Default: {DEFAULT_AUGMENT}.",
+)
+@click.option("--no-augment", is_flag=True, help="The same as --augment none.")
 @click.option(
     "--thickness",
     type=click.FloatRange(0, 1),
     default=D["thickness"],
     show_default=True,
-    help="Stroke-width augmentation: blend each image with its 3x3 dilation or erosion by up to this weight (with --augment).",
+    help="Stroke-width augmentation: blend each image with its 3x3 dilation or erosion by up to this weight (with --augment strokes).",
 )
 @click.option("--seed", type=int, default=D["seed"], show_default=True, help="Seeds weights, sampling and augmentation (and the split, unless --split-seed).")
 @click.option(
@@ -329,8 +383,13 @@ def _run(
     ctx = click.get_current_context()
     source = click.core.ParameterSource.COMMANDLINE
     given = {n for n in ctx.params if ctx.get_parameter_source(n) == source} - {"out", "resume", "quiet", "recipe_mode"}
+    if kwargs.pop("no_augment"):  # the old spelling of --augment none
+        if kwargs["augment"] not in (None, "none"):
+            raise click.UsageError(f"--augment {kwargs['augment']} and --no-augment contradict each other; pass one")
+        kwargs["augment"] = "none"
+        given = (given - {"no_augment"}) | {"augment"}
     if preset is not None:  # the preset fills every flag the user did not type
-        kwargs = {k: v for k, v in kwargs.items() if ctx.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE}
+        kwargs = {k: v for k, v in kwargs.items() if k in given}
         if ctx.get_parameter_source("channels") == click.core.ParameterSource.COMMANDLINE:
             kwargs["channels"] = int(channels)
     else:
@@ -338,8 +397,9 @@ def _run(
     if kwargs.get("channels_b") is not None:
         kwargs["channels_b"] = int(kwargs["channels_b"])
     kwargs["data"] = None if data is None else str(data)
-    config = TrainConfig.from_preset(preset, out=str(out), **kwargs)  # checks the flags before the recipe reads the data
+    config = TrainConfig.from_preset(preset, out=str(out), **kwargs)
     if preset is None and recipe_mode == "auto" and not resume:
+        config.resolved()  # bad flags fail before the recipe reads the data
         from .recipe import apply
 
         main = os.environ.get("RANK", "0") == "0"

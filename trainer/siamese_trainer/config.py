@@ -54,6 +54,8 @@ DEFAULT_LR = {a: d.lr for a, d in ARCH_DEFAULTS.items()}
 ARCH_NORMS = {a: d.norms for a, d in ARCH_DEFAULTS.items() if d.norms}
 #: CSV text/dialog runs: tokens kept per item when ``--max-length`` is not given
 DEFAULT_MAX_LENGTH = {"text": 64, "dialog": 128}
+#: the augmentation family (``data.augment.FAMILIES``) of a bare ``--augment`` and of a run that names none
+DEFAULT_AUGMENT = "strokes"
 
 
 #: an input size: ``N`` px square, or ``(H, W)`` px (height first) when not square
@@ -116,7 +118,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         batches_per_epoch=300,
         lr=2e-3,
         val_fraction=0.1,
-        augment=True,
+        augment="strokes",
         thickness=0.6,
         rotate_classes=True,
         select="oneshot",
@@ -165,6 +167,13 @@ class TrainConfig:
     norm: str | None = None
     weights: str | None = None
     head: str = "metric"
+    #: input normalisation per channel (None: the factory's declared ``mean``/``std``, else 0.5)
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    # -- fine-tuning a backbone (``finetune``): its lr factor, epochs frozen first, BatchNorm statistics kept
+    backbone_lr_mult: float = 1.0
+    freeze_epochs: int = 0
+    freeze_bn: bool = False
     # -- two-branch (pseudo-Siamese) runs: branch b
     pseudo: bool = False
     data_b: str | None = None
@@ -173,7 +182,9 @@ class TrainConfig:
     channels_b: int | None = None
     # -- split, augmentation, selection
     val_fraction: float = 0.2
-    augment: bool = True
+    #: an augmentation family (``data.augment.FAMILIES``); None: not given (``resolved``: ``DEFAULT_AUGMENT``).
+    #: Checkpoints written before the families store True / False: read as strokes / none.
+    augment: str | None = None
     thickness: float = 0.0
     rotate_classes: bool = False
     select: str = "auc"
@@ -193,6 +204,11 @@ class TrainConfig:
     vocab_size: int = 20000
 
     def __post_init__(self) -> None:
+        if isinstance(self.augment, bool):  # a checkpoint's --augment/--no-augment
+            self.augment = "strokes" if self.augment else "none"
+        for name in ("mean", "std"):  # lists from JSON or a checkpoint -> tuples
+            if getattr(self, name) is not None:
+                setattr(self, name, tuple(float(v) for v in getattr(self, name)))
         self.size = parse_size(self.size, "--size")
         self.size_b = parse_size(self.size_b, "--size-b")
 
@@ -210,8 +226,9 @@ class TrainConfig:
 
     def resolved(self) -> TrainConfig:
         """A copy with every ``None`` default filled in and values checked (``InputError`` if off)."""
+        from .data.augment import family_name
         from .losses import LOSSES
-        from .models.backbones import is_factory_spec, resolve_factory
+        from .models.backbones import declared_normalization, is_factory_spec, resolve_factory
         from .models.encoders import ARCHS
 
         if self.loss not in LOSSES:
@@ -254,8 +271,14 @@ class TrainConfig:
         if self.loss == "ntxent" and self.pseudo:
             raise InputError("--loss ntxent is not available for pseudo-Siamese runs yet; use --loss triplet or contrastive")
         normalize = self.loss != "contrastive" if self.normalize is None else self.normalize
+        mean, std = self._normalization(declared_normalization(self.arch) if is_factory_spec(self.arch) else None)
+        if not self.backbone_lr_mult >= 0 or self.freeze_epochs < 0:
+            raise InputError("--backbone-lr-mult must be >= 0 and --freeze-epochs >= 0")
         return dataclasses.replace(
             self,
+            augment=family_name(DEFAULT_AUGMENT if self.augment is None else self.augment),
+            mean=mean,
+            std=std,
             normalize=normalize,
             margin=(0.2 if triplet else 2.0) if self.margin is None else self.margin,
             size=arch_defaults(self.arch).size if self.size is None else self.size,
@@ -264,6 +287,23 @@ class TrainConfig:
             lr=lr,
             size_b=(self.size_b or (DEFAULT_SIZE.get(self.arch_b) if self.arch_b not in (None, self.arch) else None)) if self.pseudo else None,
         )
+
+    def _normalization(self, declared: tuple[tuple[float, ...], tuple[float, ...]] | None) -> tuple[tuple[float, ...], ...]:
+        """``(mean, std)`` of branch a: each ``--mean``/``--std`` if given, else the factory's ``declared``, else 0.5."""
+        if declared is not None and len(declared[0]) != self.channels and self.mean is None:
+            raise InputError(
+                f"--channels {self.channels} but {self.arch} declares a {len(declared[0])}-channel mean/std; pass "
+                f"--channels {len(declared[0])} (grey images are converted to RGB by repeating the channel)"
+            )
+        out = []
+        for name, given, i in (("mean", self.mean, 0), ("std", self.std, 1)):
+            value = given if given is not None else declared[i] if declared is not None else (0.5,) * self.channels
+            if len(value) != self.channels:
+                raise InputError(f"--{name} has {len(value)} value(s); --channels {self.channels} needs {self.channels}")
+            out.append(tuple(float(v) for v in value))
+        if any(v <= 0 for v in out[1]):
+            raise InputError(f"--std {','.join(map(str, out[1]))} must be > 0 per channel")
+        return tuple(out)
 
     def arch_kwargs(self, arch: str | None = None) -> dict[str, Any]:
         """Extra constructor arguments of ``arch`` (default ``self.arch``; saved in the checkpoint for export)."""
@@ -275,14 +315,16 @@ class TrainConfig:
         return {}
 
     def preprocess(self, size: Size | None = None, channels: int | None = None) -> Preprocess:
-        """The SDK preprocessing of branch a (or of ``size``, ``channels``): ``resize``/``fill`` as configured,
-        mean = std = 0.5 per channel."""
+        """The SDK preprocessing of branch a (``--mean``/``--std``, default 0.5 per channel; ``resize``/``fill`` as
+        configured), or of ``size``, ``channels`` (mean = std = 0.5 per channel)."""
+        branch_a = size is None and channels is None
         size, channels = size or self.size, channels or self.channels
+        mean, std = (self.mean, self.std) if branch_a and self.mean and self.std else ((0.5,) * channels, (0.5,) * channels)
         return Preprocess(
             size=size_hw(size),  # type: ignore[arg-type]
             channels=channels,
-            mean=(0.5,) * channels,
-            std=(0.5,) * channels,
+            mean=mean,
+            std=std,
             resize=self.resize,
             fill=self.fill,
         )

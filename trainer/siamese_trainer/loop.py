@@ -1,9 +1,9 @@
 """The one training loop, for every kind of run; what differs per kind is a small ``Task`` (``tasks/``).
 
-``fit(task, state)`` runs: build the model (seeded), AdamW over the task's parameters and a cosine schedule
-over ``epochs x batches``; on resume load the weights, optimizer and schedule and re-plan the schedule when
+``fit(task, state)`` runs: build the model (seeded), AdamW over the task's parameters (the backbone's in a
+group of its own with ``--backbone-lr-mult``, ``finetune``) and a cosine schedule over ``epochs x batches``; on resume load the weights, optimizer and schedule and re-plan the schedule when
 ``--epochs`` was raised; then per epoch: seed ``seed * 100_003 + epoch`` (augmentation, mining), train on
-the task's batches, validate, log, write ``model.pt`` (and ``best.pt`` when the ``--select`` metric
+the task's batches (the backbone frozen for the first ``--freeze-epochs``), validate, log, write ``model.pt`` (and ``best.pt`` when the ``--select`` metric
 improved) atomically, ``metrics.json``, and stop early after ``--patience`` epochs without improvement.
 Under ``torchrun`` only rank 0 validates, logs and writes; the loss is scaled by the world size so DDP's
 gradient averaging gives the single-process gradient.
@@ -25,7 +25,7 @@ import click
 import torch
 from siamese_sdk.atomic import write_text_atomic
 
-from . import checkpoint, distributed
+from . import checkpoint, distributed, finetune
 from .checkpoint import Checkpoint
 from .config import TrainConfig
 from .distributed import World
@@ -102,6 +102,10 @@ class Task:
         """What the optimizer trains."""
         raise NotImplementedError
 
+    def backbones(self) -> list[torch.nn.Module]:
+        """The image backbones ``--backbone-lr-mult``, ``--freeze-epochs``, ``--freeze-bn`` act on (``finetune``)."""
+        return []
+
     def batches_per_epoch(self) -> int:
         raise NotImplementedError
 
@@ -174,7 +178,9 @@ def fit(task: Task, state: Checkpoint | None, log: Callable[[str], None] = print
     log(f"threads: {threads} ({why})")
     torch.manual_seed(config.seed)
     task.build()
-    optimizer = torch.optim.AdamW(task.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    finetune.check(config, task.backbones(), world.enabled)
+    params = finetune.param_groups(task.parameters(), task.backbones(), config.lr, config.backbone_lr_mult)
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     steps = task.batches_per_epoch()
     if state is not None:
         task.load_state(state)
@@ -191,6 +197,9 @@ def fit(task: Task, state: Checkpoint | None, log: Callable[[str], None] = print
         t0 = time.perf_counter()
         torch.manual_seed(config.seed * 100_003 + epoch)  # augmentation + mining stream of this epoch
         task.train_mode()
+        note = finetune.set_epoch(task.backbones(), config, epoch)
+        if note:
+            log(note)
         total, n = 0.0, 0
         with _progress(task.batches(epoch), f"epoch {epoch + 1}/{config.epochs}", progress) as it:
             for batch in it:

@@ -155,8 +155,8 @@ def pick(profile: DataProfile, val_fraction: float = 0.2) -> dict[str, tuple[Any
     return out
 
 
-#: what the recipe leaves to an explicit ``--arch`` (its own input size, width and learning rate)
-ARCH_FIELDS = ("size", "resize", "lr")
+#: what the recipe leaves to an explicit ``--arch`` (its own input size, channels and learning rate)
+ARCH_FIELDS = ("size", "resize", "channels", "lr")
 
 
 def choose(root: str | Path, given: Collection[str], arch_given: bool = False, val_fraction: float = 0.2) -> tuple[DataProfile, dict[str, Any], dict[str, str]]:

@@ -1,4 +1,4 @@
-"""Datasets for training: class-split image folders, the embedded Omniglot subset, augmentation.
+"""Datasets for training: class-split image folders, the embedded Omniglot subset (augmentation: ``augment``).
 
 Images are read by ``siamese_sdk.preprocess.to_array``, the function the deployed SDK uses, so training
 sees exactly the inputs a bundle will.
@@ -12,13 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from siamese_sdk.errors import InputError
 from siamese_sdk.format.manifest import Preprocess
 from siamese_sdk.format.pixels import to_array
 from siamese_sdk.tools.imagefolder import ImageFolder
 
 from ..embedded import embedded_root
+from .augment import random_affine, random_thickness  # noqa: F401  (their former home)
 
 EMBEDDED = "embedded:omniglot_mini"
 #: preload images into memory when the dataset's float32 tensor is smaller than this
@@ -110,41 +110,6 @@ class ImageDataset(torch.utils.data.Dataset):
         if self._cache is not None:
             return self._cache
         return torch.from_numpy(np.stack([to_array(p, self.preprocess) for p in self.folder.paths]))
-
-
-def random_affine(
-    x: torch.Tensor, degrees: float = 10.0, scale: float = 0.1, shift: float = 0.1, offset: int = 0, total: int | None = None
-) -> torch.Tensor:
-    """Random rotation, scaling and shift per image of a ``(B, C, H, W)`` batch (global torch RNG).
-
-    Edges are filled from the border (the background for Omniglot-like images). Under multi-process
-    training, parameters are drawn for the ``total`` images of the global batch and rows
-    ``offset : offset + B`` are used, so every rank draws exactly what a single process would.
-    """
-    b = x.shape[0]
-    n = total or b
-    angle = ((torch.rand(n) * 2 - 1) * math.radians(degrees))[offset : offset + b]
-    s = (1 + (torch.rand(n) * 2 - 1) * scale)[offset : offset + b]
-    t = ((torch.rand(n, 2) * 2 - 1) * shift * 2)[offset : offset + b]
-    cos, sin = torch.cos(angle) / s, torch.sin(angle) / s
-    theta = torch.stack([torch.stack([cos, -sin, t[:, 0]], 1), torch.stack([sin, cos, t[:, 1]], 1)], 1)
-    grid = F.affine_grid(theta.to(x), list(x.shape), align_corners=False)
-    return F.grid_sample(x, grid, padding_mode="border", align_corners=False)
-
-
-def random_thickness(x: torch.Tensor, amount: float, offset: int = 0, total: int | None = None) -> torch.Tensor:
-    """Randomly thicken or thin the strokes of each image of a ``(B, C, H, W)`` batch (global torch RNG).
-
-    Each image is blended with its 3 x 3 grey dilation (``a > 0``) or erosion (``a < 0``) by a weight
-    ``a`` drawn uniformly from ``[-amount, amount]``: drawers differ in pen width (Omniglot's Braille dots
-    run from blobs to single faint pixels at 28 px), and the embedding should not. Works for either
-    polarity, since both directions are drawn. ``offset``/``total`` as in ``random_affine``.
-    """
-    b = x.shape[0]
-    a = ((torch.rand(total or b) * 2 - 1) * amount)[offset : offset + b].to(x).view(b, 1, 1, 1)
-    grown = F.max_pool2d(x, 3, stride=1, padding=1)  # brighter structures grow
-    shrunk = -F.max_pool2d(-x, 3, stride=1, padding=1)  # darker structures grow
-    return x + a.clamp(min=0) * (grown - x) + (-a).clamp(min=0) * (shrunk - x)
 
 
 class RotatedClasses(torch.utils.data.Dataset):

@@ -17,7 +17,7 @@ from .. import checkpoint
 from ..config import DEFAULT_MAX_LENGTH
 from ..models.encoders import Encoder
 from ..models.text_encoders import TextEncoder
-from .images import random_affine
+from . import augment
 from .table_split import TableSplit
 from .tables import Table
 
@@ -96,7 +96,10 @@ class ImageItems:
 
     def collate(self, feats: list, device: str, train: bool = False) -> tuple[torch.Tensor, ...]:
         x = torch.from_numpy(np.stack(feats)).to(device)
-        return (random_affine(x) if train and self.config.augment else x,)
+        if train:
+            c, pre = self.config, self.preprocess
+            x = augment.apply(x, str(c.augment), c.thickness, pre.mean, pre.std)
+        return (x,)
 
     def describe(self) -> str:
         return f"{len(self._cache)} distinct images"

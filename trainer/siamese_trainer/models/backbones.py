@@ -13,6 +13,14 @@ order is, provided it is the module's last leaf. The remaining output, flattened
 feature; ``F`` is found by a dummy forward at the training input size, and a linear projection maps it
 to the embedding dim. The checkpoint records the factory string, so ``siamese-export`` rebuilds the
 module by importing it again (and says so in one line when it cannot).
+
+**Normalisation**: a factory may declare the input normalisation its weights expect as attributes ``mean``
+and ``std`` (one value per channel, on ``[0, 1]`` pixels), e.g. ImageNet's for a torchvision or timm model
+(``resnet18.mean = (0.485, 0.456, 0.406)``); ``--mean``/``--std`` override it. The values go into the
+checkpoint's preprocess and so into the bundle manifest, and the SDK feeds the backbone exactly that.
+
+**Channels**: the first layer with an ``in_channels`` attribute (a convolution) must take ``--channels``;
+otherwise a one-line error names the fix (``--channels 3`` converts grey images to RGB by repeating the channel).
 """
 
 from __future__ import annotations
@@ -57,6 +65,35 @@ def resolve_factory(spec: str) -> Callable[[], nn.Module]:
     if not callable(obj):
         raise BackboneError(f"{spec} is not callable; --arch needs a function or class returning an nn.Module")
     return obj
+
+
+def declared_normalization(spec: str) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+    """``(mean, std)`` the factory of ``spec`` declares (its ``mean``/``std`` attributes), or None if it declares none."""
+    factory = resolve_factory(spec)
+    mean, std = getattr(factory, "mean", None), getattr(factory, "std", None)
+    if mean is None and std is None:
+        return None
+    try:
+        mean, std = tuple(float(v) for v in mean), tuple(float(v) for v in std)  # type: ignore[union-attr]
+    except TypeError:
+        raise BackboneError(f"{spec} declares mean/std {mean!r}/{std!r}; declare both, one number per channel") from None
+    if len(mean) != len(std) or len(mean) not in (1, 3):
+        raise BackboneError(f"{spec} declares {len(mean)} mean and {len(std)} std values; declare 1 or 3 of each")
+    return mean, std
+
+
+def check_channels(module: nn.Module, in_channels: int) -> None:
+    """``BackboneError`` when the first layer of ``module`` with ``in_channels`` takes another channel count."""
+    for name, layer in module.named_modules():
+        takes = getattr(layer, "in_channels", None)
+        if isinstance(takes, int):
+            if takes != in_channels:
+                how = "grey images are converted to RGB by repeating the channel" if takes == 3 else "RGB images are converted to grey"
+                raise BackboneError(
+                    f"--channels {in_channels} but the backbone's first layer ({name}: {type(layer).__name__}) takes "
+                    f"{takes} channel(s); pass --channels {takes} ({how})"
+                )
+            return
 
 
 def load_weights(module: nn.Module, path: str | Path) -> None:
@@ -120,6 +157,7 @@ class UserBackbone(nn.Module):
             load_weights(made, weights)
         self.removed = remove_classifier(made)
         self.body = made
+        check_channels(made, in_channels)
         try:
             with torch.no_grad():
                 was = made.training

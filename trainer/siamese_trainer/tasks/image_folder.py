@@ -20,10 +20,11 @@ from siamese_sdk.errors import InputError
 from siamese_sdk.eval import oneshot
 from siamese_sdk.tools.imagefolder import ImageFolder, PathTable
 
-from .. import checkpoint, data, distances, distributed, loop
+from .. import checkpoint, data, distances, distributed, finetune, loop
 from ..advice import warn_classes
 from ..checkpoint import Checkpoint
 from ..config import TrainConfig
+from ..data import augment
 from ..data.sampling import PKSampler
 from ..evaluate import ROW_METRICS, embed, verification_metrics
 from ..models.encoders import Encoder
@@ -108,6 +109,9 @@ class ImageFolderTask(loop.Task):
         # a learned head lives in the loss and trains jointly with the encoder; metric losses have no parameters
         return [*self.encoder.parameters(), *self.loss_fn.parameters()]
 
+    def backbones(self) -> list[torch.nn.Module]:
+        return [b] if (b := finetune.body(self.encoder)) is not None else []
+
     def batches_per_epoch(self) -> int:
         return len(self.sampler)
 
@@ -135,10 +139,8 @@ class ImageFolderTask(loop.Task):
     def batch_loss(self, batch: Any) -> torch.Tensor:
         config, world = self.config, self.world
         x, y = (t.to(config.device) for t in batch)
-        if config.augment:
-            x = data.random_affine(x, offset=world.rank * x.shape[0], total=world.size * x.shape[0])
-            if config.thickness > 0:
-                x = data.random_thickness(x, config.thickness, world.rank * x.shape[0], world.size * x.shape[0])
+        pre, b = self.pre, x.shape[0]
+        x = augment.apply(x, str(config.augment), config.thickness, pre.mean, pre.std, world.rank * b, world.size * b)
         # mining and loss see the global batch; the loop's x world.size undoes DDP's gradient averaging
         return self.loss_fn(distributed.gather(self.model(x), world), distributed.gather(y, world))
 

@@ -33,7 +33,7 @@ from siamese_sdk.atomic import write_text_atomic
 from siamese_sdk.errors import InputError
 from siamese_sdk.eval import metrics
 
-from .. import checkpoint, distances, loop
+from .. import checkpoint, distances, finetune, loop
 from ..advice import warn_classes
 from ..checkpoint import Checkpoint
 from ..config import TrainConfig
@@ -77,6 +77,9 @@ class TableTask(loop.Task):
 
     def parameters(self) -> list[torch.nn.Parameter]:
         return list(self.encoder.parameters())
+
+    def backbones(self) -> list[torch.nn.Module]:
+        return [b] if (b := finetune.body(self.encoder)) is not None else []
 
     def batches_per_epoch(self) -> int:
         return len(self.sampler) if self.sampler is not None else len(row_batches(self.table, self.split, self.config, 0))

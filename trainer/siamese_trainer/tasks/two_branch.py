@@ -25,10 +25,11 @@ from siamese_sdk.atomic import write_text_atomic
 from siamese_sdk.errors import InputError
 from siamese_sdk.tools.imagefolder import ImageFolder
 
-from .. import checkpoint, data, loop
+from .. import checkpoint, data, finetune, loop
 from ..advice import warn_classes
 from ..checkpoint import Checkpoint
 from ..config import TrainConfig, size_hw
+from ..data import augment
 from ..data.sampling import PKSampler
 from ..evaluate import ROW_METRICS, cross_metrics, embed
 from ..losses.cross_branch import CrossBranchLoss
@@ -86,6 +87,9 @@ class TwoBranchTask(loop.Task):
     def parameters(self) -> list[torch.nn.Parameter]:
         return [*self.enc_a.parameters(), *self.enc_b.parameters()]
 
+    def backbones(self) -> list[torch.nn.Module]:
+        return [b] if (b := finetune.body(self.enc_a)) is not None else []  # branch a's: the one --weights loads
+
     def batches_per_epoch(self) -> int:
         return len(self.sampler)
 
@@ -119,8 +123,9 @@ class TwoBranchTask(loop.Task):
     def batch_loss(self, batch: tuple[np.ndarray, np.ndarray]) -> torch.Tensor:
         (ia, ib), device = batch, self.config.device
         a_img, b_img = self.xa[ia].to(device), self.xb[ib].to(device)
-        if self.config.augment:
-            a_img, b_img = data.random_affine(a_img), data.random_affine(b_img)
+        c = self.config
+        a_img = augment.apply(a_img, str(c.augment), c.thickness, self.pre_a.mean, self.pre_a.std)
+        b_img = augment.apply(b_img, str(c.augment), c.thickness, self.pre_b.mean, self.pre_b.std)
         ya, yb = torch.from_numpy(self.train_a.labels[ia]).to(device), torch.from_numpy(self.train_b.labels[ib]).to(device)
         return self.loss_fn(self.enc_a(a_img), ya, self.enc_b(b_img), yb)
 
