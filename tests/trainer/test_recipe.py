@@ -56,9 +56,10 @@ def test_picks_follow_the_data():
     assert faces["size"][0] == (64, 56) and faces["resize"][0] == "letterbox"  # tall: 112 x 92 keeps its aspect
     assert faces["augment"][0] == "photos" and faces["loss"][0] == "ntxent" and "thickness" not in faces
     assert faces["p"][0] == 16 and faces["k"][0] == 4 and faces["channels"][0] == 1
+    assert faces["select"][0] == "last"  # 8 validation classes cannot pick an epoch
     omniglot = recipe.pick(profile(height=105, width=105, strokes=True, classes=964, images=19280, per_class=20))
     assert omniglot["size"][0] == 28 and omniglot["resize"][0] == "stretch" and omniglot["augment"][0] == "strokes"
-    assert omniglot["p"][0] == 32 and omniglot["thickness"][0] == 0.6
+    assert omniglot["p"][0] == 32 and omniglot["thickness"][0] == 0.6 and "select" not in omniglot
     signatures = recipe.pick(profile(height=200, width=600, strokes=True))
     assert signatures["size"][0] == (48, 144) and signatures["resize"][0] == "letterbox"
     few = recipe.pick(profile(classes=5, images=15, per_class=3, grey=False))
@@ -87,6 +88,8 @@ def test_cli_prints_and_records_the_recipe(tmp_path):
     assert "recipe: 8 classes, 40 images" in output and "--augment photos" in output and "--loss ntxent" not in output
     assert config["loss"] == "triplet" and config["resize"] == "letterbox" and tuple(config["size"]) == (48, 64)
     assert config["recipe"]["augment"].startswith("photos (") and "loss" not in config["recipe"]
+    assert config["select"] == "last"  # 2 validation classes: best.pt is the last epoch
+    assert checkpoint.load(tmp_path / "run" / "best.pt")["epoch"] == 1
 
 
 def test_recipe_off_keeps_the_fixed_defaults(tmp_path):

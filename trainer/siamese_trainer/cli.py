@@ -292,10 +292,11 @@ LR_DEFAULTS = "; ".join(
 )
 @click.option(
     "--select",
-    type=click.Choice(["auc", "oneshot"]),
+    type=click.Choice(["auc", "oneshot", "last"]),
     default=D["select"],
     show_default=True,
-    help="Validation metric that picks best.pt: ROC AUC, or 20-way 1-shot accuracy.",
+    help="What picks best.pt: validation ROC AUC, 20-way 1-shot accuracy, or last (the last epoch: for a validation "
+    "set too small to choose by).",
 )
 @click.option(
     "--patience", type=click.IntRange(min=1), default=D["patience"], help="Stop after this many epochs without a better --select metric."

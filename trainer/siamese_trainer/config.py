@@ -261,8 +261,8 @@ class TrainConfig:
         lr = arch_defaults(self.arch).lr if self.lr is None else self.lr
         if self.epochs < 1 or self.embedding_dim < 1 or self.p < 2 or self.k < 2 or lr <= 0:
             raise InputError("--epochs, --embedding-dim must be >= 1, --p and --k >= 2, --lr > 0")
-        if self.select not in ("auc", "oneshot"):
-            raise InputError(f"--select {self.select!r} unknown; expected auc or oneshot")
+        if self.select not in ("auc", "oneshot", "last"):
+            raise InputError(f"--select {self.select!r} unknown; expected auc, oneshot or last")
         if self.channels not in (1, 3) or (self.channels_b or 1) not in (1, 3):
             raise InputError(f"--channels {self.channels} invalid; use 1 (grayscale) or 3 (RGB)")
         triplet = self.loss == "triplet"

@@ -191,7 +191,7 @@ def fit(task: Task, state: Checkpoint | None, log: Callable[[str], None] = print
         log(f"{ckpt_path} already completed {start} epoch(s); pass a larger --epochs to train on")
         return ckpt_path
     log(task.describe())
-    key = "oneshot" if config.select == "oneshot" else "auc"
+    key = {"oneshot": "oneshot", "last": "epoch"}.get(config.select, "auc")  # "last": every epoch is the best
     best = max((row.get(key, -1.0) for row in history), default=-1.0)
     for epoch in range(start, config.epochs):
         t0 = time.perf_counter()

@@ -20,6 +20,8 @@ from siamese_sdk.errors import InputError
 from siamese_sdk.format.pixels import open_image
 from siamese_sdk.tools.imagefolder import ImageFolder
 
+from .advice import MIN_VAL_CLASSES
+
 #: images read to profile a folder (spread evenly over its classes)
 SAMPLE = 96
 #: a pixel this close to black or white (0-255) counts as ink or paper
@@ -152,6 +154,9 @@ def pick(profile: DataProfile, val_fraction: float = 0.2) -> dict[str, tuple[Any
     }
     if profile.strokes:
         out["thickness"] = (0.6, "pen widths differ between writers")
+    val_classes = profile.classes - train_classes
+    if val_classes < MIN_VAL_CLASSES:
+        out["select"] = ("last", f"{val_classes} validation classes are too few to pick an epoch by (< {MIN_VAL_CLASSES}): best.pt is the last")
     return out
 
 

@@ -168,7 +168,7 @@ def train_table(
         config = dataclasses.replace(config, loss="contrastive")
     elif table.layout == "triplets":
         config = dataclasses.replace(config, loss="triplet")
-    if config.select != "auc":
+    if config.select == "oneshot":
         raise InputError("--select oneshot is for image folders; CSV runs select the best epoch by validation AUC")
     if config.head == "learned":
         raise InputError("--head learned is for image folders; CSV runs score pairs with the --metric distance")
