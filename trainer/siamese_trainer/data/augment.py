@@ -28,7 +28,7 @@ class Family:
     ``affine``: ``(degrees, scale, shift)`` of ``random_affine`` (rotation in degrees, scale and shift as
     fractions); ``stroke_width``: ``--thickness`` applies (``random_thickness``); ``flip``: probability of a
     horizontal flip; ``crop_scale``: area fraction range of a random resized crop (None: no crop),
-    ``crop_ratio``: its width/height range, ``degrees``: rotation drawn from ``[-degrees, degrees]`` with the
+    ``crop_ratio``: its shape range relative to the image's aspect, ``degrees``: rotation drawn from ``[-degrees, degrees]`` with the
     crop; ``brightness``, ``contrast``, ``gamma``: factors drawn from ``[1 - v, 1 + v]`` on ``[0, 1]`` pixels.
     """
 
@@ -125,16 +125,19 @@ def random_resized_crop(
 ) -> torch.Tensor:
     """A random crop of each image, rotated by up to ``degrees``, resized back to ``(H, W)`` (one bilinear resample).
 
-    The crop covers an area fraction drawn from ``scale`` with a width/height (in px) drawn log-uniformly from
-    ``ratio``, each side at most the image's, centred anywhere it fits (``torchvision``'s RandomResizedCrop
-    without its retries). Rotation corners are filled from the border.
+    The crop covers an area fraction drawn from ``scale`` with a shape drawn log-uniformly from ``ratio``,
+    relative to the image's own aspect (1: the image's shape, so a non-square input is not distorted), each side
+    at most the image's, centred anywhere it fits (``torchvision``'s RandomResizedCrop without its retries, for
+    a square input). Rotation corners are filled from the border.
     """
     b, _, h, w = x.shape
     n, rows = total or b, slice(offset, offset + b)
     area = _uniform(n, *scale, rows)
     aspect = torch.exp(_uniform(n, math.log(ratio[0]), math.log(ratio[1]), rows))
-    cw = torch.sqrt(area * aspect * h / w).clamp(max=1.0)  # crop width as a fraction of the image width
-    ch = torch.sqrt(area / aspect * w / h).clamp(max=1.0)
+    # aspect is relative to the image's own: 1 keeps its shape (an absolute ratio would stretch every crop of
+    # a 4:3 face by up to 4/3 when it is resized back to the input)
+    cw = torch.sqrt(area * aspect).clamp(max=1.0)  # crop width as a fraction of the image width
+    ch = torch.sqrt(area / aspect).clamp(max=1.0)
     cx, cy = _uniform(n, -1.0, 1.0, rows) * (1 - cw), _uniform(n, -1.0, 1.0, rows) * (1 - ch)
     angle = _uniform(n, -math.radians(degrees), math.radians(degrees), rows)
     cos, sin = torch.cos(angle), torch.sin(angle)
