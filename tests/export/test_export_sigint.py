@@ -19,7 +19,7 @@ def _args(out: Path) -> list[str]:
 @pytest.mark.parametrize(
     "after, wait_for",
     # as it starts; importing torch (seconds); inside torch.onnx.export (which imports more of torch lazily)
-    [(0.02, "started"), (1.0, "started"), (3.0, "started"), (5.0, "started"), (0.5, "[1/5]"), (3.0, "[1/5]")],
+    [(0.02, "started"), (1.0, "started"), (2.0, "started"), (3.0, "started"), (0.1, "[1/5]"), (0.5, "[1/5]")],
 )
 def test_sigint_during_export(tmp_path, after, wait_for):
     from siamese_export.cli import main
