@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 from siamese_sdk import load
+from siamese_sdk.atomic import write_text_atomic
 from siamese_sdk.format.manifest import read_manifest
 from siamese_sdk.tools import competitors, limit
 
@@ -77,8 +78,8 @@ def table(rounds: list[dict[str, Any]], macs: int, bundle: Path) -> str:
     for n in names:
         lim = "int8_gop_s" if n.startswith("int8") else "fp32_gop_s"
         cells = [f"{med(lambda r, k=f'{n}_b{b}{s}': r['sdk'][k]):.0f}" for b in BATCHES for s in ("_before", "")]
-        gop = med(lambda r, n=n: 2 * r["sdk"][f"{n}_b64"] * macs / 1e9)
-        share = med(lambda r, n=n, lim=lim: 2 * r["sdk"][f"{n}_b64"] * macs / 1e9 / r["limit"][lim])
+        gop = med(lambda r, n=n, lim=lim: limit.share(r["sdk"][f"{n}_b64"], macs, r["limit"][lim])[0])
+        share = med(lambda r, n=n, lim=lim: limit.share(r["sdk"][f"{n}_b64"], macs, r["limit"][lim])[1])
         lines.append(f"| {n} | " + " | ".join(cells) + f" | {gop:.0f} | {share:.1%} |")
     lines += [
         "",
@@ -132,9 +133,9 @@ def main() -> None:
     md = table(rounds, macs, args.bundle)
     print(md)
     if args.markdown:
-        args.markdown.write_text(md)
+        write_text_atomic(args.markdown, md)
     if args.json:
-        args.json.write_text(json.dumps({"macs_per_item": macs, "rounds": rounds}, indent=1, default=str))
+        write_text_atomic(args.json, json.dumps({"macs_per_item": macs, "rounds": rounds}, indent=1, default=str))
 
 
 if __name__ == "__main__":

@@ -25,6 +25,16 @@ def tiny_data(tmp_path_factory) -> Path:
     return make_tiny_dataset(tmp_path_factory.mktemp("data") / "omniglot")
 
 
+@pytest.fixture
+def golden_folder(tmp_path) -> Path:
+    """The six golden images (``tests/data/golden/images``) as three class folders (a, b, c), two each."""
+    root = tmp_path / "mine"
+    for img in sorted((Path(__file__).resolve().parent / "data" / "golden" / "images").glob("*.png")):
+        (root / img.name[0]).mkdir(parents=True, exist_ok=True)
+        shutil.copy(img, root / img.name[0] / img.name)
+    return root
+
+
 @pytest.fixture(scope="session")
 def trained_run(tiny_data, tmp_path_factory) -> Path:
     """A run directory with model.pt from a few real training steps (contrastive, convnet4)."""

@@ -59,6 +59,8 @@ def export_bundle(checkpoint_path: str | Path, out: str | Path | None = None, op
         raise InputError(f"int8 weight bits {opts.int8_weight_bits!r} invalid; pass --int8-weight-bits 8 or 7")
     if opts.tta not in SHIFTS:
         raise InputError(f"test-time augmentation {opts.tta!r} unknown; pass --tta {' or '.join(SHIFTS)}")
+    if opts.threshold_support not in support.MODES:
+        raise InputError(f"threshold support {opts.threshold_support!r} unknown; pass --threshold-support warn or refuse")
     ckpt_path = checkpoint_of(Path(checkpoint_path), opts.log)
     ckpt = checkpoint.load(ckpt_path)
     out = Path(out) if out is not None else ckpt_path.parent / "bundle"
@@ -193,7 +195,9 @@ def _measure(
         }
         scores = source.scores(model, emb)
         m, t = metrics.summarize(scores, source.same, model.manifest.higher_is_closer)
-        supports[name] = support.threshold_support(scores, source.same, source.pair_classes, model.manifest.higher_is_closer)
+        supports[name] = support.threshold_support(
+            scores, source.same, source.pair_classes, model.manifest.higher_is_closer, thresholds=t
+        )
         if name != "fp32":
             for enc, e in emb.items():
                 c = cosine(embeddings["fp32"][enc], e)

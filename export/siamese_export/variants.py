@@ -38,7 +38,7 @@ class Build:
     work: Path
     calibration: Callable[[], np.ndarray]
     batch: int
-    weight_bits: int = 8
+    weight_bits: int
 
 
 def _static_int8(b: Build) -> dict:

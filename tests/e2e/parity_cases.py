@@ -1,5 +1,5 @@
 """The generated images of the browser parity test (``test_browser_parity.py``): PNGs that take every path of the
-preprocessing (filters, sizes, modes, translucency), one JPEG, and a ``Preprocess`` spec as the page's JSON."""
+preprocessing (filters, sizes, modes, translucency), and one JPEG."""
 
 from __future__ import annotations
 
@@ -95,7 +95,3 @@ def jpeg_case() -> dict:
     colour_image().resize((45, 37), Image.Resampling.BICUBIC).save(buf, format="JPEG", quality=90)  # 4:2:0 chroma
     spec = Preprocess(size=(24, 30), channels=3, resample="bilinear", scale=1 / 255, mean=(0.5,) * 3, std=(0.5,) * 3)
     return {"name": "jpeg45x37-bilinear-c3", "bytes": buf.getvalue(), "type": "image/jpeg", "spec": spec}
-
-
-def spec_json(spec: Preprocess) -> dict:
-    return spec.to_dict()  # the manifest's input.preprocess

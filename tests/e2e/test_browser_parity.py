@@ -41,12 +41,11 @@ import numpy as np
 import pytest
 import siamese_sdk
 from browser_harness import ROOT, require_browser, run_in_browser, serve
-from parity_cases import bundle_cases, jpeg_case, png_cases, spec_json
+from parity_cases import GOLDEN_IMAGES, bundle_cases, jpeg_case, png_cases
 from siamese_sdk.bundle import Preprocess
 from siamese_sdk.preprocess import to_array, to_batch
 
 BUNDLE = ROOT / "tests" / "data" / "golden" / "bundle"
-GOLDEN_IMAGES = sorted((ROOT / "tests" / "data" / "golden" / "images").glob("*.png"))
 VARIANTS = ("fp32", "int8")
 OPERATING_POINTS = ("eer", "far_1e-2", "far_1e-3")
 MIN_COSINE = 0.9999
@@ -200,7 +199,7 @@ def run(tmp_path_factory) -> dict:
         "gallery": gallery,
         "pixelImages": [url_of(p) for p in pixel_images],
         "preprocessCases": [
-            {"name": c["name"], "png": base64.b64encode(c["bytes"]).decode(), "type": c["type"], "spec": spec_json(c["spec"])}
+            {"name": c["name"], "png": base64.b64encode(c["bytes"]).decode(), "type": c["type"], "spec": c["spec"].to_dict()}
             for c in cases
         ],
         "bundleCases": [{**b, "pngs": [base64.b64encode(p).decode() for p in b["pngs"]]} for b in bundles],
@@ -325,7 +324,7 @@ def test_threshold_support_as_the_sdk_reads_it(run, variant):
     for op in OPERATING_POINTS:
         assert js["support"][op]["model"] == py["support"][op]
         assert js["support"][op]["verification"] == py["support"][op]
-    golden = siamese_sdk.load(BUNDLE, variant="fp32").manifest.variants["fp32"].support["eer"]
+    golden = siamese_sdk.read_manifest(BUNDLE).variants["fp32"].support["eer"]
     assert json.loads(run["js"]["mobile"]["choices"]["goldenSupport"].removeprefix("ok: ")) == golden
     assert run["js"]["mobile"]["choices"]["oldSupport"] == "ok: null"  # a bundle from before the key
 

@@ -6,20 +6,10 @@ import shutil
 import sys
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 from siamese_sdk.cli import main as siamese
 
 GOLDEN = Path(__file__).resolve().parents[1] / "data" / "golden"
-
-
-@pytest.fixture
-def folder(tmp_path) -> Path:
-    root = tmp_path / "mine"
-    for img in sorted((GOLDEN / "images").glob("*.png")):
-        (root / img.name[0]).mkdir(parents=True, exist_ok=True)
-        shutil.copy(img, root / img.name[0] / img.name)
-    return root
 
 
 def test_bad_data_is_refused_before_the_speed_runs(tmp_path):
@@ -32,15 +22,15 @@ def test_bad_data_is_refused_before_the_speed_runs(tmp_path):
     assert r.exit_code != 0 and "class sub-folders" in r.output
 
 
-def test_plots_without_matplotlib_are_refused_before_any_work(folder, tmp_path, monkeypatch):
+def test_plots_without_matplotlib_are_refused_before_any_work(golden_folder, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
-    r = CliRunner().invoke(siamese, ["bench", str(GOLDEN / "bundle"), "--data", str(folder), "--plots", str(tmp_path / "p")])
+    r = CliRunner().invoke(siamese, ["bench", str(GOLDEN / "bundle"), "--data", str(golden_folder), "--plots", str(tmp_path / "p")])
     assert r.exit_code != 0 and "--plots needs matplotlib" in r.output
     assert "latency" not in r.output and not (tmp_path / "p").exists()
 
 
-def test_console_table_shows_far_frr_at_the_shipped_thresholds(folder):
-    args = ["bench", str(GOLDEN / "bundle"), "--data", str(folder), "--variant", "fp32", "--runs", "5", "--batch", "1", "--threads", "1"]
+def test_console_table_shows_far_frr_at_the_shipped_thresholds(golden_folder):
+    args = ["bench", str(GOLDEN / "bundle"), "--data", str(golden_folder), "--variant", "fp32", "--runs", "5", "--batch", "1", "--threads", "1"]
     r = CliRunner().invoke(siamese, args)
     assert r.exit_code == 0, r.output
     assert "| variant | operating point | threshold | FAR | FRR |" in r.output

@@ -21,20 +21,10 @@ def bundle(tmp_path) -> Path:
     return Path(shutil.copytree(GOLDEN / "bundle", tmp_path / "bundle"))
 
 
-@pytest.fixture
-def folder(tmp_path) -> Path:
-    """The six golden images as three class folders (a, b, c), two each."""
-    root = tmp_path / "mine"
-    for img in sorted((GOLDEN / "images").glob("*.png")):
-        (root / img.name[0]).mkdir(parents=True, exist_ok=True)
-        shutil.copy(img, root / img.name[0] / img.name)
-    return root
-
-
-def test_calibrate_in_place_recomputes_thresholds_and_keeps_history(bundle, folder):
+def test_calibrate_in_place_recomputes_thresholds_and_keeps_history(bundle, golden_folder):
     before = read_manifest(bundle)
     lines: list[str] = []
-    calibrate_bundle(bundle, folder, log=lines.append)
+    calibrate_bundle(bundle, golden_folder, log=lines.append)
     after = read_manifest(bundle)  # re-hashed: verifies
     assert after.validation["classes"] == 3 and after.validation["pairs"] == 15
     for name, v in after.variants.items():
@@ -45,13 +35,13 @@ def test_calibrate_in_place_recomputes_thresholds_and_keeps_history(bundle, fold
     assert old["what"] == "thresholds" and old["identities"] == before.validation["classes"]
     assert old["thresholds"] == {n: v.thresholds for n, v in before.variants.items()}
     assert any(line.startswith("warning: thresholds recorded as supported: false") for line in lines)
-    calibrate_bundle(bundle, folder, log=lambda _: None)
+    calibrate_bundle(bundle, golden_folder, log=lambda _: None)
     assert len(read_manifest(bundle).calibration_history) == 2
 
 
-def test_calibrate_to_out_leaves_the_bundle(bundle, folder, tmp_path):
+def test_calibrate_to_out_leaves_the_bundle(bundle, golden_folder, tmp_path):
     raw = (bundle / "manifest.json").read_bytes()
-    result = CliRunner().invoke(main, ["calibrate", str(bundle), str(folder), "-o", str(tmp_path / "out")])
+    result = CliRunner().invoke(main, ["calibrate", str(bundle), str(golden_folder), "-o", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
     assert (bundle / "manifest.json").read_bytes() == raw
     assert read_manifest(tmp_path / "out").calibration_history
@@ -63,18 +53,18 @@ def test_calibrate_to_out_leaves_the_bundle(bundle, folder, tmp_path):
     assert set(data["variants"]["fp32"]["threshold_support"]) == {"eer", "far_1e-2", "far_1e-3"}
 
 
-def test_refuse_names_the_fix(bundle, folder):
+def test_refuse_names_the_fix(bundle, golden_folder):
     raw = (bundle / "manifest.json").read_bytes()
     with pytest.raises(InputError, match="label more identities"):
-        calibrate_bundle(bundle, folder, threshold_support="refuse", log=lambda _: None)
+        calibrate_bundle(bundle, golden_folder, threshold_support="refuse", log=lambda _: None)
     assert (bundle / "manifest.json").read_bytes() == raw
 
 
-def test_a_signed_bundle_needs_drop_signature(bundle, folder):
+def test_a_signed_bundle_needs_drop_signature(bundle, golden_folder):
     (bundle / "manifest.sig").write_bytes(b"x" * 64)  # any signature: a new manifest would not match it
-    result = CliRunner().invoke(main, ["calibrate", str(bundle), str(folder)])
+    result = CliRunner().invoke(main, ["calibrate", str(bundle), str(golden_folder)])
     assert result.exit_code != 0 and "--drop-signature" in result.output and "siamese sign" in result.output
-    result = CliRunner().invoke(main, ["calibrate", str(bundle), str(folder), "--drop-signature"])
+    result = CliRunner().invoke(main, ["calibrate", str(bundle), str(golden_folder), "--drop-signature"])
     assert result.exit_code == 0, result.output
     assert not (bundle / "manifest.sig").exists() and "re-sign" in result.output
 

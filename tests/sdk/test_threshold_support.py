@@ -89,3 +89,18 @@ def test_shortfalls_match_the_bootstrap_verdicts():
     for spec in ([1.0] * 12, [1.0] * 3):
         d, same, cls = _set(spec)
         assert shortfalls(same, cls) == unsupported(threshold_support(d, same, cls, resamples=5))
+
+
+def test_a_malformed_support_entry_is_a_one_line_bundle_error():
+    import json
+    from pathlib import Path
+
+    from siamese_sdk.errors import BundleError
+    from siamese_sdk.format.manifest import Manifest
+
+    golden = (Path(__file__).resolve().parents[1] / "data" / "golden" / "bundle" / "manifest.json").read_text()
+    for bad in ({"interval": [1]}, {"identities": "many"}, {"supported": "yes"}):
+        d = json.loads(golden)
+        d["variants"]["fp32"]["threshold_support"]["eer"].update(bad)
+        with pytest.raises(BundleError, match="manifest is malformed"):
+            Manifest.from_dict(d)

@@ -47,8 +47,9 @@ def test_inspect_tells_strokes_from_photos_and_grey_from_colour(tmp_path):
 
 
 def profile(**kw) -> recipe.DataProfile:
-    base = dict(classes=40, usable=40, images=400, per_class=10, height=112, width=92, grey=True, strokes=False, ink_share=0.3)
-    return recipe.DataProfile(**{**base, **kw})
+    base = dict(classes=40, images=400, per_class=10, height=112, width=92, grey=True, strokes=False, ink_share=0.3)
+    merged = {**base, **kw}
+    return recipe.DataProfile(**{"usable": merged["classes"], **merged})  # every class usable unless said
 
 
 def test_picks_follow_the_data():
@@ -73,6 +74,8 @@ def test_given_flags_win_and_an_arch_keeps_its_size(tmp_path):
     _, chosen, reasons = recipe.choose(root, given={"loss", "augment"}, arch_given=True)
     assert "loss" not in chosen and "augment" not in chosen and "size" not in chosen and "lr" not in chosen
     assert chosen.keys() == reasons.keys() and "p" in chosen
+    _, chosen, _ = recipe.choose(root, given={"margin"})  # a margin means a margin loss: the recipe keeps it
+    assert "loss" not in chosen and "embedding_dim" not in chosen and "augment" in chosen
 
 
 def train_cli(args: list[str]) -> tuple[str, dict]:

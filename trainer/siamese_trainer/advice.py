@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from siamese_sdk.eval.support import MIN_IDENTITIES
+
 MIN_TRAIN_CLASSES = 20
-#: the same number ``siamese_sdk.eval.support.MIN_IDENTITIES`` uses to mark a threshold unsupported
-MIN_VAL_CLASSES = 10
+#: the number of identities below which ``siamese_sdk.eval.support`` marks a threshold unsupported
+MIN_VAL_CLASSES = MIN_IDENTITIES
 
 
 def class_warnings(train_classes: int, val_classes: int, p_asked: int, p_used: int) -> list[str]:

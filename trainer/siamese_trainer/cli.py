@@ -399,14 +399,15 @@ def _run(
         kwargs["channels_b"] = int(kwargs["channels_b"])
     kwargs["data"] = None if data is None else str(data)
     config = TrainConfig.from_preset(preset, out=str(out), **kwargs)
-    if preset is None and recipe_mode == "auto" and not resume:
+    is_main = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 reports
+    # no recipe for a run folder that train() refuses (it holds a run: pass --resume) or bad flags
+    if preset is None and recipe_mode == "auto" and not resume and not (out / "model.pt").exists():
         config.resolved()  # bad flags fail before the recipe reads the data
         from .recipe import apply
 
-        main = os.environ.get("RANK", "0") == "0"
-        config = TrainConfig(**apply(kwargs, given, click.echo if main else lambda _: None), out=str(out))
+        config = TrainConfig(**apply(kwargs, given, click.echo if is_main else lambda _: None), out=str(out))
     path = train(config, resume=resume, log=click.echo, progress=not quiet, given=given)
-    if os.environ.get("RANK", "0") == "0":  # under torchrun only rank 0 reports
+    if is_main:
         click.echo(f"checkpoint: {path} (best validation epoch: {path.parent / 'best.pt'})")
 
 

@@ -22,7 +22,7 @@ from siamese_sdk.tools.imagefolder import ImageFolder
 
 from .advice import MIN_VAL_CLASSES
 
-#: images read to profile a folder (spread evenly over its classes)
+#: images read to profile a folder (a seeded sample of all its images)
 SAMPLE = 96
 #: a pixel this close to black or white (0-255) counts as ink or paper
 EXTREME = 16
@@ -62,7 +62,7 @@ class DataProfile:
 
 
 def inspect(root: str | Path, sample: int = SAMPLE, seed: int = 0) -> DataProfile:
-    """Profile the labelled image folder ``root`` from ``sample`` of its images (headers and a 64 px thumbnail)."""
+    """Profile the labelled image folder ``root`` from ``sample`` of its images (each decoded, measured on a 64 px copy)."""
     folder = ImageFolder.scan(root)
     counts = folder.counts()
     rng = np.random.default_rng(seed)
@@ -130,10 +130,13 @@ def _shape(profile: DataProfile) -> tuple[tuple[int, int], str, str]:
 def pick(profile: DataProfile, val_fraction: float = 0.2) -> dict[str, tuple[Any, str]]:
     """``{TrainConfig field: (value, reason)}`` for data like ``profile``."""
     (h, w), resize, why_size = _shape(profile)
-    train_classes = max(2, profile.classes - max(2, round(val_fraction * profile.classes)))
+    from .data.images import val_count
+
+    val_classes = val_count(profile.usable, val_fraction)
+    train_classes = max(2, profile.usable - val_classes)
     p = min(32 if profile.strokes else 16, train_classes)
     k = 4 if profile.per_class >= 4 else 2
-    train_images = profile.images * train_classes // max(1, profile.classes)
+    train_images = profile.images * train_classes // max(1, profile.usable)
     total = min(MAX_BATCHES, max(MIN_BATCHES, PASSES * train_images // (p * k)))
     out: dict[str, tuple[Any, str]] = {
         "size": ((h, w) if h != w else h, why_size),
@@ -154,12 +157,14 @@ def pick(profile: DataProfile, val_fraction: float = 0.2) -> dict[str, tuple[Any
     }
     if profile.strokes:
         out["thickness"] = (0.6, "pen widths differ between writers")
-    val_classes = profile.classes - train_classes
     if val_classes < MIN_VAL_CLASSES:
         out["select"] = ("last", f"{val_classes} validation classes are too few to pick an epoch by (< {MIN_VAL_CLASSES}): best.pt is the last")
     return out
 
 
+#: picks that go with another choice: left alone when the user typed any of the flags they depend on
+#: (``--margin``/``--mining`` mean a margin loss, so the recipe does not switch to NT-Xent under them)
+DEPENDS = {"thickness": {"augment"}, "loss": {"margin", "mining"}, "embedding_dim": {"loss", "margin", "mining"}}
 #: what the recipe leaves to an explicit ``--arch`` (its own input size, channels and learning rate)
 ARCH_FIELDS = ("size", "resize", "channels", "lr")
 
@@ -169,8 +174,7 @@ def choose(root: str | Path, given: Collection[str], arch_given: bool = False, v
     profile = inspect(root)
     picks = pick(profile, val_fraction)
     skip = set(given) | (set(ARCH_FIELDS) if arch_given else set())
-    if "augment" in given:
-        skip.add("thickness")
+    skip |= {f for f, needs in DEPENDS.items() if needs & set(given)}
     chosen = {f: v for f, (v, _) in picks.items() if f not in skip}
     reasons = {f: why for f, (_, why) in picks.items() if f not in skip}
     return profile, chosen, reasons

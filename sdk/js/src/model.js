@@ -43,7 +43,9 @@ async function openSession(bytes, name, disabledOptimizers = []) {
   } catch (e) {
     const first = String(e?.message ?? e).trim().split('\n')[0].slice(0, 200);
     const what = name.endsWith('.ort') ? `ORT-format model in onnxruntime-web ${ort.env.versions?.web ?? ''}`.trimEnd() : 'ONNX model';
-    throw new BundleError(`${name} is not a loadable ${what} (${first}); re-export the bundle`);
+    const err = new BundleError(`${name} is not a loadable ${what} (${first}); re-export the bundle`);
+    err.unloadable = true; // the graph itself, not its bytes: modelFormat 'auto' falls back on this
+    throw err;
   }
 }
 
@@ -279,11 +281,19 @@ function graphFiles(m, variant, modelFormat) {
   );
 }
 
+/** The encoder's and both heads' sessions; the files are fetched (and hash-checked) together, and sessions
+ * already open are released when a later one fails. */
 async function openSessions(read, files, disabled) {
-  const encoder = await openSession(await read(files.encoder), files.encoder, disabled);
-  const pairwise = await openSession(await read(files.pairwise), files.pairwise);
-  const matrix = await openSession(await read(files.matrix), files.matrix);
-  return [encoder, pairwise, matrix];
+  const names = [files.encoder, files.pairwise, files.matrix];
+  const bytes = await Promise.all(names.map(read));
+  const sessions = [];
+  try {
+    for (let i = 0; i < names.length; i++) sessions.push(await openSession(bytes[i], names[i], i === 0 ? disabled : []));
+  } catch (e) {
+    await Promise.all(sessions.map((s) => s.release()));
+    throw e;
+  }
+  return sessions;
 }
 
 /**
@@ -320,14 +330,14 @@ export async function loadBundle(
   if (!Array.isArray(disabled) || !disabled.every((s) => typeof s === 'string')) {
     throw new BundleError(`${v.file}: quantization.session.disabled_optimizers must be a list of names; re-export`);
   }
-  const ortFiles = graphFiles(manifest, name, modelFormat);
-  if (ortFiles && modelFormat !== 'onnx') {
+  const ortFiles = modelFormat === 'onnx' ? null : graphFiles(manifest, name, modelFormat);
+  if (ortFiles) {
     try {
       return new SiameseModel(manifest, name, ...(await openSessions(read, ortFiles, disabled)), 'ort');
     } catch (e) {
       // a tampered file is never a reason to fall back; an ORT-format graph this onnxruntime-web cannot run is, for 'auto'
-      if (modelFormat === 'ort' || !/is not a loadable/.test(e.message)) throw e;
-      console.info(`${e.message.split(' (')[0]} in onnxruntime-web ${ort.env.versions?.web ?? ''}: loading the .onnx files`);
+      if (modelFormat === 'ort' || !e.unloadable) throw e;
+      console.info(`${e.message.split(' (')[0]}: loading the .onnx files`);
     }
   }
   return new SiameseModel(manifest, name, ...(await openSessions(read, graphFiles(manifest, name, 'onnx'), disabled)), 'onnx');

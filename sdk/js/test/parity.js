@@ -72,17 +72,10 @@ async function bundleFiles(job) {
   return new Map(await Promise.all(BUNDLE_FILES.map(async (n) => [n, new Uint8Array(await (await fetch(job.bundle + n)).arrayBuffer())])));
 }
 
-/** The bundle's files with `input.preprocess` changed by `patch` (the manifest itself is not hashed). */
-function withPreprocess(files, patch) {
+/** The bundle's files with the manifest changed in place by `edit(manifest)` (the manifest itself is not hashed). */
+function withManifest(files, edit) {
   const manifest = JSON.parse(new TextDecoder().decode(files.get('manifest.json')));
-  Object.assign(manifest.input.preprocess, patch);
-  return new Map([...files, ['manifest.json', new TextEncoder().encode(JSON.stringify(manifest))]]);
-}
-
-/** The bundle's files as a bundle from before `threshold_support` (the key removed from every variant). */
-function withoutSupport(files) {
-  const manifest = JSON.parse(new TextDecoder().decode(files.get('manifest.json')));
-  for (const v of Object.values(manifest.variants)) delete v.threshold_support;
+  edit(manifest);
   return new Map([...files, ['manifest.json', new TextEncoder().encode(JSON.stringify(manifest))]]);
 }
 
@@ -91,7 +84,7 @@ async function bundleCases(job) {
   const files = await bundleFiles(job);
   const out = [];
   for (const c of job.bundleCases) {
-    const model = await siamese.loadBundle(withPreprocess(files, c.patch), { variant: 'fp32' });
+    const model = await siamese.loadBundle(withManifest(files, (m) => Object.assign(m.input.preprocess, c.patch)), { variant: 'fp32' });
     const x = await model.preprocess(c.pngs.map((b64) => b64ToBlob(b64, 'image/png')));
     await model.release();
     out.push({ name: c.name, data: Array.from(x.data) });
@@ -114,7 +107,7 @@ async function errorCases(job) {
     noManifest: () => siamese.loadBundle(job.bundle + 'nowhere/'),
     variant: () => siamese.loadBundle(files, { variant: 'fp16' }),
     operatingPoint: async () => (await siamese.loadBundle(files, { variant: 'fp32' })).threshold('far_1e-9'),
-    resize: () => siamese.loadBundle(withPreprocess(files, { resize: 'pad' }), { variant: 'fp32' }),
+    resize: () => siamese.loadBundle(withManifest(files, (m) => Object.assign(m.input.preprocess, { resize: 'pad' })), { variant: 'fp32' }),
   };
   const out = {};
   for (const [name, fn] of Object.entries(cases)) {
@@ -149,7 +142,7 @@ async function runFormats(job, blobs) {
     tamperedOrtAuto: () => siamese.loadBundle(tampered, { variant: 'int8', modelFormat: 'auto' }),
     badFormat: () => siamese.loadBundle(bundle, { modelFormat: 'tflite' }),
     goldenSupport: async () => JSON.stringify((await siamese.loadBundle(job.bundle, { variant: 'fp32' })).thresholdSupport('eer')),
-    oldSupport: async () => JSON.stringify((await siamese.loadBundle(withoutSupport(await bundleFiles(job)), { variant: 'fp32' })).thresholdSupport('eer')),
+    oldSupport: async () => JSON.stringify((await siamese.loadBundle(withManifest(await bundleFiles(job), (m) => Object.values(m.variants).forEach((v) => delete v.threshold_support)), { variant: 'fp32' })).thresholdSupport('eer')),
   };
   for (const [name, fn] of Object.entries(cases)) {
     try {

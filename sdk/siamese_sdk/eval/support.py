@@ -45,18 +45,21 @@ def threshold_support(
     resamples: int = BOOTSTRAP_RESAMPLES,
     seed: int = SEED,
     level: float = LEVEL,
+    thresholds: dict[str, float] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Per operating point: ``{identities, genuine_pairs, impostor_pairs, interval, far_interval, frr_interval,
     supported, reason}``.
 
     ``scores``, ``same``: ``(P,)`` as in ``metrics``; ``pair_classes``: ``(P,)`` int class of each pair's two
     sides, or None (resample pairs; ``identities`` None). ``interval`` is the threshold's, ``far_interval`` /
-    ``frr_interval`` what the original threshold achieves, each ``[lo, hi]`` at ``level``.
+    ``frr_interval`` what the original threshold achieves, each ``[lo, hi]`` at ``level``. ``thresholds``: the
+    ones ``metrics.summarize`` gave for these scores, when the caller has them (else computed here).
     """
     scores = np.asarray(scores, dtype=np.float64).ravel()
     same = np.asarray(same, dtype=bool).ravel()
     gen, imp = _closeness(scores, same, higher_is_closer)  # validates
-    _, thresholds = summarize(scores, same, higher_is_closer)
+    if thresholds is None:
+        _, thresholds = summarize(scores, same, higher_is_closer)
     if pair_classes is not None:
         ci, cj = (np.asarray(c).ravel() for c in pair_classes)
         if ci.shape != scores.shape or cj.shape != scores.shape:

@@ -69,8 +69,24 @@ class Variant:
             thresholds={str(a): float(b) for a, b in d.get("thresholds", {}).items()},
             metrics={str(a): float(b) for a, b in d.get("metrics", {}).items()},
             batch=None if d.get("batch") is None else int(d["batch"]),
-            support={str(a): dict(b) for a, b in (d.get("threshold_support") or {}).items()},
+            support={str(a): _support_entry(b) for a, b in (d.get("threshold_support") or {}).items()},
         )
+
+
+def _support_entry(d: dict[str, Any]) -> dict[str, Any]:
+    """One ``threshold_support.<op>`` entry with its typed keys checked (``TypeError``/``ValueError`` when off,
+    which the manifest reader reports in one line): intervals are two numbers, counts integers (or null)."""
+    out = dict(d)
+    for key in ("interval", "far_interval", "frr_interval"):
+        if key in out:
+            lo, hi = out[key]
+            out[key] = [float(lo), float(hi)]
+    for key in ("identities", "genuine_pairs", "impostor_pairs"):
+        if out.get(key) is not None:
+            out[key] = int(out[key])
+    if "supported" in out and not isinstance(out["supported"], bool):
+        raise TypeError(f"threshold_support supported must be true or false, got {out['supported']!r}")
+    return out
 
 
 #: the old name of ``Variant.from_dict``

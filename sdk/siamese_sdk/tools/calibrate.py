@@ -66,12 +66,13 @@ def calibrate_bundle(
     fix = f"label more identities (class folders) in {data}"
     support.check(support.shortfalls(same, classes), threshold_support, f"{data} is", fix, log)  # before any embedding
     variants = {}
+    x = manifest.input_spec.prepare([str(p) for p in folder.paths])  # decoded once, for every variant
     for name, v in manifest.variants.items():
         model = load(bundle, variant=name, providers="cpu", threads=None)
-        emb = model.embed([str(p) for p in folder.paths], batch_size=128)
+        emb = model.embed(x, batch_size=128)
         scores = model.distance_matrix(emb, emb)[i, j]
         m, t = metrics.summarize(scores, same, manifest.higher_is_closer)
-        s = support.threshold_support(scores, same, classes, manifest.higher_is_closer)
+        s = support.threshold_support(scores, same, classes, manifest.higher_is_closer, thresholds=t)
         kept = {k: x for k, x in v.metrics.items() if k not in REPLACED}
         variants[name] = replace(v, thresholds=t, metrics={**m, **kept}, support=s)
         log(f"      {name}: AUC {m['auc']:.4f}  EER {m['eer']:.4f}  thresholds " + " / ".join(f"{x:.4f}" for x in t.values()))

@@ -50,7 +50,20 @@ def torch_mode(checkpoint: Path, mode: str, batch: int, runs: int, threads: int 
         raise InputError(
             f"--torch needs the train extra (pip install 'siamese-sdk[train]'): {_last_line(p.stderr, f'exit {p.returncode}')}"
         )
-    return json.loads(p.stdout.strip().splitlines()[-1])
+    report = _last_json(p.stdout)
+    if report is None:
+        raise InputError(f"torch {mode} run printed no report (last output: {_last_line(p.stdout, 'nothing')}); run it by hand: {' '.join(cmd)}")
+    return report
+
+
+def _last_json(stdout: str) -> dict[str, Any] | None:
+    """The JSON object on the last line a measuring process printed, or None when there is none."""
+    lines = stdout.strip().splitlines()
+    try:
+        report = json.loads(lines[-1]) if lines else None
+    except ValueError:
+        return None
+    return report if isinstance(report, dict) else None
 
 
 def torch_eager(checkpoint: Path, batch: int, runs: int, threads: int | None) -> dict[str, float]:
@@ -101,4 +114,4 @@ def openvino(bundle: Path, variants: list[str], python: Path, batch: int, runs: 
         p = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if p.returncode != 0:
         return {"skipped": f"OpenVINO run failed: {_last_line(p.stderr, f'exit {p.returncode}')}"}
-    return json.loads(p.stdout.strip().splitlines()[-1])
+    return _last_json(p.stdout) or {"skipped": f"the OpenVINO run printed no report (last output: {_last_line(p.stdout, 'nothing')})"}

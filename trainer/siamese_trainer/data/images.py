@@ -35,6 +35,12 @@ def root_entry(data: str | Path | None, root: Path) -> str:
     return str(root) if data not in (None, EMBEDDED) else EMBEDDED
 
 
+def val_count(usable: int, val_fraction: float) -> int:
+    """How many of ``usable`` classes (those with >= 2 images) ``split_classes`` holds out: at least 2, at most
+    ``usable - 2``."""
+    return min(max(2, round(val_fraction * usable)), usable - 2)
+
+
 def split_classes(folder: ImageFolder, val_fraction: float, seed: int) -> tuple[list[str], list[str]]:
     """Split classes (never images) into train and validation: validation identities are unseen.
 
@@ -51,7 +57,7 @@ def split_classes(folder: ImageFolder, val_fraction: float, seed: int) -> tuple[
             "(2 to train, 2 to validate) - add classes, each a folder of >= 2 images"
         )
     order = np.random.default_rng(seed).permutation(len(usable))
-    n_val = min(max(2, round(val_fraction * len(usable))), len(usable) - 2)
+    n_val = val_count(len(usable), val_fraction)
     val = sorted(usable[i] for i in order[:n_val])
     train = sorted(usable[i] for i in order[n_val:])
     return train, val
