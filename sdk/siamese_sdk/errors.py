@@ -10,6 +10,7 @@ Every message is one line that names the problem and the fix, so the CLIs can pr
 - ``ProviderError`` (``RuntimeError``): an execution provider that is unknown, not installed, or that fell
   back to another one; a broken onnxruntime install.
 - ``ExtraMissingError`` (``ImportError``): a command needs an optional extra that is not installed.
+- ``StoreError`` (``RuntimeError``): a gallery store (a vector database) that cannot be reached or refuses.
 """
 
 from __future__ import annotations
@@ -45,3 +46,7 @@ def require_extra(module: str, extra: str = "train") -> None:
         raise ExtraMissingError(
             f"this command needs {module}, which is not installed; install the extra: pip install 'siamese-sdk[{extra}]' {how}"
         )
+
+
+class StoreError(SiameseError, RuntimeError):
+    """A gallery store (a vector database) cannot be reached or refused an operation."""

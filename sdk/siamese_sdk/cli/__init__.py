@@ -2,7 +2,7 @@
 
 Each command is a thin function (parse, call the library, print) in a module of this package: ``describe``
 (info), ``calibration`` (calibrate), ``embedding`` (embed, verify), ``enrol`` (gallery, search), ``evaluate`` (oneshot), ``device`` (bench,
-doctor) and ``trust`` (keygen, sign); the shared options, error handling and the manifest summary are in ``common``. (The modules are not
+doctor), ``serving`` (serve) and ``trust`` (keygen, sign); the shared options, error handling and the manifest summary are in ``common``. (The modules are not
 named after their commands: ``siamese_sdk.cli.verify`` and friends stay the click commands, as before.)
 Heavy imports happen inside commands so ``siamese --help`` stays fast.
 """
@@ -19,6 +19,7 @@ from .device import bench, doctor
 from .embedding import embed, verify
 from .enrol import gallery_cmd, search
 from .evaluate import oneshot
+from .serving import serve
 from .trust import keygen, sign
 
 
@@ -35,12 +36,13 @@ def main() -> None:
       siamese gallery bundle/ enrolled/ -o gallery.npz
       siamese search bundle/ gallery.npz probe.png -k 5
       siamese calibrate bundle/ my_faces/ -o bundle-calibrated
+      siamese serve bundle/ --store gallery.npz
       siamese doctor --provider cuda
       siamese keygen -o publisher && siamese sign bundle/ --key publisher.key
     """
 
 
-for _command in (info, embed, gallery_cmd, search, verify, oneshot, calibrate, bench, doctor, keygen, sign):
+for _command in (info, embed, gallery_cmd, search, verify, oneshot, calibrate, bench, doctor, keygen, sign, serve):
     main.add_command(_command)
 
 __all__ = [

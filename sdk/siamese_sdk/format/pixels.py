@@ -11,7 +11,7 @@ import os
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, BinaryIO, Union
 
 import numpy as np
 
@@ -60,7 +60,7 @@ def fit(width: int, height: int, size: tuple[int, int], mode: str) -> tuple[int,
 
 def open_image(source: ImageLike) -> Image.Image:
     """Open an image file fully (decoded now, not lazily); raises ``InputError`` in one line."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     if isinstance(source, Image.Image):
         return source
@@ -71,19 +71,33 @@ def open_image(source: ImageLike) -> Image.Image:
         raise InputError(f"image not found: {path}; check the path")
     if path.is_dir():
         raise InputError(f"{path} is a directory, not an image; pass image files (or use the folder commands)")
+    return _decode(path, str(path))
+
+
+def decode_image(data: bytes, what: str) -> Image.Image:
+    """An image file's bytes (an upload), decoded now; ``InputError`` in one line naming ``what`` (e.g. the field)."""
+    import io
+
+    return _decode(io.BytesIO(data), what)
+
+
+def _decode(source: Path | BinaryIO, what: str) -> Image.Image:
+    """Decode a file or file object fully, refusing decompression bombs; ``InputError`` in one line naming ``what``."""
+    from PIL import Image, UnidentifiedImageError
+
     Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
+            with Image.open(source) as img:
                 img.load()
                 return img.copy()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise InputError(f"{path} is too large to decode safely (over {MAX_IMAGE_PIXELS:,} pixels); resize it first") from None
+        raise InputError(f"{what} is too large to decode safely (over {MAX_IMAGE_PIXELS:,} pixels); resize it first") from None
     except UnidentifiedImageError:
-        raise InputError(f"{path} is not an image Pillow can read; pass PNG, JPEG, PGM or another Pillow format") from None
+        raise InputError(f"{what} is not an image Pillow can read; pass PNG, JPEG, PGM or another Pillow format") from None
     except (OSError, SyntaxError, ValueError) as e:
-        raise InputError(f"{path} could not be decoded ({e}); the file is truncated or corrupt") from None
+        raise InputError(f"{what} could not be decoded ({e}); the file is truncated or corrupt") from None
 
 
 def to_array(image: ImageLike, spec: Preprocess) -> np.ndarray:

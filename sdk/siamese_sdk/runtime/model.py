@@ -59,7 +59,8 @@ class SiameseModel:
     """A bundle loaded into ONNX Runtime sessions. Use ``siamese_sdk.load`` to make one.
 
     One instance is safe to share between threads: it holds no mutable state after construction, and
-    ONNX Runtime sessions accept concurrent ``run`` calls.
+    ONNX Runtime sessions accept concurrent ``run`` calls. It pickles (for Ray, Spark, Dask or ``multiprocessing``
+    workers): the pickle holds the load arguments, and unpickling loads the bundle again from its path.
     """
 
     def __init__(
@@ -74,6 +75,11 @@ class SiameseModel:
         model_format: str = "onnx",
     ) -> None:
         ort = self._ort = _providers.import_onnxruntime()  # refuses a broken mix of onnxruntime builds first
+        # what pickling carries (``__getstate__``); the variant is pinned once resolved below
+        self._args: dict[str, Any] = dict(
+            bundle_dir=bundle_dir, providers=providers, threads=threads, verify=verify, batch_sizes=batch_sizes,
+            trusted_keys=trusted_keys, model_format=model_format,
+        )
         self.path = Path(bundle_dir)
         # verified once, here (a pseudo-Siamese bundle's branches share this manifest); InputError with verify=False
         self.manifest: Manifest = read_manifest(self.path, verify=verify, trusted_keys=_trusted_keys(trusted_keys))
@@ -81,6 +87,7 @@ class SiameseModel:
             warnings.warn(f"loading {self.path} WITHOUT checking file hashes: a tampered model would run", stacklevel=3)
         requested = _providers.resolve(providers)
         self.variant = self._pick_variant(variant, requested)
+        self._args["variant"] = self.variant
         #: ``onnx``, or ``ort``: the sessions run the ORT-format copies (same embeddings, same fingerprint)
         self.model_format = model_format
         if model_format != "onnx":
@@ -283,6 +290,15 @@ class SiameseModel:
         return Verification(
             scores=scores, same=score.is_match(scores, t), threshold=t, operating_point=op, higher_is_closer=score.higher_is_closer
         )
+
+    # ---- pickling: the load arguments travel, the sessions are rebuilt -------------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        """The load arguments (bundle path, the resolved variant, providers, ...), not the ONNX Runtime sessions:
+        a worker that unpickles the model loads the bundle again from the same path (its hashes checked again)."""
+        return dict(self._args)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(**state)
 
     def __repr__(self) -> str:
         fmt = f", model_format={self.model_format!r}" if self.model_format != "onnx" else ""
