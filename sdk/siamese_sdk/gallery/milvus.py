@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .. import metric as metric_mod
-from ..errors import InputError, StoreError, require_extra
+from ..errors import BundleError, InputError, StoreError, require_extra
 from . import codec, io
 
 if TYPE_CHECKING:
@@ -53,10 +53,12 @@ class MilvusStore:
 
     Args:
         uri: a Milvus Lite file (``PATH.db``; a folder is created there) or a server (``http://HOST:PORT``).
-        model: the loaded bundle whose embeddings the collection holds (checked when it exists, recorded when new).
+        fingerprint, embedding_dim, metric: the encoder's (``model.fingerprint``, ...), as for ``Gallery``: recorded
+            in a new collection, compared with an existing one's. Prefer ``MilvusStore.for_model``.
         collection: the collection name.
         token: a server's ``user:password`` or API key (default: ``MILVUS_TOKEN`` from the environment).
         index_type, index_params: the vector index made with a new collection (default ``FLAT``: exact search).
+        model: the loaded bundle, for the model check's message (which variant built the collection).
 
     Raises ``BundleError`` (another model's collection), ``StoreError`` (unreachable server, a collection not
     made by siamese-sdk), ``InputError`` (a learned-head bundle, a bad path), ``ExtraMissingError``.
@@ -65,14 +67,16 @@ class MilvusStore:
     def __init__(
         self,
         uri: str,
-        model: SiameseModel,
+        fingerprint: str,
+        embedding_dim: int,
+        metric: str,
         collection: str = "siamese_gallery",
         token: str | None = None,
         index_type: str = "FLAT",
         index_params: dict[str, Any] | None = None,
+        model: SiameseModel | None = None,
     ) -> None:
         require_extra("pymilvus", "milvus")
-        metric = model.manifest.metric
         if metric not in MILVUS_METRICS:
             raise InputError(
                 f"a {metric} bundle ranks through its head graph, which a vector database cannot run; use an .npz store"
@@ -85,14 +89,19 @@ class MilvusStore:
             os.makedirs(os.path.dirname(os.path.abspath(uri)), exist_ok=True)
         self.uri = uri
         self.collection = collection
-        self.fingerprint = model.fingerprint
-        self.embedding_dim = model.embedding_dim
+        self.fingerprint = fingerprint
+        self.embedding_dim = int(embedding_dim)
         self.metric = metric
         self._m = metric_mod.get(metric)
         self._milvus_metric = MILVUS_METRICS[metric]
         self._where = f"milvus collection {collection!r} at {uri}"
         self._client = self._connect(token if token is not None else os.environ.get("MILVUS_TOKEN", ""))
         self._call(self._open, model, index_type, index_params or {})
+
+    @classmethod
+    def for_model(cls, uri: str, model: SiameseModel, **kwargs: Any) -> MilvusStore:
+        """The store of ``model``'s embeddings at ``uri`` (``kwargs``: collection, token, index_type, index_params)."""
+        return cls(uri, model.fingerprint, model.embedding_dim, model.manifest.metric, model=model, **kwargs)
 
     # ---- setup --------------------------------------------------------------------------------------
     def _connect(self, token: str) -> Any:
@@ -103,7 +112,7 @@ class MilvusStore:
         except Exception as e:  # pymilvus raises its own exceptions, and grpc/OS ones underneath
             raise StoreError(f"cannot open Milvus at {self.uri} ({_first_line(e)}); check that it runs and the URI") from None
 
-    def _open(self, model: SiameseModel, index_type: str, index_params: dict[str, Any]) -> None:
+    def _open(self, model: SiameseModel | None, index_type: str, index_params: dict[str, Any]) -> None:
         c, name = self._client, self.collection
         if c.has_collection(name):
             props = c.describe_collection(name).get("properties") or {}
@@ -116,7 +125,7 @@ class MilvusStore:
                 ok = False
             if not ok:
                 raise StoreError(f"{self._where} has a damaged {META_PROPERTY} property; drop the collection and enrol again")
-            io.check_model_meta(meta, model, self._where)
+            self._check_meta(meta, model)
             c.load_collection(name)
             return
         from pymilvus import DataType, MilvusClient
@@ -133,6 +142,17 @@ class MilvusStore:
             name, schema=schema, index_params=index, consistency_level="Strong", properties={META_PROPERTY: json.dumps(meta)}
         )
         c.load_collection(name)
+
+    def _check_meta(self, meta: dict[str, Any], model: SiameseModel | None) -> None:
+        """``BundleError`` unless the collection's ``meta`` is this store's encoder (the model's message when given)."""
+        if model is not None:
+            io.check_model_meta(meta, model, self._where)
+        mine = dict(fingerprint=self.fingerprint, embedding_dim=self.embedding_dim, metric=self.metric)
+        if {k: meta[k] for k in mine} != mine:
+            raise BundleError(
+                f"{self._where} holds {meta['embedding_dim']}-d {meta['metric']} embeddings of encoder {meta['fingerprint']}, "
+                f"not {self.embedding_dim}-d {self.metric} of {self.fingerprint}; use the model that built it or another ?collection=NAME"
+            )
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """``fn(*args)``; a Milvus or connection failure becomes one ``StoreError`` line (our own errors pass)."""

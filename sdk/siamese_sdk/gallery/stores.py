@@ -165,7 +165,7 @@ def open_store(uri: str | os.PathLike, model: SiameseModel, key: bytes | str | N
         from .milvus import MilvusStore
 
         target, collection = _split_collection(text.removeprefix("milvus:"), text)
-        return MilvusStore(target, model, collection=collection)
+        return MilvusStore.for_model(target, model, collection=collection)
     if text.endswith(".npz"):
         return NpzStore.open(text, model, key=key)
     raise InputError(f"store {text!r} not understood; pass {URI_FORMS}")
