@@ -176,7 +176,8 @@ def test_concurrent_clients_get_the_serial_answers(model, tmp_path):
     for g, w in zip(got, want, strict=True):
         assert g["same"] == bool(w.same[0]) and g["score"] == pytest.approx(float(w.scores[0]), abs=1e-6)
     assert got_search == want_search
-    assert app.state.batcher.requests == 48 * 3  # every image went through the batcher (a, b and the probes)
+    batcher = app.state.batcher  # every request went through it (a verify's pair is one request)
+    assert batcher.requests == 48 * 2 and 1 <= batcher.runs <= batcher.requests
 
 
 def test_bad_requests_are_one_line_400_413_404(npz_service):

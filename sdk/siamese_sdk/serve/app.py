@@ -1,7 +1,7 @@
 """``create_app``: the verification service as a FastAPI app (the HTTP contract is in ``docs/deploy.md``).
 
-Routes parse the form, run the blocking work (image decoding and preprocessing, the head, the store) in worker
-threads and the encoder through the ``MicroBatcher``, so the event loop only moves bytes. Errors are JSON
+Routes parse the form and hand the images to the ``MicroBatcher`` (decoding, preprocessing and the encoder run in
+its thread) and store calls to worker threads, so the event loop only moves bytes (and runs the one-pair head). Errors are JSON
 ``{"error": "<one line>"}``: 400 for anything wrong in a request (``InputError``, a missing or malformed field),
 401 without a valid key, 404 for an unknown identity or path, 413 for an upload over its bound, 501 for gallery
 routes of a service started without a store, 503 when the store cannot be reached; a 500 is a bug.
@@ -10,7 +10,7 @@ routes of a service started without a store, 503 when the store cannot be reache
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -103,7 +103,11 @@ def create_app(
         raise InputError(f"the service serves one-encoder image bundles; {model.path} is not one (use the Python API)")
     if max_image_bytes < 1:
         raise InputError(f"--max-image-bytes {max_image_bytes} invalid; pass a positive number of bytes")
-    batcher = MicroBatcher(lambda x: model.embed(x), max_rows=max_rows)
+    def prepare(named: Sequence[tuple[str, bytes]]) -> np.ndarray:
+        """``(name, bytes)`` uploads -> ``(N, C, H, W) float32`` encoder rows (``InputError`` naming the bad one)."""
+        return model.preprocess([decode_image(data, name) for name, data in named])
+
+    batcher = MicroBatcher(prepare, model.embed, max_rows=max_rows)
     score = model.manifest.score
 
     @asynccontextmanager
@@ -124,17 +128,21 @@ def create_app(
     app.state.batcher = batcher
     _handlers(app)
 
-    async def embed_uploads(files: list[UploadFile], field: str) -> np.ndarray:
-        """``(N, D)`` embeddings of uploaded images: read, checked, decoded and preprocessed in a thread, then batched."""
-        check_count(len(files), field)
+    async def embed_uploads(files: list[tuple[str, UploadFile]]) -> np.ndarray:
+        """``(N, D)`` embeddings of uploaded ``(field, file)`` images: read and size-checked here, decoded,
+        preprocessed and embedded in the batcher's encoder thread (batched with other requests)."""
         named = []
-        for i, f in enumerate(files):
+        for i, (field, f) in enumerate(files):
             data = await f.read()
-            name = f"{field} {f.filename or i!r}" if len(files) == 1 else f"{field}[{i}] ({f.filename or 'unnamed'})"
+            many = sum(fl == field for fl, _ in files) > 1
+            name = f"{field}[{i}] ({f.filename or 'unnamed'})" if many else f"{field} ({f.filename or 'unnamed'})"
             check_upload(name, data, max_image_bytes)
             named.append((name, data))
-        x = await run_in_threadpool(lambda: model.preprocess([decode_image(d, n) for n, d in named]))
-        return await batcher(x)
+        return await batcher(named)
+
+    async def embed_field(files: list[UploadFile], field: str) -> np.ndarray:
+        check_count(len(files), field)
+        return await embed_uploads([(field, f) for f in files])
 
     def needs_store() -> Store:
         if store is None:
@@ -159,7 +167,7 @@ def create_app(
 
     @app.post("/v1/embed", response_model=Embeddings, responses=ERRORS, summary="Embed one or more images")
     async def embed(image: Annotated[list[UploadFile], File(description="one or more image files")]) -> Embeddings:
-        e = await embed_uploads(image, "image")
+        e = await embed_field(image, "image")
         return Embeddings(embeddings=e.tolist())
 
     @app.post("/v1/verify", response_model=VerifyResult, responses=ERRORS, summary="Do images a and b show one identity?")
@@ -170,9 +178,8 @@ def create_app(
     ) -> VerifyResult:
         op = operating_point or model.manifest.default_operating_point
         t = model.threshold(op)  # InputError (400) for an unknown operating point, before any image work
-        ea = await embed_uploads([a], "a")
-        eb = await embed_uploads([b], "b")
-        s = float((await run_in_threadpool(model.distance, ea, eb))[0])
+        e = await embed_uploads([("a", a), ("b", b)])  # one encoder run for the pair
+        s = float(model.distance(e[:1], e[1:])[0])  # one pair through the head: microseconds, run in place
         support = model.manifest.variants[model.variant].support.get(op, {})
         return VerifyResult(
             same=bool(score.is_match(s, t)), score=s, threshold=t, operating_point=op, supported=bool(support.get("supported", True))
@@ -185,7 +192,7 @@ def create_app(
     ) -> Enrolled:
         s = needs_store()
         _check_id(id)
-        e = await embed_uploads(image, "image")
+        e = await embed_field(image, "image")
         await run_in_threadpool(s.add, e, [id] * len(e))
         return Enrolled(id=id, added=len(e))
 
@@ -195,11 +202,9 @@ def create_app(
         k: Annotated[int, Query(ge=1, le=MAX_K, description="hits to return")] = 5,
     ) -> SearchResult:
         s = needs_store()
-        e = await embed_uploads([image], "image")
+        e = await embed_field([image], "image")
         t = model.threshold()
-        if await run_in_threadpool(len, s) == 0:
-            return SearchResult(results=[])
-        ids, scores = await run_in_threadpool(s.search, e, k)
+        ids, scores = await run_in_threadpool(_search, s, e, k)
         hits = [Hit(id=str(i), score=float(v), match=bool(score.is_match(v, t))) for i, v in zip(ids[0], scores[0], strict=True) if i]
         return SearchResult(results=hits)
 
@@ -216,6 +221,13 @@ def create_app(
     if api_keys:
         app.add_middleware(BearerAuth, keys=frozenset(api_keys))  # added last: runs first, before the body is read
     return app
+
+
+def _search(store: Store, e: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``store.search``, or no hits from an empty store (a service answers an empty list, not an error)."""
+    if len(store) == 0:
+        return np.empty((1, 0), dtype=str), np.empty((1, 0), np.float32)
+    return store.search(e, k)
 
 
 def _check_id(identity: str) -> None:
