@@ -174,7 +174,12 @@ def main() -> None:
     p.add_argument("--gallery", type=int, default=10_000, help="gallery rows for search")
     p.add_argument("--compare-batching", action="store_true")
     p.add_argument("--out", default=None, help="write the results as JSON here")
-    p.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads, in-process and in the service (default: all cores)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="ONNX Runtime intra-op threads, in-process and in the service (default: all cores)",
+    )
     p.add_argument("--serve-child", nargs=5, help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.serve_child:
@@ -206,7 +211,13 @@ def main() -> None:
 
     clients = [int(c) for c in a.clients.split(",")]
     load_before = os.getloadavg()
-    results: dict[str, Any] = {"load_avg_before": load_before, "cpus": os.cpu_count(), "gallery": a.gallery, "threads": a.threads, "cells": []}
+    results: dict[str, Any] = {
+        "load_avg_before": load_before,
+        "cpus": os.cpu_count(),
+        "gallery": a.gallery,
+        "threads": a.threads,
+        "cells": [],
+    }
 
     def verify_in(i: int) -> None:
         x, y = pairs[i]
@@ -225,12 +236,16 @@ def main() -> None:
     for where, max_rows in variants:
         proc, port = start_service(a.bundle, store_path, max_rows, a.threads)
         try:
-            verify_reqs = [request_bytes("/v1/verify", [("a", x.name, data[x.name]), ("b", y.name, data[y.name])], port) for x, y in pairs]
+            verify_reqs = [
+                request_bytes("/v1/verify", [("a", x.name, data[x.name]), ("b", y.name, data[y.name])], port) for x, y in pairs
+            ]
             search_reqs = [request_bytes("/v1/search?k=5", [("image", p.name, data[p.name])], port) for p in images]
             asyncio.run(http_load(port, verify_reqs, 4, 40, 10))  # warm-up
             for name, reqs in (("verify", verify_reqs), ("search", search_reqs)):
                 for c in clients if max_rows > 1 else [32]:
-                    cell = timed(lambda reqs=reqs, c=c, port=port: asyncio.run(http_load(port, reqs, c, a.requests, a.seconds)), proc.pid)
+                    cell = timed(
+                        lambda reqs=reqs, c=c, port=port: asyncio.run(http_load(port, reqs, c, a.requests, a.seconds)), proc.pid
+                    )
                     results["cells"].append({"op": name, "where": where, "clients": c, **cell})
                     print(json.dumps(results["cells"][-1]), flush=True)
         finally:
@@ -246,7 +261,9 @@ def main() -> None:
 def markdown(results: dict) -> str:
     cells = results["cells"]
     best = {op: max(c["per_s"] for c in cells if c["op"] == op and c["where"] == "in-process") for op in ("verify", "search")}
-    cheapest = {op: min(c["cpu_ms"] for c in cells if c["op"] == op and c["where"] == "in-process") for op in ("verify", "search")}
+    cheapest = {
+        op: min(c["cpu_ms"] for c in cells if c["op"] == op and c["where"] == "in-process") for op in ("verify", "search")
+    }
     cores = min(2, results["cpus"])
     lines = [
         f"| op | where | clients | requests | req/s | vs best in-process req/s | p50 ms | p99 ms | CPU ms/req | "

@@ -90,7 +90,9 @@ def main() -> None:
         results["load_avg_after"] = os.getloadavg()
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    print("| metric | rows x dim | same top-k (in order) | max score diff | add s (gallery / milvus lite) | one query p50 ms | all queries ms |")
+    print(
+        "| metric | rows x dim | same top-k (in order) | max score diff | add s (gallery / milvus lite) | one query p50 ms | all queries ms |"
+    )
     print("|---|---|---:|---:|---:|---:|---:|")
     for r in results["runs"]:
         print(

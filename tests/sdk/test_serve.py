@@ -144,7 +144,9 @@ def test_enrol_search_remove_and_restart(kind, model, tmp_path):
     store = open_store(uri, model)  # a restart of the service
     with serving(create_app(model, store)) as url:
         assert httpx.get(f"{url}/v1/health").json()["enrolled"] == 4
-        assert [h["id"] for h in httpx.post(f"{url}/v1/search", params={"k": 3}, files={"image": _file(IMAGES[3])}).json()["results"]] == want_ids[0].tolist()
+        assert [
+            h["id"] for h in httpx.post(f"{url}/v1/search", params={"k": 3}, files={"image": _file(IMAGES[3])}).json()["results"]
+        ] == want_ids[0].tolist()
         assert httpx.delete(f"{url}/v1/identities/alice").json() == {"id": "alice", "removed": 2}
         r = httpx.delete(f"{url}/v1/identities/alice")
         assert r.status_code == 404 and "not enrolled" in r.json()["error"]
@@ -196,7 +198,11 @@ def test_bad_requests_are_one_line_400_413_404(npz_service):
         (httpx.post(f"{u}/v1/identities/{'x' * 513}", files={"image": a}), 400, "over 512 bytes"),
         (httpx.post(f"{u}/v1/identities/%20", files={"image": a}), 400, "empty"),
         (httpx.post(f"{u}/v1/embed", files={"image": ("big.png", _png((400, 400)), "image/png")}), 413, "over the limit"),
-        (httpx.post(f"{u}/v1/embed", content=b"x" * 4_000_000, headers={"content-type": "multipart/form-data; boundary=b"}), 413, "request body over"),
+        (
+            httpx.post(f"{u}/v1/embed", content=b"x" * 4_000_000, headers={"content-type": "multipart/form-data; boundary=b"}),
+            413,
+            "request body over",
+        ),
         (httpx.post(f"{u}/v1/embed", content=b"garbage", headers={"content-type": "multipart/form-data; boundary=b"}), 400, ""),
         (httpx.get(f"{u}/v1/nothing"), 404, "Not Found"),
         (httpx.delete(f"{u}/v1/identities/nobody"), 404, "not enrolled"),

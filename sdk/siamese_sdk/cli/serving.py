@@ -11,11 +11,33 @@ from .common import BUNDLE, PROVIDER, THREADS, VARIANT, FriendlyCommand, friendl
 
 @click.command("serve", cls=FriendlyCommand)
 @BUNDLE
-@click.option("--store", "store_uri", default=None, metavar="URI", help="Where enrolments live: PATH.npz, milvus:PATH.db (Milvus Lite) or milvus:http://HOST:PORT. None: no gallery routes.")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; another than loopback needs --api-key-file (or --insecure).")
+@click.option(
+    "--store",
+    "store_uri",
+    default=None,
+    metavar="URI",
+    help="Where enrolments live: PATH.npz, milvus:PATH.db (Milvus Lite) or milvus:http://HOST:PORT. None: no gallery routes.",
+)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to bind; another than loopback needs --api-key-file (or --insecure).",
+)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
-@click.option("--api-key-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="Keys clients send as Authorization: Bearer KEY, one a line.")
-@click.option("--max-image-bytes", default=10 << 20, show_default=True, type=click.IntRange(min=1), help="Largest accepted image upload (413 above it).")
+@click.option(
+    "--api-key-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Keys clients send as Authorization: Bearer KEY, one a line.",
+)
+@click.option(
+    "--max-image-bytes",
+    default=10 << 20,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Largest accepted image upload (413 above it).",
+)
 @click.option("--insecure", is_flag=True, help="Allow a non-loopback --host without --api-key-file.")
 @VARIANT
 @PROVIDER

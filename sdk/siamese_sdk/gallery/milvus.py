@@ -84,7 +84,9 @@ class MilvusStore:
         remote = uri.startswith(("http://", "https://", "tcp://", "grpc://"))
         if not remote:
             if not uri.endswith(".db"):
-                raise InputError(f"milvus:{uri}: a Milvus Lite database is a path ending in .db (or pass milvus:http://HOST:PORT)")
+                raise InputError(
+                    f"milvus:{uri}: a Milvus Lite database is a path ending in .db (or pass milvus:http://HOST:PORT)"
+                )
             require_extra("milvus_lite", "milvus")
             os.makedirs(os.path.dirname(os.path.abspath(uri)), exist_ok=True)
         self.uri = uri
@@ -174,7 +176,9 @@ class MilvusStore:
         id_list = codec.check_ids(ids, e.shape[0])
         for i in id_list:
             if len(i.encode("utf-8")) > MAX_ID_BYTES:
-                raise InputError(f"id {i[:40]!r}... is over {MAX_ID_BYTES} bytes of UTF-8; use a shorter id (a key into your records)")
+                raise InputError(
+                    f"id {i[:40]!r}... is over {MAX_ID_BYTES} bytes of UTF-8; use a shorter id (a key into your records)"
+                )
         if self._m.normalized_inputs:
             e = codec.unit(e)
         for r0 in range(0, len(id_list), INSERT_ROWS):

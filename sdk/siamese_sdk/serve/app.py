@@ -103,6 +103,7 @@ def create_app(
         raise InputError(f"the service serves one-encoder image bundles; {model.path} is not one (use the Python API)")
     if max_image_bytes < 1:
         raise InputError(f"--max-image-bytes {max_image_bytes} invalid; pass a positive number of bytes")
+
     def prepare(named: Sequence[tuple[str, bytes]]) -> np.ndarray:
         """``(name, bytes)`` uploads -> ``(N, C, H, W) float32`` encoder rows (``InputError`` naming the bad one)."""
         return model.preprocess([decode_image(data, name) for name, data in named])
@@ -120,7 +121,7 @@ def create_app(
         version=__version__,
         description=(
             f"Bundle {model.path.name} (variant {model.variant}, {model.manifest.metric}, D={model.embedding_dim}). "
-            "Images are multipart/form-data files. Errors are {\"error\": \"<one line>\"}. "
+            'Images are multipart/form-data files. Errors are {"error": "<one line>"}. '
             + ("Every route but /v1/health needs Authorization: Bearer KEY." if api_keys else "")
         ),
         lifespan=lifespan,
@@ -182,7 +183,11 @@ def create_app(
         s = float(model.distance(e[:1], e[1:])[0])  # one pair through the head: microseconds, run in place
         support = model.manifest.variants[model.variant].support.get(op, {})
         return VerifyResult(
-            same=bool(score.is_match(s, t)), score=s, threshold=t, operating_point=op, supported=bool(support.get("supported", True))
+            same=bool(score.is_match(s, t)),
+            score=s,
+            threshold=t,
+            operating_point=op,
+            supported=bool(support.get("supported", True)),
         )
 
     @app.post("/v1/identities/{id}", response_model=Enrolled, responses=ERRORS, summary="Enrol images under an identity")
@@ -205,7 +210,9 @@ def create_app(
         e = await embed_field([image], "image")
         t = model.threshold()
         ids, scores = await run_in_threadpool(_search, s, e, k)
-        hits = [Hit(id=str(i), score=float(v), match=bool(score.is_match(v, t))) for i, v in zip(ids[0], scores[0], strict=True) if i]
+        hits = [
+            Hit(id=str(i), score=float(v), match=bool(score.is_match(v, t))) for i, v in zip(ids[0], scores[0], strict=True) if i
+        ]
         return SearchResult(results=hits)
 
     @app.delete("/v1/identities/{id}", response_model=Removed, responses=ERRORS, summary="Remove an identity")

@@ -38,7 +38,9 @@ def read_api_keys(path: str | os.PathLike) -> frozenset[str]:
             raise InputError(f"{path}, line {n}: a key has no spaces; write one key a line")
         keys.add(key)
     if not keys:
-        raise InputError(f"{path} holds no key; write one key a line (e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')")
+        raise InputError(
+            f"{path} holds no key; write one key a line (e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
     return frozenset(keys)
 
 

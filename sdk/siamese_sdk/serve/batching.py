@@ -40,7 +40,10 @@ class MicroBatcher:
     """
 
     def __init__(
-        self, prepare: Callable[[Sequence[Any]], np.ndarray], embed: Callable[[np.ndarray], np.ndarray], max_rows: int = DEFAULT_MAX_ROWS
+        self,
+        prepare: Callable[[Sequence[Any]], np.ndarray],
+        embed: Callable[[np.ndarray], np.ndarray],
+        max_rows: int = DEFAULT_MAX_ROWS,
     ) -> None:
         if max_rows < 1:
             raise ValueError(f"max_rows={max_rows} invalid; pass a positive int")
