@@ -154,8 +154,9 @@ def test_enrol_search_remove_and_restart(kind, model, tmp_path):
     store.close()
 
 
-def test_concurrent_clients_get_the_serial_answers(model, tmp_path):
-    store = open_store(tmp_path / "g.npz", model)
+@pytest.mark.parametrize("kind", ["npz", "milvus"])
+def test_concurrent_clients_get_the_serial_answers(kind, model, tmp_path):
+    store = open_store(tmp_path / "g.npz" if kind == "npz" else f"milvus:{tmp_path / 'g.db'}", model)
     for i, p in enumerate(IMAGES[:4]):
         store.add(model.embed([str(p)]), [f"id{i}"])
     app = create_app(model, store)
@@ -180,6 +181,7 @@ def test_concurrent_clients_get_the_serial_answers(model, tmp_path):
     assert got_search == want_search
     batcher = app.state.batcher  # every request went through it (a verify's pair is one request)
     assert batcher.requests == 48 * 2 and 1 <= batcher.runs <= batcher.requests
+    store.close()
 
 
 def test_bad_requests_are_one_line_400_413_404(npz_service):

@@ -294,8 +294,8 @@ class SiameseModel:
     # ---- pickling: the load arguments travel, the sessions are rebuilt -------------------------------
     def __getstate__(self) -> dict[str, Any]:
         """The load arguments (bundle path, the resolved variant, providers, ...), not the ONNX Runtime sessions:
-        a worker that unpickles the model loads the bundle again from the same path (its hashes checked again)."""
-        return dict(self._args)
+        a worker that unpickles the model loads the bundle again from the same absolute path (its hashes checked again)."""
+        return {**self._args, "bundle_dir": os.path.abspath(self._args["bundle_dir"])}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(**state)
