@@ -301,3 +301,21 @@ def test_cli_serves(tmp_path):
     # uvicorn shuts down cleanly, then re-raises SIGTERM (exit -15) on recent versions, or exits 0
     assert "serving" in out and "Application shutdown complete" in out and proc.returncode in (0, -15), out
     assert Gallery.load(tmp_path / "g.npz").ids.tolist() == ["alice"]
+
+
+def test_app_from_env_is_a_uvicorn_factory(model, tmp_path, monkeypatch):
+    """``uvicorn --factory siamese_sdk.serve:app_from_env`` (what ``--workers N`` runs in each worker)."""
+    from siamese_sdk.serve import app_from_env
+
+    (tmp_path / "keys").write_text(KEY + "\n")
+    monkeypatch.setenv("SIAMESE_BUNDLE", str(BUNDLE))
+    monkeypatch.setenv("SIAMESE_STORE", f"milvus:{tmp_path / 'g.db'}")
+    monkeypatch.setenv("SIAMESE_API_KEY_FILE", str(tmp_path / "keys"))
+    monkeypatch.setenv("SIAMESE_THREADS", "1")
+    with serving(app_from_env()) as url:
+        headers = {"Authorization": f"Bearer {KEY}"}
+        assert httpx.post(f"{url}/v1/identities/x", files={"image": _file(IMAGES[0])}, headers=headers).json()["added"] == 1
+        assert httpx.get(f"{url}/v1/health").json()["store"] == "MilvusStore"
+    monkeypatch.delenv("SIAMESE_BUNDLE")
+    with pytest.raises(InputError, match="SIAMESE_BUNDLE"):
+        app_from_env()

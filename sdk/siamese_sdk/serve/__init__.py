@@ -46,7 +46,7 @@ def app_from_env() -> FastAPI:
         api_keys=read_api_keys(key_file) if key_file else (),
         max_image_bytes=int(os.environ.get("SIAMESE_MAX_IMAGE_BYTES", DEFAULT_MAX_IMAGE_BYTES)),
     )
-    return create_app(model, open_store(store_uri, model) if store_uri else None, **kwargs)
+    return create_app(model, open_store(store_uri, model) if store_uri else None, close_store=True, **kwargs)
 
 
 __all__ = ["app_from_env", "create_app"]

@@ -87,6 +87,7 @@ def create_app(
     api_keys: Collection[str] = (),
     max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES,
     max_rows: int = DEFAULT_MAX_ROWS,
+    close_store: bool = False,
 ) -> FastAPI:
     """The service for ``model`` (a one-encoder image bundle) and, for the identity routes, ``store``.
 
@@ -96,6 +97,7 @@ def create_app(
         api_keys: keys a client must send as ``Authorization: Bearer KEY`` (empty: no key needed).
         max_image_bytes: bound of one uploaded image (413 above it).
         max_rows: images per encoder run when concurrent requests are batched (1: no batching).
+        close_store: close ``store`` when the app shuts down (it owns the store).
 
     Raises ``InputError`` for a text, dialog or two-branch bundle (the service takes images for one encoder).
     """
@@ -115,6 +117,8 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         batcher.close()
+        if close_store and store is not None:
+            store.close()
 
     app = FastAPI(
         title="siamese-sdk verification service",
