@@ -116,21 +116,31 @@ class MilvusStore:
 
     def _open(self, model: SiameseModel | None, index_type: str, index_params: dict[str, Any]) -> None:
         c, name = self._client, self.collection
-        if c.has_collection(name):
-            props = c.describe_collection(name).get("properties") or {}
-            if META_PROPERTY not in props:
-                raise StoreError(f"{self._where} was not made by siamese-sdk; pick another ?collection=NAME")
+        if not c.has_collection(name):
             try:
-                meta = json.loads(props[META_PROPERTY])
-                ok = isinstance(meta, dict) and {"fingerprint", "embedding_dim", "metric"} <= set(meta)
-            except ValueError:
-                ok = False
-            if not ok:
-                raise StoreError(f"{self._where} has a damaged {META_PROPERTY} property; drop the collection and enrol again")
-            self._check_meta(meta, model)
-            c.load_collection(name)
-            return
+                self._create(index_type, index_params)
+                return
+            except Exception:  # another process (a second service worker) created it first: check theirs below
+                if not c.has_collection(name):
+                    raise
+        props = c.describe_collection(name).get("properties") or {}
+        if META_PROPERTY not in props:
+            raise StoreError(f"{self._where} was not made by siamese-sdk; pick another ?collection=NAME")
+        try:
+            meta = json.loads(props[META_PROPERTY])
+            ok = isinstance(meta, dict) and {"fingerprint", "embedding_dim", "metric"} <= set(meta)
+        except ValueError:
+            ok = False
+        if not ok:
+            raise StoreError(f"{self._where} has a damaged {META_PROPERTY} property; drop the collection and enrol again")
+        self._check_meta(meta, model)
+        c.load_collection(name)
+
+    def _create(self, index_type: str, index_params: dict[str, Any]) -> None:
+        """A new collection for this store's encoder (layout in the module docstring), loaded."""
         from pymilvus import DataType, MilvusClient
+
+        c, name = self._client, self.collection
 
         schema = MilvusClient.create_schema(auto_id=True, enable_dynamic_field=False)
         schema.add_field("pk", DataType.INT64, is_primary=True)
