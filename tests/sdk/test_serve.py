@@ -274,6 +274,7 @@ def test_cli_refuses_an_open_bind_without_keys():
     assert r.exit_code == 1 and r.output.count("\n") == 1 and "--api-key-file" in r.output
 
 
+@pytest.mark.slow
 def test_cli_serves(tmp_path):
     """``siamese serve`` as a user runs it: a subprocess, a key file, an npz store; stopped with SIGTERM."""
     sock = _free_socket()
