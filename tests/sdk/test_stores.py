@@ -158,3 +158,19 @@ def test_open_store_names_a_collection(model, tmp_path):
     b = open_store(f"milvus:{tmp_path / 'g.db'}?collection=second", model)
     assert len(b) == 0 and b.collection == "second"
     b.close()
+
+
+def test_milvus_lite_refuses_a_second_process_in_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    path = str(tmp_path / "one.db")
+    store = MilvusStore(path, "fp", 8, "euclidean")
+    code = (
+        "from siamese_sdk.gallery.milvus import MilvusStore\n"
+        "from siamese_sdk.errors import StoreError\n"
+        f"try:\n    MilvusStore({path!r}, 'fp', 8, 'euclidean')\nexcept StoreError as e:\n    print(e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120).stdout
+    store.close()
+    assert "one process at a time" in out and out.count("\n") == 1

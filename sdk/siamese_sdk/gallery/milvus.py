@@ -112,7 +112,12 @@ class MilvusStore:
         try:
             return MilvusClient(uri=self.uri, token=token)
         except Exception as e:  # pymilvus raises its own exceptions, and grpc/OS ones underneath
-            raise StoreError(f"cannot open Milvus at {self.uri} ({_first_line(e)}); check that it runs and the URI") from None
+            fix = (
+                "check that it runs and the URI"
+                if self.uri.startswith(("http://", "https://", "tcp://", "grpc://"))
+                else "Milvus Lite opens a .db in one process at a time: stop the other one, or use a Milvus server"
+            )
+            raise StoreError(f"cannot open Milvus at {self.uri} ({_first_line(e)}); {fix}") from None
 
     def _open(self, model: SiameseModel | None, index_type: str, index_params: dict[str, Any]) -> None:
         c, name = self._client, self.collection
