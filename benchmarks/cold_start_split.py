@@ -28,7 +28,7 @@ T = [time.perf_counter()]
 import numpy as np; T.append(time.perf_counter())
 import siamese_sdk; T.append(time.perf_counter())
 from pathlib import Path
-from siamese_sdk.bundle import read_manifest, verify_files
+from siamese_sdk.format.manifest import read_manifest, verify_files
 t0 = time.perf_counter(); man = read_manifest(sys.argv[1], verify=False); t1 = time.perf_counter()
 verify_files(Path(sys.argv[1]), man); t2 = time.perf_counter()  # before any ORT thread pool spins
 T.append(time.perf_counter())

@@ -178,7 +178,7 @@ def pytest_terminal_summary(terminalreporter) -> None:
 @pytest.fixture(scope="session")
 def data_28(tmp_path_factory) -> Path:
     """A few real Omniglot classes copied from the embedded subset (28 px), Omniglot layout."""
-    from siamese_trainer.data import copy_embedded_subset
+    from siamese_trainer.data.images import copy_embedded_subset
 
     return copy_embedded_subset(tmp_path_factory.mktemp("bench_data") / "omniglot28", ALPHABETS, CHARACTERS, DRAWERS)
 

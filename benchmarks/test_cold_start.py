@@ -1,6 +1,6 @@
 """Cold start: a NEW python process that runs ``import siamese_sdk; m = siamese_sdk.load(bundle); m.embed(x1)``.
 
-Measured by ``siamese_sdk.bench.cold_start_once`` (the same code as ``siamese bench``): the parent's clock from
+Measured by ``siamese_sdk.tools.bench.cold_start_once`` (the same code as ``siamese bench``): the parent's clock from
 spawning the process to the child's first embedding being done, interpreter start-up included; the exit is
 timed apart (``exit_ms``: an app keeps running after its first embedding, so teardown is not start-up).
 1 warm-up run (it fills the OS file cache, so "cold" means a cold process, not a cold disk), then ``ROUNDS``

@@ -77,7 +77,7 @@ def make_data() -> None:
     """The data that no installed package holds: branch b's images and the text CSV."""
     sys.path.insert(0, str(ROOT / "tests"))
     from kinds import make_second_domain  # the second domain the pseudo-Siamese fixtures use
-    from siamese_trainer.data import copy_embedded_subset, embedded_root
+    from siamese_trainer.data.images import copy_embedded_subset, embedded_root
     from siamese_trainer.data.paraphrase_data import write_csv
 
     b = GOLDEN / "pseudo" / "b"
@@ -124,7 +124,7 @@ def make_expected() -> None:
     import numpy as np
     import siamese_sdk
     from siamese_trainer import checkpoint
-    from siamese_trainer.data import embedded_root
+    from siamese_trainer.data.images import embedded_root
 
     val_classes = checkpoint.load(GOLDEN / "image" / "model.pt")["data"]["val_classes"][:IMAGE_CLASSES]
     images = GOLDEN / "images"

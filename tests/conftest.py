@@ -14,7 +14,7 @@ from kinds import backbone_run, learned_run, pseudo_run, signet_batch, signet_lr
 
 def make_tiny_dataset(dest: Path, alphabets: int = 4, characters: int = 3, per_class: int = 8) -> Path:
     """Copy a few real Omniglot classes (``Alphabet/characterNN/*.png``) into ``dest``."""
-    from siamese_trainer.data import copy_embedded_subset
+    from siamese_trainer.data.images import copy_embedded_subset
 
     return copy_embedded_subset(dest, alphabets, characters, per_class)
 

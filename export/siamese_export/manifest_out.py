@@ -2,7 +2,7 @@
 
 ``bundle_manifest`` composes the ``Manifest`` from what the pipeline measured (one encoder: the variants
 carry files and results; two branches: results at the top, files per branch). Its serialisation is the
-sdk's (``siamese_sdk.format.manifest``: ``Manifest.to_dict`` and ``write_manifest``, re-exported here): the
+sdk's (``siamese_sdk.format.manifest``: ``Manifest.to_dict`` and ``write_manifest``): the
 reader of a bundle defines the format.
 """
 
@@ -16,7 +16,7 @@ import onnx
 import onnxruntime as ort
 import torch
 from siamese_sdk import __version__ as sdk_version
-from siamese_sdk.format.manifest import HEADS, Branch, Manifest, Profile, Variant, sha256_file, write_manifest  # noqa: F401
+from siamese_sdk.format.manifest import HEADS, Branch, Manifest, Profile, Variant, sha256_file
 
 from .onnx.graphs import OPSET
 

@@ -27,13 +27,13 @@ from siamese_sdk import load as sdk_load
 from siamese_sdk.atomic import atomic_directory
 from siamese_sdk.errors import BundleError, InputError
 from siamese_sdk.eval import metrics, support
-from siamese_sdk.format.manifest import MANIFEST, Variant
+from siamese_sdk.format.manifest import MANIFEST, Variant, write_manifest
 from siamese_sdk.profiles import TARGETS
 from siamese_sdk.security.signing import SIGNATURE
 from siamese_trainer import checkpoint
 
 from . import gates
-from .manifest_out import bundle_manifest, write_manifest
+from .manifest_out import bundle_manifest
 from .onnx.graphs import bundle_metadata, set_metadata
 from .options import ExportOptions
 from .ort_format import add_ort_files

@@ -13,7 +13,6 @@ from __future__ import annotations
 import warnings
 from typing import TYPE_CHECKING, Any
 
-from . import _moved  # noqa: F401  (old module paths keep importing)
 from .errors import BundleError, ExtraMissingError, InputError, ProviderError, SiameseError
 from .format.manifest import Manifest, read_manifest
 from .providers import install_problem as _install_problem

@@ -9,7 +9,7 @@ import itertools
 import numpy as np
 from browser_harness import ROOT
 from PIL import Image
-from siamese_sdk.bundle import Preprocess
+from siamese_sdk.format.inputs import Preprocess
 
 GOLDEN_IMAGES = sorted((ROOT / "tests" / "data" / "golden" / "images").glob("*.png"))
 RESAMPLES = ("bilinear", "bicubic", "box", "lanczos", "nearest")

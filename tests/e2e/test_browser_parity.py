@@ -42,8 +42,8 @@ import pytest
 import siamese_sdk
 from browser_harness import ROOT, require_browser, run_in_browser, serve
 from parity_cases import GOLDEN_IMAGES, bundle_cases, jpeg_case, png_cases
-from siamese_sdk.bundle import Preprocess
-from siamese_sdk.preprocess import to_array, to_batch
+from siamese_sdk.format.inputs import Preprocess
+from siamese_sdk.format.pixels import to_array, to_batch
 
 BUNDLE = ROOT / "tests" / "data" / "golden" / "bundle"
 VARIANTS = ("fp32", "int8")

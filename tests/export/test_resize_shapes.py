@@ -73,7 +73,7 @@ def letterbox_run(shapes, tmp_path_factory):
 def test_letterbox_training_pixels_are_the_sdk_pixels(letterbox_run, shapes):
     import siamese_sdk
     from siamese_sdk.tools.imagefolder import ImageFolder
-    from siamese_trainer.data import ImageDataset
+    from siamese_trainer.data.images import ImageDataset
 
     config, bundle = letterbox_run
     folder = ImageFolder.scan(shapes)

@@ -93,7 +93,7 @@ def test_resume_after_sigkill(model, bundle, files, reference, tmp_path):
         f"""
         import os, signal, siamese_sdk
         from pathlib import Path
-        from siamese_sdk.stream import embed_to_npy
+        from siamese_sdk.tools.stream import embed_to_npy
         files = [Path(p) for p in {[str(f) for f in files]!r}]
         model = siamese_sdk.load({str(bundle)!r})
         def progress(done, total):

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 from siamese_sdk import InputError
-from siamese_sdk.tools import files
-from siamese_sdk.tools.files import IMAGE_SUFFIXES, find_images, iter_images, walk
+from siamese_sdk.tools.files import find_images, iter_images, walk
 from siamese_sdk.tools.imagefolder import ImageFolder
 
 
@@ -74,9 +73,3 @@ def test_errors_are_one_line(tmp_path):
         find_images([tmp_path / "missing.png"])
     assert list(walk(tmp_path / "missing")) == []
 
-
-def test_one_suffix_list():
-    """``preprocess.IMAGE_SUFFIXES`` is this one: one suffix list."""
-    from siamese_sdk import preprocess  # the old module path (an alias, see siamese_sdk._moved)
-
-    assert files.IMAGE_SUFFIXES == preprocess.IMAGE_SUFFIXES == IMAGE_SUFFIXES

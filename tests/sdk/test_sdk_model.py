@@ -36,7 +36,7 @@ def test_sdk_preprocessing_matches_trainer(bundle, trained_run, images):
     torch = pytest.importorskip("torch")
     from siamese_sdk.tools.imagefolder import ImageFolder
     from siamese_trainer import checkpoint
-    from siamese_trainer.data import ImageDataset
+    from siamese_trainer.data.images import ImageDataset
     model = siamese_sdk.load(bundle, variant="fp32")
     folder = ImageFolder.scan(images[0].parents[2])
     ds = ImageDataset(folder, model.manifest.preprocess)

@@ -97,7 +97,7 @@ def test_groups_per_batch_draws_siblings():
 
 
 def test_class_groups_of_rotated_characters():
-    from siamese_trainer.train import _class_groups
+    from siamese_trainer.tasks.image_folder import class_groups as _class_groups
 
     g = _class_groups(["A/c1", "A/c2", "B/c1"], rotated=True)  # label 4 * c + r
     assert g.size == 12 and g[0] == g[4] != g[8] and g[0] != g[1] and g[1] == g[5]

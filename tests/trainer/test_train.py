@@ -15,7 +15,7 @@ from click.testing import CliRunner  # noqa: E402
 from siamese_sdk.errors import InputError  # noqa: E402
 from siamese_sdk.tools.imagefolder import ImageFolder  # noqa: E402
 from siamese_trainer import checkpoint  # noqa: E402
-from siamese_trainer.data import split_classes  # noqa: E402
+from siamese_trainer.data.images import split_classes  # noqa: E402
 from siamese_trainer.train import TrainConfig, train  # noqa: E402
 
 
@@ -211,7 +211,7 @@ def test_split_of_a_real_run_is_class_disjoint(run_a, tiny_data):
 
 
 def test_random_thickness_grows_and_thins_strokes():
-    from siamese_trainer.data import random_thickness
+    from siamese_trainer.data.augment import random_thickness
 
     x = torch.ones(64, 1, 9, 9)
     x[:, :, 4, 4] = -1.0  # one dark dot on white
@@ -225,7 +225,7 @@ def test_random_thickness_grows_and_thins_strokes():
 
 def test_preset_omniglot_typed_flags_win(tiny_data, tmp_path):
     from siamese_trainer.cli import main as cli
-    from siamese_trainer.train import PRESETS
+    from siamese_trainer.config import PRESETS
 
     out = tmp_path / "run"
     args = ["--preset", "omniglot", "--data", str(tiny_data), "--out", str(out), "--quiet", "--epochs", "1"]

@@ -241,7 +241,7 @@ def test_examples_copies_two_classes_without_training(tmp_path):
 
 def test_example_classes_are_unseen_by_the_default_run():
     from siamese_sdk.tools.imagefolder import ImageFolder
-    from siamese_trainer.data import embedded_root, split_classes
+    from siamese_trainer.data.images import embedded_root, split_classes
     from siamese_trainer.embedded import EXAMPLE_CLASSES
 
     _, val = split_classes(ImageFolder.scan(embedded_root()), TrainConfig.val_fraction, TrainConfig.seed)

@@ -53,7 +53,7 @@ class Checkpoint(TypedDict, total=False):
     """A ``model.pt`` / ``best.pt`` as loaded (a plain dict on disk; ``weights_only`` safe).
 
     Keys: ``format`` (``"siamese-checkpoint"``), ``format_version``; ``model`` (``ModelEntry``);
-    ``preprocess`` (``siamese_sdk.bundle.Preprocess`` fields; image runs); ``tokenizer`` (text/dialog runs);
+    ``preprocess`` (``siamese_sdk.format.inputs.Preprocess`` fields; image runs); ``tokenizer`` (text/dialog runs);
     ``data`` (image folders: ``root``, ``train_classes``, ``val_classes``; CSV runs: ``root``, ``layout``,
     ``kind``, ``split``); ``branches`` (two-branch runs: ``{"b": {model, preprocess, data_root,
     state_dict}}``); ``config`` (the flat ``TrainConfig`` dict); ``state_dict`` (the encoder, branch a);

@@ -1,4 +1,4 @@
-"""Distances between embeddings in torch, matching the bundle's head graphs (``siamese_sdk.bundle.METRICS``).
+"""Distances between embeddings in torch, matching the bundle's head graphs (``siamese_sdk.metric.METRICS``).
 
 ``euclidean``: ``||a - b||_2``; ``cosine``: ``1 - cos(a, b)`` in ``[0, 2]``. Lower is closer for both.
 """

@@ -13,20 +13,9 @@ from collections.abc import Callable, Collection
 from pathlib import Path
 
 from . import checkpoint, runlock
-from .config import (  # noqa: F401  (the names callers import from here)
-    ARCH_NORMS,
-    DEFAULT_FACTORY_SIZE,
-    DEFAULT_LR,
-    DEFAULT_NORM,
-    DEFAULT_SIZE,
-    DEFAULT_WIDTH,
-    PRESETS,
-    TrainConfig,
-)
+from .config import TrainConfig
 from .data.tables import is_table
-from .loop import versions as _versions  # noqa: F401
-from .tasks.image_folder import VAL_LOSS_BATCHES, VAL_ONESHOT_EPISODES, train_image_folder  # noqa: F401
-from .tasks.image_folder import class_groups as _class_groups  # noqa: F401
+from .tasks.image_folder import train_image_folder
 from .tasks.table import train_table
 from .tasks.two_branch import train_pseudo
 

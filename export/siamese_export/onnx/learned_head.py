@@ -1,4 +1,4 @@
-"""The learned head (``siamese_trainer.heads.LearnedHead``) as ONNX graphs, and its parity gate.
+"""The learned head (``siamese_trainer.models.heads.LearnedHead``) as ONNX graphs, and its parity gate.
 
 ``p(same) = sigmoid(w · |a - b| + c)``, written directly with onnx.helper (four ops; no exporter
 needed) with the trained ``w (D,)`` and ``c`` as initializers. Same input names and shapes as the metric

@@ -19,7 +19,7 @@ from siamese_sdk.format.pixels import to_batch
 from siamese_sdk.tools.files import find_images
 from siamese_sdk.tools.imagefolder import ImageFolder
 from siamese_trainer import checkpoint
-from siamese_trainer.data import EMBEDDED, resolve_root
+from siamese_trainer.data.images import EMBEDDED, resolve_root
 from siamese_trainer.data.validation import checkpoint_validation, training_images
 from siamese_trainer.models.heads import LearnedHead
 

@@ -1,5 +1,5 @@
 /**
- * Images to encoder inputs, exactly as the Python SDK's `siamese_sdk.preprocess.to_array`:
+ * Images to encoder inputs, exactly as the Python SDK's `siamese_sdk.format.pixels.to_array`:
  * decode to 8-bit RGBA (no colour-space conversion, no alpha premultiplication), convert to Pillow's
  * "L" (grey: `(19595 R + 38470 G + 7471 B + 2^15) >> 16`) or "RGB" (alpha dropped), bring to `size` as
  * `resize` says (`stretch`, `letterbox` or `crop`; the integer geometry of `fit`), resizing with Pillow's

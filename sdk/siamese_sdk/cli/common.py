@@ -236,7 +236,7 @@ def load_model(bundle: Path, variant: str, providers: tuple[str, ...], threads: 
 
 
 def _input_line(label: str, spec: Any) -> str:
-    """One ``info`` line describing an input spec (``siamese_sdk.inputs``)."""
+    """One ``info`` line describing an input spec (``siamese_sdk.format.inputs``)."""
     pp = getattr(spec, "preprocess", None)
     if pp is None:
         return f"{label:<12}{spec.kind}: tokens (N, T) int64 + lengths (N,) int64, tokenizer {spec.tokenizer_file}"

@@ -89,9 +89,6 @@ def _support_entry(d: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-#: the old name of ``Variant.from_dict``
-parse_variant = Variant.from_dict
-
 
 @dataclass(frozen=True)
 class Profile:

@@ -46,7 +46,7 @@ from typing import Any
 from .. import metric as _metric
 from ..errors import BundleError, InputError
 from ..metric import Metric
-from .entries import BRANCHES, Branch, OrtFiles, Profile, Variant, parse_variant, sha256_file  # noqa: F401  (parse_variant: old name)
+from .entries import BRANCHES, Branch, OrtFiles, Profile, Variant, sha256_file
 from .inputs import ImageInput, InputSpec, Preprocess, input_from_dict
 
 FORMAT = "siamese-bundle"

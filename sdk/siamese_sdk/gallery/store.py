@@ -337,7 +337,7 @@ class Gallery:
         return self._m.normalized_inputs and self.storage != "float32"
 
     def _check_embeddings(self, e: Any, name: str) -> np.ndarray:
-        from ..runtime.model import check_embeddings
+        from ..runtime.heads import check_embeddings
 
         return check_embeddings(e, self.embedding_dim, name)
 

@@ -24,7 +24,7 @@ from ..format.manifest import OPERATING_POINTS, Manifest, read_manifest
 from ..format.pixels import ImageLike
 from . import device as _device
 from .encoder import EncoderRunner
-from .heads import Heads, check_embeddings  # noqa: F401  (check_embeddings: imported from here by the gallery)
+from .heads import Heads
 from .session import session_options
 
 if TYPE_CHECKING:

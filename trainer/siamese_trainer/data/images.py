@@ -1,6 +1,6 @@
 """Datasets for training: class-split image folders, the embedded Omniglot subset (augmentation: ``augment``).
 
-Images are read by ``siamese_sdk.preprocess.to_array``, the function the deployed SDK uses, so training
+Images are read by ``siamese_sdk.format.pixels.to_array``, the function the deployed SDK uses, so training
 sees exactly the inputs a bundle will.
 """
 
@@ -18,7 +18,6 @@ from siamese_sdk.format.pixels import to_array
 from siamese_sdk.tools.imagefolder import ImageFolder
 
 from ..embedded import embedded_root
-from .augment import random_affine, random_thickness  # noqa: F401  (their former home)
 
 EMBEDDED = "embedded:omniglot_mini"
 #: preload images into memory when the dataset's float32 tensor is smaller than this

@@ -6,7 +6,7 @@ handful of hand-written phrasings; a generated question is one phrasing with a r
 not. Several intents share words ("cancel my order" / "cancel my subscription", "change my password" /
 "change my email"), so word overlap alone does not solve it. It is a demo and test set, not a benchmark.
 
-``write_csv(path, layout)`` writes any of the training CSV layouts (``siamese_trainer.tables``):
+``write_csv(path, layout)`` writes any of the training CSV layouts (``siamese_trainer.data.tables``):
 ``pairs`` (``a,b,label``), ``triplets``, ``text`` (``text,label``) or ``dialog`` (``dialog,label``: a
 greeting, the agent's reply and the question, as a JSON list of turns).
 """

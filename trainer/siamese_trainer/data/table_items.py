@@ -82,7 +82,7 @@ class TokenItems:
 
 
 class ImageItems:
-    """Image paths -> ``(C, H, W) float32`` arrays (``siamese_sdk.preprocess``, decoded once) -> ``(images,)``, augmented in training."""
+    """Image paths -> ``(C, H, W) float32`` arrays (``siamese_sdk.format.pixels``, decoded once) -> ``(images,)``, augmented in training."""
 
     def __init__(self, config: Any):
         self.config, self.preprocess = config, config.preprocess()

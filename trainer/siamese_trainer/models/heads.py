@@ -6,7 +6,7 @@ encoder by binary cross-entropy on the pairs of each P x K batch (every positive
 negatives, ``BalancedPairMiner``); no metric loss is added, so the one objective both shapes the
 embedding and calibrates the probability. Scores are probabilities (higher = closer): a pair matches
 when ``score >= threshold``. The export writes this head as ``head.pairwise.onnx`` ``(B, D), (B, D) ->
-(B,)`` and ``head.matrix.onnx`` ``(B, D), (N, D) -> (B, N)`` (``siamese_export.onnx_graphs.build_learned_head``).
+(B,)`` and ``head.matrix.onnx`` ``(B, D), (N, D) -> (B, N)`` (``siamese_export.onnx.learned_head.build_learned_head``).
 """
 
 from __future__ import annotations

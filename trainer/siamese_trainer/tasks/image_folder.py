@@ -20,11 +20,11 @@ from siamese_sdk.errors import InputError
 from siamese_sdk.eval import oneshot
 from siamese_sdk.tools.imagefolder import ImageFolder, PathTable
 
-from .. import checkpoint, data, distances, distributed, finetune, loop
+from .. import checkpoint, distances, distributed, finetune, loop
 from ..advice import warn_classes
 from ..checkpoint import Checkpoint
 from ..config import TrainConfig
-from ..data import augment
+from ..data import augment, images
 from ..data.sampling import PKSampler
 from ..evaluate import ROW_METRICS, embed, verification_metrics
 from ..models.encoders import Encoder
@@ -44,7 +44,7 @@ class ImageFolderTask(loop.Task):
 
     def prepare(self, state: Checkpoint | None) -> None:
         config, out = self.config, self.out
-        self.root = data.resolve_root(config.data)
+        self.root = images.resolve_root(config.data)
         index_path = out / "index.npz"  # the folder is walked once per run; a resume reuses the same file list
         if state is not None and index_path.exists():
             folder = ImageFolder.load(index_path)
@@ -55,15 +55,15 @@ class ImageFolderTask(loop.Task):
         if state is not None:
             self.train_classes, self.val_classes = state["data"]["train_classes"], state["data"]["val_classes"]
         else:
-            self.train_classes, self.val_classes = data.split_classes(folder, config.val_fraction, config.class_split_seed)
+            self.train_classes, self.val_classes = images.split_classes(folder, config.val_fraction, config.class_split_seed)
         self.pre = config.preprocess()
         if state is None and self.world.is_main:
             folder.save(index_path)
             split = {"root": str(self.root), "train": self.train_classes, "val": self.val_classes}
             write_text_atomic(out / "split.json", json.dumps(split, indent=1) + "\n")
-        base_set = data.ImageDataset(folder.subset(self.train_classes), self.pre)
-        self.train_set = data.RotatedClasses(base_set) if config.rotate_classes else base_set
-        self.val_set = data.ImageDataset(folder.subset(self.val_classes), self.pre)
+        base_set = images.ImageDataset(folder.subset(self.train_classes), self.pre)
+        self.train_set = images.RotatedClasses(base_set) if config.rotate_classes else base_set
+        self.val_set = images.ImageDataset(folder.subset(self.val_classes), self.pre)
         for dataset in (base_set, self.val_set):
             dataset.warn_skipped(self.log)
         self.p = min(config.p, len(np.unique(self.train_set.labels)))
@@ -173,7 +173,7 @@ class ImageFolderTask(loop.Task):
             "model": checkpoint.image_model_entry(c, c.arch, c.channels, c.hw, c.bundle_metric),
             "preprocess": checkpoint.preprocess_entry(self.pre),
             "data": {
-                "root": data.root_entry(c.data, self.root),
+                "root": images.root_entry(c.data, self.root),
                 "train_classes": list(self.train_classes),
                 "val_classes": list(self.val_classes),
             },

@@ -12,7 +12,7 @@
 Texts and dialogs train the BiLSTM encoders (``models.text_encoders``); the tokenizer (``siamese_sdk.tokenizer``,
 the SDK's code) is built from the training split only and saved in the checkpoint; export ships it in the
 bundle. Image pairs/triplets train the image encoders (``--arch``, ``--size``, ``--channels``, augmentation)
-on images read by ``siamese_sdk.preprocess`` (decoded once per run), and export like a class-folder run,
+on images read by ``siamese_sdk.format.pixels`` (decoded once per run), and export like a class-folder run,
 validated on the held-out rows. Checkpoints, ``--resume``, ``best.pt``, ``--patience`` and ``metrics.json``
 are the one loop's (``loop``), as for images. One process only; ``--select oneshot`` and ``--head learned``
 are for image folders.

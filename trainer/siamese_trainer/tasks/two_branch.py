@@ -25,11 +25,11 @@ from siamese_sdk.atomic import write_text_atomic
 from siamese_sdk.errors import InputError
 from siamese_sdk.tools.imagefolder import ImageFolder
 
-from .. import checkpoint, data, finetune, loop
+from .. import checkpoint, finetune, loop
 from ..advice import warn_classes
 from ..checkpoint import Checkpoint
 from ..config import TrainConfig, size_hw
-from ..data import augment
+from ..data import augment, images
 from ..data.sampling import PKSampler
 from ..evaluate import ROW_METRICS, cross_metrics, embed
 from ..losses.cross_branch import CrossBranchLoss
@@ -46,7 +46,7 @@ class TwoBranchTask(loop.Task):
 
     def prepare(self, state: Checkpoint | None) -> None:
         config = self.config
-        self.root_a, self.root_b = data.resolve_root(config.data), Path(str(config.data_b))
+        self.root_a, self.root_b = images.resolve_root(config.data), Path(str(config.data_b))
         folder_a, folder_b = ImageFolder.scan(self.root_a), ImageFolder.scan(self.root_b)
         if state is not None:
             self.train_classes, self.val_classes = state["data"]["train_classes"], state["data"]["val_classes"]
@@ -56,12 +56,12 @@ class TwoBranchTask(loop.Task):
                 raise InputError(
                     f"--data and --data-b share {len(common)} class name(s); need at least 4 identities present in both folders"
                 )
-            self.train_classes, self.val_classes = data.split_classes(folder_a.subset(common), config.val_fraction, config.class_split_seed)
+            self.train_classes, self.val_classes = images.split_classes(folder_a.subset(common), config.val_fraction, config.class_split_seed)
         self.pre_a, self.pre_b = config.preprocess(), config.preprocess(self.size_b, self.channels_b)
-        self.train_a = data.ImageDataset(folder_a.subset(self.train_classes), self.pre_a)
-        self.train_b = data.ImageDataset(folder_b.subset(self.train_classes), self.pre_b)
-        self.val_a = data.ImageDataset(folder_a.subset(self.val_classes), self.pre_a)
-        self.val_b = data.ImageDataset(folder_b.subset(self.val_classes), self.pre_b)
+        self.train_a = images.ImageDataset(folder_a.subset(self.train_classes), self.pre_a)
+        self.train_b = images.ImageDataset(folder_b.subset(self.train_classes), self.pre_b)
+        self.val_a = images.ImageDataset(folder_a.subset(self.val_classes), self.pre_a)
+        self.val_b = images.ImageDataset(folder_b.subset(self.val_classes), self.pre_b)
         for dataset in (self.train_a, self.train_b, self.val_a, self.val_b):
             dataset.warn_skipped(self.log)
         self.xa, self.xb = self.train_a.images(), self.train_b.images()
@@ -153,7 +153,7 @@ class TwoBranchTask(loop.Task):
             "model": checkpoint.image_model_entry(c, c.arch, c.channels, c.hw, c.metric),
             "preprocess": checkpoint.preprocess_entry(self.pre_a),
             "data": {
-                "root": data.root_entry(c.data, self.root_a),
+                "root": images.root_entry(c.data, self.root_a),
                 "train_classes": list(self.train_classes),
                 "val_classes": list(self.val_classes),
             },
