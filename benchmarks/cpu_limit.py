@@ -5,8 +5,8 @@
 
 Each round, in this order: the SDK's variants at batch 1, 8 and 64, both as shipped (``after``: small images
 run in cache-sized chunks, ``siamese_sdk.runtime.encoder.cpu_run_items``) and with one ONNX Runtime run per
-batch (``before``, the earlier behaviour); the limit probe (``siamese_sdk.tools.limit``) at the encoder's
-shapes; then every competitor in its own process (``siamese_sdk.tools.competitors``). Ratios are taken within
+batch (``before``, the earlier behaviour); the limit probe (``gemm_limit.py``) at the encoder's
+shapes; then every competitor in its own process (``competitors.py``). Ratios are taken within
 each round and the table shows their medians over the rounds, with ``os.getloadavg()`` at the start of each
 round: other jobs on a shared machine move absolute numbers more than ratios. One thread per process by default.
 """
@@ -20,11 +20,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import competitors
+import gemm_limit as limit
 import numpy as np
 from siamese_sdk import load
 from siamese_sdk.atomic import write_text_atomic
 from siamese_sdk.format.manifest import read_manifest
-from siamese_sdk.tools import competitors, limit
+from siamese_sdk.tools.bench import torch_throughput
 
 BATCHES = (1, 8, 64)
 
@@ -54,7 +56,7 @@ def one_round(args: argparse.Namespace, models: dict[str, Any], gemms: list[dict
     r["rivals"] = {}
     for key, mode in competitors.TORCH_MODES.items():
         if args.torch and mode in args.torch_mode.split(","):
-            res = competitors.torch_mode(args.torch, mode, 64, 20, args.threads)
+            res = torch_throughput(args.torch, 64, 20, args.threads, mode)
             r["rivals"][key] = res.get("throughput_b64_per_s", res.get("skipped"))
     if args.openvino_python:
         res = competitors.openvino(args.bundle, list(models), args.openvino_python, 64, 20, args.threads)

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from siamese_sdk.cli import main as siamese
 from siamese_sdk.eval import metrics
 from siamese_sdk.format.manifest import read_manifest
-from siamese_sdk.tools import bench
+from siamese_sdk.tools import bench, bench_report
 
 
 @pytest.fixture(scope="module")
@@ -108,4 +108,4 @@ def test_per_provider_times_each_provider_alone(bundle):
     rep, _ = bench.run(bundle, ["fp32"], ["cpu"], threads=1, batches=(1,), runs=5, per_provider=True)
     entry = rep["per_provider"]["cpu"]["fp32"]
     assert set(entry) == {"latency_ms_b1_p50", "throughput_b64_per_s"} and all(v > 0 for v in entry.values())
-    assert "| cpu | fp32 |" in bench.markdown(rep)
+    assert "| cpu | fp32 |" in bench_report.markdown(rep)

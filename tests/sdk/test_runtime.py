@@ -21,3 +21,17 @@ def test_two_branches_are_two_runners_and_one_set_of_heads(pseudo_run, tiny_data
     d = model.distance(model.embed(photos, branch="a"), model.embed(inverted, branch="b"))
     np.testing.assert_allclose(r.scores, d, rtol=1e-5, atol=1e-6)
     assert np.array_equal(r.same, model.manifest.score.is_match(d, 1.0))
+
+
+def test_cpu_run_items():
+    from siamese_sdk.format.inputs import ImageInput, Preprocess
+    from siamese_sdk.runtime.encoder import cpu_run_items
+
+    def spec(channels: int, px: int) -> ImageInput:
+        return ImageInput("images", Preprocess(size=(px, px), channels=channels, mean=(0.5,) * channels, std=(0.5,) * channels))
+
+    cpu = ["CPUExecutionProvider"]
+    assert cpu_run_items(spec(1, 28), cpu, None) == 8  # 8192 values // 784 = 10 -> 8
+    assert cpu_run_items(spec(3, 105), cpu, None) is None  # bigger than half the budget: run as asked
+    assert cpu_run_items(spec(1, 28), ["CUDAExecutionProvider", *cpu], None) is None
+    assert cpu_run_items(spec(1, 28), cpu, 4) is None  # a fixed batch keeps its runs

@@ -36,6 +36,7 @@ from siamese_sdk.security import (
     unseal,
     verify_bundle,
 )
+from siamese_sdk.tools.onnx_writer import field
 
 
 @pytest.fixture
@@ -679,28 +680,14 @@ def test_model_outside_the_bundle_and_corrupt_models(tmp_path, onnx_mod):
         external_data_locations(m.SerializeToString())
 
 
-def _field(num: int, payload: bytes) -> bytes:
-    """One length-delimited protobuf field: tag, length, payload."""
-
-    def varint(n: int) -> bytes:
-        out = bytearray()
-        while True:
-            out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
-            n >>= 7
-            if not n:
-                return bytes(out)
-
-    return varint(num << 3 | 2) + varint(len(payload)) + payload
-
-
 def test_deeply_nested_subgraphs_are_bounded():
     """A crafted file nests If bodies far deeper than any encoder (onnx itself cannot even build it): refused, no crash."""
     g = b""
     for _ in range(onnx_refs._MAX_DEPTH // 3 + 2):  # graph -> node (1) -> attribute (5) -> graph (6): 3 levels per If
-        g = _field(1, _field(5, _field(6, g)))
+        g = field(1, field(5, field(6, g)))
     with pytest.raises(BundleError, match="nested deeper"):
-        external_data_locations(_field(7, g))
-    assert external_data_locations(_field(7, _field(1, _field(5, _field(6, b""))))) == []
+        external_data_locations(field(7, g))
+    assert external_data_locations(field(7, field(1, field(5, field(6, b""))))) == []
 
 
 def test_check_bundle_files(tmp_path, onnx_mod):

@@ -178,22 +178,16 @@ def test_sign_needs_only_the_folder_before_it_is_moved_into_place(tmp_path, keys
 # ---- external data --------------------------------------------------------------------------------------------------
 def _external_data_model(location: str) -> bytes:
     """The doctor's tiny Conv model (``tools.doctor.tiny_model``) with its weight kept in external data at ``location``."""
-    from siamese_sdk.tools.doctor import _W, _X, _field, _node, _value_info
+    from siamese_sdk.tools import onnx_writer as ow
+    from siamese_sdk.tools.doctor import _W, _X
 
-    entries = b"".join(
-        _field(13, _field(1, k.encode()) + _field(2, v.encode()))
-        for k, v in (("location", location), ("offset", "0"), ("length", str(_W.nbytes)))
+    weight = ow.tensor("w", _W, external={"location": location, "offset": "0", "length": str(_W.nbytes)})
+    return ow.model(
+        [ow.node("Conv", ["x", "w"], "c"), ow.node("Relu", ["c"], "y")],
+        [ow.value_info("x", ow.FLOAT, _X.shape)],
+        [ow.value_info("y", ow.FLOAT, (1, 1, 2, 2))],
+        [weight],
     )
-    weight = b"".join(_field(1, d) for d in _W.shape) + _field(2, 1) + _field(8, b"w") + entries + _field(14, 1)
-    graph = (
-        _field(1, _node("Conv", ["x", "w"], "c"))
-        + _field(1, _node("Relu", ["c"], "y"))
-        + _field(2, b"g")
-        + _field(5, weight)
-        + _field(11, _value_info("x", _X.shape))
-        + _field(12, _value_info("y", (1, 1, 2, 2)))
-    )
-    return _field(1, 8) + _field(2, b"t") + _field(7, graph) + _field(8, _field(1, b"") + _field(2, 13))
 
 
 def test_the_hand_built_external_data_model_is_what_onnx_runtime_reads(tmp_path):

@@ -42,24 +42,6 @@ from .common import BUNDLE, PROVIDER, THREADS, TRUSTED_KEY, trusted_keys
     help="Also time this checkpoint's encoder in torch eager (needs the train extra).",
 )
 @click.option(
-    "--torch-mode",
-    "torch_modes",
-    default="eager",
-    show_default=True,
-    help="Torch competitors of --torch, comma list: eager, compile (torch.compile, inductor), x86-int8 (PT2E, needs torchao).",
-)
-@click.option(
-    "--openvino-python",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Also time the bundle on ONNX Runtime's OpenVINO provider, run by this interpreter (a venv with onnxruntime-openvino).",
-)
-@click.option(
-    "--limit",
-    is_flag=True,
-    help="Also probe this CPU's int8 and fp32 GEMM throughput at the encoder's shapes; report each variant's share of it.",
-)
-@click.option(
     "--json",
     "json_out",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -95,9 +77,6 @@ def bench(
     batches: str,
     runs: int,
     torch_checkpoint: Path | None,
-    torch_modes: str,
-    openvino_python: Path | None,
-    limit: bool,
     json_out: Path | None,
     md_out: Path | None,
     plots_dir: Path | None,
@@ -115,12 +94,11 @@ def bench(
       siamese bench bundle/
       siamese bench bundle/ --data val_faces/ --plots report/ --json bench.json --markdown bench.md
       siamese bench bundle/ --torch runs/demo/model.pt --threads 2
-      siamese bench bundle/ --limit --torch runs/demo/model.pt --torch-mode eager,compile,x86-int8 --threads 1
-      siamese bench bundle/ --openvino-python ~/venvs/openvino/bin/python
       siamese bench bundle/ --provider cuda --provider cpu --per-provider
     """
     from ..atomic import write_text_atomic
     from ..tools import bench as bench_
+    from ..tools.bench_report import markdown
 
     try:
         sizes = tuple(int(b) for b in batches.split(",") if b.strip())
@@ -128,12 +106,6 @@ def bench(
         raise InputError(f"--batch {batches!r} is not a comma list of integers, e.g. 1,8,64") from None
     if not sizes or min(sizes) < 1:
         raise InputError(f"--batch {batches!r} needs positive batch sizes, e.g. 1,8,64")
-    from ..tools.competitors import TORCH_MODES
-
-    modes = tuple(m.strip() for m in torch_modes.split(",") if m.strip())
-    unknown = [m for m in modes if m not in TORCH_MODES.values()]
-    if unknown or not modes:
-        raise InputError(f"--torch-mode {torch_modes!r}: expected a comma list of {', '.join(TORCH_MODES.values())}")
     if plots_dir is not None and data is None:
         raise InputError("--plots needs --data (a labelled folder) to draw ROC curves and histograms")
     if plots_dir is not None:
@@ -150,15 +122,12 @@ def bench(
         progress=lambda s: click.echo(f"  {s}", err=True),
         per_provider=per_provider,
         trusted_keys=trusted_keys(),
-        limit=limit,
-        torch_modes=modes,
-        openvino_python=openvino_python,
     )
-    click.echo(bench_.markdown(report), nl=False)
+    click.echo(markdown(report), nl=False)
     if json_out is not None:
         write_text_atomic(json_out, json.dumps(report, indent=2) + "\n")
     if md_out is not None:
-        write_text_atomic(md_out, bench_.markdown(report))
+        write_text_atomic(md_out, markdown(report))
     if plots_dir is not None:
         from ..format.manifest import read_manifest
 

@@ -31,10 +31,7 @@ from ..eval import metrics
 from ..format.manifest import read_manifest
 from ..runtime.model import SiameseModel, load
 from ..security.signing import ENV_VAR
-from . import competitors as compete
-from . import limit as limit_mod
-from .bench_report import markdown, ratios  # noqa: F401 (kept importable from here)
-from .competitors import torch_eager  # noqa: F401 (kept importable from here)
+from .bench_report import ratios
 from .imagefolder import ImageFolder, labelled_pairs
 
 BENCH_VERSION = 1
@@ -199,9 +196,6 @@ def run(
     progress: Callable[[str], None] = lambda s: None,
     per_provider: bool = False,
     trusted_keys: list[Path] | None = None,
-    limit: bool = False,
-    torch_modes: tuple[str, ...] = ("eager",),
-    openvino_python: Path | None = None,
 ) -> tuple[dict[str, Any], dict[str, tuple[np.ndarray, np.ndarray]]]:
     """Benchmark every shipped variant (or ``variants``); returns the report and per-variant pair scores.
 
@@ -213,10 +207,9 @@ def run(
     measurements with each provider of ``providers`` on its own (the main table uses them as one priority list).
     ``trusted_keys``: every load checks the bundle's signature against them (None: the configured ones, if any);
     the cold-start processes get them as ``SIAMESE_TRUSTED_KEYS``, so their load times include the check.
-    ``limit``: also probe this CPU's int8 and fp32 GEMM throughput at the encoder's shapes (``tools.limit``):
-    ``limit`` at top level, ``gop_s`` and ``share_of_limit`` per variant. ``torch_modes``: the torch competitors
-    of ``torch_checkpoint`` (``eager``, ``compile``, ``x86-int8``: keys ``torch_eager``, ``torch_compile``,
-    ``torch_x86_int8``); ``openvino_python``: an interpreter with onnxruntime-openvino, for ``ort_openvino``.
+    ``torch_checkpoint``: also time its encoder in torch eager, in its own process (``torch_eager``). The CPU
+    limit probe and the other competitors (torch.compile, PT2E int8, OpenVINO) are research tools:
+    ``benchmarks/cpu_limit.py``.
     """
     bundle = Path(bundle)
     manifest = read_manifest(bundle, trusted_keys=trusted_keys)
@@ -265,33 +258,51 @@ def run(
                 fast = speed(model, [64], runs)
                 report["per_provider"][p][name] = {k: fast[k] for k in ("latency_ms_b1_p50", "throughput_b64_per_s")}
     if torch_checkpoint is not None:
-        for key, mode in compete.TORCH_MODES.items():
-            if mode in torch_modes:
-                progress(key.replace("_", " ", 1))
-                report[key] = compete.torch_mode(torch_checkpoint, mode, 64, max(5, runs // 8), threads)
-    if openvino_python is not None:
-        progress("onnxruntime with OpenVINO (its own interpreter)")
-        report["ort_openvino"] = compete.openvino(
-            bundle, [n for n in names if n in ("int8", "fp32")], openvino_python, 64, max(5, runs // 8), threads
-        )
-    if limit and "fp32" in manifest.variants:
-        progress("limit probe: int8 and fp32 GEMMs at the encoder's shapes")
-        add_limit(report, bundle, manifest, threads)
+        progress("torch eager")
+        report["torch_eager"] = torch_throughput(torch_checkpoint, 64, max(5, runs // 8), threads)
     report["ratios"] = ratios(report)
     return report, scored
 
 
-def add_limit(report: dict[str, Any], bundle: Path, manifest: Any, threads: int | None) -> None:
-    """Probe the limit at the fp32 encoder's GEMM shapes; add ``limit`` and each variant's ``gop_s``/``share_of_limit``
-    (int8 variants against the int8 limit, the others against fp32)."""
-    gemms = limit_mod.encoder_gemms(
-        bundle / manifest.variants["fp32"].file, tuple(manifest.preprocess.shape), manifest.input_name
-    )
-    probe = limit_mod.probe(gemms, 64, threads)
-    report["limit"] = probe
-    for name, e in report["variants"].items():
-        lim = probe["int8_gop_s"] if name.startswith("int8") else probe["fp32_gop_s"]
-        e["gop_s"], e["share_of_limit"] = limit_mod.share(e["throughput_b64_per_s"], probe["macs_per_item"], lim)
+#: exit status of ``bench_torch`` for a mode that cannot run here (``siamese_trainer.bench_torch.SKIPPED``)
+_TORCH_SKIPPED = 3
+
+
+def last_line(text: str, fallback: str) -> str:
+    """The last non-blank line of a child process's output (at most 300 characters), or ``fallback``."""
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1].strip()[:300] if lines else fallback
+
+
+def torch_throughput(checkpoint: Path, batch: int, runs: int, threads: int | None, mode: str = "eager") -> dict[str, Any]:
+    """Throughput of the checkpoint's encoder under torch ``mode`` (``eager``, ``compile``, ``x86-int8``).
+
+    Returns ``bench_torch``'s JSON (``throughput_b{batch}_per_s``, ``prepare_s``, ...), or ``{"skipped": reason}``
+    when the mode cannot run here. Raises ``InputError`` when torch itself is missing (the train extra).
+    """
+    cmd = [sys.executable, "-m", "siamese_trainer.bench_torch", str(checkpoint), "--batch", str(batch), "--runs", str(runs)]
+    cmd += ["--mode", mode] + (["--threads", str(threads)] if threads else [])
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode == _TORCH_SKIPPED:
+        return {"skipped": last_line(p.stderr, f"{mode} cannot run here")}
+    if p.returncode != 0:
+        raise InputError(
+            f"--torch needs the train extra (pip install 'siamese-sdk[train]'): {last_line(p.stderr, f'exit {p.returncode}')}"
+        )
+    report = last_json(p.stdout)
+    if report is None:
+        raise InputError(f"torch {mode} run printed no report (last output: {last_line(p.stdout, 'nothing')}); run it by hand: {' '.join(cmd)}")
+    return report
+
+
+def last_json(stdout: str) -> dict[str, Any] | None:
+    """The JSON object on the last line a measuring process printed, or None when there is none."""
+    lines = stdout.strip().splitlines()
+    try:
+        report = json.loads(lines[-1]) if lines else None
+    except ValueError:
+        return None
+    return report if isinstance(report, dict) else None
 
 
 def pyplot() -> Any:

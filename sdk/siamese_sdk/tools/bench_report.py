@@ -1,36 +1,25 @@
-"""A ``siamese bench`` report as ratios (same-run speed-ups over fp32 and over each competitor) and as Markdown."""
+"""A ``siamese bench`` report as ratios (same-run speed-ups over fp32 and over torch eager) and as Markdown."""
 
 from __future__ import annotations
 
 from typing import Any
 
-#: competitor report key -> its name in ratio keys (``torch`` is torch eager, as before)
-_COMPETITORS = {"torch_eager": "torch", "torch_compile": "torch_compile", "torch_x86_int8": "torch_x86_int8"}
-
 
 def ratios(report: dict[str, Any]) -> dict[str, float]:
     """Throughput ratios at batch 64 (``a_over_b`` = a's items/s / b's) and the int8/fp32 size ratio.
 
-    Each variant over fp32 and over every competitor that ran (``torch``, ``torch_compile``, ``torch_x86_int8``,
-    ``ort_openvino_<variant>``); skipped competitors give no ratio.
+    Each variant over fp32 and, when ``--torch`` ran, over torch eager (``torch``).
     """
     v = report["variants"]
     out: dict[str, float] = {}
     tp = {n: e["throughput_b64_per_s"] for n, e in v.items()}
-    rivals = {
-        name: report[key]["throughput_b64_per_s"]
-        for key, name in _COMPETITORS.items()
-        if "throughput_b64_per_s" in report.get(key, {})
-    }
-    for n, e in report.get("ort_openvino", {}).get("variants", {}).items():
-        rivals[f"ort_openvino_{n}"] = e["throughput_b64_per_s"]
+    torch_tp = report.get("torch_eager", {}).get("throughput_b64_per_s")
     for a in ("int8", "fp16"):
         if a in tp and "fp32" in tp:
             out[f"{a}_over_fp32_throughput_b64"] = tp[a] / tp["fp32"]
     for a in ("int8", "fp32", "fp16"):
-        for b, t in rivals.items():
-            if a in tp:
-                out[f"{a}_over_{b}_throughput_b64"] = tp[a] / t
+        if a in tp and torch_tp:
+            out[f"{a}_over_torch_throughput_b64"] = tp[a] / torch_tp
     if "int8" in v and "fp32" in v:
         out["int8_over_fp32_size"] = v["int8"]["size_bytes"] / v["fp32"]["size_bytes"]
     return out
@@ -56,25 +45,10 @@ def markdown(report: dict[str, Any]) -> str:
     ]
     for name, e in report["variants"].items():
         lines.append(f"| {name} | " + " | ".join(f(e) for _, f in cols) + " |")
-    for key in (*_COMPETITORS, "ort_openvino"):
-        rows = report.get(key, {}).get("variants", {"": report.get(key, {})}) if key in report else {}
-        for n, e in rows.items():
-            label = key.replace("_", " ") + (f" {n}" if n else "")
-            value = f"{e['throughput_b64_per_s']:.0f}" if "throughput_b64_per_s" in e else f"skipped: {e.get('skipped', '?')}"
-            lines.append(f"| {label} | - | - | - | {value} | - | - | - | - |")
-    if "limit" in report:
-        lim = report["limit"]
-        lines += [
-            "",
-            f"Limit probe (GEMMs at the encoder's shapes, batch {lim['batch']}, {lim['macs_per_item']:,} multiply-adds per item): "
-            f"int8 {lim['int8_gop_s']:.0f} GOP/s, fp32 {lim['fp32_gop_s']:.0f} GOP/s",
-            "",
-            "| variant | GOP/s | share of limit |",
-            "|---|---|---|",
-        ]
-        lines += [
-            f"| {n} | {e['gop_s']:.1f} | {e['share_of_limit']:.1%} |" for n, e in report["variants"].items() if "gop_s" in e
-        ]
+    if "torch_eager" in report:
+        e = report["torch_eager"]
+        value = f"{e['throughput_b64_per_s']:.0f}" if "throughput_b64_per_s" in e else f"skipped: {e.get('skipped', '?')}"
+        lines.append(f"| torch eager | - | - | - | {value} | - | - | - | - |")
     if report.get("per_provider"):
         lines += ["", "| provider | variant | b1 p50 ms | b64 items/s |", "|---|---|---|---|"]
         for p, by_variant in report["per_provider"].items():

@@ -6,7 +6,7 @@ Checks (``run_checks``), each reported, the failing ones also listed in ``proble
   other's files) is a problem, reported with the exact fix;
 - onnxruntime's version, build (CPU/GPU, the CUDA version a GPU build was made for) and providers;
 - each requested provider (default: every available one but Azure) really initialises: a session on a
-  tiny model (3x3 Conv + Relu, protobuf bytes written here: no ``onnx`` package needed) must list the
+  tiny model (3x3 Conv + Relu, protobuf bytes from ``tools.onnx_writer``: no ``onnx`` package needed) must list the
   provider as active and compute the right numbers. A provider that ORT drops (missing CUDA/cuDNN
   libraries, driver too old) is a problem;
 - the CPU features that decide int8 speed: AMX / AVX512-VNNI / AVX-VNNI / AVX2 on x86 (``/proc/cpuinfo``),
@@ -35,56 +35,22 @@ import numpy as np
 
 from .. import providers as _providers
 from ..security.signing import trust_status
+from . import onnx_writer as ow
 
-# ---- a tiny ONNX model, encoded by hand (ModelProto field numbers from onnx.proto) --------------------------
+# ---- a tiny ONNX model ----------------------------------------------------------------------------------------
 _X = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4) / 8.0 - 0.5
 _W = np.array([[1, 2, 0], [0, -1, 0], [0, 0, 1]], dtype=np.float32).reshape(1, 1, 3, 3)  # -> [[0, 0], [0.875, 1.25]]
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        low, n = n & 0x7F, n >> 7
-        out.append(low | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _field(number: int, payload: bytes | int) -> bytes:
-    """One protobuf field: varint (wire type 0) for ints, length-delimited (2) for bytes."""
-    if isinstance(payload, int):
-        return _varint(number << 3) + _varint(payload)
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
-
-
-def _value_info(name: str, shape: tuple[int, ...]) -> bytes:
-    dims = b"".join(_field(1, _field(1, d)) for d in shape)  # TensorShapeProto.dim { dim_value }
-    tensor_type = _field(1, 1) + _field(2, dims)  # elem_type FLOAT, shape
-    return _field(1, name.encode()) + _field(2, _field(1, tensor_type))  # name, type { tensor_type }
-
-
-def _node(op: str, inputs: list[str], output: str) -> bytes:
-    return (
-        b"".join(_field(1, i.encode()) for i in inputs)
-        + _field(2, output.encode())
-        + _field(3, op.lower().encode())
-        + _field(4, op.encode())
-    )
-
-
 def tiny_model() -> bytes:
     """Serialized ONNX model ``x (1, 1, 4, 4) float32 -> Relu(Conv3x3(x)) (1, 1, 2, 2)``, opset 13, IR 8."""
-    weight = b"".join(_field(1, d) for d in _W.shape) + _field(2, 1) + _field(8, b"w") + _field(9, _W.astype("<f4").tobytes())
-    graph = (
-        _field(1, _node("Conv", ["x", "w"], "c"))
-        + _field(1, _node("Relu", ["c"], "y"))
-        + _field(2, b"siamese_doctor")
-        + _field(5, weight)
-        + _field(11, _value_info("x", _X.shape))
-        + _field(12, _value_info("y", (1, 1, 2, 2)))
+    return ow.model(
+        [ow.node("Conv", ["x", "w"], "c"), ow.node("Relu", ["c"], "y")],
+        [ow.value_info("x", ow.FLOAT, _X.shape)],
+        [ow.value_info("y", ow.FLOAT, (1, 1, 2, 2))],
+        [ow.tensor("w", _W)],
+        name="siamese_doctor",
     )
-    opset = _field(1, b"") + _field(2, 13)
-    return _field(1, 8) + _field(2, b"siamese-doctor") + _field(7, graph) + _field(8, opset)
 
 
 def tiny_model_expected() -> np.ndarray:

@@ -1,7 +1,8 @@
-"""What a user would run instead of the bundle, timed in the same ``siamese bench`` run, each in its own process.
+"""What a user would run instead of the bundle, timed beside it (``cpu_limit.py``), each in its own process.
 
-- torch (``python -m siamese_trainer.bench_torch``, the train extra): ``torch_eager``, ``torch_compile``
-  (inductor) and ``torch_x86_int8`` (PT2E with ``X86InductorQuantizer``, needs torchao) of the checkpoint;
+- torch (``python -m siamese_trainer.bench_torch`` through ``siamese_sdk.tools.bench.torch_throughput``, the
+  train extra): ``torch_eager``, ``torch_compile`` (inductor) and ``torch_x86_int8`` (PT2E with
+  ``X86InductorQuantizer``, needs torchao) of the checkpoint;
 - ONNX Runtime with the OpenVINO execution provider (the ``siamese-sdk-openvino`` flavour): ``onnxruntime-openvino``
   installs the same ``onnxruntime`` module as the CPU build, so it runs under another interpreter (a venv
   holding it), which imports this very SDK through a folder that links to it and nothing else.
@@ -15,60 +16,16 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import textwrap
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
+import siamese_sdk
+from siamese_sdk.tools.bench import last_json, last_line
 
 #: report key -> ``bench_torch --mode``
 TORCH_MODES = {"torch_eager": "eager", "torch_compile": "compile", "torch_x86_int8": "x86-int8"}
-
-#: exit status of ``bench_torch`` for a mode that cannot run here (``siamese_trainer.bench_torch.SKIPPED``)
-_TORCH_SKIPPED = 3
-
-
-def _last_line(text: str, fallback: str) -> str:
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    return lines[-1].strip()[:300] if lines else fallback
-
-
-def torch_mode(checkpoint: Path, mode: str, batch: int, runs: int, threads: int | None) -> dict[str, Any]:
-    """Throughput of the checkpoint's encoder under torch ``mode`` (``eager``, ``compile``, ``x86-int8``).
-
-    Returns ``bench_torch``'s JSON (``throughput_b{batch}_per_s``, ``prepare_s``, ...), or ``{"skipped": reason}``
-    when the mode cannot run here. Raises ``InputError`` when torch itself is missing (the train extra).
-    """
-    cmd = [sys.executable, "-m", "siamese_trainer.bench_torch", str(checkpoint), "--batch", str(batch), "--runs", str(runs)]
-    cmd += ["--mode", mode] + (["--threads", str(threads)] if threads else [])
-    p = subprocess.run(cmd, capture_output=True, text=True)
-    if p.returncode == _TORCH_SKIPPED:
-        return {"skipped": _last_line(p.stderr, f"{mode} cannot run here")}
-    if p.returncode != 0:
-        raise InputError(
-            f"--torch needs the train extra (pip install 'siamese-sdk[train]'): {_last_line(p.stderr, f'exit {p.returncode}')}"
-        )
-    report = _last_json(p.stdout)
-    if report is None:
-        raise InputError(f"torch {mode} run printed no report (last output: {_last_line(p.stdout, 'nothing')}); run it by hand: {' '.join(cmd)}")
-    return report
-
-
-def _last_json(stdout: str) -> dict[str, Any] | None:
-    """The JSON object on the last line a measuring process printed, or None when there is none."""
-    lines = stdout.strip().splitlines()
-    try:
-        report = json.loads(lines[-1]) if lines else None
-    except ValueError:
-        return None
-    return report if isinstance(report, dict) else None
-
-
-def torch_eager(checkpoint: Path, batch: int, runs: int, threads: int | None) -> dict[str, float]:
-    """Throughput of the checkpoint's encoder in torch eager mode, measured in a separate process."""
-    return torch_mode(checkpoint, "eager", batch, runs, threads)
 
 
 _OPENVINO = textwrap.dedent(
@@ -106,12 +63,12 @@ def openvino(bundle: Path, variants: list[str], python: Path, batch: int, runs: 
     """
     if not Path(python).is_file():
         return {"skipped": f"{python} is not a Python interpreter (a venv with onnxruntime-openvino: its bin/python)"}
-    package = Path(__file__).resolve().parents[1]
+    package = Path(siamese_sdk.__file__).resolve().parent
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / package.name).symlink_to(package, target_is_directory=True)
         env = {**os.environ, "PYTHONPATH": tmp, "PYTHONNOUSERSITE": "1"}
         cmd = [str(python), "-c", _OPENVINO, str(bundle), json.dumps(variants), json.dumps(threads), str(batch), str(runs)]
         p = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if p.returncode != 0:
-        return {"skipped": f"OpenVINO run failed: {_last_line(p.stderr, f'exit {p.returncode}')}"}
-    return _last_json(p.stdout) or {"skipped": f"the OpenVINO run printed no report (last output: {_last_line(p.stdout, 'nothing')})"}
+        return {"skipped": f"OpenVINO run failed: {last_line(p.stderr, f'exit {p.returncode}')}"}
+    return last_json(p.stdout) or {"skipped": f"the OpenVINO run printed no report (last output: {last_line(p.stdout, 'nothing')})"}

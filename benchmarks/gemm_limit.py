@@ -6,7 +6,7 @@ from ONNX Runtime's own per-node profile of the encoder at batch 1 with graph op
 needs no ``onnx`` package, and any bundle, old ones too, can be measured). ``probe`` then times one-node
 graphs at each shape for the batch asked: ``MatMulInteger`` and ``QLinearMatMul`` (uint8 x int8, the
 pairing of the bundle's int8 variant) and ``MatMul`` (float32), with the weights as constants as in a bundle.
-The graphs are written here by a few lines of protobuf encoding (``_model``), not by ``onnx``.
+The graphs are protobuf bytes from ``siamese_sdk.tools.onnx_writer``, not from ``onnx``.
 
 The limit of an encoder is the throughput it would have if every layer ran at the best probed rate of its
 shape: ``sum(MACs) / sum(MACs_i / rate_i)``. ``GOP`` counts a multiply-add as two operations. Pools,
@@ -23,71 +23,38 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from ..runtime.session import session_options
-
-#: ONNX TensorProto data types used here
-_FLOAT, _UINT8, _INT8 = 1, 2, 3
-_NP = {_FLOAT: np.float32, _UINT8: np.uint8, _INT8: np.int8}
-
-
-def _varint(v: int) -> bytes:
-    out = bytearray()
-    v &= (1 << 64) - 1
-    while True:
-        b, v = v & 0x7F, v >> 7
-        out.append(b | (0x80 if v else 0))
-        if not v:
-            return bytes(out)
-
-
-def _field(num: int, value: int | bytes | str) -> bytes:
-    """One protobuf field: an int as varint, bytes/str as length-delimited."""
-    if isinstance(value, int):
-        return _varint(num << 3) + _varint(value)
-    data = value.encode() if isinstance(value, str) else value
-    return _varint(num << 3 | 2) + _varint(len(data)) + data
-
-
-def _tensor(name: str, array: np.ndarray, dtype: int) -> bytes:
-    dims = b"".join(_field(1, int(d)) for d in array.shape)
-    return dims + _field(2, dtype) + _field(8, name) + _field(9, np.ascontiguousarray(array, _NP[dtype]).tobytes())
-
-
-def _value_info(name: str, dtype: int, dims: list[int | str]) -> bytes:
-    shape = b"".join(_field(1, _field(1, d) if isinstance(d, int) else _field(2, d)) for d in dims)
-    return _field(1, name) + _field(2, _field(1, _field(1, dtype) + _field(2, shape)))
+from siamese_sdk.runtime.session import session_options
+from siamese_sdk.tools import onnx_writer as ow
+from siamese_sdk.tools.onnx_writer import FLOAT, INT8, INT32, UINT8
 
 
 def _model(
     op: str, inputs: list[str], consts: dict[str, tuple[np.ndarray, int]], a: tuple[int, list], y: tuple[int, list]
 ) -> bytes:
     """An ONNX model (opset 13) of one ``op`` node reading graph input ``A`` and the constants, writing ``Y``."""
-    node = b"".join(_field(1, i) for i in inputs) + _field(2, "Y") + _field(3, "n") + _field(4, op)
-    graph = (
-        _field(1, node)
-        + _field(2, "gemm")
-        + b"".join(_field(5, _tensor(n, arr, dt)) for n, (arr, dt) in consts.items())
-        + _field(11, _value_info("A", a[0], a[1]))
-        + _field(12, _value_info("Y", y[0], y[1]))
+    return ow.model(
+        [ow.node(op, inputs, "Y", name="n")],
+        [ow.value_info("A", *a)],
+        [ow.value_info("Y", *y)],
+        [ow.tensor(n, arr, dt) for n, (arr, dt) in consts.items()],
+        name="gemm",
     )
-    return _field(1, 8) + _field(8, _field(2, 13)) + _field(7, graph)
 
 
 def gemm_model(op: str, k: int, n: int, seed: int = 0) -> bytes:
     """The one-node ``op`` graph (``MatMulInteger``, ``QLinearMatMul`` or ``MatMul``) for ``A (M, k) @ B (k, n)``, M free."""
     rng = np.random.default_rng(seed)
     if op == "MatMul":
-        return _model(op, ["A", "B"], {"B": (rng.standard_normal((k, n)), _FLOAT)}, (_FLOAT, ["M", k]), (_FLOAT, ["M", n]))
-    b = (rng.integers(-127, 128, (k, n)), _INT8)
-    u8 = lambda v: (np.array(v), _UINT8)  # noqa: E731
+        return _model(op, ["A", "B"], {"B": (rng.standard_normal((k, n)), FLOAT)}, (FLOAT, ["M", k]), (FLOAT, ["M", n]))
+    b = (rng.integers(-127, 128, (k, n)), INT8)
+    u8 = lambda v: (np.array(v), UINT8)  # noqa: E731
     if op == "MatMulInteger":
-        return _model(op, ["A", "B", "az", "bz"], {"B": b, "az": u8(128), "bz": (np.array(0), _INT8)},
-                      (_UINT8, ["M", k]), (6, ["M", n]))  # fmt: skip
+        return _model(op, ["A", "B", "az", "bz"], {"B": b, "az": u8(128), "bz": (np.array(0), INT8)},
+                      (UINT8, ["M", k]), (INT32, ["M", n]))  # fmt: skip
     if op == "QLinearMatMul":
-        f = lambda v: (np.array(v), _FLOAT)  # noqa: E731
-        consts = {"as": f(0.02), "az": u8(128), "B": b, "bs": f(0.01), "bz": (np.array(0), _INT8), "ys": f(0.5), "yz": u8(128)}
-        return _model(op, ["A", "as", "az", "B", "bs", "bz", "ys", "yz"], consts, (_UINT8, ["M", k]), (_UINT8, ["M", n]))
+        f = lambda v: (np.array(v), FLOAT)  # noqa: E731
+        consts = {"as": f(0.02), "az": u8(128), "B": b, "bs": f(0.01), "bz": (np.array(0), INT8), "ys": f(0.5), "yz": u8(128)}
+        return _model(op, ["A", "as", "az", "B", "bs", "bz", "ys", "yz"], consts, (UINT8, ["M", k]), (UINT8, ["M", n]))
     raise ValueError(f"op {op!r} unknown; expected MatMulInteger, QLinearMatMul or MatMul")
 
 
