@@ -9,6 +9,8 @@ from siamese_sdk import __version__
 from siamese_sdk.cli.common import FriendlyCommand, report, threshold_support_option
 from siamese_sdk.errors import require_extra
 
+from .options import DEFAULT_INT8_WEIGHT_BITS, INT8_WEIGHT_BITS
+
 
 @click.command(
     cls=FriendlyCommand,
@@ -40,8 +42,8 @@ from siamese_sdk.errors import require_extra
 @click.option("--calibration-images", type=click.IntRange(min=1), default=256, show_default=True)
 @click.option(
     "--int8-weight-bits",
-    type=click.Choice(["8", "7"]),
-    default="7",
+    type=click.Choice([str(b) for b in INT8_WEIGHT_BITS]),
+    default=str(DEFAULT_INT8_WEIGHT_BITS),
     show_default=True,
     help="Static int8 weights in 7 or 8 bits. 7: the same results on every x86 CPU (8-bit weights saturate in the "
     "integer kernels of CPUs without VNNI), ARM and the browser; 8: a finer grid, exact only where the CPU has VNNI.",

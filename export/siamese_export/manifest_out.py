@@ -12,10 +12,12 @@ import datetime as _dt
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import onnx
 import onnxruntime as ort
 import torch
 from siamese_sdk import __version__ as sdk_version
+from siamese_sdk.eval.measure import VariantMeasurement
 from siamese_sdk.format.manifest import HEADS, Branch, Manifest, Profile, Variant, sha256_file
 
 from .onnx.graphs import OPSET
@@ -26,38 +28,39 @@ if TYPE_CHECKING:
 def bundle_manifest(
     source: Source,
     files: dict[str, dict[str | None, Variant]],
-    results: dict[str, tuple[dict, dict]],
+    results: dict[str, VariantMeasurement],
     default: str,
     validation: dict,
     provenance: dict,
     notes: list[str],
     profiles: dict[str, Profile] | None = None,
-    supports: dict[str, dict] | None = None,
 ) -> Manifest:
     """The manifest of ``source``'s bundle.
 
     ``files``: variant -> encoder (None or the branch) -> its ``Variant`` (file, quantization, batch, and per
-    branch metrics); ``results``: variant -> (metrics, thresholds) on the validation pairs; ``supports``: variant ->
-    its thresholds' support (``siamese_sdk.eval.support``).
+    branch metrics); ``results``: variant -> its measurement on the validation pairs (metrics, thresholds and their
+    support, ``siamese_sdk.eval.measure``); a variant not measured yet gets empty ones.
     """
-    supports = supports or {}
+    empty = VariantMeasurement({}, {}, {}, np.empty(0))
+    results = {n: results.get(n, empty) for n in files}
     listed = [v.file for enc in source.encoders for v in (files[n][enc] for n in files)]
     if list(source.encoders) == [None]:
         variants = {
             n: Variant(
                 file=f[None].file,
                 quantization=f[None].quantization,
-                thresholds=results[n][1],
-                metrics=results[n][0],
+                thresholds=results[n].thresholds,
+                metrics=results[n].metrics,
                 batch=f[None].batch,
-                support=supports.get(n, {}),
+                support=results[n].support,
             )
             for n, f in files.items()
         }
         section: dict[str, Any] = source.manifest_input()
     else:
         variants = {
-            n: Variant(file="", thresholds=results[n][1], metrics=results[n][0], support=supports.get(n, {})) for n in files
+            n: Variant(file="", thresholds=results[n].thresholds, metrics=results[n].metrics, support=results[n].support)
+            for n in files
         }
         branches = {b: Branch(part.input_spec, {n: files[n][b] for n in files}) for b, part in source.encoders.items()}
         section = {"input_name": "", "preprocess": None, "branches": branches}

@@ -1,10 +1,26 @@
-"""``ExportOptions``: the knobs of an export, shared by the pipeline and every source."""
+"""``ExportOptions``: the knobs of an export, shared by the pipeline and every source, with their defaults and
+their one validation (``ExportOptions.check``; the CLI and ``onnx.quantize`` use the same values)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from siamese_sdk.errors import InputError
+from siamese_sdk.eval import support
+
+#: static int8 weight bits an export accepts (``--int8-weight-bits``); 7 is the default: the same integers on
+#: x86 CPUs without VNNI, ARM and onnxruntime-web; 8 is exact only where the CPU has VNNI (docs/export.md)
+INT8_WEIGHT_BITS = (8, 7)
+DEFAULT_INT8_WEIGHT_BITS = 7
+
+
+def check_int8_weight_bits(bits: object) -> int:
+    """``bits`` when it is one of ``INT8_WEIGHT_BITS``; else ``InputError`` naming the flag."""
+    if bits not in INT8_WEIGHT_BITS:
+        raise InputError(f"int8 weight bits {bits!r} invalid; pass --int8-weight-bits 8 or 7")
+    return int(bits)  # type: ignore[call-overload]
 
 
 @dataclass
@@ -32,6 +48,16 @@ class ExportOptions:
     #: a validation set too small for an operating point (``siamese_sdk.eval.support``): "warn" (record the
     #: threshold marked ``supported: false``) or "refuse" (fail the export)
     threshold_support: str = "warn"
-    #: static int8 weights: 7 bits (the default: the same integers on x86 CPUs without VNNI, ARM and
-    #: onnxruntime-web), or 8 (exact only where the CPU has VNNI; docs/export.md)
-    int8_weight_bits: int = 7
+    #: static int8 weights: 7 or 8 bits (``INT8_WEIGHT_BITS``)
+    int8_weight_bits: int = DEFAULT_INT8_WEIGHT_BITS
+
+    def check(self) -> None:
+        """``InputError`` naming the flag for a value out of range (profiles: ``gates.check_profiles``)."""
+        from .wrappers.tta import SHIFTS  # (torch)
+
+        if not isinstance(self.fixed_batch, int) or self.fixed_batch < 1:
+            raise InputError(f"fixed batch {self.fixed_batch!r} invalid; pass --fixed-batch >= 1")
+        check_int8_weight_bits(self.int8_weight_bits)
+        if self.tta not in SHIFTS:
+            raise InputError(f"test-time augmentation {self.tta!r} unknown; pass --tta {' or '.join(SHIFTS)}")
+        support.check_mode(self.threshold_support)

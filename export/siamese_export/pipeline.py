@@ -22,11 +22,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 from siamese_sdk import load as sdk_load
 from siamese_sdk.atomic import atomic_directory
 from siamese_sdk.errors import BundleError, InputError
-from siamese_sdk.eval import metrics, support
+from siamese_sdk.eval import support
+from siamese_sdk.eval.measure import VariantMeasurement, measure_variant
 from siamese_sdk.format.manifest import MANIFEST, Variant, write_manifest
 from siamese_sdk.profiles import TARGETS
 from siamese_sdk.security.signing import SIGNATURE
@@ -41,7 +41,6 @@ from .sources import SOURCES, Source
 from .sources.base import cosine
 from .variants import VARIANTS, build_variants
 from .wrappers.ensemble import check_members
-from .wrappers.tta import SHIFTS
 
 PARITY_MIN_COSINE = 0.9999
 
@@ -53,14 +52,7 @@ def export_bundle(checkpoint_path: str | Path, out: str | Path | None = None, op
     """
     opts = options or ExportOptions()
     profiles = gates.check_profiles(opts.profiles)
-    if not isinstance(opts.fixed_batch, int) or opts.fixed_batch < 1:
-        raise InputError(f"fixed batch {opts.fixed_batch!r} invalid; pass --fixed-batch >= 1")
-    if opts.int8_weight_bits not in (7, 8):
-        raise InputError(f"int8 weight bits {opts.int8_weight_bits!r} invalid; pass --int8-weight-bits 8 or 7")
-    if opts.tta not in SHIFTS:
-        raise InputError(f"test-time augmentation {opts.tta!r} unknown; pass --tta {' or '.join(SHIFTS)}")
-    if opts.threshold_support not in support.MODES:
-        raise InputError(f"threshold support {opts.threshold_support!r} unknown; pass --threshold-support warn or refuse")
+    opts.check()
     ckpt_path = checkpoint_of(Path(checkpoint_path), opts.log)
     ckpt = checkpoint.load(ckpt_path)
     out = Path(out) if out is not None else ckpt_path.parent / "bundle"
@@ -113,8 +105,7 @@ def run(source: Source, out: Path, opts: ExportOptions, profiles: tuple[str, ...
         encoders = {enc: tmp / _file(enc, "fp32") for enc in parts}
         calibration = {enc: part.calibration_images for enc, part in parts.items()}
         files = build_variants(source.variant_rows, encoders, calibration, tmp, opts, profiles, notes)
-        supports: dict[str, dict] = {}
-        results = _measure(source, tmp, files, log, supports)
+        results = _measure(source, tmp, files, log)
 
         def drop(name: str) -> None:
             for v in files.pop(name).values():
@@ -122,7 +113,7 @@ def run(source: Source, out: Path, opts: ExportOptions, profiles: tuple[str, ...
 
         by_encoder = {enc: {n: f[enc] for n, f in files.items()} for enc in parts}
         speed_gated = {n for n in files if n != "fp32" and VARIANTS[source.variant_rows[n]].speed_gate}
-        top = {n: m for n, (m, _) in results.items()}
+        top = {n: r.metrics for n, r in results.items()}
         feeds = {enc: part.feed for enc, part in parts.items()}
         slow = gates.apply_gates(tmp, profiles, top, by_encoder, feeds, speed_gated, drop, notes, log)
         results = {n: results[n] for n in files}
@@ -133,10 +124,10 @@ def run(source: Source, out: Path, opts: ExportOptions, profiles: tuple[str, ...
         for enc, part in parts.items():
             for name, v in files.items():
                 fixed = {"fixed_batch": str(v[enc].batch)} if v[enc].batch else {}
-                props = bundle_metadata(source.dim, source.metric, source.normalized, results[name][1], **part.metadata, **fixed)
+                props = bundle_metadata(source.dim, source.metric, source.normalized, results[name].thresholds, **part.metadata, **fixed)
                 set_metadata(tmp / v[enc].file, props)
         manifest = bundle_manifest(
-            source, files, results, default, source.validation(parity), source.provenance(), notes, chosen, supports
+            source, files, results, default, source.validation(parity), source.provenance(), notes, chosen
         )
         write_manifest(tmp, manifest)
         if any(TARGETS[p].ort for p in profiles):
@@ -171,42 +162,33 @@ def _export_encoders(source: Source, root: Path, log: Callable[[str], None]) -> 
 
 
 def _measure(
-    source: Source,
-    root: Path,
-    files: dict[str, dict[str | None, Variant]],
-    log: Callable[[str], None],
-    supports: dict[str, dict],
-) -> dict[str, tuple[dict, dict]]:
-    """Stage 3: each variant loaded through the SDK from ``root``, scored on the validation pairs.
+    source: Source, root: Path, files: dict[str, dict[str | None, Variant]], log: Callable[[str], None]
+) -> dict[str, VariantMeasurement]:
+    """Stage 3: each variant loaded through the SDK from ``root``, measured on the validation pairs
+    (``siamese_sdk.eval.measure``); a derived variant's metrics gain its cosine to fp32 (the worst encoder's; per
+    encoder in ``files``' variants).
 
-    Returns variant -> (metrics, thresholds); a derived variant's metrics gain its cosine to fp32 (the
-    worst encoder's; per encoder in ``files``' variants). Fills ``supports``: variant -> its thresholds'
-    support (``siamese_sdk.eval.support``).
+    The SDK loads a bundle from its folder, so a manifest listing every file (thresholds and metrics still empty)
+    is written first; stage 5 replaces it.
     """
     log(f"[3/5] measuring each variant through the SDK (CPU provider) on {source.pairs_log}")
     parts = source.encoders
-    results: dict[str, tuple[dict, dict]] = {}
-    embeddings: dict[str, dict[str | None, np.ndarray]] = {}
+    write_manifest(root, bundle_manifest(source, files, {}, "fp32", {}, {}, []))
+    inputs = {enc: part.inputs for enc, part in parts.items()}
+    results: dict[str, VariantMeasurement] = {}
     for name in list(files):
-        write_manifest(root, bundle_manifest(source, files, _so_far(files, results), "fp32", {}, {}, []))
-        model = sdk_load(root, variant=name, threads=None)
-        emb = embeddings[name] = {
-            enc: model.embed(part.inputs, batch_size=128, **({"branch": enc} if enc else {})) for enc, part in parts.items()
-        }
-        scores = source.scores(model, emb)
-        m, t = metrics.summarize(scores, source.same, model.manifest.higher_is_closer)
-        supports[name] = support.threshold_support(
-            scores, source.same, source.pair_classes, model.manifest.higher_is_closer, thresholds=t
+        r = results[name] = measure_variant(
+            sdk_load(root, variant=name, threads=None), inputs, source.scores, source.same, source.pair_classes
         )
+        m = r.metrics
         if name != "fp32":
-            for enc, e in emb.items():
-                c = cosine(embeddings["fp32"][enc], e)
+            for enc, e in r.embeddings.items():
+                c = cosine(results["fp32"].embeddings[enc], e)
                 files[name][enc].metrics.update(cosine_vs_fp32_min=float(c.min()), cosine_vs_fp32_mean=float(c.mean()))
             per = [files[name][enc].metrics for enc in parts]
             m["cosine_vs_fp32_min"] = min(p["cosine_vs_fp32_min"] for p in per)
             if len(per) == 1:  # one encoder: its mean too (two-branch bundles keep the means per branch)
                 m["cosine_vs_fp32_mean"] = per[0]["cosine_vs_fp32_mean"]
-        results[name] = (m, t)
         vs32 = f"  cosine vs fp32 min {m['cosine_vs_fp32_min']:.6f}" if name != "fp32" else ""
         log(
             f"      {name}: {source.auc_label}AUC {m['auc']:.4f}  EER {m['eer']:.4f}  TAR@FAR1e-3 {m['tar_at_far_1e-3']:.4f}{vs32}"
@@ -217,8 +199,3 @@ def _measure(
 def _file(encoder: str | None, variant: str) -> str:
     """``encoder.<variant>.onnx``, or ``encoder.<branch>.<variant>.onnx`` for a branch."""
     return f"encoder.{encoder}.{variant}.onnx" if encoder else f"encoder.{variant}.onnx"
-
-
-def _so_far(files: dict[str, dict], results: dict[str, tuple[dict, dict]]) -> dict[str, tuple[dict, dict]]:
-    """``results`` with empty entries for the variants not measured yet (the manifest the SDK loads meanwhile)."""
-    return {n: results.get(n, ({}, {})) for n in files}

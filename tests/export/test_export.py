@@ -160,7 +160,7 @@ def test_int8_weight_bits_7_keep_the_integer_kernels_exact(bundle, tmp_path):
         weights = [onnx.numpy_helper.to_array(t) for t in onnx.load(str(tmp_path / f"w{bits}.onnx")).graph.initializer]
         peaks[bits] = max(int(np.abs(w.astype(np.int32)).max()) for w in weights if w.dtype == np.int8 and w.ndim == 4)
     assert peaks[7] <= 64 and 2 * 255 * peaks[7] <= 32767 < 2 * 255 * peaks[8]
-    with pytest.raises(ValueError, match="weight_bits 6 invalid"):
+    with pytest.raises(ValueError, match="int8 weight bits 6 invalid"):
         quantize_encoder(bundle / "encoder.fp32.onnx", tmp_path / "w6.onnx", "images", calib, weight_bits=6)
 
 

@@ -39,6 +39,8 @@ import onnx
 from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize, quantize_static
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
+from ..options import DEFAULT_INT8_WEIGHT_BITS, check_int8_weight_bits
+
 
 class _ArrayReader(CalibrationDataReader):
     def __init__(self, input_name: str, images: np.ndarray, batch_size: int):
@@ -54,7 +56,7 @@ def quantize_encoder(
     input_name: str,
     calibration: np.ndarray,
     batch_size: int = 32,
-    weight_bits: int = 7,
+    weight_bits: int = DEFAULT_INT8_WEIGHT_BITS,
 ) -> dict[str, object]:
     """Write the int8 QDQ model of ``fp32_path`` to ``int8_path``; returns the settings for the manifest.
 
@@ -62,8 +64,7 @@ def quantize_encoder(
         calibration: ``(N, C, H, W) float32`` preprocessed images like the training data.
         weight_bits: 7 (the default: weights in [-64, 64], the same integers on x86 without VNNI) or 8 ([-127, 127]).
     """
-    if weight_bits not in (7, 8):
-        raise ValueError(f"weight_bits {weight_bits!r} invalid; expected 8 or 7")
+    check_int8_weight_bits(weight_bits)
     prepared = int8_path.with_suffix(".prep.onnx")
     logging.getLogger().setLevel(logging.ERROR)
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):

@@ -172,6 +172,13 @@ def shortfalls(same: np.ndarray, pair_classes: tuple[np.ndarray, np.ndarray] | N
 MODES = ("warn", "refuse")
 
 
+def check_mode(mode: str) -> str:
+    """``mode`` when it is one of ``MODES``; else ``InputError`` naming ``--threshold-support``."""
+    if mode not in MODES:
+        raise InputError(f"threshold support {mode!r} unknown; pass --threshold-support warn or refuse")
+    return mode
+
+
 def check(bad: dict[str, str], mode: str, subject: str, fix: str, log: Callable[[str], None]) -> None:
     """Warn about (``mode`` "warn") or refuse (``"refuse"``: ``InputError``) the operating points a set cannot
     support (``bad``: operating point -> why, from ``shortfalls``); ``subject`` names the set in the refusal."""

@@ -1,8 +1,8 @@
 """``siamese calibrate``: recompute a bundle's thresholds on the user's own labelled folder (the deployment domain).
 
 Every variant is loaded through the SDK (CPU provider), embeds the folder's images (at most ``MAX_IMAGES``, a
-seeded choice), and is scored on all pairs: new thresholds, metrics and their support
-(``siamese_sdk.eval.support``). The bundle is copied into a temporary folder beside the destination, its
+seeded choice), and is measured on all pairs (``siamese_sdk.eval.measure``, as the export measures): new
+thresholds, metrics and their support. The bundle is copied into a temporary folder beside the destination, its
 manifest re-hashed and the folder renamed into place (``siamese_sdk.atomic``): a failure leaves the old bundle.
 The replaced calibration is appended to the manifest's ``calibration_history``.
 """
@@ -18,6 +18,7 @@ from typing import Any
 
 from ..errors import InputError
 from ..eval import metrics, support
+from ..eval.measure import measure_variant
 from ..format.manifest import MANIFEST, Manifest, read_manifest, write_manifest
 from ..security.signing import SIGNATURE
 from .imagefolder import labelled_pairs
@@ -46,8 +47,7 @@ def calibrate_bundle(
 
     bundle, data = Path(bundle), Path(data)
     dest = Path(out) if out is not None else bundle
-    if threshold_support not in support.MODES:
-        raise InputError(f"threshold support {threshold_support!r} unknown; pass --threshold-support warn or refuse")
+    support.check_mode(threshold_support)
     manifest = read_manifest(bundle)
     signed = (bundle / SIGNATURE).is_file()
     if signed and not drop_signature:
@@ -67,15 +67,15 @@ def calibrate_bundle(
     support.check(support.shortfalls(same, classes), threshold_support, f"{data} is", fix, log)  # before any embedding
     variants = {}
     x = manifest.input_spec.prepare([str(p) for p in folder.paths])  # decoded once, for every variant
+
+    def score(model: Any, emb: dict) -> Any:  # all pairs i < j of the folder
+        return model.distance_matrix(emb[None], emb[None])[i, j]
+
     for name, v in manifest.variants.items():
-        model = load(bundle, variant=name, providers="cpu", threads=None)
-        emb = model.embed(x, batch_size=128)
-        scores = model.distance_matrix(emb, emb)[i, j]
-        m, t = metrics.summarize(scores, same, manifest.higher_is_closer)
-        s = support.threshold_support(scores, same, classes, manifest.higher_is_closer, thresholds=t)
+        r = measure_variant(load(bundle, variant=name, providers="cpu", threads=None), {None: x}, score, same, classes)
         kept = {k: x for k, x in v.metrics.items() if k not in REPLACED}
-        variants[name] = replace(v, thresholds=t, metrics={**m, **kept}, support=s)
-        log(f"      {name}: AUC {m['auc']:.4f}  EER {m['eer']:.4f}  thresholds " + " / ".join(f"{x:.4f}" for x in t.values()))
+        variants[name] = replace(v, thresholds=r.thresholds, metrics={**r.metrics, **kept}, support=r.support)
+        log(f"      {name}: AUC {r.auc:.4f}  EER {r.eer:.4f}  thresholds " + " / ".join(f"{x:.4f}" for x in r.thresholds.values()))
     new = replace(
         manifest,
         variants=variants,
