@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
+from siamese_sdk import metric as _metric
 from siamese_sdk.eval import metrics
-from siamese_sdk.format.manifest import METRICS
 
 from . import distances
 
@@ -42,10 +42,10 @@ def verification_metrics(
     ``metric`` may be ``learned`` only with ``score`` (the head's ``matrix``): its scores are p(same), higher = closer.
     """
     scores, same = pair_scores(embeddings, labels, metric, score)
-    return metrics.summarize(scores, same, METRICS.get(metric, False))[0]
+    return metrics.summarize(scores, same, _metric.get(metric).higher_is_closer)[0]
 
 
 def cross_metrics(ea: torch.Tensor, la: np.ndarray, eb: torch.Tensor, lb: np.ndarray, metric: str) -> dict[str, float]:
     """ROC AUC, EER, TAR at FAR 1e-2 / 1e-3 over all cross-branch pairs ``(i in a, j in b)`` of ``(A, D)``, ``(B, D)``."""
     d = distances.matrix(ea, eb, metric).numpy()
-    return metrics.summarize(d.ravel(), (la[:, None] == lb[None, :]).ravel())[0]
+    return metrics.summarize(d.ravel(), (la[:, None] == lb[None, :]).ravel(), _metric.get(metric).higher_is_closer)[0]

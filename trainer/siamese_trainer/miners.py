@@ -12,6 +12,7 @@ Miners run under ``no_grad`` and return index tensors into the batch:
 from __future__ import annotations
 
 import torch
+from siamese_sdk.metric import Metric
 
 from . import distances
 
@@ -47,10 +48,10 @@ class BalancedPairMiner:
 class TripletMiner:
     """Triplets ``(anchor, positive, negative)`` of a batch, by ``strategy``."""
 
-    def __init__(self, strategy: str = "semihard", margin: float = 0.2, metric: str = "euclidean"):
+    def __init__(self, strategy: str = "semihard", margin: float = 0.2, metric: Metric | str = "euclidean"):
         if strategy not in TRIPLET_STRATEGIES:
             raise ValueError(f"mining strategy {strategy!r} unknown; expected one of {list(TRIPLET_STRATEGIES)}")
-        self.strategy, self.margin, self.metric = strategy, margin, metric
+        self.strategy, self.margin, self.metric = strategy, margin, distances.metric_of(metric)
 
     @torch.no_grad()
     def __call__(self, embeddings: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
+from siamese_sdk.metric import Metric
 
 from .. import distances
 from ..miners import BalancedPairMiner
@@ -26,19 +27,20 @@ class ContrastiveLoss(nn.Module):
 
     Args:
         margin: ``m``; must be reachable, so at most 2 for cosine or unit-length embeddings.
-        metric: ``euclidean`` or ``cosine`` distance.
+        metric: the ``euclidean`` or ``cosine`` distance (a ``siamese_sdk.metric.Metric`` or its name).
         normalized: whether embeddings are L2-normalised (bounds Euclidean distances by 2).
         miner: picks ``(a, b, y)`` pairs; default ``BalancedPairMiner``.
     """
 
     def __init__(
-        self, margin: float = 2.0, metric: str = "euclidean", normalized: bool = False, miner: BalancedPairMiner | None = None
+        self, margin: float = 2.0, metric: Metric | str = "euclidean", normalized: bool = False, miner: BalancedPairMiner | None = None
     ):
         super().__init__()
+        metric = distances.metric_of(metric)
         limit = distances.max_distance(metric, normalized)
         if not 0 < margin <= limit:
             raise ValueError(
-                f"contrastive margin {margin} impossible for {metric}{' on unit vectors' if normalized else ''} "
+                f"contrastive margin {margin} impossible for {metric.name}{' on unit vectors' if normalized else ''} "
                 f"(distances lie in [0, {limit}]); pick a margin in (0, {limit}]"
             )
         self.margin, self.metric = margin, metric

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 from siamese_sdk.errors import InputError
+from siamese_sdk.metric import Metric
 
 from .. import distances
 from .contrastive import ContrastiveLoss, contrastive_loss
@@ -20,13 +21,13 @@ from .triplet import TripletMarginLoss, triplet_margin_loss
 class CrossBranchLoss(nn.Module):
     """Contrastive or batch-all triplet loss over the cross-branch pairs of ``(ea (A, D), ya (A,))`` x ``(eb (B, D), yb (B,))``."""
 
-    def __init__(self, loss: str, margin: float, metric: str, normalized: bool, generator: torch.Generator | None = None):
+    def __init__(self, loss: str, margin: float, metric: Metric | str, normalized: bool, generator: torch.Generator | None = None):
         super().__init__()
         try:  # the one-branch losses check that the margin is reachable for the metric
             (TripletMarginLoss(margin, metric, normalized, "all") if loss == "triplet" else ContrastiveLoss(margin, metric, normalized))
         except ValueError as e:
             raise InputError(str(e)) from None
-        self.loss, self.margin, self.metric, self.generator = loss, margin, metric, generator
+        self.loss, self.margin, self.metric, self.generator = loss, margin, distances.metric_of(metric), generator
 
     def forward(self, ea: torch.Tensor, ya: torch.Tensor, eb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
         d = distances.matrix(ea, eb, self.metric)  # (A, B)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
+from siamese_sdk.metric import Metric
 
 from .. import distances
 from ..miners import TripletMiner
@@ -26,17 +27,18 @@ class TripletMarginLoss(nn.Module):
 
     Args:
         margin: must be positive, and below 2 for cosine or unit-length embeddings.
-        metric: ``euclidean`` or ``cosine`` distance.
+        metric: the ``euclidean`` or ``cosine`` distance (a ``siamese_sdk.metric.Metric`` or its name).
         normalized: whether embeddings are L2-normalised.
         mining: ``all``, ``semihard`` or ``batch_hard`` (see ``miners``).
     """
 
-    def __init__(self, margin: float = 0.2, metric: str = "euclidean", normalized: bool = True, mining: str = "semihard"):
+    def __init__(self, margin: float = 0.2, metric: Metric | str = "euclidean", normalized: bool = True, mining: str = "semihard"):
         super().__init__()
+        metric = distances.metric_of(metric)
         limit = distances.max_distance(metric, normalized)
         if not 0 < margin < limit:
             raise ValueError(
-                f"triplet margin {margin} impossible for {metric}{' on unit vectors' if normalized else ''}; pick one in (0, {limit})"
+                f"triplet margin {margin} impossible for {metric.name}{' on unit vectors' if normalized else ''}; pick one in (0, {limit})"
             )
         self.margin, self.metric = margin, metric
         self.miner = TripletMiner(mining, margin, metric)

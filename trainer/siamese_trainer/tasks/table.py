@@ -127,7 +127,7 @@ class TableTask(loop.Task):
     def validate(self) -> dict[str, float]:
         emb = self._embed(self.val_seqs)
         d = distances.pairwise(emb[torch.from_numpy(self.vi)], emb[torch.from_numpy(self.vj)], self.config.metric).numpy()
-        vm, _ = metrics.summarize(d, self.vsame)
+        vm, _ = metrics.summarize(d, self.vsame, distances.metric_of(self.config.metric).higher_is_closer)
         return {k: vm[k] for k in ROW_METRICS}
 
     @torch.no_grad()
