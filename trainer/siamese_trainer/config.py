@@ -11,14 +11,11 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from siamese_sdk.errors import InputError
 from siamese_sdk.format.manifest import Preprocess
 from siamese_sdk.format.pixels import RESIZE_MODES
-
-if TYPE_CHECKING:
-    import torch
 
 
 @dataclass(frozen=True)
@@ -338,22 +335,6 @@ class TrainConfig:
     def bundle_metric(self) -> str:
         """The metric the bundle's heads compute: ``learned`` (p(same)) with ``--head learned``, else ``--metric``."""
         return "learned" if self.head == "learned" else self.metric
-
-    def make_loss(self) -> torch.nn.Module:
-        """The one-branch loss of ``--loss`` (or the learned head's BCE); ``InputError`` for an impossible margin."""
-        from .losses import ContrastiveLoss, NTXentLoss, TripletMarginLoss
-        from .models.heads import PairBCELoss
-
-        if self.head == "learned":
-            return PairBCELoss(self.embedding_dim)
-        try:
-            if self.loss == "triplet":
-                return TripletMarginLoss(self.margin, self.metric, bool(self.normalize), self.mining)
-            if self.loss == "ntxent":
-                return NTXentLoss(self.temperature)
-            return ContrastiveLoss(self.margin, self.metric, bool(self.normalize))
-        except ValueError as e:  # an impossible margin or unknown mining: a flag problem
-            raise InputError(str(e)) from None
 
 
 #: every field's default, for the CLI's options (``siamese-train`` does not repeat them)

@@ -24,6 +24,7 @@ from typing import Any
 import click
 import torch
 from siamese_sdk.atomic import write_text_atomic
+from siamese_sdk.errors import InputError
 
 from . import checkpoint, distributed, finetune
 from .checkpoint import Checkpoint
@@ -83,13 +84,22 @@ def busy_cpus(seconds: float = 0.2) -> float:
 
 class Task:
     """What one kind of run adds to the loop. Subclasses set ``config``, ``out`` and ``world`` and implement
-    the hooks below; ``prepare`` runs before the weights are seeded, ``build`` right after."""
+    the hooks below; ``start`` makes the task from a run's settings (``train.train`` picks the kind),
+    ``prepare`` runs before the weights are seeded, ``build`` right after."""
 
     config: TrainConfig
     out: Path
     world: World = World()
     #: the run's log (set by ``fit`` before ``prepare``): warnings such as skipped images go here
     log: Callable[[str], None] = staticmethod(print)  # type: ignore[assignment]
+    #: whether epochs show a progress bar (when the caller asks for one)
+    progress: bool = True
+
+    @classmethod
+    def start(cls, config: TrainConfig) -> Task:
+        """This kind's task for a run's settings (a resumed run's as saved, not yet ``resolved``): refuse what the
+        kind does not support (``InputError`` naming the flag), settle what the data fixes, resolve, construct."""
+        raise NotImplementedError
 
     def prepare(self, state: Checkpoint | None) -> None:
         """Read the data and the split (the saved one when ``state`` is a resumed checkpoint)."""
@@ -145,6 +155,12 @@ class Task:
         """The kind's checkpoint entries: ``model``, ``data`` and any of ``preprocess``, ``tokenizer``,
         ``branches``, ``head_state_dict`` (``checkpoint.make``)."""
         raise NotImplementedError
+
+
+def check_device(config: TrainConfig) -> None:
+    """``InputError`` when ``--device cuda...`` asks for a GPU torch does not see."""
+    if config.device.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError(f"--device {config.device} but torch sees no CUDA device; use --device cpu")
 
 
 def cosine_schedule(optimizer: torch.optim.Optimizer, total_steps: int, state: Checkpoint | None) -> Any:

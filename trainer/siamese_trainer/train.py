@@ -1,8 +1,10 @@
-"""``train()``: the entry point of every run; it picks the kind by the data and hands it to the one loop.
+"""``train()``: the one entry point of every run; it picks the kind's ``Task`` by the data and hands it to the loop.
 
 A CSV table (``--data file.csv``, or a resumed run whose checkpoint has a table ``layout``) trains as
-``tasks.table``, ``--pseudo`` as ``tasks.two_branch``, anything else as ``tasks.image_folder``. The loop
-itself (resume, schedule, best.pt, patience, metrics.json) is ``loop.fit``.
+``tasks.table.TableTask``, ``--pseudo`` as ``tasks.two_branch.TwoBranchTask``, anything else as
+``tasks.image_folder.ImageFolderTask``. The prologue (run lock, new or resumed settings) is here once; what a
+kind refuses or settles is its ``Task.start``; the loop itself (resume, schedule, best.pt, patience,
+metrics.json) is ``loop.fit``.
 """
 
 from __future__ import annotations
@@ -12,12 +14,19 @@ import os
 from collections.abc import Callable, Collection
 from pathlib import Path
 
-from . import checkpoint, runlock
+from . import checkpoint, loop, runlock
 from .config import TrainConfig
 from .data.tables import is_table
-from .tasks.image_folder import train_image_folder
-from .tasks.table import train_table
-from .tasks.two_branch import train_pseudo
+from .tasks.image_folder import ImageFolderTask
+from .tasks.table import TableTask
+from .tasks.two_branch import TwoBranchTask
+
+
+def task_kind(config: TrainConfig, state: checkpoint.Checkpoint | None) -> type[loop.Task]:
+    """The ``Task`` class of a run's settings (a resumed run's as saved, with its checkpoint ``state``)."""
+    if is_table(config.data) or (state is not None and "layout" in state["data"]):
+        return TableTask
+    return TwoBranchTask if config.pseudo else ImageFolderTask
 
 
 def train(
@@ -43,11 +52,8 @@ def train(
     """
     main = os.environ.get("RANK", "0") == "0"  # under torchrun rank 0 owns the folder for all ranks
     with runlock.hold(config.out, log) if main else contextlib.nullcontext():
-        ckpt_path = Path(config.out) / "model.pt"
-        if is_table(config.data) or (resume and ckpt_path.exists() and "layout" in checkpoint.load(ckpt_path)["data"]):
-            return train_table(config, resume=resume, log=log, progress=progress, given=given)
-        config, state = checkpoint.start_run(config, ckpt_path, resume, given)
-        config = config.resolved()
-        if config.pseudo:
-            return train_pseudo(config, resume, log, None, int(os.environ.get("WORLD_SIZE", "1")), given)
-        return train_image_folder(config, state, log, progress)
+        config, state = checkpoint.start_run(config, Path(config.out) / "model.pt", resume, given)
+        task = task_kind(config, state).start(config)
+        if not task.world.is_main:  # only rank 0 logs, validates and writes
+            log, progress = (lambda _: None), False
+        return loop.fit(task, state, log, progress and task.progress)

@@ -27,6 +27,7 @@ from ..config import TrainConfig
 from ..data import augment, images
 from ..data.sampling import PKSampler
 from ..evaluate import ROW_METRICS, embed, verification_metrics
+from ..losses import make_loss
 from ..models.encoders import Encoder
 
 VAL_LOSS_BATCHES = 8
@@ -38,9 +39,12 @@ class ImageFolderTask(loop.Task):
 
     def __init__(self, config: TrainConfig):
         self.config, self.out = config, Path(config.out)
-        if config.device.startswith("cuda") and not torch.cuda.is_available():
-            raise InputError(f"--device {config.device} but torch sees no CUDA device; use --device cpu")
+        loop.check_device(config)
         self.world = distributed.init(config.device)
+
+    @classmethod
+    def start(cls, config: TrainConfig) -> ImageFolderTask:
+        return cls(config.resolved())
 
     def prepare(self, state: Checkpoint | None) -> None:
         config, out = self.config, self.out
@@ -100,7 +104,7 @@ class ImageFolderTask(loop.Task):
             if config.device.startswith("cuda"):
                 self.encoder = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.encoder)
             self.model = torch.nn.parallel.DistributedDataParallel(self.encoder)
-        self.loss_fn = config.make_loss().to(config.device)
+        self.loss_fn = make_loss(config).to(config.device)
         if self.world.enabled and config.head == "learned":
             raise InputError("--head learned does not run under torchrun yet (its head is not synchronised); train in one process")
         self.score = scorer(config, self.loss_fn)
@@ -179,14 +183,6 @@ class ImageFolderTask(loop.Task):
             },
             **({"head_state_dict": self.loss_fn.head.state_dict()} if c.head == "learned" else {}),
         }
-
-
-def train_image_folder(config: TrainConfig, state: Checkpoint | None, log: Callable[[str], None], progress: bool) -> Path:
-    """Train (or resume from ``state``) an image-folder run (``config`` resolved); returns ``RUN_DIR/model.pt``."""
-    task = ImageFolderTask(config)
-    if not task.world.is_main:  # only rank 0 logs, validates and writes
-        log, progress = (lambda _: None), False
-    return loop.fit(task, state, log, progress)
 
 
 def scorer(config: TrainConfig, loss_fn: torch.nn.Module) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from siamese_sdk.atomic import write_text_atomic
 from siamese_sdk.errors import InputError
 from siamese_sdk.eval import metrics
 
-from .. import checkpoint, distances, finetune, loop
+from .. import distances, finetune, loop
 from ..advice import warn_classes
 from ..checkpoint import Checkpoint
 from ..config import TrainConfig
@@ -42,7 +42,7 @@ from ..data.table_items import ImageItems, TokenItems
 from ..data.table_split import TableSplit, row_batches, split_table, validation_pairs
 from ..data.tables import Table, read_table
 from ..evaluate import ROW_METRICS
-from ..losses import ContrastiveLoss, TripletMarginLoss
+from ..losses import ContrastiveLoss, TripletMarginLoss, make_loss
 
 
 class TableTask(loop.Task):
@@ -50,6 +50,24 @@ class TableTask(loop.Task):
 
     def __init__(self, config: TrainConfig, table: Table):
         self.config, self.out, self.table = config, Path(config.out), table
+
+    @classmethod
+    def start(cls, config: TrainConfig) -> TableTask:
+        """The table's layout fixes the loss (pairs: contrastive, triplets: triplet); one process only."""
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            raise InputError("CSV runs train in one process (no DistributedDataParallel yet); run siamese-train without torchrun")
+        table = read_table(config.data)
+        if table.layout == "pairs":
+            config = dataclasses.replace(config, loss="contrastive")
+        elif table.layout == "triplets":
+            config = dataclasses.replace(config, loss="triplet")
+        if config.select == "oneshot":
+            raise InputError("--select oneshot is for image folders; CSV runs select the best epoch by validation AUC")
+        if config.head == "learned":
+            raise InputError("--head learned is for image folders; CSV runs score pairs with the --metric distance")
+        config = config.resolved()
+        loop.check_device(config)
+        return cls(config, table)
 
     def prepare(self, state: Checkpoint | None) -> None:
         config, table = self.config, self.table
@@ -73,7 +91,7 @@ class TableTask(loop.Task):
 
     def build(self) -> None:
         self.encoder = self.items.make_encoder().to(self.config.device)
-        self.loss_fn = self.config.make_loss()
+        self.loss_fn = make_loss(self.config)
 
     def parameters(self) -> list[torch.nn.Parameter]:
         return list(self.encoder.parameters())
@@ -147,32 +165,3 @@ class TableTask(loop.Task):
         t = self.table
         data = {"root": str(t.path.resolve()), "layout": t.layout, "kind": t.kind, "split": self.split.to_dict()}
         return {**self.items.checkpoint_parts(), "data": data}
-
-
-def train_table(
-    config: TrainConfig,
-    resume: bool = False,
-    log: Callable[[str], None] = print,
-    progress: bool = True,
-    given: Collection[str] | None = None,
-) -> Path:
-    """Train (or resume) a run on a CSV table; returns ``RUN_DIR/model.pt``. See the module doc (``given``: ``train``'s).
-
-    Raises ``InputError`` for bad data or settings.
-    """
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        raise InputError("CSV runs train in one process (no DistributedDataParallel yet); run siamese-train without torchrun")
-    config, state = checkpoint.start_run(config, Path(config.out) / "model.pt", resume, given)
-    table = read_table(config.data)
-    if table.layout == "pairs":
-        config = dataclasses.replace(config, loss="contrastive")
-    elif table.layout == "triplets":
-        config = dataclasses.replace(config, loss="triplet")
-    if config.select == "oneshot":
-        raise InputError("--select oneshot is for image folders; CSV runs select the best epoch by validation AUC")
-    if config.head == "learned":
-        raise InputError("--head learned is for image folders; CSV runs score pairs with the --metric distance")
-    config = config.resolved()
-    if config.device.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError(f"--device {config.device} but torch sees no CUDA device; use --device cpu")
-    return loop.fit(TableTask(config, table), state, log, progress)

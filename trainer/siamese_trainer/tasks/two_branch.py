@@ -15,7 +15,8 @@ torchrun, ``--rotate-classes``, ``--head learned``, ``--select oneshot``.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection, Iterator
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +40,27 @@ from ..models.encoders import Encoder
 class TwoBranchTask(loop.Task):
     """Encoders ``a`` (``--data``) and ``b`` (``--data-b``) trained together on cross-branch pairs (``config`` resolved)."""
 
+    progress = False
+
     def __init__(self, config: TrainConfig):
         self.config, self.out = config, Path(config.out)
         self.arch_b = config.arch_b or config.arch
         self.size_b, self.channels_b = size_hw(config.size_b or config.size), int(config.channels_b or config.channels)
+
+    @classmethod
+    def start(cls, config: TrainConfig) -> TwoBranchTask:
+        config = config.resolved()
+        refused = {
+            "torchrun": int(os.environ.get("WORLD_SIZE", "1")) > 1,
+            "--rotate-classes": config.rotate_classes,
+            "--head learned": config.head == "learned",
+            "--select oneshot": config.select == "oneshot",
+        }
+        bad = [k for k, v in refused.items() if v]
+        if bad:
+            raise InputError(f"pseudo-Siamese training does not support {', '.join(bad)} yet; drop it")
+        loop.check_device(config)
+        return cls(config)
 
     def prepare(self, state: Checkpoint | None) -> None:
         config = self.config
@@ -159,30 +177,3 @@ class TwoBranchTask(loop.Task):
             },
             "branches": {"b": branch_b},
         }
-
-
-def train_pseudo(
-    config: TrainConfig,
-    resume: bool,
-    log: Callable[[str], None],
-    versions: dict[str, str] | None = None,
-    world_size: int = 1,
-    given: Collection[str] | None = None,
-) -> Path:
-    """Train (or resume) both branches of a pseudo-Siamese run (``config`` resolved); returns ``RUN_DIR/model.pt``.
-
-    ``versions`` is not used (kept for callers; checkpoints record ``checkpoint.versions()``); ``given``: ``train``'s.
-    """
-    refused = {
-        "torchrun": world_size > 1,
-        "--rotate-classes": config.rotate_classes,
-        "--head learned": config.head == "learned",
-        "--select oneshot": config.select == "oneshot",
-    }
-    bad = [k for k, v in refused.items() if v]
-    if bad:
-        raise InputError(f"pseudo-Siamese training does not support {', '.join(bad)} yet; drop it")
-    config, state = checkpoint.start_run(config, Path(config.out) / "model.pt", resume, given)
-    if config.device.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError(f"--device {config.device} but torch sees no CUDA device; use --device cpu")
-    return loop.fit(TwoBranchTask(config), state, log, progress=False)
