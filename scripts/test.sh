@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install siamese-sdk with the train and test extras into .venv, lint, and run the whole test suite.
+# Install siamese-sdk with the train and test extras into .venv, lint, and run the whole test suite (tests/sdk, the
+# runtime's torch-free suite, in a pytest process of its own first).
 # Usage: scripts/test.sh [pytest args]      (env: PYTHON=python3.11, TORCH_SPEC="torch==2.13.0", TORCH_INDEX_URL=URL)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,4 +10,10 @@ PY=${PYTHON:-python3}
 .venv/bin/python -m pip install -q --disable-pip-version-check ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"} "${TORCH_SPEC:-torch==2.13.0}"
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[train,test]"
 .venv/bin/ruff check .
-.venv/bin/python -m pytest -q "$@"
+if [ $# -eq 0 ]; then
+    # the runtime's suite first, in a process of its own, where importing torch fails (tests/sdk/conftest.py)
+    .venv/bin/python -m pytest -q tests/sdk
+    .venv/bin/python -m pytest -q --ignore=tests/sdk
+else
+    .venv/bin/python -m pytest -q "$@"
+fi

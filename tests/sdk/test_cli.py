@@ -78,24 +78,3 @@ def test_bad_flag_values_are_usage_errors(runner, bundle, tiny_data, tmp_path):
     assert r.exit_code == 2 and "Invalid value" in r.output
     r = runner.invoke(siamese, ["embed", str(bundle), img, "-o", str(tmp_path / "e.npy"), "--batch-size", "0"])
     assert r.exit_code == 2
-
-
-def test_export_cli_refuses_a_non_bundle_directory(runner, trained_run, tmp_path):
-    pytest.importorskip("torch")
-    from siamese_export.cli import main as export
-
-    target = tmp_path / "precious"
-    target.mkdir()
-    (target / "thesis.txt").write_text("do not delete")
-    r = runner.invoke(export, [str(trained_run / "model.pt"), "-o", str(target)])
-    assert "is not a bundle" in _one_line_error(r)
-    assert (target / "thesis.txt").exists()
-
-
-def test_train_cli_bad_data(runner, tmp_path):
-    pytest.importorskip("torch")
-    from siamese_trainer.cli import main as train
-
-    (tmp_path / "empty").mkdir()
-    r = runner.invoke(train, ["--data", str(tmp_path / "empty"), "--out", str(tmp_path / "run")])
-    assert "no images found" in _one_line_error(r)

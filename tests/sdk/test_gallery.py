@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from siamese_sdk import BundleError, Gallery, InputError, SiameseError
 from siamese_sdk.cli import main as siamese
 from siamese_sdk.gallery import topk as gallery_topk
+from siamese_sdk.metric import get as get_metric
 
 K = 5
 
@@ -40,15 +41,11 @@ def clustered(n: int, d: int, seed: int, spread: float = 0.35) -> np.ndarray:
 
 
 def head_for(metric: str, dim: int, model):
-    """The bundle's matrix head for ``metric``: the model's own for its metric, else one built by the exporter."""
+    """The bundle's matrix head for ``metric``: the model's own for its metric, else the metric's numpy formula
+    (``siamese_sdk.metric``; the exporter's head graphs agree with it: tests/export)."""
     if metric == model.manifest.metric:
         return model.distance_matrix
-    pytest.importorskip("onnx")
-    import onnxruntime as ort
-    from siamese_export.onnx.graphs import build_head
-
-    sess = ort.InferenceSession(build_head(metric, "matrix", dim).SerializeToString(), providers=["CPUExecutionProvider"])
-    return lambda a, b: sess.run(None, {"a": a, "b": b})[0]
+    return get_metric(metric).matrix
 
 
 def assert_same_ranking(ids: np.ndarray, scores: np.ndarray, ref: np.ndarray, gallery_ids: list[str], atol: float) -> None:

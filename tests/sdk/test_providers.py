@@ -275,10 +275,7 @@ def test_embed_device_on_cpu_matches_embed(cpu_model, tiny_data):
     assert isinstance(out, ort.OrtValue) and out.device_name() == "cpu" and list(out.shape()) == [5, cpu_model.embedding_dim]
     np.testing.assert_array_equal(out.numpy(), ref)
     np.testing.assert_array_equal(cpu_model.embed_device(ort.OrtValue.ortvalue_from_numpy(x, "cpu", 0)).numpy(), ref)
-    np.testing.assert_array_equal(np.from_dlpack(out), ref)  # the output is a DLPack tensor too
-    torch = pytest.importorskip("torch")
-    np.testing.assert_array_equal(cpu_model.embed_device(torch.from_numpy(x)).numpy(), ref)  # DLPack in (CPU)
-    np.testing.assert_array_equal(torch.from_dlpack(out).numpy(), ref)
+    np.testing.assert_array_equal(np.from_dlpack(out), ref)  # the output is a DLPack tensor too (torch: tests/e2e)
 
 
 def test_embed_device_bad_inputs(cpu_model):

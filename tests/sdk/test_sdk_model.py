@@ -31,25 +31,6 @@ def test_single_path_and_float64_are_accepted(model, images):
     np.testing.assert_allclose(model.embed(x.astype(np.float64)), model.embed(x), atol=1e-6)
 
 
-def test_sdk_preprocessing_matches_trainer(bundle, trained_run, images):
-    """The same image gives the same input tensor, and the same embedding, in training eval and in the SDK."""
-    torch = pytest.importorskip("torch")
-    from siamese_sdk.tools.imagefolder import ImageFolder
-    from siamese_trainer import checkpoint
-    from siamese_trainer.data.images import ImageDataset
-    model = siamese_sdk.load(bundle, variant="fp32")
-    folder = ImageFolder.scan(images[0].parents[2])
-    ds = ImageDataset(folder, model.manifest.preprocess)
-    x_train = torch.stack([ds[i][0] for i in range(4)]).numpy()
-    np.testing.assert_array_equal(x_train, model.preprocess(folder.paths[:4]))
-    ck = checkpoint.load(trained_run / "model.pt")
-    mc = ck["model"]
-    enc = checkpoint.build_encoder(mc, ck["state_dict"])
-    with torch.no_grad():
-        ref = enc(torch.from_numpy(x_train)).numpy()
-    np.testing.assert_allclose(model.embed(folder.paths[:4]), ref, atol=1e-4)
-
-
 def test_distance_heads_match_numpy(model, images):
     e = model.embed(images[:6])
     a, b = e[:3], e[3:]
