@@ -31,7 +31,6 @@ from .checkpoint import Checkpoint
 from .config import TrainConfig
 from .distributed import World
 
-versions = checkpoint.versions
 #: the most threads a default run takes: the small encoders here scale little beyond a few cores
 MAX_DEFAULT_THREADS = 8
 

@@ -56,8 +56,6 @@ FORMAT = "siamese-bundle"
 FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 
-#: metric name -> ``higher_is_closer``, the old table (``siamese_sdk.metric.METRICS`` holds the ``Metric`` objects).
-METRICS: dict[str, bool] = {name: m.higher_is_closer for name, m in _metric.METRICS.items()}
 #: operating points every variant carries a threshold for, at validation time.
 OPERATING_POINTS = ("eer", "far_1e-2", "far_1e-3")
 #: encoder variants this reader knows; a bundle with another one needs a newer siamese-sdk.
