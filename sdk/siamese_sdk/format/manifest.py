@@ -38,7 +38,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,7 @@ from typing import Any
 from .. import metric as _metric
 from ..errors import BundleError, InputError
 from ..metric import Metric
+from . import strict
 from .entries import BRANCHES, Branch, OrtFiles, Profile, Variant, parse_variant, sha256_file  # noqa: F401  (parse_variant: old name)
 from .inputs import ImageInput, InputSpec, Preprocess, input_from_dict
 
@@ -113,7 +115,7 @@ class Manifest:
         self._check_branches()
         if self.metric not in _metric.METRICS:
             raise BundleError(f"metric {self.metric!r} unknown; expected one of {sorted(_metric.METRICS)}")
-        if self.embedding_dim < 1:
+        if isinstance(self.embedding_dim, bool) or not isinstance(self.embedding_dim, int) or self.embedding_dim < 1:
             raise BundleError(f"embedding_dim {self.embedding_dim} must be >= 1")
         if not self.variants:
             raise BundleError("manifest lists no encoder variants; re-export the bundle")
@@ -122,7 +124,13 @@ class Manifest:
                 raise BundleError(
                     f"variant {name!r} unknown to this siamese-sdk (it reads {list(VARIANTS)}); upgrade: pip install -U siamese-sdk"
                 )
+        score = self.score
         for name, v in self.variants.items():
+            for op, t in v.thresholds.items():
+                if not (isinstance(t, (int, float)) and score.lo <= t <= score.hi):
+                    raise BundleError(
+                        f"variant {name!r} threshold {op} = {t!r} is outside the {self.metric} score range [{score.lo}, {score.hi}]; re-export"
+                    )
             if v.batch is not None and (not isinstance(v.batch, int) or v.batch < 1):
                 raise BundleError(f"variant {name!r} has fixed batch {v.batch!r}; expected an int >= 1 or none; re-export")
         for name, prof in self.profiles.items():
@@ -266,11 +274,13 @@ class Manifest:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Manifest:
-        """Parse and validate a manifest dict; raises ``BundleError`` on anything off."""
+        """Parse and validate a manifest dict; raises ``BundleError`` in one line on anything off: every field's
+        type, range and finiteness is checked (``FIELDS`` and the parts' ``from_dict``), a string where a
+        boolean belongs or a NaN threshold included."""
         if not isinstance(d, dict) or d.get("format") != FORMAT:
             raise BundleError(f"not a {FORMAT} manifest (missing 'format': '{FORMAT}'); is this a bundle directory?")
         version = d.get("format_version")
-        if not isinstance(version, int):
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
             raise BundleError("manifest has no integer format_version; re-export the bundle")
         if version > FORMAT_VERSION:
             raise BundleError(
@@ -278,36 +288,80 @@ class Manifest:
                 "upgrade: pip install -U siamese-sdk"
             )
         try:
-            branches = {str(k): Branch.from_dict(v) for k, v in d.get("branches", {}).items()}
-            spec = None if branches else input_from_dict(d["input"])
-            variants = {str(k): Variant.from_dict(v) for k, v in d["variants"].items()}
-            # optional (absent from older bundles): deployment targets -> variant and providers
-            profiles = {str(k): Profile.from_dict(p) for k, p in d.get("profiles", {}).items()}
+            f = {key: read(d, key, key) for key, read in FIELDS.items()}
+            branches, spec = f["branches"], None
+            if not branches:
+                spec = input_from_dict(strict.mapping(d, "input", "input"))
+            score = f["score"]
+            if score is not None and "higher_is_closer" in score:
+                strict.boolean(score, "higher_is_closer", "score.higher_is_closer")
             return cls(
                 format_version=version,
-                embedding_dim=int(d["embedding_dim"]),
-                metric=str(d["metric"]),
-                normalized=bool(d["normalized"]),
+                embedding_dim=f["embedding_dim"],
+                metric=f["metric"],
+                normalized=f["normalized"],
                 input_name=spec.names[0] if spec else "",
                 preprocess=spec.preprocess if isinstance(spec, ImageInput) else None,
                 input_spec=spec,
-                variants=variants,
-                heads={str(k): str(v) for k, v in d["heads"].items()},
-                files={str(k): str(v) for k, v in d["files"].items()},
-                default_variant=str(d.get("default_variant", "fp32")),
-                default_operating_point=str(d.get("default_operating_point", "eer")),
-                validation=dict(d.get("validation", {})),
-                provenance=dict(d.get("provenance", {})),
-                notes=tuple(str(n) for n in d.get("notes", ())),
-                profiles=profiles,
+                variants=f["variants"],
+                heads=f["heads"],
+                files=f["files"],
+                default_variant=f["default_variant"],
+                default_operating_point=f["default_operating_point"],
+                validation=f["validation"],
+                provenance=f["provenance"],
+                notes=tuple(strict.check_text(n, f"notes[{i}]") for i, n in enumerate(f["notes"])),
+                profiles=f["profiles"],
                 branches=branches,
-                ort=OrtFiles.from_dict(d["ort"]) if "ort" in d else None,
-                calibration_history=tuple(dict(h) for h in d.get("calibration_history", ())),
+                ort=None if f["ort"] is None else OrtFiles.from_dict(f["ort"]),
+                calibration_history=tuple(strict.check_mapping(h, f"calibration_history[{i}]") for i, h in enumerate(f["calibration_history"])),
             )
+        except strict.FieldError as e:
+            raise BundleError(f"manifest is malformed: {e}; re-export the bundle") from None
         except (KeyError, TypeError, AttributeError, ValueError) as e:
             if isinstance(e, BundleError):
                 raise
             raise BundleError(f"manifest is malformed ({type(e).__name__}: {e}); re-export the bundle") from None
+
+
+def _sha256(v: Any, path: str) -> str:
+    """A ``files`` value: a sha256 in hex, or ``""`` (not hashed yet: ``write_manifest`` fills it, ``verify`` refuses it)."""
+    if not isinstance(v, str) or not (v == "" or _SHA256.fullmatch(v)):
+        raise strict.FieldError(f"{path} must be a sha256 (64 lowercase hex digits), got {str(v)[:80]!r}")
+    return v
+
+
+_SHA256 = re.compile("[0-9a-f]{64}")
+#: the largest embedding dimension a manifest may declare
+MAX_EMBEDDING_DIM = 1 << 20
+_Read = Callable[[dict[str, Any], str, str], Any]
+
+
+def _each(read: Callable[[Any, str], Any], default: Any = strict.MISSING) -> _Read:
+    return lambda d, key, path: strict.each(d, key, path, read, default=default)
+
+
+#: every top-level manifest key this reader knows -> how it is read and checked (``(d, key, path) -> value``);
+#: ``format``, ``format_version`` and ``input`` are read first (``from_dict``). A key not listed is ignored: an
+#: optional key a newer exporter adds; a change older readers must not ignore bumps ``format_version``.
+FIELDS: dict[str, _Read] = {
+    "embedding_dim": lambda d, k, p: strict.integer(d, k, p, lo=1, hi=MAX_EMBEDDING_DIM),
+    "metric": lambda d, k, p: strict.text(d, k, p, max_len=64),
+    "normalized": lambda d, k, p: strict.boolean(d, k, p),
+    "score": lambda d, k, p: strict.mapping(d, k, p, default=None),
+    "variants": _each(Variant.from_dict),
+    "heads": _each(strict.check_text),
+    "files": _each(_sha256),
+    "default_variant": lambda d, k, p: strict.text(d, k, p, default="fp32", max_len=64),
+    "default_operating_point": lambda d, k, p: strict.text(d, k, p, default="eer", max_len=64),
+    "validation": lambda d, k, p: strict.mapping(d, k, p, default={}),
+    "provenance": lambda d, k, p: strict.mapping(d, k, p, default={}),
+    "notes": lambda d, k, p: strict.sequence(d, k, p, default=[]),
+    "profiles": _each(Profile.from_dict, default={}),
+    "branches": _each(Branch.from_dict, default={}),
+    "ort": lambda d, k, p: strict.mapping(d, k, p, default=None),
+    "calibration_history": lambda d, k, p: strict.sequence(d, k, p, default=[]),
+}
 
 
 def read_manifest(bundle_dir: str | Path, verify: bool = True, trusted_keys: Sequence[str | Path] | None = None) -> Manifest:
@@ -343,10 +397,7 @@ def read_manifest(bundle_dir: str | Path, verify: bool = True, trusted_keys: Seq
         spath = root / security.SIGNATURE
         sig = spath.read_bytes() if spath.is_file() else None
         security.verify_manifest_bytes(raw, sig, trusted_keys, where=f"bundle {root}")
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise BundleError(f"{mpath} is not valid JSON ({e}); re-export the bundle") from None
+    data = strict.load_json(raw, str(mpath), "re-export the bundle")
     manifest = Manifest.from_dict(data)
     if verify:
         verify_files(root, manifest)
