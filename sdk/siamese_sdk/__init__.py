@@ -14,7 +14,7 @@ import warnings
 from typing import TYPE_CHECKING, Any
 
 from . import _moved  # noqa: F401  (old module paths keep importing)
-from .errors import BundleError, ExtraMissingError, InputError, ProviderError, SiameseError
+from .errors import BundleError, ExtraMissingError, GalleryError, InputError, ProviderError, SiameseError
 from .format.manifest import Manifest, read_manifest
 from .providers import install_problem as _install_problem
 from .runtime.model import SiameseModel, Verification, load
@@ -47,6 +47,7 @@ __all__ = [
     "BundleError",
     "ExtraMissingError",
     "Gallery",
+    "GalleryError",
     "InputError",
     "Manifest",
     "ProviderError",

@@ -10,7 +10,7 @@ import click
 
 from ..errors import InputError
 from ..format.manifest import VARIANTS
-from .common import BUNDLE, PROVIDER, THREADS, TRUSTED_KEY, trusted_keys
+from .common import BUNDLE, PROVIDER, THREADS, TRUSTED_KEY, json_text, trusted_keys
 
 
 @click.command()
@@ -191,6 +191,6 @@ def doctor(providers: tuple[str, ...], as_json: bool) -> None:
     from ..tools import doctor as doctor_
 
     result = doctor_.run_checks(list(providers) or None)
-    click.echo(json.dumps(result, indent=2) if as_json else doctor_.format_report(result))
+    click.echo(json_text(result, indent=2) if as_json else doctor_.format_report(result))
     if not result["ok"]:
         sys.exit(1)

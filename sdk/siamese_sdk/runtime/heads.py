@@ -38,6 +38,30 @@ def head_providers(requested: Providers) -> Providers:
     return [p for p in requested if p[0] != "TensorrtExecutionProvider"] or [("CPUExecutionProvider", {})]
 
 
+#: head role -> the rank of its one output: ``pairwise`` ``(N,)`` scores, ``matrix`` ``(N, M)``
+ROLE_RANKS = {"pairwise": 1, "matrix": 2}
+
+
+def check_role(role: str, session: Any) -> None:
+    """``BundleError`` unless the head graph ``session`` computes ``role``'s output: one output of ``ROLE_RANKS[role]``
+    axes (a pairwise head swapped for the matrix head would turn N pair scores into an N x N matrix)."""
+    outs = session.get_outputs()
+    ranks = [len(o.shape) if o.shape is not None else None for o in outs]
+    if ranks != [ROLE_RANKS[role]]:
+        raise BundleError(
+            f"the {role} head's graph has output rank(s) {ranks}, a {role} head has one output of rank {ROLE_RANKS[role]}; "
+            "the manifest's heads are swapped or wrong, re-export the bundle"
+        )
+
+
+def _shaped(out: Any, shape: tuple[int, ...], role: str) -> np.ndarray:
+    """The head's output, refused (``BundleError``) unless it is ``shape`` float scores."""
+    out = np.asarray(out)
+    if out.shape != shape or not np.issubdtype(out.dtype, np.floating):
+        raise BundleError(f"the {role} head returned {out.dtype} {out.shape}, expected float {shape}; re-export the bundle")
+    return out
+
+
 class Heads:
     """The two head sessions of a bundle (from the ``model_format`` files: ``onnx`` or ``ort``); inputs are checked (``check_embeddings``) before each run."""
 
@@ -48,10 +72,11 @@ class Heads:
         self.dim = manifest.embedding_dim
         self._pairwise = open_session(ort_module, root, manifest.graph_file(None, model_format, "pairwise"), opts, providers)
         self._matrix = open_session(ort_module, root, manifest.graph_file(None, model_format, "matrix"), opts, providers)
-        for head in (self._pairwise, self._matrix):
-            dims = [i.shape[-1] for i in head.get_inputs()]
+        for role, head in (("pairwise", self._pairwise), ("matrix", self._matrix)):
+            dims = [i.shape[-1] if i.shape else None for i in head.get_inputs()]
             if len(dims) != 2 or any(d != self.dim for d in dims):
                 raise BundleError(f"head expects {dims}-d embeddings, encoder emits {self.dim}; the bundle mixes models")
+            check_role(role, head)
         self._pairwise_in = [i.name for i in self._pairwise.get_inputs()]
         self._matrix_in = [i.name for i in self._matrix.get_inputs()]
 
@@ -62,9 +87,11 @@ class Heads:
             raise InputError(
                 f"distance needs equal batch sizes, got {a.shape[0]} and {b.shape[0]}; use distance_matrix for N x M"
             )
-        return self._pairwise.run(None, dict(zip(self._pairwise_in, (a, b), strict=True)))[0]
+        out = self._pairwise.run(None, dict(zip(self._pairwise_in, (a, b), strict=True)))[0]
+        return _shaped(out, (a.shape[0],), "pairwise")
 
     def matrix(self, a: Any, b: Any) -> np.ndarray:
         """``(N, M) float32`` scores of every row of ``a`` ``(N, D)`` against every row of ``b`` ``(M, D)``."""
         a, b = check_embeddings(a, self.dim, "a"), check_embeddings(b, self.dim, "b")
-        return self._matrix.run(None, dict(zip(self._matrix_in, (a, b), strict=True)))[0]
+        out = self._matrix.run(None, dict(zip(self._matrix_in, (a, b), strict=True)))[0]
+        return _shaped(out, (a.shape[0], b.shape[0]), "matrix")
