@@ -28,6 +28,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import struct
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,7 +136,8 @@ def read(path: str | os.PathLike, key: bytes | str | None = None) -> GalleryFile
         raise
     except MemoryError:
         raise GalleryError(f"{bad} (a member needs more memory than is available); rebuild it with siamese gallery or Gallery.save") from None
-    except (zipfile.BadZipFile, EOFError, ValueError, OSError, KeyError) as e:
+    except (zipfile.BadZipFile, EOFError, ValueError, OSError, KeyError, NotImplementedError, RuntimeError, IndexError,
+            TypeError, OverflowError, struct.error) as e:  # what zipfile and numpy raise on bytes that are not a gallery
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
         raise GalleryError(f"{bad} ({first}); rebuild it with siamese gallery or Gallery.save") from None
     n, d, storage = meta["count"], meta["embedding_dim"], meta["storage"]

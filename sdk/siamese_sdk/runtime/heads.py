@@ -12,9 +12,13 @@ from ..errors import BundleError, InputError
 from ..format.manifest import Manifest
 from .session import Providers, open_session
 
+#: the largest embedding value accepted: squared distances of D-dim vectors stay finite in float32 up to D = 1e7
+MAX_EMBEDDING_VALUE = 1e15
+
 
 def check_embeddings(e: Any, dim: int, name: str) -> np.ndarray:
-    """``e`` as a contiguous ``(N, dim) float32`` array; ``InputError`` naming ``name`` for anything else."""
+    """``e`` as a contiguous ``(N, dim) float32`` array of finite values within ``+-MAX_EMBEDDING_VALUE``;
+    ``InputError`` naming ``name`` for anything else."""
     e = np.asarray(e)
     if e.ndim == 1 and e.shape[0] == dim:
         raise InputError(f"{name}: got one embedding of shape ({dim},); add the batch axis: x[None] for shape (1, {dim})")
@@ -26,10 +30,14 @@ def check_embeddings(e: Any, dim: int, name: str) -> np.ndarray:
         raise InputError(f"{name}: empty batch (N = 0); pass at least one embedding")
     if not np.issubdtype(e.dtype, np.floating):
         raise InputError(f"{name}: expected float embeddings, got dtype {e.dtype}")
-    e = np.ascontiguousarray(e, dtype=np.float32)
     if not np.all(np.isfinite(e)):
         raise InputError(f"{name}: embeddings contain NaN or Inf; clean them first")
-    return e
+    if np.abs(e).max() > MAX_EMBEDDING_VALUE:
+        raise InputError(
+            f"{name}: embedding values reach {float(np.abs(e).max()):.3g}, beyond +-{MAX_EMBEDDING_VALUE:g}, where squared "
+            "distances overflow float32; pass the output of embed() of the same model"
+        )
+    return np.ascontiguousarray(e, dtype=np.float32)
 
 
 def head_providers(requested: Providers) -> Providers:
