@@ -162,7 +162,7 @@ def _set(path: str, value):
         ("input.preprocess.size", [28.5, 28]),
         ("input.preprocess.channels", True),
         ("normalized", "false"),
-        ("embedding_dim", 8.0),
+        ("embedding_dim", 8.5),
         ("embedding_dim", "8"),
         ("variants.int8.batch", 2.5),
         ("files.encoder.fp32.onnx", "not-a-hash"),

@@ -99,11 +99,14 @@ def integer(
     v = _get(d, key, path, default, error)
     if v is default and default is not MISSING:
         return v
-    check_int(v, path, lo, hi, error)
-    return v
+    return check_int(v, path, lo, hi, error)
 
 
 def check_int(v: Any, path: str, lo: int = 0, hi: int = MAX_INT, error: Error = FieldError) -> int:
+    """An int in ``[lo, hi]``; a float with an integral value (``8.0``, which JSON readers such as the browser's
+    cannot tell from ``8``) reads as that int, a fractional one (``28.5``), a bool or a string is refused."""
+    if isinstance(v, float) and v.is_integer() and lo <= v <= hi:
+        v = int(v)
     if isinstance(v, bool) or not isinstance(v, int):
         _fail(error, f"{path} must be an integer, got {_show(v)}")
     if not lo <= v <= hi:
