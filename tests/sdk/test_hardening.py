@@ -263,7 +263,7 @@ def test_ids_round_trip_exactly(tmp_path, model):
     assert back.remove(" alice ") == 1 and back.ids.tolist() == [i for i in ids if i != " alice "]
 
 
-def _gallery_file(tmp_path: Path, model, **arrays) -> Path:
+def _gallery_file(tmp_path: Path, model) -> Path:
     g = siamese_sdk.Gallery.for_model(model)
     g.add(np.ones((2, model.embedding_dim), np.float32), ["a", "b"])
     g.save(tmp_path / "g.npz")
@@ -283,40 +283,33 @@ def test_deflate_members_are_refused(tmp_path, model):
     _one_line(e.value)
 
 
-def test_a_header_claiming_2_to_the_40_rows_is_refused_before_allocating(tmp_path, model):
-    import io
+def _with_member(src: Path, out: Path, name: str, data: bytes) -> Path:
+    """A copy of the gallery ``src`` at ``out`` with member ``name`` replaced by ``data`` (stored, as ``save`` writes)."""
     import zipfile
 
-    src = _gallery_file(tmp_path, model)
-    out = tmp_path / "huge.npz"
     with zipfile.ZipFile(src) as a, zipfile.ZipFile(out, "w") as b:
-        for name in a.namelist():
-            data = a.read(name)
-            if name == "vectors.npy":
-                buf = io.BytesIO()
-                np.lib.format.write_array_header_1_0(buf, {"descr": "<f4", "fortran_order": False, "shape": (2**40, 8)})
-                data = buf.getvalue() + b"\0" * 64
-            b.writestr(name, data)
+        for member in a.namelist():
+            b.writestr(member, data if member == name else a.read(member))
+    return out
+
+
+def test_a_header_claiming_2_to_the_40_rows_is_refused_before_allocating(tmp_path, model):
+    import io
+
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": "<f4", "fortran_order": False, "shape": (2**40, 8)})
+    out = _with_member(_gallery_file(tmp_path, model), tmp_path / "huge.npz", "vectors.npy", buf.getvalue() + b"\0" * 64)
     with pytest.raises(siamese_sdk.GalleryError, match="claims") as e:
         siamese_sdk.Gallery.load(out)
     _one_line(e.value)
 
 
 def test_deeply_nested_gallery_meta_is_one_line(tmp_path, model):
-    import zipfile
+    import io
 
-    src = _gallery_file(tmp_path, model)
-    out = tmp_path / "deep.npz"
-    with zipfile.ZipFile(src) as a, zipfile.ZipFile(out, "w") as b:
-        for name in a.namelist():
-            data = a.read(name)
-            if name == "meta.npy":
-                import io
-
-                buf = io.BytesIO()
-                np.save(buf, np.array("[" * 50000 + "]" * 50000))
-                data = buf.getvalue()
-            b.writestr(name, data)
+    buf = io.BytesIO()
+    np.save(buf, np.array("[" * 50000 + "]" * 50000))
+    out = _with_member(_gallery_file(tmp_path, model), tmp_path / "deep.npz", "meta.npy", buf.getvalue())
     with pytest.raises(siamese_sdk.GalleryError) as e:
         siamese_sdk.Gallery.load(out)
     _one_line(e.value)

@@ -125,7 +125,7 @@ class Preprocess:
             mean=tuple(strict.check_number(m, f"{path}.mean") for m in strict.sequence(d, "mean", f"{path}.mean")),
             std=tuple(strict.check_number(v, f"{path}.std") for v in strict.sequence(d, "std", f"{path}.std")),
             resize=strict.text(d, "resize", f"{path}.resize", default="stretch"),
-            fill=strict.integer(d, "fill", f"{path}.fill", 0, 255, default=0),
+            fill=d.get("fill", 0),  # (checked by __post_init__)
         )
 
 

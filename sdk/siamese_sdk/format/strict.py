@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import re
 from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
@@ -107,6 +108,8 @@ def check_int(v: Any, path: str, lo: int = 0, hi: int = MAX_INT, error: Error = 
     cannot tell from ``8``) reads as that int, a fractional one (``28.5``), a bool or a string is refused."""
     if isinstance(v, float) and v.is_integer() and lo <= v <= hi:
         v = int(v)
+    elif isinstance(v, numbers.Integral) and not isinstance(v, bool):
+        v = int(v)  # numpy ints (a checkpoint's dict)
     if isinstance(v, bool) or not isinstance(v, int):
         _fail(error, f"{path} must be an integer, got {_show(v)}")
     if not lo <= v <= hi:
@@ -116,8 +119,9 @@ def check_int(v: Any, path: str, lo: int = 0, hi: int = MAX_INT, error: Error = 
 
 def check_number(v: Any, path: str, lo: float = -math.inf, hi: float = math.inf, error: Error = FieldError) -> float:
     """A finite int or float (not a bool or string) in ``[lo, hi]``, as a float."""
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
         _fail(error, f"{path} must be a number, got {_show(v)}")
+    v = float(v)
     if not math.isfinite(v) or not lo <= v <= hi:
         _fail(error, f"{path} = {v!r} is out of range; expected a finite number in [{lo}, {hi}]")
     return float(v)

@@ -188,7 +188,7 @@ def _check_members(source: Path | io.BytesIO, path: Path) -> None:
                 shape, _fortran, dtype = header(f, max_header_size=10000)
                 offset = f.tell()
             if dtype.hasobject:
-                raise GalleryError(f"{path}: member {info.filename} holds Python objects; rebuild the gallery")
+                raise GalleryError(f"{path}: member {info.filename} holds Python objects: a corrupt or foreign file; rebuild the gallery")
             claimed = offset + int(np.prod(shape, dtype=object)) * dtype.itemsize
             if claimed != info.file_size:
                 raise GalleryError(
