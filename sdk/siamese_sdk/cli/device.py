@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -156,7 +155,7 @@ def bench(
     )
     click.echo(bench_.markdown(report), nl=False)
     if json_out is not None:
-        write_text_atomic(json_out, json.dumps(report, indent=2) + "\n")
+        write_text_atomic(json_out, json_text(report, indent=2) + "\n")
     if md_out is not None:
         write_text_atomic(md_out, bench_.markdown(report))
     if plots_dir is not None:
