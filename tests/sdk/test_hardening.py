@@ -239,7 +239,6 @@ def test_keygen_with_an_empty_name_is_one_line(tmp_path):
     from click.testing import CliRunner
     from siamese_sdk.cli import main
 
-    pytest.importorskip("cryptography")
     r = CliRunner().invoke(main, ["keygen", "-o", ""])
     assert r.exit_code != 0 and "Traceback" not in r.output and "empty" in r.output, r.output
 
