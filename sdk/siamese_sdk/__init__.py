@@ -13,7 +13,7 @@ from __future__ import annotations
 import warnings
 from typing import TYPE_CHECKING, Any
 
-from .errors import BundleError, ExtraMissingError, InputError, ProviderError, SiameseError
+from .errors import BundleError, ExtraMissingError, GalleryError, InputError, ProviderError, SiameseError
 from .format.manifest import Manifest, read_manifest
 from .providers import install_problem as _install_problem
 from .runtime.model import SiameseModel, Verification, load
@@ -46,6 +46,7 @@ __all__ = [
     "BundleError",
     "ExtraMissingError",
     "Gallery",
+    "GalleryError",
     "InputError",
     "Manifest",
     "ProviderError",

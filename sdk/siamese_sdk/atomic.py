@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -48,8 +50,9 @@ def write_atomic(path: str | os.PathLike, write: Callable[[Path], None], mode: i
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    sweep_stale(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    _hold(fd)  # held until the rename: a later save sweeps the temp file only once this process is gone
     tmp_path = Path(tmp)
     try:
         os.chmod(tmp_path, default_mode() if mode is None else mode)
@@ -60,8 +63,64 @@ def write_atomic(path: str | os.PathLike, write: Callable[[Path], None], mode: i
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+    finally:
+        os.close(fd)
     _fsync_dir(path.parent)
     return path
+
+
+#: a temp file younger than this (seconds) is never swept: its writer may not hold its lock yet
+_SWEEP_MIN_AGE = 2.0
+#: without ``flock`` (Windows), a temp file is swept once it is this old (seconds)
+_SWEEP_AGE_NO_LOCKS = 86400.0
+
+
+def _hold(fd: int) -> None:
+    """Take an exclusive ``flock`` on ``fd`` (a temp file being written), where the OS has ``flock``."""
+    with contextlib.suppress(ImportError, OSError):
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def _abandoned(tmp: Path) -> bool:
+    """Whether the temp file ``tmp`` belongs to no live writer: old enough and its ``flock`` free (or, without
+    ``flock``, older than a day)."""
+    try:
+        age = time.time() - tmp.lstat().st_mtime
+    except OSError:
+        return False
+    if age < _SWEEP_MIN_AGE or tmp.is_symlink():
+        return False
+    try:
+        import fcntl
+    except ImportError:
+        return age > _SWEEP_AGE_NO_LOCKS
+    try:
+        fd = os.open(tmp, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False  # a live writer holds it
+    finally:
+        os.close(fd)
+    return True
+
+
+def sweep_stale(path: str | os.PathLike) -> list[Path]:
+    """Remove the temp files ``.NAME.*.tmp`` that killed saves of ``path`` left beside it (not those of a save
+    still running); returns the paths removed. ``write_atomic`` calls it before every save."""
+    path = Path(path)
+    removed = []
+    with contextlib.suppress(OSError):
+        for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+            if _abandoned(tmp):
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+                    removed.append(tmp)
+    return removed
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes, mode: int | None = None) -> Path:

@@ -5,6 +5,8 @@ Every message is one line that names the problem and the fix, so the CLIs can pr
 - ``SiameseError``: base of everything raised on purpose.
 - ``BundleError`` (``ValueError``): a bundle, manifest, gallery or checkpoint that is missing, malformed,
   tampered with, or from an unsupported format version.
+- ``GalleryError`` (a ``BundleError``): a gallery file that is missing, truncated, malformed, oversized,
+  compressed, sealed with another key or built by another model.
 - ``InputError`` (``ValueError``): bad data handed to the API: wrong rank, shape or dtype, NaN/Inf, empty
   batch, unreadable image.
 - ``ProviderError`` (``RuntimeError``): an execution provider that is unknown, not installed, or that fell
@@ -22,6 +24,10 @@ class SiameseError(Exception):
 
 class BundleError(SiameseError, ValueError):
     """A bundle or other artefact is missing, malformed, tampered with or unsupported."""
+
+
+class GalleryError(BundleError):
+    """A gallery file is missing, malformed, tampered with, unsupported or from another model."""
 
 
 class InputError(SiameseError, ValueError):

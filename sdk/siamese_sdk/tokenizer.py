@@ -157,10 +157,13 @@ class Tokenizer:
 
     @classmethod
     def load(cls, path: str | Path) -> Tokenizer:
+        from .format.strict import load_json  # (size, nesting and NaN checked before parsing)
+
         try:
-            return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raw = Path(path).read_bytes()
+        except OSError as e:
             raise BundleError(f"{path} is not a readable tokenizer file ({e}); re-export the bundle") from None
+        return cls.from_dict(load_json(raw, f"tokenizer file {path}", "re-export the bundle", max_bytes=64 << 20))
 
 
 def pad_batch(sequences: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import json
 
 import numpy as np
 from browser_harness import ROOT
@@ -44,6 +45,7 @@ def png_cases() -> list[dict]:
     cases.append(("RGBAtranslucent-bilinear-c1", translucent, "bilinear", 1))
     cases.append(("LAtranslucent-box-c1", translucent.convert("LA"), "box", 1))
     cases.append(("P4bit-tRNS-nearest-c3", sources["rgb17x20"].quantize(colors=16), "nearest", 3))
+    cases += decoder_cases(sources["rgb45x37"], sources["rgb17x20"])
     geometry = {name: ("stretch", 0) for name, *_ in cases}
     for name, img, resample, channels, resize, fill in resize_cases(rgb):
         cases.append((name, img, resample, channels))
@@ -51,12 +53,91 @@ def png_cases() -> list[dict]:
     out = []
     for name, img, resample, channels in cases:
         buf = io.BytesIO()
-        img.save(buf, format="PNG", **({"bits": 4, "transparency": 3} if name.startswith("P4bit") else {}))
+        img.save(buf, format="PNG", **SAVE_OPTIONS.get(name.split("-")[0], {}))
         mean, std = ((0.5,), (0.5,)) if channels == 1 else ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
         resize, fill = geometry[name]
         spec = Preprocess(size=(24, 30), channels=channels, resample=resample, scale=1 / 255, mean=mean, std=std, resize=resize, fill=fill)
         out.append({"name": name, "bytes": buf.getvalue(), "type": "image/png", "spec": spec})
     return out
+
+
+def _exif(orientation: int) -> Image.Exif:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return exif
+
+
+#: ``Image.save`` options of a case (by the first part of its name)
+SAVE_OPTIONS = {
+    "P4bit": {"bits": 4, "transparency": 3},
+    "LtRNS": {"transparency": 200},
+    "RGBtRNS": {"transparency": (255, 255, 255)},
+    "P8tRNS": {"transparency": bytes(range(0, 256, 8)) * 8},
+    "exif6": {"exif": _exif(6)},
+    "exif7": {"exif": _exif(7)},
+}
+
+
+def decoder_cases(rgb: Image.Image, small: Image.Image) -> list[tuple]:
+    """What the decoder must read as the SDK does: 16-bit grey (its full range, not clipped), tRNS transparency
+    over white, EXIF orientation (on ``small``, which is upscaled either way up: the resampling of a vertical
+    downscale steeper than the horizontal one is 1 grey level off Pillow's in ``resample.js``):
+    ``(name, image, resample, channels)``."""
+    grey = np.asarray(rgb.convert("L"), dtype=np.uint32)
+    wide = Image.fromarray((grey * 257 + (np.arange(grey.size).reshape(grey.shape) * 37) % 257).astype(np.uint16))
+    assert wide.mode == "I;16"
+    key = rgb.convert("L").point(lambda v: 200 if v > 200 else v)
+    white = rgb.point(lambda v: 255 if v > 230 else v)
+    return [
+        ("I16-bilinear-c1", wide, "bilinear", 1),
+        ("I16-bicubic-c3", wide, "bicubic", 3),
+        ("LtRNS-nearest-c1", key, "nearest", 1),
+        ("RGBtRNS-bilinear-c3", white, "bilinear", 3),
+        ("P8tRNS-bilinear-c1", rgb.quantize(colors=256), "bilinear", 1),
+        ("exif6-bilinear-c1", small.convert("L"), "bilinear", 1),
+        ("exif7-box-c3", small, "box", 3),
+    ]
+
+
+def bad_manifests() -> list[dict]:
+    """Manifest texts the exporter never writes, and two it may (``ok``): ``[{"name", "text"}]``; both runtimes
+    must refuse the first kind (``BundleError``) and read the second."""
+    golden = json.loads((ROOT / "tests" / "data" / "golden" / "bundle" / "manifest.json").read_text())
+
+    def edited(path: str, value: str) -> str:
+        """The golden manifest with the value at ``path`` (dotted; ``files/NAME`` for a file name) set to JSON ``value``."""
+        d = json.loads(json.dumps(golden))
+        *parents, last = path.split(".") if not path.startswith("files/") else ("files", path[len("files/") :])
+        node = d
+        for p in parents:
+            node = node[p]
+        node[last] = "@@value@@"
+        return json.dumps(d).replace('"@@value@@"', value)
+
+    cases = {
+        "ok-golden": json.dumps(golden),
+        "ok-unknown-key": edited("compatibility", '{"min_sdk": "0.1"}'),
+        "threshold-string": edited("variants.fp32.thresholds.eer", '"0.9"'),
+        "threshold-overflow": edited("variants.fp32.thresholds.eer", "1e999"),
+        "threshold-negative": edited("variants.fp32.thresholds.eer", "-1"),
+        "threshold-nan": edited("variants.fp32.thresholds.eer", "NaN"),
+        "normalized-string": edited("normalized", '"false"'),
+        "size-fraction": edited("input.preprocess.size", "[28.5, 28]"),
+        "scale-zero": edited("input.preprocess.scale", "0"),
+        "mean-infinity": edited("input.preprocess.mean", "[Infinity]"),
+        "dim-5000-digits": edited("embedding_dim", "9" * 5000),
+        "ok-dim-integral-float": edited("embedding_dim", "8.0"),
+        "dim-fraction": edited("embedding_dim", "8.5"),
+        "validation-deep": edited("validation", "[" * 5000 + "]" * 5000),
+        "file-hash-not-hex": edited("files/head.matrix.onnx", '"xyz"'),
+        "score-direction-string": edited("score.higher_is_closer", '"no"'),
+        "ort-onnx-graph": edited(
+            "ort",
+            '{"variants": {"fp32": "encoder.fp32.onnx"}, "heads": {"pairwise": "head.pairwise.onnx", '
+            '"matrix": "head.matrix.onnx"}, "operators": "head.matrix.onnx"}',
+        ),
+    }
+    return [{"name": k, "text": v} for k, v in cases.items()]
 
 
 def resize_cases(rgb: Image.Image) -> list[tuple]:

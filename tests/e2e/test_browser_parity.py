@@ -32,6 +32,7 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import shutil
 import statistics
 import time
 from pathlib import Path
@@ -41,7 +42,7 @@ import numpy as np
 import pytest
 import siamese_sdk
 from browser_harness import ROOT, require_browser, run_in_browser, serve
-from parity_cases import GOLDEN_IMAGES, bundle_cases, jpeg_case, png_cases
+from parity_cases import GOLDEN_IMAGES, bad_manifests, bundle_cases, jpeg_case, png_cases
 from siamese_sdk.format.inputs import Preprocess
 from siamese_sdk.format.pixels import to_array, to_batch
 
@@ -204,6 +205,7 @@ def run(tmp_path_factory) -> dict:
         ],
         "bundleCases": [{**b, "pngs": [base64.b64encode(p).decode() for p in b["pngs"]]} for b in bundles],
         "timing": TIMING,
+        "badManifests": bad_manifests(),
         "mobile": {"bundle": url_of(MOUNTS["mobile"]) + "/", "variants": list(VARIANTS)},
     }
     with serve(served) as base:
@@ -357,6 +359,31 @@ def test_errors_are_one_line_with_the_fix(run):
     assert errors["operatingPoint"] == 'InputError: operating point "far_1e-9" unknown; expected one of eer, far_1e-2, far_1e-3'
     assert errors["resize"] == 'BundleError: preprocess resize "pad" unknown to this runtime; use stretch, letterbox, crop (or upgrade)'
     assert all("\n" not in e for e in errors.values())
+
+
+def _sdk_reads(text: str, tmp: Path) -> str:
+    """``ok: DIM`` or ``ErrorClass`` of the Python reader on a golden bundle whose manifest is ``text``."""
+    root = tmp / "b"
+    shutil.rmtree(root, ignore_errors=True)
+    shutil.copytree(BUNDLE, root)
+    (root / "manifest.json").write_text(text)
+    try:
+        return f"ok: {siamese_sdk.read_manifest(root).embedding_dim}"
+    except siamese_sdk.SiameseError as e:
+        assert "\n" not in str(e)
+        return type(e).__name__
+
+
+def test_bad_manifests_get_the_same_answers(run, tmp_path):
+    """Manifest values the exporter never writes (NaN/overflowing/string thresholds, string booleans, fractional
+    sizes, a zero scale, deep nesting, an ORT entry naming an ONNX graph...): both runtimes refuse each with a
+    one-line BundleError, and both read the golden manifest and one with an unknown optional key."""
+    errors = run["js"]["errors"]
+    for case in bad_manifests():
+        js = errors[f"manifest:{case['name']}"]
+        js_kind = js if js.startswith("ok: ") else js.split(":")[0]
+        assert js_kind == _sdk_reads(case["text"], tmp_path), (case["name"], js)
+        assert js.startswith("ok: ") == case["name"].startswith("ok-") and "\n" not in js, (case["name"], js)
 
 
 def test_demo_page_shows_the_sdk_decision(run):

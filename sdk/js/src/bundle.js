@@ -15,6 +15,11 @@ export const METRICS = { euclidean: false, cosine: false, learned: true };
 export const OPERATING_POINTS = ['eer', 'far_1e-2', 'far_1e-3'];
 export const VARIANTS = ['fp32', 'int8', 'fp16', 'fp16-fixed', 'w8a16-fixed'];
 export const RESAMPLES = ['bilinear', 'bicubic', 'nearest', 'box', 'lanczos'];
+/** metric -> [lo, hi]: the range every score and threshold lies in (the Python SDK's `Metric.lo`/`hi`) */
+export const SCORE_RANGES = { euclidean: [0, Infinity], cosine: [0, 2], learned: [0, 1] };
+/** the largest embedding dimension and input side a manifest may declare (as the Python reader) */
+const MAX_EMBEDDING_DIM = 2 ** 20;
+const MAX_SIDE = 16384;
 
 /**
  * @typedef {object} Preprocess  the manifest's `input.preprocess`
@@ -97,11 +102,11 @@ export function checkSafeName(name) {
 function checkPreprocess(pp) {
   if (!isObj(pp)) malformed('input.preprocess is not an object');
   const { size, channels, scale, mean, std } = pp;
-  if (!Array.isArray(size) || size.length !== 2 || !size.every((s) => Number.isInteger(s) && s >= 1)) {
+  if (!Array.isArray(size) || size.length !== 2 || !size.every((s) => Number.isInteger(s) && s >= 1 && s <= MAX_SIDE)) {
     malformed(`preprocess size ${JSON.stringify(size)} is not [H, W] >= 1`);
   }
   if (channels !== 1 && channels !== 3) fail(`preprocess channels ${channels} invalid; expected 1 (gray) or 3 (RGB)`);
-  if (!isNum(scale)) malformed('preprocess scale is not a number');
+  if (!isNum(scale) || scale <= 0) malformed(`preprocess scale ${JSON.stringify(scale)} is not a number > 0`);
   if (!Array.isArray(mean) || !Array.isArray(std) || mean.length !== channels || std.length !== channels) {
     fail(`preprocess mean/std need ${channels} value(s) each; re-export the bundle`);
   }
@@ -132,8 +137,15 @@ export function parseManifest(d) {
   if (kind !== 'image') fail(`this is a ${kind} bundle; the browser runtime reads image bundles: use the Python SDK for ${kind}`);
   if (typeof d.input.name !== 'string') malformed('input.name is not a string');
   if (!(d.metric in METRICS)) fail(`metric ${JSON.stringify(d.metric)} unknown; expected one of ${Object.keys(METRICS).sort().join(', ')}`);
-  if (!Number.isInteger(d.embedding_dim) || d.embedding_dim < 1) fail(`embedding_dim ${d.embedding_dim} must be >= 1`);
+  if (!Number.isInteger(d.embedding_dim) || d.embedding_dim < 1 || d.embedding_dim > MAX_EMBEDDING_DIM) {
+    malformed(`embedding_dim ${JSON.stringify(d.embedding_dim)} is not an integer in 1..${MAX_EMBEDDING_DIM}`);
+  }
   if (typeof d.normalized !== 'boolean') malformed('normalized is not a bool');
+  if (d.score != null && (!isObj(d.score) || ('higher_is_closer' in d.score && typeof d.score.higher_is_closer !== 'boolean'))) {
+    malformed('score.higher_is_closer is not a bool');
+  }
+  if (d.notes != null && (!Array.isArray(d.notes) || !d.notes.every((n) => typeof n === 'string'))) malformed('notes is not a list of strings');
+  const [lo, hi] = SCORE_RANGES[d.metric];
   if (!isObj(d.variants) || Object.keys(d.variants).length === 0) fail('manifest lists no encoder variants; re-export the bundle');
   for (const [name, v] of Object.entries(d.variants)) {
     if (!VARIANTS.includes(name)) fail(`variant ${JSON.stringify(name)} unknown to this runtime (it reads ${VARIANTS.join(', ')}); upgrade siamese-sdk-web`);
@@ -143,6 +155,11 @@ export function parseManifest(d) {
     }
     v.thresholds ??= {};
     v.metrics ??= {};
+    if (!isObj(v.thresholds) || !isObj(v.metrics)) malformed(`variant ${name} thresholds/metrics are not objects`);
+    for (const [op, t] of Object.entries(v.thresholds)) {
+      if (!isNum(t) || t < lo || t > hi) malformed(`variant ${name} threshold ${op} = ${JSON.stringify(t)} is not a number in [${lo}, ${hi}]`);
+    }
+    if (!Object.values(v.metrics).every(isNum)) malformed(`variant ${name} metrics hold non-numbers`);
     v.threshold_support = checkSupport(name, v.threshold_support ?? {});
   }
   const defaultVariant = d.default_variant ?? 'fp32';
@@ -152,6 +169,9 @@ export function parseManifest(d) {
   if (!isObj(d.heads) || Object.keys(d.heads).sort().join() !== HEADS.join()) fail('manifest heads must be exactly pairwise, matrix');
   if (!isObj(d.files)) malformed("missing 'files'");
   Object.keys(d.files).forEach(checkSafeName);
+  for (const [name, digest] of Object.entries(d.files)) {
+    if (typeof digest !== 'string' || !/^([0-9a-f]{64})?$/.test(digest)) malformed(`files.${name} is not a sha256`);
+  }
   const ortFiles = d.ort == null ? null : checkOrt(d.ort, d.variants);
   const referenced = [
     ...Object.values(d.variants).map((v) => v.file),
@@ -182,6 +202,9 @@ function checkOrt(o, variants) {
   }
   const unknown = Object.keys(o.variants).filter((v) => !(v in variants)).sort();
   if (unknown.length) fail(`manifest ort lists variant(s) ${JSON.stringify(unknown)} that the bundle does not ship; re-export`);
+  for (const f of [...Object.values(o.variants), ...Object.values(o.heads)]) {
+    if (!f.endsWith('.ort')) fail(`manifest field ort names ${JSON.stringify(f)}, which is not an .ort file; the bundle was tampered with, refusing it`);
+  }
   if (Object.keys(o.heads).sort().join() !== HEADS.join()) fail(`manifest ort heads ${JSON.stringify(Object.keys(o.heads).sort())} must be exactly matrix, pairwise; re-export`);
   return {
     variants: { ...o.variants },
@@ -217,6 +240,27 @@ export async function sha256Hex(bytes) {
   }
   const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
   return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** the largest manifest read (bytes) and its deepest nesting, as the Python reader (`siamese_sdk.format.strict`) */
+const MAX_JSON_BYTES = 8 * 2 ** 20;
+const MAX_DEPTH = 32;
+
+/** The deepest nesting of arrays/objects in JSON `text`, counted outside strings, before it is parsed. */
+export function jsonDepth(text) {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 92) i++; // backslash: skip the escaped character
+      else if (c === 34) inString = false;
+    } else if (c === 34) inString = true;
+    else if (c === 91 || c === 123) deepest = Math.max(deepest, ++depth);
+    else if (c === 93 || c === 125) depth--;
+  }
+  return deepest;
 }
 
 /** A name -> bytes reader over a URL base or a set of files. */
@@ -276,7 +320,12 @@ export async function openBundle(source, { checkHashes = true } = {}) {
   const src = openSource(source);
   let data;
   try {
-    data = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(await src.read(MANIFEST)));
+    const bytes = await src.read(MANIFEST);
+    if (bytes.length > MAX_JSON_BYTES) fail(`${MANIFEST} in ${src.where} is ${bytes.length} bytes, over the ${MAX_JSON_BYTES} this reader takes; re-export the bundle`);
+    const text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    const depth = jsonDepth(text);
+    if (depth > MAX_DEPTH) fail(`${MANIFEST} in ${src.where} nests ${depth} levels deep, over the ${MAX_DEPTH} this reader takes; re-export the bundle`);
+    data = JSON.parse(text);
   } catch (e) {
     if (e instanceof BundleError) throw e;
     fail(`${MANIFEST} in ${src.where} is not valid JSON (${e.message}); re-export the bundle`);

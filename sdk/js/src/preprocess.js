@@ -1,17 +1,18 @@
 /**
  * Images to encoder inputs, exactly as the Python SDK's `siamese_sdk.format.pixels.to_array`:
- * decode to 8-bit RGBA (no colour-space conversion, no alpha premultiplication), convert to Pillow's
- * "L" (grey: `(19595 R + 38470 G + 7471 B + 2^15) >> 16`) or "RGB" (alpha dropped), bring to `size` as
+ * decode to 8-bit RGBA (no colour-space conversion, no alpha premultiplication, EXIF orientation applied), lay
+ * it over white (`(c * a + 255 * (255 - a) + 127) / 255`, floored), convert to Pillow's
+ * "L" (grey: `(19595 R + 38470 G + 7471 B + 2^15) >> 16`) or "RGB", bring to `size` as
  * `resize` says (`stretch`, `letterbox` or `crop`; the integer geometry of `fit`), resizing with Pillow's
  * resampling (`resample.js`) when the size differs, then `x * scale`, `(x - mean) / std` in float32,
  * laid out (C, H, W).
  *
- * Decoders: images are decoded by the browser (`createImageBitmap` and a canvas), which stores premultiplied
- * alpha: exact for opaque pixels. A PNG file (Blob, File or URL; 8-bit or palette, non-interlaced) with
- * translucent pixels is read again by `png.js`, which keeps their stored colour as Pillow does, so the input
- * tensor is bit-equal for those too. JPEG
+ * Decoders: a PNG file (Blob, File or URL; any non-interlaced PNG of 8 or 16 bits, or a palette) is read by
+ * `png.js`, which reads it as Pillow does (16-bit grey by its full range, translucent pixels with their stored
+ * colour), so the input tensor is bit-equal. Other images are decoded by the browser (`createImageBitmap` and a
+ * canvas, which applies EXIF orientation as the SDK does), exact for opaque pixels. JPEG
  * decoders differ between libraries (IDCT, chroma upsampling): expect a few grey levels of difference and an
- * embedding cosine close to, not equal to, 1. 16-bit and interlaced PNGs go through the browser too.
+ * embedding cosine close to, not equal to, 1. Interlaced PNGs and grey below 8 bits go through the browser too.
  */
 
 import { BundleError, InputError, RuntimeUnavailableError } from './errors.js';
@@ -146,6 +147,10 @@ export async function decode(image) {
   if (typeof ImageData !== 'undefined' && image instanceof ImageData) return image;
   const name = describe(image);
   if (typeof image === 'string' || image instanceof URL) image = await fetchBlob(image);
+  if (image instanceof Blob) {
+    const own = await decodeOwnPng(image, name); // a PNG png.js reads: Pillow's pixels exactly
+    if (own) return own;
+  }
   const bitmap = await toBitmap(image, name);
   const { width, height } = bitmap;
   if (width * height > MAX_IMAGE_PIXELS) throw tooLarge(name);
@@ -153,19 +158,14 @@ export async function decode(image) {
   const ctx = new OffscreenCanvas(width, height).getContext('2d', { willReadFrequently: true });
   ctx.drawImage(bitmap, 0, 0);
   bitmap.close?.();
-  const rgba = ctx.getImageData(0, 0, width, height);
-  // the canvas is exact for opaque pixels; a PNG file with translucent ones is read again, keeping their colour
-  if (!(image instanceof Blob) || isOpaque(rgba.data)) return rgba;
-  return (await decodeOwnPng(image, name)) ?? rgba;
+  return ctx.getImageData(0, 0, width, height);
 }
 
-function isOpaque(data) {
-  for (let i = 3; i < data.length; i += 4) if (data[i] !== 255) return false;
-  return true;
-}
+/** The grey level translucent pixels are laid over (white paper), as the Python SDK's `pixels.BACKGROUND`. */
+export const BACKGROUND = 255;
 
 /**
- * RGBA pixels to Pillow's "L" (1 band) or "RGB" (3 bands), interleaved uint8.
+ * RGBA pixels laid over white, then to Pillow's "L" (1 band) or "RGB" (3 bands), interleaved uint8.
  * @param {{data: ArrayLike<number>, width: number, height: number}} rgba
  * @param {1|3} channels
  * @returns {Uint8Array}
@@ -174,10 +174,12 @@ export function toBands(rgba, channels) {
   const n = rgba.width * rgba.height;
   const src = rgba.data;
   const out = new Uint8Array(n * channels);
+  const over = (c, a) => Math.floor((c * a + BACKGROUND * (255 - a) + 127) / 255);
   for (let i = 0; i < n; i++) {
-    const r = src[i * 4];
-    const g = src[i * 4 + 1];
-    const b = src[i * 4 + 2];
+    const a = src[i * 4 + 3];
+    const r = over(src[i * 4], a);
+    const g = over(src[i * 4 + 1], a);
+    const b = over(src[i * 4 + 2], a);
     if (channels === 1) out[i] = (r * 19595 + g * 38470 + b * 7471 + 0x8000) >>> 16;
     else out.set([r, g, b], i * 3);
   }

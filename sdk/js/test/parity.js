@@ -109,6 +109,10 @@ async function errorCases(job) {
     operatingPoint: async () => (await siamese.loadBundle(files, { variant: 'fp32' })).threshold('far_1e-9'),
     resize: () => siamese.loadBundle(withManifest(files, (m) => Object.assign(m.input.preprocess, { resize: 'pad' })), { variant: 'fp32' }),
   };
+  for (const c of job.badManifests ?? []) {
+    const withText = new Map([...files, ['manifest.json', new TextEncoder().encode(c.text)]]);
+    cases[`manifest:${c.name}`] = () => siamese.openBundle(withText).then((b) => b.manifest.embedding_dim);
+  }
   const out = {};
   for (const [name, fn] of Object.entries(cases)) {
     try {

@@ -7,6 +7,8 @@ Heavy imports (onnxruntime, numpy) happen inside commands so ``siamese --help`` 
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import signal
 import sys
 import threading
@@ -322,3 +324,19 @@ def comparison(metric: str, same: bool) -> str:
     """The comparison a score satisfied against its threshold, for messages: ``<=``/``>`` (distances), ``>=``/``<``."""
     sign = metric_mod.get(metric).sign()
     return sign if same else _NEGATED[sign]
+
+
+def _finite(v: Any) -> Any:
+    """``v`` with every NaN/Inf float replaced by None (JSON has no NaN), containers walked."""
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    if isinstance(v, dict):
+        return {k: _finite(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_finite(x) for x in v]
+    return v
+
+
+def json_text(value: Any, indent: int | None = None) -> str:
+    """``value`` as strict JSON for ``--json`` output: a non-finite float prints as ``null``, never ``NaN``."""
+    return json.dumps(_finite(value), indent=indent, allow_nan=False)

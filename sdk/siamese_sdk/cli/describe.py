@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
 from ..errors import BundleError
-from .common import BUNDLE, TRUSTED_KEY, report, trusted_keys
+from .common import BUNDLE, TRUSTED_KEY, json_text, report, trusted_keys
 
 
 @click.command()
@@ -31,7 +30,7 @@ def info(bundle: Path, as_json: bool) -> None:
     m = read_manifest(bundle)
     sig = signature_status(bundle, trusted_keys())
     if as_json:
-        click.echo(json.dumps({**m.to_dict(), "signature": sig}, indent=2, allow_nan=False))
+        click.echo(json_text({**m.to_dict(), "signature": sig}, indent=2))
     else:
         click.echo(report(m, bundle))
         click.echo(f"{'signature':<12}{sig['summary']}")

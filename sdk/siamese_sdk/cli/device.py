@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import click
 
 from ..errors import InputError
 from ..format.manifest import VARIANTS
-from .common import BUNDLE, PROVIDER, THREADS, TRUSTED_KEY, trusted_keys
+from .common import BUNDLE, PROVIDER, THREADS, TRUSTED_KEY, json_text, trusted_keys
 
 
 @click.command()
@@ -125,7 +124,7 @@ def bench(
     )
     click.echo(markdown(report), nl=False)
     if json_out is not None:
-        write_text_atomic(json_out, json.dumps(report, indent=2) + "\n")
+        write_text_atomic(json_out, json_text(report, indent=2) + "\n")
     if md_out is not None:
         write_text_atomic(md_out, markdown(report))
     if plots_dir is not None:
@@ -160,6 +159,6 @@ def doctor(providers: tuple[str, ...], as_json: bool) -> None:
     from ..tools import doctor as doctor_
 
     result = doctor_.run_checks(list(providers) or None)
-    click.echo(json.dumps(result, indent=2) if as_json else doctor_.format_report(result))
+    click.echo(json_text(result, indent=2) if as_json else doctor_.format_report(result))
     if not result["ok"]:
         sys.exit(1)

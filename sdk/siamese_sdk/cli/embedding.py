@@ -19,6 +19,7 @@ from .common import (
     VARIANT,
     FriendlyCommand,
     comparison,
+    json_text,
     load_model,
     operating_point,
     score_name,
@@ -138,7 +139,7 @@ def verify(
         "variant": model.variant,
     }
     if as_json:
-        click.echo(json.dumps(result))
+        click.echo(json_text(result))
         return
     word = "SAME" if result["same"] else "DIFFERENT"
     cmp = comparison(model.manifest.metric, result["same"])

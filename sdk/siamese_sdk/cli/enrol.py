@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from .common import (
     VARIANT,
     closer,
     comparison,
+    json_text,
     load_model,
     operating_point,
     score_name,
@@ -172,7 +172,7 @@ def search(
     results = search_files(model, g, files, k, t, branch)
     if as_json:
         meta = {"metric": g.metric, "threshold": t, "operating_point": op, "variant": model.variant, "k": k}
-        click.echo(json.dumps({**meta, "results": results}))
+        click.echo(json_text({**meta, "results": results}))
         return
     for r in results:
         click.echo(r["query"])

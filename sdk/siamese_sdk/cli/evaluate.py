@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from .common import BUNDLE, PROVIDER, THREADS, VARIANT, load_model
+from .common import BUNDLE, PROVIDER, THREADS, VARIANT, json_text, load_model
 
 
 @click.command()
@@ -104,4 +103,4 @@ def oneshot(
         f"{'runs' if lake_runs else 'episodes'}, {result['protocol']}, variant {model.variant})"
     )
     if json_out is not None:
-        write_text_atomic(json_out, json.dumps(result, indent=2) + "\n")
+        write_text_atomic(json_out, json_text(result, indent=2) + "\n")

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BundleError
+from . import strict
 from .inputs import ImageInput, InputSpec, Preprocess, input_from_dict
 
 #: the branch names of a pseudo-Siamese bundle.
@@ -61,31 +62,34 @@ class Variant:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Variant:
-        """One ``variants.<name>`` entry."""
+    def from_dict(cls, d: dict[str, Any], path: str = "variant") -> Variant:
+        """One ``variants.<name>`` entry, every field typed (``strict.FieldError`` naming ``path`` when off)."""
+        batch = strict.check_mapping(d, path).get("batch")
         return cls(
-            file=str(d["file"]),
-            quantization=d.get("quantization"),
-            thresholds={str(a): float(b) for a, b in d.get("thresholds", {}).items()},
-            metrics={str(a): float(b) for a, b in d.get("metrics", {}).items()},
-            batch=None if d.get("batch") is None else int(d["batch"]),
-            support={str(a): _support_entry(b) for a, b in (d.get("threshold_support") or {}).items()},
+            file=strict.text(d, "file", f"{path}.file"),
+            quantization=strict.mapping(d, "quantization", f"{path}.quantization", default=None),
+            thresholds=strict.each(d, "thresholds", f"{path}.thresholds", strict.check_number, default={}),
+            metrics=strict.each(d, "metrics", f"{path}.metrics", strict.check_number, default={}),
+            batch=None if batch is None else strict.check_int(batch, f"{path}.batch", lo=1, hi=1 << 20),
+            support=strict.each(d, "threshold_support", f"{path}.threshold_support", _support_entry, default={}),
         )
 
 
-def _support_entry(d: dict[str, Any]) -> dict[str, Any]:
-    """One ``threshold_support.<op>`` entry with its typed keys checked (``TypeError``/``ValueError`` when off,
-    which the manifest reader reports in one line): intervals are two numbers, counts integers (or null)."""
-    out = dict(d)
+def _support_entry(d: Any, path: str = "threshold_support") -> dict[str, Any]:
+    """One ``threshold_support.<op>`` entry with its typed keys checked (``strict.FieldError`` when off, which the
+    manifest reader reports in one line): intervals are two finite numbers, counts integers (or null)."""
+    out = dict(strict.check_mapping(d, path))
     for key in ("interval", "far_interval", "frr_interval"):
         if key in out:
-            lo, hi = out[key]
-            out[key] = [float(lo), float(hi)]
+            pair = strict.sequence(out, key, f"{path}.{key}")
+            if len(pair) != 2:
+                raise strict.FieldError(f"{path}.{key} must be two numbers [low, high], got {len(pair)}")
+            out[key] = [strict.check_number(v, f"{path}.{key}") for v in pair]
     for key in ("identities", "genuine_pairs", "impostor_pairs"):
         if out.get(key) is not None:
-            out[key] = int(out[key])
-    if "supported" in out and not isinstance(out["supported"], bool):
-        raise TypeError(f"threshold_support supported must be true or false, got {out['supported']!r}")
+            out[key] = strict.integer(out, key, f"{path}.{key}")
+    if "supported" in out:
+        strict.boolean(out, "supported", f"{path}.supported")
     return out
 
 
@@ -105,8 +109,13 @@ class Profile:
         return {"variant": self.variant, "providers": list(self.providers), "notes": self.notes}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Profile:
-        return cls(variant=str(d["variant"]), providers=tuple(str(x) for x in d.get("providers", ())), notes=str(d.get("notes", "")))
+    def from_dict(cls, d: dict[str, Any], path: str = "profile") -> Profile:
+        providers = strict.sequence(d, "providers", f"{path}.providers", default=[])
+        return cls(
+            variant=strict.text(d, "variant", f"{path}.variant"),
+            providers=tuple(strict.check_text(x, f"{path}.providers[{i}]") for i, x in enumerate(providers)),
+            notes=strict.text(d, "notes", f"{path}.notes", default=""),
+        )
 
 
 @dataclass(frozen=True)
@@ -134,14 +143,14 @@ class OrtFiles:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> OrtFiles:
+    def from_dict(cls, d: dict[str, Any], path: str = "ort") -> OrtFiles:
         return cls(
-            variants={str(k): str(v) for k, v in d["variants"].items()},
-            heads={str(k): str(v) for k, v in d["heads"].items()},
-            operators=str(d["operators"]),
-            style=str(d.get("style", "Fixed")),
-            onnxruntime=str(d.get("onnxruntime", "")),
-            usability={str(k): dict(v) for k, v in d.get("usability", {}).items()},
+            variants=strict.each(d, "variants", f"{path}.variants", strict.check_text),
+            heads=strict.each(d, "heads", f"{path}.heads", strict.check_text),
+            operators=strict.text(d, "operators", f"{path}.operators"),
+            style=strict.text(d, "style", f"{path}.style", default="Fixed"),
+            onnxruntime=strict.text(d, "onnxruntime", f"{path}.onnxruntime", default=""),
+            usability=strict.each(d, "usability", f"{path}.usability", strict.check_mapping, default={}),
         )
 
 
@@ -166,5 +175,8 @@ class Branch:
         return {"input": self.input_spec.to_dict(), "variants": {k: v.to_dict() for k, v in self.variants.items()}}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Branch:
-        return cls(input_spec=input_from_dict(d["input"]), variants={str(k): Variant.from_dict(v) for k, v in d["variants"].items()})
+    def from_dict(cls, d: dict[str, Any], path: str = "branch") -> Branch:
+        return cls(
+            input_spec=input_from_dict(strict.mapping(d, "input", f"{path}.input"), f"{path}.input"),
+            variants=strict.each(d, "variants", f"{path}.variants", Variant.from_dict),
+        )

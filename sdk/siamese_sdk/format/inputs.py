@@ -19,6 +19,7 @@ it, and a two-branch (pseudo-Siamese) bundle can give each branch its own spec.
 
 from __future__ import annotations
 
+import math
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
@@ -29,11 +30,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from ..errors import BundleError, InputError
+from . import strict
 from .pixels import RESAMPLE, RESIZE_MODES, ImageLike, to_batch
 
 if TYPE_CHECKING:
     from ..tokenizer import Tokenizer
 
+#: the largest side of an encoder input (px) a manifest may declare
+MAX_SIDE = 16384
 #: rows of one encoder run and the feeds for it
 Feed = tuple[slice | np.ndarray, dict[str, np.ndarray]]
 
@@ -62,14 +66,18 @@ class Preprocess:
     fill: int = 0
 
     def __post_init__(self) -> None:
-        if len(self.size) != 2 or min(self.size) < 1:
-            raise BundleError(f"preprocess size {self.size} invalid; expected (height, width) >= 1")
+        if len(self.size) != 2 or min(self.size) < 1 or max(self.size) > MAX_SIDE:
+            raise BundleError(f"preprocess size {self.size} invalid; expected (height, width) in 1..{MAX_SIDE}")
         if self.channels not in (1, 3):
             raise BundleError(f"preprocess channels {self.channels} invalid; expected 1 (gray) or 3 (RGB)")
         if len(self.mean) != self.channels or len(self.std) != self.channels:
             raise BundleError(f"preprocess mean/std need {self.channels} value(s) each, got {len(self.mean)}/{len(self.std)}")
-        if any(s <= 0 for s in self.std):
-            raise BundleError(f"preprocess std {self.std} must be > 0")
+        if not all(math.isfinite(s) and s > 0 for s in self.std):
+            raise BundleError(f"preprocess std {self.std} must be finite and > 0")
+        if not all(math.isfinite(m) for m in self.mean):
+            raise BundleError(f"preprocess mean {self.mean} must be finite")
+        if not (math.isfinite(self.scale) and self.scale > 0):
+            raise BundleError(f"preprocess scale {self.scale} must be finite and > 0 (1/255 maps bytes to [0, 1])")
         if self.resample not in RESAMPLE:
             raise BundleError(f"preprocess resample {self.resample!r} unknown; use bilinear, bicubic, nearest, box or lanczos")
         if self.resize not in RESIZE_MODES:
@@ -104,19 +112,20 @@ class Preprocess:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Preprocess:
+    def from_dict(cls, d: dict[str, Any], path: str = "preprocess") -> Preprocess:
         """Parse a manifest ``input.preprocess`` or a checkpoint ``preprocess`` entry (same keys; ``resample``
-        defaults to bilinear, ``resize`` to stretch, ``fill`` to 0). Raises ``KeyError``/``TypeError``/``ValueError``
-        on a malformed dict, ``BundleError`` on out-of-range values."""
+        defaults to bilinear, ``resize`` to stretch, ``fill`` to 0). Every field is typed: ints are ints, numbers
+        finite; ``BundleError`` (``strict.FieldError`` for a mistyped field) on anything off."""
+        strict.check_mapping(d, path)
         return cls(
-            size=tuple(int(s) for s in d["size"]),
-            channels=int(d["channels"]),
-            resample=str(d.get("resample", "bilinear")),
-            scale=float(d["scale"]),
-            mean=tuple(float(m) for m in d["mean"]),
-            std=tuple(float(s) for s in d["std"]),
-            resize=str(d.get("resize", "stretch")),
-            fill=d.get("fill", 0),
+            size=tuple(strict.check_int(s, f"{path}.size", 1, MAX_SIDE) for s in strict.sequence(d, "size", f"{path}.size")),
+            channels=strict.integer(d, "channels", f"{path}.channels", 1, 3),
+            resample=strict.text(d, "resample", f"{path}.resample", default="bilinear"),
+            scale=strict.number(d, "scale", f"{path}.scale"),
+            mean=tuple(strict.check_number(m, f"{path}.mean") for m in strict.sequence(d, "mean", f"{path}.mean")),
+            std=tuple(strict.check_number(v, f"{path}.std") for v in strict.sequence(d, "std", f"{path}.std")),
+            resize=strict.text(d, "resize", f"{path}.resize", default="stretch"),
+            fill=d.get("fill", 0),  # (checked by __post_init__)
         )
 
 
@@ -183,8 +192,11 @@ class ImageInput(InputSpec):
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ImageInput:
-        return cls(name=str(d["name"]), preprocess=Preprocess.from_dict(d["preprocess"]))
+    def from_dict(cls, d: dict[str, Any], path: str = "input") -> ImageInput:
+        return cls(
+            name=strict.text(d, "name", f"{path}.name", max_len=256),
+            preprocess=Preprocess.from_dict(strict.mapping(d, "preprocess", f"{path}.preprocess"), f"{path}.preprocess"),
+        )
 
     def prepare(self, inputs: Any) -> np.ndarray:
         if isinstance(inputs, np.ndarray):
@@ -290,11 +302,11 @@ class TextInput(InputSpec):
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TextInput:
-        names = tuple(d.get("names", ()))
+    def from_dict(cls, d: dict[str, Any], path: str = "input") -> TextInput:
+        names = tuple(strict.sequence(d, "names", f"{path}.names", default=[]))
         if names != (TOKENS, LENGTHS):
-            raise BundleError(f"{d.get('kind')} input names {list(names)} unexpected; expected {[TOKENS, LENGTHS]}; re-export")
-        return cls(text_kind=str(d["kind"]), tokenizer_file=str(d["tokenizer"]))
+            raise BundleError(f"{d.get('kind')} input names {list(names)[:4]} unexpected; expected {[TOKENS, LENGTHS]}; re-export")
+        return cls(text_kind=strict.text(d, "kind", f"{path}.kind"), tokenizer_file=strict.text(d, "tokenizer", f"{path}.tokenizer"))
 
     def _tok(self) -> Tokenizer:
         if self.tokenizer is None:
@@ -342,15 +354,15 @@ class TextInput(InputSpec):
 
 
 INPUT_KINDS = ("image", "text", "dialog")
+#: manifest ``input.kind`` -> the spec class that reads it (``from_dict(d, path)``): a new kind is one more row
+INPUT_READERS: dict[str, type[ImageInput] | type[TextInput]] = {"image": ImageInput, "text": TextInput, "dialog": TextInput}
 
 
-def input_from_dict(d: Any) -> InputSpec:
+def input_from_dict(d: Any, path: str = "input") -> InputSpec:
     """Parse a manifest ``input`` object; no ``kind`` means ``image``. ``BundleError`` for an unknown kind."""
     if not isinstance(d, dict):
         raise BundleError("manifest input must be an object; re-export the bundle")
-    kind = d.get("kind", "image")
-    if kind == "image":
-        return ImageInput.from_dict(d)
-    if kind in ("text", "dialog"):
-        return TextInput.from_dict(d)
+    kind = strict.text(d, "kind", f"{path}.kind", default="image", max_len=64)
+    if kind in INPUT_READERS:
+        return INPUT_READERS[kind].from_dict(d, path)
     raise BundleError(f"input kind {kind!r} unknown to this siamese-sdk (it reads {list(INPUT_KINDS)}); upgrade: pip install -U siamese-sdk")

@@ -46,7 +46,9 @@ from typing import Any
 from .. import metric as _metric
 from ..errors import BundleError, InputError
 from ..metric import Metric
+from . import strict
 from .entries import BRANCHES, Branch, OrtFiles, Profile, Variant, sha256_file
+from .fields import FIELDS
 from .inputs import ImageInput, InputSpec, Preprocess, input_from_dict
 
 FORMAT = "siamese-bundle"
@@ -111,7 +113,7 @@ class Manifest:
         self._check_branches()
         if self.metric not in _metric.METRICS:
             raise BundleError(f"metric {self.metric!r} unknown; expected one of {sorted(_metric.METRICS)}")
-        if self.embedding_dim < 1:
+        if isinstance(self.embedding_dim, bool) or not isinstance(self.embedding_dim, int) or self.embedding_dim < 1:
             raise BundleError(f"embedding_dim {self.embedding_dim} must be >= 1")
         if not self.variants:
             raise BundleError("manifest lists no encoder variants; re-export the bundle")
@@ -120,7 +122,13 @@ class Manifest:
                 raise BundleError(
                     f"variant {name!r} unknown to this siamese-sdk (it reads {list(VARIANTS)}); upgrade: pip install -U siamese-sdk"
                 )
+        score = self.score
         for name, v in self.variants.items():
+            for op, t in v.thresholds.items():
+                if not (isinstance(t, (int, float)) and score.lo <= t <= score.hi):
+                    raise BundleError(
+                        f"variant {name!r} threshold {op} = {t!r} is outside the {self.metric} score range [{score.lo}, {score.hi}]; re-export"
+                    )
             if v.batch is not None and (not isinstance(v.batch, int) or v.batch < 1):
                 raise BundleError(f"variant {name!r} has fixed batch {v.batch!r}; expected an int >= 1 or none; re-export")
         for name, prof in self.profiles.items():
@@ -264,11 +272,13 @@ class Manifest:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Manifest:
-        """Parse and validate a manifest dict; raises ``BundleError`` on anything off."""
+        """Parse and validate a manifest dict; raises ``BundleError`` in one line on anything off: every field's
+        type, range and finiteness is checked (``FIELDS`` and the parts' ``from_dict``), a string where a
+        boolean belongs or a NaN threshold included."""
         if not isinstance(d, dict) or d.get("format") != FORMAT:
             raise BundleError(f"not a {FORMAT} manifest (missing 'format': '{FORMAT}'); is this a bundle directory?")
         version = d.get("format_version")
-        if not isinstance(version, int):
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
             raise BundleError("manifest has no integer format_version; re-export the bundle")
         if version > FORMAT_VERSION:
             raise BundleError(
@@ -276,32 +286,36 @@ class Manifest:
                 "upgrade: pip install -U siamese-sdk"
             )
         try:
-            branches = {str(k): Branch.from_dict(v) for k, v in d.get("branches", {}).items()}
-            spec = None if branches else input_from_dict(d["input"])
-            variants = {str(k): Variant.from_dict(v) for k, v in d["variants"].items()}
-            # optional (absent from older bundles): deployment targets -> variant and providers
-            profiles = {str(k): Profile.from_dict(p) for k, p in d.get("profiles", {}).items()}
+            f = {key: read(d, key, key) for key, read in FIELDS.items()}
+            branches, spec = f["branches"], None
+            if not branches:
+                spec = input_from_dict(strict.mapping(d, "input", "input"))
+            score = f["score"]
+            if score is not None and "higher_is_closer" in score:
+                strict.boolean(score, "higher_is_closer", "score.higher_is_closer")
             return cls(
                 format_version=version,
-                embedding_dim=int(d["embedding_dim"]),
-                metric=str(d["metric"]),
-                normalized=bool(d["normalized"]),
+                embedding_dim=f["embedding_dim"],
+                metric=f["metric"],
+                normalized=f["normalized"],
                 input_name=spec.names[0] if spec else "",
                 preprocess=spec.preprocess if isinstance(spec, ImageInput) else None,
                 input_spec=spec,
-                variants=variants,
-                heads={str(k): str(v) for k, v in d["heads"].items()},
-                files={str(k): str(v) for k, v in d["files"].items()},
-                default_variant=str(d.get("default_variant", "fp32")),
-                default_operating_point=str(d.get("default_operating_point", "eer")),
-                validation=dict(d.get("validation", {})),
-                provenance=dict(d.get("provenance", {})),
-                notes=tuple(str(n) for n in d.get("notes", ())),
-                profiles=profiles,
+                variants=f["variants"],
+                heads=f["heads"],
+                files=f["files"],
+                default_variant=f["default_variant"],
+                default_operating_point=f["default_operating_point"],
+                validation=f["validation"],
+                provenance=f["provenance"],
+                notes=tuple(strict.check_text(n, f"notes[{i}]") for i, n in enumerate(f["notes"])),
+                profiles=f["profiles"],
                 branches=branches,
-                ort=OrtFiles.from_dict(d["ort"]) if "ort" in d else None,
-                calibration_history=tuple(dict(h) for h in d.get("calibration_history", ())),
+                ort=None if f["ort"] is None else OrtFiles.from_dict(f["ort"]),
+                calibration_history=tuple(strict.check_mapping(h, f"calibration_history[{i}]") for i, h in enumerate(f["calibration_history"])),
             )
+        except strict.FieldError as e:
+            raise BundleError(f"manifest is malformed: {e}; re-export the bundle") from None
         except (KeyError, TypeError, AttributeError, ValueError) as e:
             if isinstance(e, BundleError):
                 raise
@@ -341,10 +355,7 @@ def read_manifest(bundle_dir: str | Path, verify: bool = True, trusted_keys: Seq
         spath = root / security.SIGNATURE
         sig = spath.read_bytes() if spath.is_file() else None
         security.verify_manifest_bytes(raw, sig, trusted_keys, where=f"bundle {root}")
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise BundleError(f"{mpath} is not valid JSON ({e}); re-export the bundle") from None
+    data = strict.load_json(raw, str(mpath), "re-export the bundle")
     manifest = Manifest.from_dict(data)
     if verify:
         verify_files(root, manifest)

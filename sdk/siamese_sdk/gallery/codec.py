@@ -12,6 +12,7 @@ Scores are computed from the stored (dequantised) vectors, so a compact gallery 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -74,6 +75,23 @@ def check_ids(ids: Sequence[str], n: int) -> list[str]:
     if len(out) != n:
         raise InputError(f"got {n} embeddings but {len(out)} ids; pass one id per row")
     for i in out:
-        if not isinstance(i, str) or not i:
-            raise InputError(f"id {i!r} invalid; ids must be non-empty strings")
+        check_id(i)
     return out
+
+
+#: the longest id (characters)
+MAX_ID_CHARS = 1024
+#: NUL and the other control characters (C0, DEL, C1): numpy drops trailing NULs, so such an id would not round-trip
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def check_id(i: object) -> str:
+    """One id: a non-empty ``str`` of at most ``MAX_ID_CHARS`` characters without NUL or control characters,
+    so that it is stored, searched and removed exactly as given; ``InputError`` otherwise."""
+    if not isinstance(i, str) or not i:
+        raise InputError(f"id {i!r} invalid; ids must be non-empty strings")
+    if _CONTROL.search(i):
+        raise InputError(f"id {i[:80]!r} holds a NUL or control character, which would not round-trip; use printable ids")
+    if len(i) > MAX_ID_CHARS:
+        raise InputError(f"id {i[:40]!r}... is {len(i):,} characters, over {MAX_ID_CHARS}; use shorter ids")
+    return i

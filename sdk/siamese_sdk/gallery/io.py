@@ -9,7 +9,11 @@ One uncompressed ``.npz`` (a zip of ``.npy`` members, each with a CRC-32), writt
 - ``scales``: ``(N,)`` float32, only for ``int8``.
 
 Norms are recomputed on load. A newer ``format_version``, a missing or malformed member, a truncated or
-corrupt file, or a fingerprint that differs from the given model's raise ``BundleError``.
+corrupt file, or a fingerprint that differs from the given model's raise ``GalleryError`` (a ``BundleError``).
+Nothing a file claims is trusted before it is checked: every member must be stored (a deflate member, which
+could claim gigabytes from a few bytes, is refused), each ``.npy`` header's shape and dtype must account for
+exactly the member's bytes (no object dtype), ``meta`` is read as strict JSON (size, nesting, NaN, field types),
+and ids must be non-empty strings without NUL or control characters (they round-trip exactly).
 
 A plain (unauthenticated) file protects against corruption and truncation (the zip CRCs), a gallery of another
 encoder (with ``model=``), NaN/Inf and wrong shapes; it does NOT protect against anyone who can write it (they
@@ -24,6 +28,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import struct
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,8 +37,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..atomic import write_atomic, write_bytes_atomic
-from ..errors import BundleError, InputError
-from .codec import STORAGES
+from ..errors import BundleError, GalleryError, InputError
+from ..format import strict
+from .codec import STORAGES, check_ids
 
 if TYPE_CHECKING:
     from ..runtime.model import SiameseModel
@@ -103,18 +109,22 @@ def read(path: str | os.PathLike, key: bytes | str | None = None) -> GalleryFile
     path = Path(path)
     if not path.is_file():
         hint = "pass the .npz file, not a directory" if path.is_dir() else "check the path, or build one with siamese gallery"
-        raise BundleError(f"gallery not found: {path}; {hint}")
+        raise GalleryError(f"gallery not found: {path}; {hint}")
     _refuse_other_files(path)
     from ..security.sealed import read_sealed
 
     bad = f"gallery {path} is truncated or corrupt"
     try:
         data = read_sealed(path, key, what=f"gallery {path}")  # None: a plain file read without a key
-        with np.load(path if data is None else io.BytesIO(data), allow_pickle=False) as z:
+        source = path if data is None else io.BytesIO(data)
+        _check_members(source, path)
+        if isinstance(source, io.BytesIO):
+            source.seek(0)
+        with np.load(source, allow_pickle=False) as z:
             names = set(z.files)
             missing = sorted({"meta", "ids", "vectors"} - names)
             if missing:
-                raise BundleError(
+                raise GalleryError(
                     f"{path} is an .npz of {_listed(names)}, not a siamese gallery (no "
                     f"{', '.join(missing)}); build one with siamese gallery BUNDLE IMAGES... -o GALLERY.npz"
                 )
@@ -124,22 +134,67 @@ def read(path: str | os.PathLike, key: bytes | str | None = None) -> GalleryFile
             scale = z["scales"] if "scales" in names else None
     except (BundleError, InputError):
         raise
-    except (zipfile.BadZipFile, EOFError, ValueError, OSError, KeyError) as e:
+    except MemoryError:
+        raise GalleryError(f"{bad} (a member needs more memory than is available); rebuild it with siamese gallery or Gallery.save") from None
+    except (zipfile.BadZipFile, EOFError, ValueError, OSError, KeyError, NotImplementedError, RuntimeError, IndexError,
+            TypeError, OverflowError, struct.error) as e:  # what zipfile and numpy raise on bytes that are not a gallery
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
-        raise BundleError(f"{bad} ({first}); rebuild it with siamese gallery or Gallery.save") from None
+        raise GalleryError(f"{bad} ({first}); rebuild it with siamese gallery or Gallery.save") from None
     n, d, storage = meta["count"], meta["embedding_dim"], meta["storage"]
     if ids.dtype.kind != "U" or ids.shape != (n,):
-        raise BundleError(f"{path}: ids must be a ({n},) unicode array, got {ids.dtype} {ids.shape}; rebuild the gallery")
+        raise GalleryError(f"{path}: ids must be a ({n},) unicode array, got {ids.dtype} {ids.shape}; rebuild the gallery")
     if vec.dtype != np.dtype(storage) or vec.shape != (n, d):
-        raise BundleError(f"{path}: vectors are {vec.dtype} {vec.shape}, meta says {storage} ({n}, {d}); rebuild the gallery")
+        raise GalleryError(f"{path}: vectors are {vec.dtype} {vec.shape}, meta says {storage} ({n}, {d}); rebuild the gallery")
     if storage == "int8":
         if scale is None or scale.dtype != np.float32 or scale.shape != (n,):
-            raise BundleError(f"{path}: int8 storage needs ({n},) float32 scales; rebuild the gallery")
+            raise GalleryError(f"{path}: int8 storage needs ({n},) float32 scales; rebuild the gallery")
         if not np.all(np.isfinite(scale)):
-            raise BundleError(f"{path}: scales contain NaN or Inf; rebuild the gallery")
+            raise GalleryError(f"{path}: scales contain NaN or Inf; rebuild the gallery")
     elif not np.all(np.isfinite(vec)):
-        raise BundleError(f"{path}: vectors contain NaN or Inf; rebuild the gallery")
-    return GalleryFile(meta, [str(i) for i in ids], vec, scale)
+        raise GalleryError(f"{path}: vectors contain NaN or Inf; rebuild the gallery")
+    try:
+        id_list = check_ids([str(i) for i in ids], n)
+    except InputError as e:
+        raise GalleryError(f"{path}: {e}; rebuild the gallery") from None
+    return GalleryFile(meta, id_list, vec, scale)
+
+
+#: the members a gallery holds, and the most bytes its ``meta`` may take
+MEMBERS = ("meta.npy", "ids.npy", "vectors.npy", "scales.npy")
+MAX_META_BYTES = 1 << 20
+
+
+def _check_members(source: Path | io.BytesIO, path: Path) -> None:
+    """Refuse (``GalleryError``) an ``.npz`` whose members are compressed, unknown, or whose ``.npy`` headers claim
+    more (or fewer) bytes than the member holds, before any array is allocated."""
+    with zipfile.ZipFile(source) as zf:
+        infos = zf.infolist()
+        if len(infos) > len(MEMBERS):
+            raise GalleryError(f"{path} holds {len(infos)} members, a gallery at most {len(MEMBERS)}; rebuild the gallery")
+        for info in infos:
+            if info.compress_type != zipfile.ZIP_STORED:
+                raise GalleryError(
+                    f"{path}: member {info.filename[:60]!r} is compressed; a gallery is an uncompressed .npz (Gallery.save), rebuild it"
+                )
+            if info.filename not in MEMBERS:
+                continue  # reported as "not a siamese gallery" by the caller
+            if info.filename == "meta.npy" and info.file_size > MAX_META_BYTES:
+                raise GalleryError(f"{path}: meta is {info.file_size:,} bytes, over {MAX_META_BYTES:,}; rebuild the gallery")
+            with zf.open(info) as f:
+                version = np.lib.format.read_magic(f)
+                if version not in ((1, 0), (2, 0)):
+                    raise GalleryError(f"{path}: member {info.filename} is .npy version {version}; rebuild the gallery")
+                header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                shape, _fortran, dtype = header(f, max_header_size=10000)
+                offset = f.tell()
+            if dtype.hasobject:
+                raise GalleryError(f"{path}: member {info.filename} holds Python objects: a corrupt or foreign file; rebuild the gallery")
+            claimed = offset + int(np.prod(shape, dtype=object)) * dtype.itemsize
+            if claimed != info.file_size:
+                raise GalleryError(
+                    f"{path}: member {info.filename} claims {shape} {dtype} ({claimed:,} bytes) but holds {info.file_size:,}; "
+                    "the file is truncated or corrupt, rebuild the gallery"
+                )
 
 
 #: the first bytes of the files that are mistaken for a gallery, and what they are
@@ -171,7 +226,7 @@ def _refuse_other_files(path: Path) -> None:
     if what is None:
         return
     swap = " (arguments swapped?)" if what.endswith("image") else ""
-    raise BundleError(
+    raise GalleryError(
         f"{path} is {what}, not a gallery{swap}: the order is siamese search BUNDLE GALLERY.npz QUERY...; "
         "build a gallery with siamese gallery BUNDLE IMAGES... -o GALLERY.npz"
     )
@@ -180,27 +235,29 @@ def _refuse_other_files(path: Path) -> None:
 def _parse_meta(raw: np.ndarray, path: Path) -> dict[str, Any]:
     """Validate the ``meta`` member: format, version, and typed fields."""
     if raw.dtype.kind != "U" or raw.shape != ():
-        raise BundleError(f"{path}: meta is not a JSON string; it is not a siamese gallery (build one with siamese gallery)")
-    try:
-        meta = json.loads(str(raw))
-    except json.JSONDecodeError as e:
-        raise BundleError(f"{path}: meta is not valid JSON ({e}); rebuild the gallery") from None
+        raise GalleryError(f"{path}: meta is not a JSON string; it is not a siamese gallery (build one with siamese gallery)")
+    meta = strict.load_json(str(raw), f"{path}: meta", "rebuild the gallery", error=GalleryError, max_bytes=MAX_META_BYTES)
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise BundleError(f"{path} is not a siamese gallery (format is not {FORMAT!r}); build one with siamese gallery")
+        raise GalleryError(f"{path} is not a siamese gallery (format is not {FORMAT!r}); build one with siamese gallery")
     version = meta.get("format_version")
     if not isinstance(version, int) or version < 1:
-        raise BundleError(f"{path}: gallery has no valid format_version; rebuild the gallery")
+        raise GalleryError(f"{path}: gallery has no valid format_version; rebuild the gallery")
     if version > FORMAT_VERSION:
-        raise BundleError(
+        raise GalleryError(
             f"gallery format version {version} is newer than this siamese-sdk reads ({FORMAT_VERSION}); "
             "upgrade: pip install -U siamese-sdk"
         )
     fields = {"fingerprint": str, "embedding_dim": int, "metric": str, "storage": str, "count": int}
     for key, typ in fields.items():
         if not isinstance(meta.get(key), typ) or isinstance(meta.get(key), bool):
-            raise BundleError(f"{path}: gallery meta lacks a valid {key!r}; rebuild the gallery")
-    if meta["metric"] not in METRICS or meta["storage"] not in STORAGES or meta["embedding_dim"] < 1 or meta["count"] < 0:
-        raise BundleError(
+            raise GalleryError(f"{path}: gallery meta lacks a valid {key!r}; rebuild the gallery")
+    if (
+        meta["metric"] not in METRICS
+        or meta["storage"] not in STORAGES
+        or not 1 <= meta["embedding_dim"] <= strict.MAX_INT
+        or not 0 <= meta["count"] <= strict.MAX_INT
+    ):
+        raise GalleryError(
             f"{path}: gallery meta has metric {meta['metric']!r}, storage {meta['storage']!r}, dim {meta['embedding_dim']}, "
             f"count {meta['count']}; rebuild the gallery"
         )
@@ -212,18 +269,18 @@ def check_model_meta(meta: dict[str, Any], model: SiameseModel, where: str | Pat
     if meta["fingerprint"] != model.fingerprint:
         built_by = _variant_of(meta["fingerprint"], model)
         if built_by is not None:
-            raise BundleError(
+            raise GalleryError(
                 f"{where} was built with variant {built_by} of {model.path}, but the model is loaded as {model.variant}: "
                 f"search with --variant {built_by} (load(..., variant={built_by!r})), or rebuild the gallery with "
                 f"--variant {model.variant}"
             )
-        raise BundleError(
+        raise GalleryError(
             f"{where} was built by encoder {meta['fingerprint']}, but the loaded model is {model.fingerprint} "
             f"({model.path}, variant {model.variant}): a gallery saved by another model (or variant); "
             "rebuild it with this model (siamese gallery BUNDLE IMAGES... -o GALLERY) or load the model that built it"
         )
     if meta["embedding_dim"] != model.embedding_dim or meta["metric"] != model.manifest.metric:
-        raise BundleError(
+        raise GalleryError(
             f"{where} holds {meta['embedding_dim']}-d {meta['metric']} embeddings, the model makes "
             f"{model.embedding_dim}-d {model.manifest.metric}; rebuild the gallery with this model"
         )

@@ -160,6 +160,12 @@ class EncoderRunner:
         out = np.empty((len(prepared), self.dim), dtype=np.float32)
         for rows, feed in self.spec.feeds(prepared, step):
             out[rows] = self.run(feed)
+        if not np.isfinite(out).all():  # e.g. preprocessed inputs far outside the range the encoder was trained on
+            bad = int(np.flatnonzero(~np.isfinite(out).all(axis=1))[0])
+            raise InputError(
+                f"the encoder produced NaN or Inf for input {bad}; its values are far outside the preprocessed range "
+                "(pass image paths, or model.preprocess(images))"
+            )
         return out
 
     def run(self, feed: dict[str, np.ndarray]) -> np.ndarray:

@@ -194,6 +194,13 @@ def manifest_paths(manifest: Mapping[str, Any]) -> list[tuple[str, str]]:
     scope(manifest, "")
     for hname, h in (manifest.get("heads") or {}).items():
         out.append((f"heads.{hname}", h))
+    ort = manifest.get("ort")
+    if isinstance(ort, Mapping):  # the ORT-format copies: the same checks as the .onnx graphs
+        for group in ("variants", "heads"):
+            for name, f in (ort.get(group) or {}).items():
+                out.append((f"ort.{group}.{name}", f))
+        if "operators" in ort:
+            out.append(("ort.operators", ort["operators"]))
     for bname, b in (manifest.get("branches") or {}).items():
         if isinstance(b, Mapping):
             scope(b, f"branches.{bname}.")
@@ -219,11 +226,21 @@ def check_manifest_paths(manifest: Mapping[str, Any], bundle_dir: str | os.PathL
 
 
 def check_bundle_files(manifest: Mapping[str, Any], bundle_dir: str | os.PathLike) -> None:
-    """Both checks for a loader, in one call: ``check_manifest_paths``, then ``check_external_data`` on every
-    ``.onnx`` file the manifest names (variants, heads, branch variants). Call it before any session is built."""
+    """Both checks for a loader, in one call: ``check_manifest_paths`` (the ``ort`` entry's files included), then
+    ``check_external_data`` on every ONNX graph the manifest names (variants, heads, branch variants); an ``ort``
+    graph must be an ``.ort`` file (ORT format, read by its suffix). Call it before any session is built."""
     root = Path(bundle_dir)
     check_manifest_paths(manifest, root)
     hashed = set(manifest.get("files") or {})
-    onnx_files = {p for field, p in manifest_paths(manifest) if not field.startswith("files[") and p.endswith(".onnx")}
-    for name in sorted(onnx_files):
+    graphs = {
+        p
+        for field, p in manifest_paths(manifest)
+        if field.endswith(".file") or field.startswith(("heads.", "ort.variants.", "ort.heads."))
+    }
+    for field, p in manifest_paths(manifest):
+        # ONNX Runtime reads a graph as ORT format by its ``.ort`` suffix and as ONNX otherwise: an ``ort`` entry
+        # naming another file would be an ONNX graph that skipped the checks below
+        if field.startswith(("ort.variants", "ort.heads")) and not p.endswith(".ort"):
+            raise BundleError(f"manifest field {field} = {p!r} is not an .ort file; the bundle was tampered with, refusing it")
+    for name in sorted(g for g in graphs if not g.endswith(".ort")):
         check_external_data(root / name, root, hashed)

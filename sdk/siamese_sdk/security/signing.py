@@ -125,6 +125,8 @@ def keygen(out: str | Path, passphrase: str | None = None) -> tuple[Path, Path]:
     Refuses (``InputError``) to overwrite either file. ``passphrase`` encrypts the private key file
     (PKCS#8, the best scheme ``cryptography`` offers); without it the file is plain PEM, protected by its mode.
     """
+    if not isinstance(out, (str, os.PathLike)) or not str(out).strip() or Path(out).name in ("", ".", ".."):
+        raise InputError(f"key pair name {str(out)!r} is empty or a folder; pass a name such as -o publisher (writes publisher.key, publisher.pub)")
     ed25519, ser = _crypto()
     out = Path(out)
     if out.suffix in (KEY_SUFFIX, PUB_SUFFIX):

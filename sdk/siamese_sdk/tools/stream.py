@@ -14,7 +14,10 @@ meanwhile). While it runs:
 - ``OUT.partial.json``, the progress record, is rewritten atomically at most every ``checkpoint_seconds``
   (and when the run stops on an exception or Ctrl-C), always *after* the rows it counts were flushed:
   ``{"format": "siamese-embed-partial", "format_version": 1, "paths_sha256", "count", "embedding_dim",
-  "fingerprint", "rows_done"}``. ``paths_sha256`` hashes the absolute image paths in order.
+  "fingerprint", "rows_done"}``. ``paths_sha256`` hashes the absolute image paths in order;
+- ``OUT.partial.stats.npy`` holds each embedded file's ``(size in bytes, modification time in ns)``, taken before
+  the file was decoded. A resume re-embeds every row whose file now has another size or time (an image
+  replaced at the same path), then continues.
 
 Run again with the same files and bundle (after a crash, a kill or Ctrl-C) and it continues from
 ``rows_done``: at most ``checkpoint_seconds`` of work is redone. With other files, another order, another
@@ -50,7 +53,7 @@ if TYPE_CHECKING:
     from ..runtime.model import SiameseModel
 
 PARTIAL_FORMAT = "siamese-embed-partial"
-PARTIAL_VERSION = 1
+PARTIAL_VERSION = 2
 #: batches decoded ahead of the one being embedded.
 PREFETCH = 2
 
@@ -81,6 +84,20 @@ def partial_paths(output: str | os.PathLike) -> tuple[Path, Path]:
     return out.with_suffix(".partial.npy"), out.with_suffix(".partial.json")
 
 
+def stats_file(output: str | os.PathLike) -> Path:
+    """``OUT.partial.stats.npy``: ``(N, 2) int64`` size (bytes) and modification time (ns) of each embedded file."""
+    return Path(output).with_suffix(".partial.stats.npy")
+
+
+def file_stat(path: str | os.PathLike) -> tuple[int, int]:
+    """``(size in bytes, modification time in ns)`` of ``path``; ``(-1, -1)`` when it cannot be read."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return -1, -1
+    return st.st_size, st.st_mtime_ns
+
+
 def paths_file(output: str | os.PathLike) -> Path:
     """``OUT.paths.txt``: the image path of each row, one per line."""
     return Path(output).with_suffix(".paths.txt")
@@ -106,10 +123,11 @@ def scan_images(paths: Iterable[str | os.PathLike]) -> ImageScan:
 
 
 def prefetch(
-    files: Iterable[str | os.PathLike], spec: Preprocess, batch_size: int, start: int = 0
-) -> Iterator[tuple[int, np.ndarray]]:
+    files: Iterable[str | os.PathLike], spec: Preprocess, batch_size: int, start: int = 0, with_stats: bool = False
+) -> Iterator[tuple[Any, ...]]:
     """Yield ``(first_row, (b, C, H, W) float32)`` batches of ``files`` from row ``start`` on, decoded by a
     background thread (``files`` may be a lazy iterable, e.g. ``iter_images``: it is consumed by that thread).
+    ``with_stats``: ``(first_row, batch, (b, 2) int64 file_stat of each file, taken before it was decoded)``.
 
     At most ``PREFETCH`` batches wait decoded. An image that cannot be read raises its ``InputError`` here, in
     the consumer, at that batch. Closing the generator stops and joins the thread: consume it inside
@@ -132,7 +150,9 @@ def prefetch(
             rest = itertools.islice(iter(files), start, None)
             row = start
             while batch := list(itertools.islice(rest, batch_size)):
-                if not put(("batch", (row, to_batch(batch, spec)))):
+                stats = np.array([file_stat(f) for f in batch], dtype=np.int64).reshape(-1, 2) if with_stats else None
+                item = (row, to_batch(batch, spec), stats) if with_stats else (row, to_batch(batch, spec))
+                if not put(("batch", item)):
                     return
                 row += len(batch)
             put(("end", None))
@@ -210,29 +230,37 @@ def embed_to_npy(
             restarted = "resume was switched off"
     if restarted is not None and log is not None:
         log(f"not resuming {partial}: {restarted}; starting over")
+    stats = stats_file(output)
+    if done and not _stats_ok(stats, n):
+        done, restarted = 0, f"{stats.name} is missing or damaged"
+        if log is not None:
+            log(f"not resuming {partial}: {restarted}; starting over")
     if done == 0:
         record.unlink(missing_ok=True)
         partial.parent.mkdir(parents=True, exist_ok=True)
-        mm = np.lib.format.open_memmap(partial, mode="w+", dtype=np.float32, shape=(n, d))
-        mm.flush()
-        del mm
+        for f, dtype, width in ((partial, np.float32, d), (stats, np.int64, 2)):
+            mm = np.lib.format.open_memmap(f, mode="w+", dtype=dtype, shape=(n, width))
+            mm.flush()
+            del mm
         _write_record(record, state, 0)
-    elif log is not None:
-        log(f"resuming {partial}: {done:,} of {n:,} rows already embedded")
+    else:
+        if log is not None:
+            log(f"resuming {partial}: {done:,} of {n:,} rows already embedded")
+        changed = _reembed_changed(model, paths, partial, stats, done, batch_size)
+        if changed and log is not None:
+            log(f"re-embedded {changed:,} of those {done:,} images: their files changed since they were embedded")
     resumed_from = done
     recorded, last = done, time.monotonic()
     if progress is not None:
         progress(done, n)
     try:
-        with contextlib.closing(prefetch(iter_images(paths), model.manifest.preprocess, batch_size, start=done)) as batches:
-            for row, x in batches:
+        with contextlib.closing(prefetch(iter_images(paths), model.manifest.preprocess, batch_size, start=done, with_stats=True)) as batches:
+            for row, x, file_stats in batches:
                 if row + x.shape[0] > n:
                     raise InputError(_changed(row + x.shape[0], n))
                 emb = model.embed(x, batch_size=x.shape[0])
-                mm = np.lib.format.open_memmap(partial, mode="r+")
-                mm[row : row + emb.shape[0]] = emb
-                mm.flush()
-                del mm
+                _write_rows(partial, row, emb)
+                _write_rows(stats, row, file_stats)
                 done = row + emb.shape[0]
                 if time.monotonic() - last >= checkpoint_seconds:
                     _write_record(record, state, done)
@@ -249,7 +277,44 @@ def embed_to_npy(
     os.replace(partial, output)
     _fsync_dir(output.parent)
     record.unlink(missing_ok=True)
+    stats.unlink(missing_ok=True)
     return EmbedRun(output=output, rows=n, dim=d, resumed_from=resumed_from, restarted=restarted)
+
+
+def _write_rows(path: Path, row: int, values: np.ndarray) -> None:
+    """Write ``values`` into rows ``row..`` of the ``.npy`` at ``path`` and flush them to disk."""
+    mm = np.lib.format.open_memmap(path, mode="r+")
+    mm[row : row + values.shape[0]] = values
+    mm.flush()
+    del mm
+
+
+def _stats_ok(stats: Path, n: int) -> bool:
+    try:
+        mm = np.lib.format.open_memmap(stats, mode="r")
+        ok = mm.shape == (n, 2) and mm.dtype == np.int64
+        del mm
+    except (OSError, ValueError):
+        return False
+    return ok
+
+
+def _reembed_changed(model: SiameseModel, paths: Sequence[str | os.PathLike], partial: Path, stats: Path, done: int, batch_size: int) -> int:
+    """Re-embed the rows ``< done`` whose file's size or modification time differs from the one recorded; returns how many."""
+    recorded = np.load(stats, mmap_mode="r")
+    changed: list[tuple[int, str]] = []
+    for row, f in enumerate(itertools.islice(iter_images(paths), done)):
+        if tuple(int(v) for v in recorded[row]) != file_stat(f):
+            changed.append((row, str(f)))
+    del recorded
+    for i in range(0, len(changed), batch_size):
+        chunk = changed[i : i + batch_size]
+        now = np.array([file_stat(f) for _, f in chunk], dtype=np.int64)  # before decoding, as in a fresh run
+        emb = model.embed(to_batch([f for _, f in chunk], model.manifest.preprocess), batch_size=len(chunk))
+        for (row, _), e, st in zip(chunk, emb, now, strict=True):
+            _write_rows(partial, row, e[None])
+            _write_rows(stats, row, st[None])
+    return len(changed)
 
 
 def _write_lines(path: Path, paths: Sequence[str | os.PathLike], scan: ImageScan) -> None:
