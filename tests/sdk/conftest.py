@@ -61,8 +61,8 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
 
 @pytest.fixture
 def torch_blocker() -> tuple[TorchBlocker, bool]:
-    """``(the blocker, whether it can act in this process)``."""
-    return BLOCKER, EFFECTIVE
+    """``(the blocker, whether it can act here: nothing of ``BLOCKED`` imported yet in this process)``."""
+    return BLOCKER, EFFECTIVE and not any(name in sys.modules for name in BLOCKED)
 
 
 @pytest.fixture(scope="session")
