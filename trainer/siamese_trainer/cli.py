@@ -348,6 +348,15 @@ LR_DEFAULTS = "; ".join(
     help="DataLoader worker processes decoding images (use for folders too large to preload; see docs/training.md).",
 )
 @click.option(
+    "--init",
+    type=click.Path(path_type=str),
+    default=D["init"],
+    metavar="RUN_DIR|CHECKPOINT",
+    help="Start a new run from an earlier run's encoder weights (a run folder's best.pt, or a checkpoint): its "
+    "architecture, size, channels and preprocessing come with it (a flag that contradicts them is refused); loss, "
+    "head, optimizer and schedule start fresh. Pretrain on a larger set of the domain, then fine-tune on yours.",
+)
+@click.option(
     "--resume",
     is_flag=True,
     help="Continue the run in --out after its last completed epoch with its saved settings; --epochs (re-plans the "
@@ -398,6 +407,11 @@ def _run(
     if kwargs.get("channels_b") is not None:
         kwargs["channels_b"] = int(kwargs["channels_b"])
     kwargs["data"] = None if data is None else str(data)
+    if kwargs.get("init") and not resume:  # the earlier encoder's fields count as typed: the recipe leaves them
+        from .pretrained import INHERITED, inherit
+
+        kwargs = inherit(kwargs, given)
+        given |= set(INHERITED)
     config = TrainConfig.from_preset(preset, out=str(out), **kwargs)
     is_main = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 reports
     # no recipe for a run folder that train() refuses (it holds a run: pass --resume) or bad flags

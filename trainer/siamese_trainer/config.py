@@ -194,6 +194,8 @@ class TrainConfig:
     threads: int | None = None
     workers: int = 0
     preset: str | None = None
+    #: ``--init``: the checkpoint whose encoder weights start this run (``pretrained``); None: random weights
+    init: str | None = None
     #: what ``siamese-train``'s data recipe picked, ``{field: "value (reason)"}`` (``recipe.apply``); None: no recipe
     recipe: dict[str, str] | None = None
     # -- CSV text/dialog runs: tokens kept per item (None: ``DEFAULT_MAX_LENGTH``) and vocabulary cap

@@ -10,11 +10,12 @@ metrics.json) is ``loop.fit``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 from collections.abc import Callable, Collection
 from pathlib import Path
 
-from . import checkpoint, loop, runlock
+from . import checkpoint, loop, pretrained, runlock
 from .config import TrainConfig
 from .data.tables import is_table
 from .tasks.image_folder import ImageFolderTask
@@ -52,6 +53,10 @@ def train(
     """
     main = os.environ.get("RANK", "0") == "0"  # under torchrun rank 0 owns the folder for all ranks
     with runlock.hold(config.out, log) if main else contextlib.nullcontext():
+        if config.init:  # a new run takes the earlier encoder's fields; a resumed one compares the checkpoint path
+            config = dataclasses.replace(config, init=str(pretrained.checkpoint_path(config.init)))
+            if not resume:
+                config = TrainConfig(**pretrained.inherit(dataclasses.asdict(config), given))
         config, state = checkpoint.start_run(config, Path(config.out) / "model.pt", resume, given)
         task = task_kind(config, state).start(config)
         if not task.world.is_main:  # only rank 0 logs, validates and writes

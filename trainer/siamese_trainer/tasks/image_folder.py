@@ -20,7 +20,7 @@ from siamese_sdk.errors import InputError
 from siamese_sdk.eval import oneshot
 from siamese_sdk.tools.imagefolder import ImageFolder, PathTable
 
-from .. import checkpoint, distances, distributed, finetune, loop
+from .. import checkpoint, distances, distributed, finetune, loop, pretrained
 from ..advice import warn_classes
 from ..checkpoint import Checkpoint
 from ..config import TrainConfig
@@ -98,6 +98,8 @@ class ImageFolderTask(loop.Task):
             **config.arch_kwargs(),
             **({"weights": config.weights} if config.weights else {}),  # training only: the checkpoint holds the weights
         )
+        if config.init:
+            self.log(pretrained.load_into(self.encoder, config.init))
         self.encoder.to(config.device)
         self.model: torch.nn.Module = self.encoder
         if self.world.enabled:
