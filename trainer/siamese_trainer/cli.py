@@ -348,6 +348,24 @@ LR_DEFAULTS = "; ".join(
     help="DataLoader worker processes decoding images (use for folders too large to preload; see docs/training.md).",
 )
 @click.option(
+    "--time-budget",
+    type=click.FloatRange(min=0, min_open=True),
+    default=D["time_budget"],
+    metavar="MINUTES",
+    help="Size the recipe's schedule to fill this many minutes of training, from a few timed training steps on this "
+    "machine (recorded with the schedule). Default: the batches the data needs, capped at 15 minutes.",
+)
+@click.option(
+    "--search",
+    type=click.IntRange(min=0),
+    default=D["search"],
+    show_default=True,
+    metavar="TRIALS",
+    help="Spend half the time budget on this many Optuna trials over the recipe's learning rate, width, size and "
+    "temperature, scored on the validation classes (cross-validated over identities when they are fewer than 10), "
+    "pruned by a median rule; the winner trains. Needs the tune extra.",
+)
+@click.option(
     "--init",
     type=click.Path(path_type=str),
     default=D["init"],
@@ -415,6 +433,10 @@ def _run(
     config = TrainConfig.from_preset(preset, out=str(out), **kwargs)
     is_main = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 reports
     # no recipe for a run folder that train() refuses (it holds a run: pass --resume) or bad flags
+    for flag in ("time_budget", "search"):
+        if kwargs.get(flag) and (preset is not None or recipe_mode == "off"):
+            mode = f"--preset {preset}" if preset else "--recipe off"
+            raise click.UsageError(f"--{flag.replace('_', '-')} tunes the recipe's picks and schedule; {mode} has its own: drop one")
     if preset is None and recipe_mode == "auto" and not resume and not (out / "model.pt").exists():
         config.resolved()  # bad flags fail before the recipe reads the data
         from .recipe import apply

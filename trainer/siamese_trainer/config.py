@@ -196,6 +196,10 @@ class TrainConfig:
     preset: str | None = None
     #: ``--init``: the checkpoint whose encoder weights start this run (``pretrained``); None: random weights
     init: str | None = None
+    #: ``--time-budget``: minutes the recipe sizes the schedule to (``budget``); None: the data's need, capped
+    time_budget: float | None = None
+    #: ``--search``: trials of the recipe's search over its own picks (``search``); 0: none
+    search: int = 0
     #: what ``siamese-train``'s data recipe picked, ``{field: "value (reason)"}`` (``recipe.apply``); None: no recipe
     recipe: dict[str, str] | None = None
     # -- CSV text/dialog runs: tokens kept per item (None: ``DEFAULT_MAX_LENGTH``) and vocabulary cap

@@ -10,6 +10,7 @@ are in ``docs/results/recipe.md``; ``--recipe off`` gives the fixed defaults of 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,6 +128,12 @@ def _shape(profile: DataProfile) -> tuple[tuple[int, int], str, str]:
     return (h, w), "letterbox", f"photos with aspect {aspect:.2f}: {h}x{w} (HxW, about {PHOTO_AREA} px), letterboxed"
 
 
+def need_batches(profile: DataProfile, train_classes: int, batch: int) -> tuple[int, int]:
+    """``(training images, batches the data needs)``: ``PASSES`` passes within ``[MIN_BATCHES, MAX_BATCHES]``."""
+    train_images = profile.images * train_classes // max(1, profile.usable)
+    return train_images, min(MAX_BATCHES, max(MIN_BATCHES, PASSES * train_images // batch))
+
+
 def pick(profile: DataProfile, val_fraction: float = 0.2) -> dict[str, tuple[Any, str]]:
     """``{TrainConfig field: (value, reason)}`` for data like ``profile``."""
     (h, w), resize, why_size = _shape(profile)
@@ -136,8 +143,7 @@ def pick(profile: DataProfile, val_fraction: float = 0.2) -> dict[str, tuple[Any
     train_classes = max(2, profile.usable - val_classes)
     p = min(32 if profile.strokes else 16, train_classes)
     k = 4 if profile.per_class >= 4 else 2
-    train_images = profile.images * train_classes // max(1, profile.usable)
-    total = min(MAX_BATCHES, max(MIN_BATCHES, PASSES * train_images // (p * k)))
+    train_images, total = need_batches(profile, train_classes, p * k)
     out: dict[str, tuple[Any, str]] = {
         "size": ((h, w) if h != w else h, why_size),
         "resize": (resize, why_size),
@@ -193,6 +199,56 @@ def report(profile: DataProfile, chosen: dict[str, Any], reasons: dict[str, str]
     return lines
 
 
+def schedule(
+    fields: dict[str, Any], chosen: dict[str, Any], reasons: dict[str, str], given: Collection[str], profile: DataProfile,
+    log: Callable[[str], None] = print,
+) -> tuple[dict[str, Any], dict[str, str], dict[str, str]]:
+    """``(picks, reasons, extra record entries)`` with the schedule sized by ``budget``: ``fields["time_budget"]``
+    minutes filled, or else the data's need capped at ``budget.DEFAULT_MINUTES``, at the speed a probe measures;
+    with ``fields["search"]`` trials, ``search.SHARE`` of it spent first on a search over the picks (``search``).
+    A schedule typed in full (``--epochs`` and ``--batches-per-epoch``) is left alone; ``--time-budget`` with it
+    is refused."""
+    import time
+
+    from . import budget, search
+    from .data.images import val_count
+    from .tasks.image_folder import VAL_LOSS_BATCHES
+
+    minutes, trials, extra = fields.get("time_budget"), int(fields.get("search") or 0), {}
+    typed = {"epochs", "batches_per_epoch"} <= set(given)
+    if typed and minutes:
+        raise InputError("--time-budget sizes the schedule that --epochs and --batches-per-epoch fix; drop one of them")
+    if typed and not trials:
+        return chosen, reasons, extra
+    val_classes = val_count(profile.usable, fields.get("val_fraction", 0.2))
+    train_classes = max(2, profile.usable - val_classes)
+    p = min(fields["p"], train_classes)
+    train_images, need = need_batches(profile, train_classes, p * fields["k"])
+    val_images = profile.images - train_images
+    left = minutes or budget.DEFAULT_MINUTES
+    speed = budget.probe({**fields, "p": p})
+    if trials:
+        share = search.SHARE * left
+        folds = search.FOLDS if val_classes < MIN_VAL_CLASSES else 1
+        batches = budget.plan(share / (trials * folds), speed, need, val_images, VAL_LOSS_BATCHES, search.TRIAL_EPOCHS, True)[0]
+        t0 = time.perf_counter()
+        winner, record = search.run({**fields, "p": p}, set(given), trials, share, batches, val_classes, log)
+        left -= (time.perf_counter() - t0) / 60
+        why = f"search: best of {len(record['trials'])} trials, val AUC {record.get('auc')}"
+        chosen, reasons = {**chosen, **winner}, {**reasons, **{k: why for k in winner}}
+        fields = {**fields, **winner}
+        extra["search"] = json.dumps(record)
+        if typed:
+            return chosen, reasons, extra
+        speed = budget.probe({**fields, "p": p})  # the winner's own speed
+    per_epoch = fields["batches_per_epoch"] if "batches_per_epoch" in given else None
+    epochs = max(1, need // per_epoch) if per_epoch else fields["epochs"]
+    total, why = budget.plan(max(0.0, left), speed, need, val_images, VAL_LOSS_BATCHES, epochs, bool(minutes))
+    if per_epoch:  # a typed epoch length: the budget sets the number of epochs
+        return {**chosen, "epochs": max(1, total // per_epoch)}, {**reasons, "epochs": why}, extra
+    return {**chosen, "batches_per_epoch": max(1, total // epochs)}, {**reasons, "batches_per_epoch": why}, extra
+
+
 def as_record(chosen: dict[str, Any], reasons: dict[str, str]) -> dict[str, str]:
     """The checkpoint's ``recipe`` entry: ``{field: "value (reason)"}``."""
     return {f: f"{chosen[f]} ({reasons[f]})" for f in chosen}
@@ -212,6 +268,7 @@ def apply(fields: dict[str, Any], given: Collection[str], log: Callable[[str], N
     profile, chosen, reasons = choose(root, given, "arch" in given, fields.get("val_fraction", 0.2))
     if profile.usable < 4:
         return fields  # too few classes to train: training says so, with the fix
+    chosen, reasons, extra = schedule({**fields, **chosen}, chosen, reasons, given, profile, log)
     for line in report(profile, chosen, reasons):
         log(line)
-    return {**fields, **chosen, "recipe": as_record(chosen, reasons)}
+    return {**fields, **chosen, "recipe": {**as_record(chosen, reasons), **extra}}
