@@ -15,7 +15,7 @@ try:  # Ctrl-C while the command starts up: one line, no traceback
     import click
     from siamese_sdk import __version__
     from siamese_sdk.cli import FriendlyCommand
-    from siamese_sdk.errors import require_extra
+    from siamese_sdk.errors import InputError, require_extra
 
     from .config import ARCH_DEFAULTS, DEFAULT_AUGMENT, FACTORY_DEFAULTS
     from .config import FIELD_DEFAULTS as D
@@ -436,7 +436,7 @@ def _run(
     for flag in ("time_budget", "search"):
         if kwargs.get(flag) and (preset is not None or recipe_mode == "off"):
             mode = f"--preset {preset}" if preset else "--recipe off"
-            raise click.UsageError(f"--{flag.replace('_', '-')} tunes the recipe's picks and schedule; {mode} has its own: drop one")
+            raise InputError(f"--{flag.replace('_', '-')} tunes the recipe's picks and schedule; {mode} has its own: drop one")
     if preset is None and recipe_mode == "auto" and not resume and not (out / "model.pt").exists():
         config.resolved()  # bad flags fail before the recipe reads the data
         from .recipe import apply
