@@ -121,11 +121,11 @@ def run(
     study.optimize(objective, n_trials=trials)  # no wall-clock timeout: the same trials on a busy machine
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not done:
-        return {}, {"trials": rows, "winner": None}
+        return {}, {"minutes": round(minutes, 2), "trials": rows, "winner": None}
     best = study.best_params
     keep = {k for k in best if k != "size_factor"} | ({"size"} if "size_factor" in best else set())
     winner = {k: v for k, v in trial_fields(fields, best).items() if k in keep}
-    record = {"trials": rows, "folds": folds, "epochs": epochs, "batches_per_epoch": per_epoch, "winner": study.best_params,
+    record = {"minutes": round(minutes, 2), "trials": rows, "folds": folds, "epochs": epochs, "batches_per_epoch": per_epoch, "winner": study.best_params,
               "auc": round(study.best_value, 4)}  # fmt: skip
     log(f"search: winner {_show(study.best_params)}: val AUC {study.best_value:.4f} ({len(done)} of {len(study.trials)} trials completed)")
     return winner, record
