@@ -143,3 +143,16 @@ def test_gallery_build_still_takes_a_bundle_first(bundle, images, tmp_path):
     assert r.exit_code == 0 and "wrote" in r.output, r.output
     r = CliRunner().invoke(cli, ["gallery", "upgrade", str(tmp_path / "g.npz"), "--to", str(bundle)])
     assert r.exit_code != 0 and "exactly one of --images DIR" in r.output
+
+
+def test_a_legacy_member_without_its_fingerprint_is_refused(tmp_path):
+    from siamese_sdk.gallery import io
+
+    meta = {"fingerprint": "new", "embedding_dim": 2, "metric": "euclidean", "storage": "float32"}
+    vec = np.ones((2, 2), np.float32)
+    io.write(tmp_path / "a.npz", meta, ["a", "b"], vec, None, legacy=np.array([True, False]))
+    with pytest.raises(BundleError, match="legacy member and meta legacy_fingerprint"):
+        Gallery.load(tmp_path / "a.npz")
+    io.write(tmp_path / "c.npz", {**meta, "legacy_fingerprint": OLD}, ["a", "b"], vec, None, legacy=np.array([True, False]))
+    g = Gallery.load(tmp_path / "c.npz")
+    assert (g.legacy_count, g.legacy_fingerprint) == (1, OLD)
