@@ -33,7 +33,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--old", type=Path, required=True)
     ap.add_argument("--new", type=Path, required=True)
-    ap.add_argument("--mapped", type=Path, default=None, help="a bundle trained with --map-from OLD")
+    ap.add_argument("--mapped", type=Path, default=None, help="a bundle trained with --map-from OLD (skipped without a map)")
     ap.add_argument("--images", type=Path, required=True, help="class folders never trained on")
     a = ap.parse_args()
     folder = ImageFolder.scan(a.images)
@@ -54,8 +54,9 @@ def main() -> None:
         except BundleError as e:
             print(f"| new/old | refused: {e} |")
         print(f"| new/new | {top1(new, enrol(new, enrolled), queries, truth, owner):.4f} |")
-        if a.mapped is not None:
-            mapped = siamese_sdk.load(a.mapped, variant="fp32")
+        mapped = siamese_sdk.load(a.mapped, variant="fp32") if a.mapped is not None else None
+        compat = mapped.manifest.compatibility if mapped is not None else None
+        if mapped is not None and compat is not None and compat.map is not None:
             g, _ = upgrade(path, mapped, use_map=True)
             print(f"| mapped/new ({a.mapped}) | {top1(mapped, g, queries, truth, owner):.4f} |")
 
