@@ -13,7 +13,8 @@ go into the notes and the log, and old galleries are refused (or converted with 
 written as ``map.old_to_new.onnx`` (``siamese_sdk.format.compatibility``), parity-checked against torch.
 
 The old bundle: ``--compatible-with OLD_BUNDLE`` given to the export, else the one the run was trained against
-(a bundle ``OLD``), else ``bundle/`` beside the old checkpoint (where ``siamese-export OLD_RUN`` writes it).
+(a bundle ``OLD``), else ``bundle/`` beside the old checkpoint (where ``siamese-export OLD_RUN`` writes it). A run
+trained without an old model is measured too when the export is given ``--compatible-with`` (the gate decides).
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ def old_entry(ckpt: dict) -> dict[str, Any] | None:
 def old_bundle(ckpt: dict, given: Path | None) -> Path:
     """The old bundle to measure against (see the module docstring); ``InputError`` naming the fix."""
     entry = old_entry(ckpt) or {}
+    if given is None and not entry:
+        raise InputError("no old model to measure against; pass --compatible-with OLD_BUNDLE")
     path = Path(given) if given is not None else Path(entry["bundle"]) if entry.get("bundle") else None
     if path is None:
         guess = Path(entry.get("source", "OLD_RUN/model.pt")).parent / "bundle"
@@ -75,14 +78,13 @@ def measure(
     """Stage 3b on the bundle being built in ``root`` (its fp32 encoder) and the validation images ``paths`` with
     their ``pairs`` ``(vi, vj, same)``: the ``compatibility`` entry (None for a run without an old model).
     Writes ``root/map.old_to_new.onnx`` for a ``--map-from`` run (after the new encoder is loaded)."""
-    if old_entry(ckpt) is None:
+    if old_entry(ckpt) is None and given is None:
         return None
     old_path = old_bundle(ckpt, given)
     old = sdk_load(old_path, variant="fp32", threads=None)
     new = sdk_load(root, variant="fp32", threads=None)
     om = old.manifest
-    bct = "compatibility" in ckpt
-    if om.metric != new.manifest.metric or (bct and om.embedding_dim != new.embedding_dim):
+    if om.metric != new.manifest.metric or ("map" not in ckpt and om.embedding_dim != new.embedding_dim):
         raise InputError(
             f"old bundle {old_path} makes {om.embedding_dim}-d {om.metric} embeddings, this run {new.embedding_dim}-d "
             f"{new.manifest.metric}; pass the bundle of the model it was trained against (--compatible-with)"
@@ -106,12 +108,12 @@ def measure(
         graph = MapGraph(MAP_FILE, "old", OUTPUT_NAME)
         mapped = write_map(ckpt["map"], root / MAP_FILE, e_old if not m.normalized_inputs else _unit(e_old))
         figs["mapped_new"] = _figures(cross(e_new, mapped), both, m)
-    oo, no = figs["old_old"], figs.get("new_old", {"auc": 0.0, "eer": 1.0})
-    ok = bct and passes(figs)
+    oo, no = figs["old_old"], figs.get("new_old")
+    ok = passes(figs)
     compat = Compatibility(_old_model(old, old_path), ok, figs, graph)
     for line in compat.figures().split(", "):
         log(f"      {line}")
-    if bct and not ok:
+    if no is not None and not ok:
         notes.append(
             f"not marked compatible with encoder {old.fingerprint}: new/old AUC {no['auc']:.4f} EER {no['eer']:.4f} is worse "
             f"than old/old AUC {oo['auc']:.4f} EER {oo['eer']:.4f}; its galleries are refused (re-enrol, or train longer)"

@@ -156,3 +156,12 @@ def test_a_legacy_member_without_its_fingerprint_is_refused(tmp_path):
     io.write(tmp_path / "c.npz", {**meta, "legacy_fingerprint": OLD}, ["a", "b"], vec, None, legacy=np.array([True, False]))
     g = Gallery.load(tmp_path / "c.npz")
     assert (g.legacy_count, g.legacy_fingerprint) == (1, OLD)
+
+
+def test_upgrade_refuses_to_leave_rows_an_incompatible_bundle_cannot_search(new_bundle, old_gallery, tmp_path):
+    m = siamese_sdk.load(new_bundle)
+    declare(new_bundle, entry(m.embedding_dim, m.manifest.metric, compatible=False))
+    empty = tmp_path / "none"
+    empty.mkdir()
+    r = CliRunner().invoke(cli, ["gallery", "upgrade", str(old_gallery), "--to", str(new_bundle), "--images", str(empty)])
+    assert r.exit_code == 1 and "12 rows" in r.output and "not marked compatible" in r.output, r.output

@@ -92,6 +92,12 @@ def upgrade(
     vectors = g.embeddings()
     vectors[rows] = fresh
     legacy[rows] = False
+    if legacy.any() and not compat.compatible:
+        raise BundleError(
+            f"{int(legacy.sum())} rows of {path} have no image under {root}, and {model.path} is not marked compatible "
+            f"with their encoder {old}, so they could not be searched; upgrade with --map"
+            + ("" if compat.map else " (train the new model with --map-from)") + ", or remove them"
+        )
     out = _rebuilt(g, vectors, ids, legacy, model, old)
     return out, UpgradeReport(len(out), int(rows.size), int(legacy.sum()), old, model.fingerprint, f"re-embedded from {root}")
 
