@@ -64,27 +64,15 @@ def train(
         if config.compatible_with and state is None:
             old = OldEncoder(config.compatible_with)
             config = carry_over(config, old, given, "--compatible-with")
-<<<<<<< HEAD
         task = kind.start(config)
         if not task.world.is_main:  # only rank 0 logs, validates and writes
             log, progress = (lambda _: None), False
-=======
-        config = config.resolved()
->>>>>>> ab8ecc6 (train: the carry-over line after the flags are checked)
         if old is not None:  # (after the flags are checked: a refusal stays one line)
             log(
                 f"compatible with {old.source}: its embedding size {old.dim}, metric {old.metric}, "
                 f"{'L2-normalised' if old.normalize else 'raw'} embeddings and loss {task.config.loss} carried over"
             )
-<<<<<<< HEAD
         path = loop.fit(task, state, log, progress and task.progress)
         if task.config.map_from and task.world.is_main:
             fit_maps(Path(task.config.out), OldEncoder(task.config.map_from, "--map-from"), log, task.config.seed)
-=======
-        if config.pseudo:
-            return train_pseudo(config, resume, log, None, int(os.environ.get("WORLD_SIZE", "1")), given)
-        path = train_image_folder(config, state, log, progress)
-        if config.map_from and os.environ.get("RANK", "0") == "0":
-            fit_maps(Path(config.out), OldEncoder(config.map_from, "--map-from"), log, config.seed)
->>>>>>> ab8ecc6 (train: the carry-over line after the flags are checked)
         return path
