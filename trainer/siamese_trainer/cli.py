@@ -375,6 +375,22 @@ LR_DEFAULTS = "; ".join(
     "head, optimizer and schedule start fresh. Pretrain on a larger set of the domain, then fine-tune on yours.",
 )
 @click.option(
+    "--compatible-with",
+    type=click.Path(exists=True, path_type=str),
+    default=D["compatible_with"],
+    metavar="OLD",
+    help="Train embeddings comparable with an older model's (run folder, checkpoint or bundle): galleries it enrolled "
+    "are searched by the new bundle without re-enrolling. Its embedding size, metric and normalisation carry over.",
+)
+@click.option(
+    "--map-from",
+    type=click.Path(exists=True, path_type=str),
+    default=D["map_from"],
+    metavar="OLD",
+    help="After training, learn a small old -> new embedding map on the training images (OLD: run folder, checkpoint "
+    "or bundle); the bundle ships it so siamese gallery upgrade --map converts old galleries without images.",
+)
+@click.option(
     "--resume",
     is_flag=True,
     help="Continue the run in --out after its last completed epoch with its saved settings; --epochs (re-plans the "

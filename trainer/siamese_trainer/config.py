@@ -205,6 +205,10 @@ class TrainConfig:
     # -- CSV text/dialog runs: tokens kept per item (None: ``DEFAULT_MAX_LENGTH``) and vocabulary cap
     max_length: int | None = None
     vocab_size: int = 20000
+    # -- an older model to stay comparable with (``old_model``): backward-compatible training (influence loss
+    #    through the frozen old encoder), and/or a learned old -> new map fitted after training (``map_fit``)
+    compatible_with: str | None = None
+    map_from: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.augment, bool):  # a checkpoint's --augment/--no-augment
@@ -275,6 +279,8 @@ class TrainConfig:
             raise InputError("--loss ntxent is not available for pseudo-Siamese runs yet; use --loss triplet or contrastive")
         normalize = self.loss != "contrastive" if self.normalize is None else self.normalize
         mean, std = self._normalization(declared_normalization(self.arch) if is_factory_spec(self.arch) else None)
+        if (self.compatible_with or self.map_from) and (self.pseudo or self.head == "learned"):
+            raise InputError("--compatible-with / --map-from apply to one-encoder metric runs; drop --pseudo / --head learned")
         if not self.backbone_lr_mult >= 0 or self.freeze_epochs < 0:
             raise InputError("--backbone-lr-mult must be >= 0 and --freeze-epochs >= 0")
         return dataclasses.replace(
