@@ -61,6 +61,38 @@ def test_malformed_csv(tmp_path, text, message):
         read_table(_csv(tmp_path, text))
 
 
+@pytest.mark.parametrize(
+    "raw, a, b",
+    [
+        ('a,b,label\n"one\ntwo",x,1\ny,z,0\n', ["one\ntwo", "y"], ["x", "z"]),  # a quoted newline stays in its cell
+        ('a,b,label\r\n"one\r\ntwo",x,1\r\ny,z,0\r\n', ["one\r\ntwo", "y"], ["x", "z"]),  # CRLF files
+        ('\ufeffa,b,label\nx,y,1\nz,w,0\n', ["x", "z"], ["y", "w"]),  # a UTF-8 BOM is not part of the header
+        ('a,b,label\n"l\u2028r",x,1\nu\u2028v,w\u0085z,0\n', ["l\u2028r", "u\u2028v"], ["x", "w\u0085z"]),
+        ('a,b,label\r"one\rtwo",x,1\ry,z,0\r', ["one\rtwo", "y"], ["x", "z"]),  # old Mac line ends
+    ],
+)
+def test_csv_keeps_every_character(tmp_path, raw, a, b):
+    path = tmp_path / "data.csv"
+    path.write_bytes(raw.encode("utf-8"))
+    t = read_table(path)
+    assert t.columns["a"] == a and t.columns["b"] == b
+    assert t.labels.tolist() == [1, 0]
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('a,b,label\nx,y,1\nx,"y"z,0\n', r"row 3, column 2 \('b'\): malformed CSV"),
+        ('a,b,label\nx,y,1\n"x,y,0\nq,r,1\n', r"row 3, column 1 \('a'\): malformed CSV \(unexpected end of data\)"),
+        ('a,b,label\n"multi\nline",y,1\nx,y,"0"1\n', r"row 4, column 3 \('label'\): malformed CSV"),
+    ],
+)
+def test_malformed_line_names_row_and_column(tmp_path, text, message):
+    with pytest.raises(InputError, match=message) as e:
+        read_table(_csv(tmp_path, text))
+    assert "\n" not in str(e.value)
+
+
 def test_missing_and_non_utf8(tmp_path):
     with pytest.raises(InputError, match="data file not found"):
         read_table(tmp_path / "nope.csv")

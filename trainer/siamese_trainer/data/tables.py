@@ -9,8 +9,10 @@ The header (first row; names are case-insensitive, extra columns are ignored) sa
 
 In pair and triplet files every cell is of one kind: a dialog (a JSON list of strings), an image path
 (relative to the CSV file's folder, with an image suffix), or else a text. Any problem (empty file, a
-missing column, a bad label, an empty cell, a missing image, mixed kinds) is one ``InputError`` naming
-the file, the row and the fix.
+missing column, a bad label, an empty cell, a missing image, mixed kinds, a malformed line) is one
+``InputError`` naming the file, the row (the line a record starts on) and the fix. The file is read with
+``csv`` over a stream opened with ``newline=""``: a quoted newline, U+2028 or U+0085 stays inside its cell,
+CRLF and a UTF-8 BOM are read as such; only the whitespace around a cell is trimmed.
 """
 
 from __future__ import annotations
@@ -73,12 +75,7 @@ def read_table(path: str | Path) -> Table:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"data file not found: {path}; pass a CSV with header {_EXPECTED}, or an image folder")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        raise InputError(f"{path} is not UTF-8 text; save the CSV as UTF-8") from None
-    rows = list(csv.reader(text.splitlines()))
-    rows = [r for r in rows if any(c.strip() for c in r)]
+    rows, lines = _read_rows(path)
     if not rows:
         raise InputError(f"{path} is empty; expected a header row ({_EXPECTED}) and data rows")
     header = [h.strip().lower() for h in rows[0]]
@@ -91,7 +88,7 @@ def read_table(path: str | Path) -> Table:
         raise InputError(f"{path} has a header but no data rows; add rows")
     index = {c: header.index(c) for c in LAYOUTS[layout]}
     cells: dict[str, list[str]] = {c: [] for c in LAYOUTS[layout]}
-    for n, row in enumerate(rows[1:], start=2):
+    for n, row in zip(lines[1:], rows[1:], strict=True):
         if len(row) != len(header):
             raise InputError(f"{path} row {n} has {len(row)} fields, the header {len(header)}; quote cells that contain commas")
         for c, i in index.items():
@@ -100,27 +97,89 @@ def read_table(path: str | Path) -> Table:
                 raise InputError(f"{path} row {n}: column {c!r} is empty; fill it or drop the row")
             cells[c].append(value)
     if layout in ("text", "dialog"):
-        return _labelled(path, layout, cells)
+        return _labelled(path, layout, cells, lines[1:])
     item_cols = [c for c in LAYOUTS[layout] if c != "label"]
     kind = _item_kind(path, [cells[c] for c in item_cols])
-    columns = {c: [_item(path, kind, v, n, c) for n, v in enumerate(cells[c], start=2)] for c in item_cols}
+    columns = {c: [_item(path, kind, v, n, c) for n, v in zip(lines[1:], cells[c], strict=True)] for c in item_cols}
     if layout == "pairs":
-        labels = np.array([_pair_label(path, v, n) for n, v in enumerate(cells["label"], start=2)], dtype=np.int64)
+        labels = np.array([_pair_label(path, v, n) for n, v in zip(lines[1:], cells["label"], strict=True)], dtype=np.int64)
         if labels.min() == labels.max():
             raise InputError(f"{path}: every pair has label {labels[0]}; a pairs CSV needs both same (1) and different (0) pairs")
         return Table(path, "pairs", kind, columns, labels)
     return Table(path, "triplets", kind, columns, np.zeros(0, dtype=np.int64))
 
 
-def _labelled(path: Path, layout: str, cells: dict[str, list[str]]) -> Table:
+def _labelled(path: Path, layout: str, cells: dict[str, list[str]], lines: list[int]) -> Table:
     col = layout  # "text" or "dialog"
-    items = [_item(path, col, v, n, col) for n, v in enumerate(cells[col], start=2)]
+    items = [_item(path, col, v, n, col) for n, v in zip(lines, cells[col], strict=True)]
     classes = tuple(sorted(set(cells["label"])))
     lookup = {c: i for i, c in enumerate(classes)}
     labels = np.array([lookup[c] for c in cells["label"]], dtype=np.int64)
     if len(classes) < 2:
         raise InputError(f"{path}: all rows have label {classes[0]!r}; a labelled CSV needs at least 2 classes (4 to train and validate)")
     return Table(path, "labelled", col, {col: items}, labels, classes)
+
+
+def _read_rows(path: Path) -> tuple[list[list[str]], list[int]]:
+    """The non-blank records of a CSV and the line each starts on (1-based), every byte of every cell kept.
+
+    ``csv`` reads a stream opened with ``newline=""``: a quoted newline stays in its cell, U+2028 / U+0085
+    are characters like any other (``str.splitlines`` would break lines there), CRLF and a UTF-8 BOM are
+    read as such. ``strict`` quoting: a malformed record is one ``InputError`` naming its row and column.
+    """
+    rows: list[list[str]] = []
+    lines: list[int] = []
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            reader = csv.reader(f, strict=True)
+            start = 1
+            try:
+                for row in reader:
+                    if any(c.strip() for c in row):
+                        rows.append(row)
+                        lines.append(start)
+                    start = reader.line_num + 1
+            except csv.Error as e:
+                header = [h.strip().lower() for h in rows[0]] if rows else []
+                raise InputError(_malformed(path, start, header, str(e))) from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path} is not UTF-8 text; save the CSV as UTF-8") from None
+    return rows, lines
+
+
+def _malformed(path: Path, line: int, header: list[str], why: str) -> str:
+    """The one-line message for a record ``csv`` cannot parse: its row, and the column where it breaks."""
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        rest = "".join(f.readlines()[line - 1 :])
+    column, quoted, i = 0, False, 0
+    at_start = True
+    while i < len(rest):
+        ch = rest[i]
+        if quoted:
+            if ch == '"' and rest[i + 1 : i + 2] == '"':
+                i += 1
+            elif ch == '"':
+                quoted = False
+                nxt = rest[i + 1 : i + 2]
+                if nxt not in ("", ",", "\r", "\n"):
+                    break  # text after a closing quote
+        elif ch == ",":
+            column, at_start = column + 1, True
+            i += 1
+            continue
+        elif ch in "\r\n":
+            break
+        elif ch == '"' and at_start:
+            quoted = True
+        elif ch == "\0":
+            break
+        at_start = False
+        i += 1
+    name = f" ({header[column]!r})" if column < len(header) else ""
+    return (
+        f"{path} row {line}, column {column + 1}{name}: malformed CSV ({why}); "
+        'quote a cell that holds commas, quotes or newlines, and double the quotes inside it ("" for ")'
+    )
 
 
 def _is_dialog(value: str) -> bool:

@@ -1,0 +1,95 @@
+"""Text-pair figures of an exported bundle on a held-out CSV (``a,b,label``), as a user measures them.
+
+Usage:
+    python benchmarks/text_pairs.py eval BUNDLE TEST.csv [--variant int8] [--operating-point OP]
+    python benchmarks/text_pairs.py subsample IN.csv OUT.csv --rows 4000 --positives 0.665 [--seed 0]
+
+``eval`` runs every pair through ``siamese_sdk.load(BUNDLE).verify`` (the bundle's default operating point
+unless ``--operating-point``) and prints one JSON line: ROC AUC, accuracy, the fraction of pairs accepted,
+the majority-class accuracy, and the threshold used. ``subsample`` writes an imbalanced sample of a
+pairs CSV (``--positives`` the fraction of label 1), to mimic a corpus whose classes are not balanced.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+
+
+def read_pairs(path: Path) -> tuple[list[str], list[str], np.ndarray]:
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        rows = list(csv.DictReader(f))
+    return [r["a"] for r in rows], [r["b"] for r in rows], np.array([int(r["label"]) for r in rows], dtype=bool)
+
+
+def evaluate(bundle: Path, test: Path, variant: str, op: str | None) -> dict:
+    import siamese_sdk
+    from siamese_sdk.eval import metrics
+
+    a, b, same = read_pairs(test)
+    model = siamese_sdk.load(bundle, variant=variant)
+    r = model.verify(a, b, operating_point=op)
+    hic = model.manifest.higher_is_closer
+    out = {
+        "bundle": str(bundle),
+        "variant": model.variant,
+        "test": str(test),
+        "pairs": int(same.size),
+        "positives": round(float(same.mean()), 4),
+        "auc": round(metrics.roc_auc(r.scores, same, hic), 4),
+        "operating_point": r.operating_point,
+        "threshold": round(float(r.threshold), 5),
+        "accuracy": round(float(np.mean(r.same == same)), 4),
+        "accepted": round(float(np.mean(r.same)), 4),
+        "majority_accuracy": round(float(max(same.mean(), 1 - same.mean())), 4),
+    }
+    for name in ("eer", "max_accuracy"):
+        if name in model.manifest.variants[model.variant].thresholds and name != r.operating_point:
+            t = model.threshold(name)
+            decided = model.manifest.score.is_match(r.scores, t)
+            out[f"accuracy_at_{name}"] = round(float(np.mean(decided == same)), 4)
+    return out
+
+
+def subsample(src: Path, dst: Path, rows: int, positives: float, seed: int) -> None:
+    a, b, same = read_pairs(src)
+    rng = np.random.default_rng(seed)
+    n_pos = round(rows * positives)
+    pos = rng.choice(np.flatnonzero(same), n_pos, replace=False)
+    neg = rng.choice(np.flatnonzero(~same), rows - n_pos, replace=False)
+    keep = rng.permutation(np.concatenate([pos, neg]))
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with open(dst, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["a", "b", "label"])
+        for i in keep:
+            w.writerow([a[i], b[i], int(same[i])])
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    e = sub.add_parser("eval")
+    e.add_argument("bundle", type=Path)
+    e.add_argument("test", type=Path)
+    e.add_argument("--variant", default="auto")
+    e.add_argument("--operating-point", default=None)
+    s = sub.add_parser("subsample")
+    s.add_argument("src", type=Path)
+    s.add_argument("dst", type=Path)
+    s.add_argument("--rows", type=int, required=True)
+    s.add_argument("--positives", type=float, required=True)
+    s.add_argument("--seed", type=int, default=0)
+    args = p.parse_args()
+    if args.cmd == "eval":
+        print(json.dumps(evaluate(args.bundle, args.test, args.variant, args.operating_point)))
+    else:
+        subsample(args.src, args.dst, args.rows, args.positives, args.seed)
+
+
+if __name__ == "__main__":
+    main()
