@@ -30,16 +30,24 @@ from .options import DEFAULT_INT8_WEIGHT_BITS, INT8_WEIGHT_BITS
     "--calibration",
     type=click.Path(path_type=Path),
     default=None,
-    help="Images for int8 calibration (default: the checkpoint's training images).",
+    help="Image checkpoints: images for static int8 calibration (default: the checkpoint's training images). "
+    "Text and dialog checkpoints take none: their int8 is dynamic.",
 )
 @click.option(
     "--validation",
     type=click.Path(path_type=Path),
     default=None,
-    help="Class folders unseen in training, for thresholds and the int8 gate (default: the checkpoint's validation classes).",
+    help="Validation data for thresholds and the int8 gate: class folders unseen in training, or for a CSV run a CSV "
+    "of the same layout (default: the checkpoint's validation classes or held-out rows).",
 )
 @click.option("--int8/--no-int8", default=True, show_default=True, help="Build (and gate) the int8 variant.")
-@click.option("--calibration-images", type=click.IntRange(min=1), default=256, show_default=True)
+@click.option(
+    "--calibration-images",
+    type=click.IntRange(min=1),
+    default=256,
+    show_default=True,
+    help="Image checkpoints: how many calibration images static int8 reads.",
+)
 @click.option(
     "--int8-weight-bits",
     type=click.Choice([str(b) for b in INT8_WEIGHT_BITS]),
@@ -114,10 +122,12 @@ def main(
     share the data split: train them with different --seed and the same --split-seed.
 
     Writes the encoder as ONNX fp32 (parity-checked against torch) plus the variants each --profile
-    needs: int8 (static QDQ, per-channel; the cpu choice only if not slower than fp32 here), fp16, and
-    fixed-shape fp16 / uint16-activation QDQ for CoreML / QNN. A variant ships only if its validation AUC
-    drops <= 0.005 against fp32. Then the distance heads, and manifest.json with sha256s, per-variant
-    thresholds (EER, FAR 1e-2, FAR 1e-3) and the profiles (which variant and providers each target uses).
+    needs: int8 (images: static QDQ, per-channel; text/dialog: dynamic; the cpu choice only if not slower than
+    fp32 here), fp16, and fixed-shape fp16 / uint16-activation QDQ for CoreML / QNN. A variant ships only if
+    its validation AUC drops <= 0.005 against fp32. Then the distance heads, and manifest.json with sha256s,
+    per-variant thresholds (EER, FAR 1e-2, FAR 1e-3, max accuracy), the default operating point (EER; max
+    accuracy for a pairs CSV whose validation pairs are imbalanced) and the profiles (which variant and
+    providers each target uses).
 
     \b
     Examples:

@@ -36,13 +36,15 @@ def bundle_manifest(
     notes: list[str],
     profiles: dict[str, Profile] | None = None,
     compatibility: Compatibility | None = None,
+    operating_point: str = "eer",
 ) -> Manifest:
     """The manifest of ``source``'s bundle.
 
     ``files``: variant -> encoder (None or the branch) -> its ``Variant`` (file, quantization, batch, and per
     branch metrics); ``results``: variant -> its measurement on the validation pairs (metrics, thresholds and their
     support, ``siamese_sdk.eval.measure``); a variant not measured yet gets empty ones; ``compatibility``: the old model's entry
-    (``compatibility.measure``), its map graph listed among the files.
+    (``compatibility.measure``), its map graph listed among the files. ``operating_point``: the default one
+    (``operating_point``).
     """
     empty = VariantMeasurement({}, {}, {}, np.empty(0))
     results = {n: results.get(n, empty) for n in files}
@@ -78,6 +80,7 @@ def bundle_manifest(
         heads=dict(HEADS),
         files=dict.fromkeys(names, ""),
         default_variant=default,
+        default_operating_point=operating_point,
         validation=validation,
         provenance=provenance,
         notes=tuple(notes),

@@ -35,6 +35,8 @@ from siamese_trainer import checkpoint
 from . import compatibility, gates
 from .manifest_out import bundle_manifest
 from .onnx.graphs import bundle_metadata, set_metadata
+from .operating_point import default_operating_point
+from .operating_point import describe as describe_operating_point
 from .options import ExportOptions
 from .ort_format import add_ort_files
 from .sources import SOURCES, Source
@@ -92,11 +94,16 @@ def run(source: Source, out: Path, opts: ExportOptions, profiles: tuple[str, ...
     """The five stages on ``source``, written atomically to ``out``; returns ``out``."""
     log = opts.log
     parts = source.encoders
+    more = (
+        f"pass --validation CSV with more rows (a {source.csv_layout} CSV like the training data)"
+        if source.csv_layout
+        else "pass --validation DIR with more identities (class folders unseen in training)"
+    )
     support.check(  # before any work
         support.shortfalls(source.same, source.pair_classes),
         opts.threshold_support,
         "validation set",
-        "pass --validation DIR with more identities (class folders unseen in training), or calibrate on your own data with siamese calibrate",
+        f"{more}, or calibrate on your own data with siamese calibrate",
         log,
     )
     with atomic_directory(out) as tmp:
@@ -122,6 +129,8 @@ def run(source: Source, out: Path, opts: ExportOptions, profiles: tuple[str, ...
         results = {n: results[n] for n in files}
         chosen = gates.choose_profiles(profiles, list(files), slow)
         default = chosen["cpu"].variant if "cpu" in chosen else "fp32"
+        op = default_operating_point(source.same, source.csv_layout)
+        log(describe_operating_point(op, results[default].metrics, source.same))
 
         log("[5/5] writing manifest and metadata")
         for enc, part in parts.items():
@@ -130,7 +139,8 @@ def run(source: Source, out: Path, opts: ExportOptions, profiles: tuple[str, ...
                 props = bundle_metadata(source.dim, source.metric, source.normalized, results[name].thresholds, **part.metadata, **fixed)
                 set_metadata(tmp / v[enc].file, props)
         manifest = bundle_manifest(
-            source, files, results, default, source.validation(parity), source.provenance(), notes, chosen, compatibility=compat
+            source, files, results, default, source.validation(parity), source.provenance(), notes, chosen,
+            compatibility=compat, operating_point=op,
         )
         write_manifest(tmp, manifest)
         if any(TARGETS[p].ort for p in profiles):

@@ -1,6 +1,11 @@
-"""Text to token ids in plain Python + numpy: the tokenizer a text or dialog bundle ships as ``tokenizer.json``.
+"""Text to token ids: the tokenizers a text or dialog bundle ships as ``tokenizer.json``, and how one is read.
 
-The trainer builds it from the training text and tokenises with this same class, so a sentence gives the
+``tokenizer.json`` holds one of two formats, told apart by content (``load_tokenizer``): the word tokenizer
+below (``"format": "siamese-tokenizer"``, plain Python + numpy, the bundles of earlier versions), or a
+Hugging Face ``tokenizers`` file (a subword model, ``siamese_sdk.subword``, extra ``text``). Both share
+``TokenIds``: the lengths, the dialog joining and the refusals.
+
+The trainer builds the word tokenizer from the training text and tokenises with this same class, so a sentence gives the
 same ids in training, export and the deployed SDK.
 
 Rule, applied in order: Unicode NFKC normalisation, lowercasing (``str.lower``), then ``re.findall(pattern)``
@@ -36,8 +41,55 @@ SPECIALS = (PAD, UNK, SEP)
 PAD_ID, UNK_ID, SEP_ID = 0, 1, 2
 
 
+class TokenIds:
+    """What a bundle's tokenizer does: text -> ids (``raw_ids``, the subclass's), and the rules on top of it.
+
+    Subclasses set ``max_length`` and implement ``raw_ids``, ``vocab_size``, ``to_dict`` and ``to_json``.
+    """
+
+    max_length: int
+
+    def raw_ids(self, text: str) -> list[int]:
+        """All token ids of ``text``, untruncated (may be empty)."""
+        raise NotImplementedError
+
+    def vocab_size(self) -> int:
+        raise NotImplementedError
+
+    def to_dict(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def to_json(self) -> str:
+        raise NotImplementedError
+
+    def _ids_of(self, text: Any, where: str) -> list[int]:
+        if not isinstance(text, str):
+            raise InputError(f"{where}: expected a str, got {type(text).__name__}; pass text as Python strings")
+        ids = self.raw_ids(text)
+        if not ids:
+            raise InputError(f"{where}: text {text!r} has no tokens (empty or whitespace only); pass non-empty text")
+        return ids
+
+    def encode(self, text: str, where: str = "text") -> list[int]:
+        """Token ids of one text, its first ``max_length`` kept. Raises ``InputError`` (non-str, no tokens)."""
+        return self._ids_of(text, where)[: self.max_length]
+
+    def encode_dialog(self, turns: Sequence[str], where: str = "dialog") -> list[int]:
+        """Token ids of a dialog: each turn's ids, joined by ``<sep>``; its last ``max_length`` ids kept."""
+        if isinstance(turns, str) or not isinstance(turns, Sequence):
+            raise InputError(f"{where}: expected a list of turns (strings), got {type(turns).__name__}; e.g. ['hi', 'hello']")
+        if len(turns) == 0:
+            raise InputError(f"{where}: a dialog needs at least one turn")
+        ids: list[int] = []
+        for k, turn in enumerate(turns):
+            if k:
+                ids.append(SEP_ID)
+            ids.extend(self._ids_of(turn, f"{where} turn {k}"))
+        return ids[-self.max_length :]
+
+
 @dataclass(frozen=True)
-class Tokenizer:
+class Tokenizer(TokenIds):
     """Word-level tokenizer: ``vocab[i]`` is the token of id ``i`` (``vocab[:3]`` are the specials)."""
 
     vocab: tuple[str, ...]
@@ -85,30 +137,8 @@ class Tokenizer:
             text = text.lower()
         return self._regex.findall(text)
 
-    def _ids_of(self, text: Any, where: str) -> list[int]:
-        if not isinstance(text, str):
-            raise InputError(f"{where}: expected a str, got {type(text).__name__}; pass text as Python strings")
-        ids = [self._ids.get(t, UNK_ID) for t in self.tokens(text)]
-        if not ids:
-            raise InputError(f"{where}: text {text!r} has no tokens (empty or whitespace only); pass non-empty text")
-        return ids
-
-    def encode(self, text: str, where: str = "text") -> list[int]:
-        """Token ids of one text, its first ``max_length`` kept. Raises ``InputError`` (non-str, no tokens)."""
-        return self._ids_of(text, where)[: self.max_length]
-
-    def encode_dialog(self, turns: Sequence[str], where: str = "dialog") -> list[int]:
-        """Token ids of a dialog: each turn's ids, joined by ``<sep>``; its last ``max_length`` ids kept."""
-        if isinstance(turns, str) or not isinstance(turns, Sequence):
-            raise InputError(f"{where}: expected a list of turns (strings), got {type(turns).__name__}; e.g. ['hi', 'hello']")
-        if len(turns) == 0:
-            raise InputError(f"{where}: a dialog needs at least one turn")
-        ids: list[int] = []
-        for k, turn in enumerate(turns):
-            if k:
-                ids.append(SEP_ID)
-            ids.extend(self._ids_of(turn, f"{where} turn {k}"))
-        return ids[-self.max_length :]
+    def raw_ids(self, text: str) -> list[int]:
+        return [self._ids.get(t, UNK_ID) for t in self.tokens(text)]
 
     def vocab_size(self) -> int:
         return len(self.vocab)
@@ -164,6 +194,24 @@ class Tokenizer:
         except OSError as e:
             raise BundleError(f"{path} is not a readable tokenizer file ({e}); re-export the bundle") from None
         return cls.from_dict(load_json(raw, f"tokenizer file {path}", "re-export the bundle", max_bytes=64 << 20))
+
+
+def tokenizer_from_dict(d: Any) -> TokenIds:
+    """A ``tokenizer.json`` dict as its tokenizer: the word tokenizer, or a ``tokenizers`` file (extra ``text``)."""
+    if isinstance(d, dict) and "model" in d and "format" not in d:
+        from .subword import SubwordTokenizer  # needs the text extra: only subword bundles pay for it
+
+        return SubwordTokenizer.from_dict(d)
+    return Tokenizer.from_dict(d)
+
+
+def load_tokenizer(path: str | Path) -> TokenIds:
+    """Read a bundle's ``tokenizer.json`` (either format); ``BundleError`` when unreadable or malformed."""
+    try:
+        d = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise BundleError(f"{path} is not a readable tokenizer file ({e}); re-export the bundle") from None
+    return tokenizer_from_dict(d)
 
 
 def pad_batch(sequences: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:

@@ -29,7 +29,7 @@ def test_bundle_has_one_encoder_per_branch_and_variant(pseudo_run):
     assert raw["branches"]["b"]["input"]["shape"] == [None, 1, 36, 36]
     for name in m.variants:
         assert (bundle / f"encoder.a.{name}.onnx").is_file() and (bundle / f"encoder.b.{name}.onnx").is_file()
-        assert set(m.variants[name].thresholds) == {"eer", "far_1e-2", "far_1e-3"}
+        assert set(m.variants[name].thresholds) == {"eer", "far_1e-2", "far_1e-3", "max_accuracy"}
     assert m.validation["parity_min_cosine"] >= 0.9999 and m.validation["pairs_kind"].startswith("cross-branch")
     if "int8" in m.variants:
         for b in ("a", "b"):

@@ -24,7 +24,7 @@ def test_manifest_round_trip(bundle):
     assert Manifest.from_dict(json.loads(m.to_json())) == m
     assert m.format_version == 1 < FORMAT_VERSION and m.input_shape == (None, 1, 28, 28)  # v2 only for text/dialog or branches
     for v in m.variants.values():
-        assert set(v.thresholds) == {"eer", "far_1e-2", "far_1e-3"}
+        assert set(v.thresholds) == {"eer", "far_1e-2", "far_1e-3", "max_accuracy"}
         assert {"auc", "eer", "tar_at_far_1e-2", "tar_at_far_1e-3"} <= set(v.metrics)
         assert m.files[v.file] == sha256_file(bundle / v.file)
 

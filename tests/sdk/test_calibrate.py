@@ -48,9 +48,9 @@ def test_calibrate_to_out_leaves_the_bundle(bundle, golden_folder, tmp_path):
     info = CliRunner().invoke(main, ["info", str(tmp_path / "out")])
     assert info.exit_code == 0, info.output
     support = [line for line in info.output.splitlines() if line.startswith("support")]
-    assert len(support) == 3 and all("NOT SUPPORTED" in line and "3 identities" in line for line in support)
+    assert len(support) == 4 and all("NOT SUPPORTED" in line and "3 identities" in line for line in support)
     data = json.loads(CliRunner().invoke(main, ["info", str(tmp_path / "out"), "--json"]).output)
-    assert set(data["variants"]["fp32"]["threshold_support"]) == {"eer", "far_1e-2", "far_1e-3"}
+    assert set(data["variants"]["fp32"]["threshold_support"]) == {"eer", "far_1e-2", "far_1e-3", "max_accuracy"}
 
 
 def test_refuse_names_the_fix(bundle, golden_folder):

@@ -117,8 +117,10 @@ def test_similarity_scores_mirror_distances(far: float):
 def test_summarize_keys_and_counts():
     scores, same = _scored(6)
     m, t = metrics.summarize(scores, same)
-    assert set(m) == {"auc", "eer", "tar_at_far_1e-2", "tar_at_far_1e-3", "pairs_genuine", "pairs_impostor"}
-    assert set(t) == {"eer", "far_1e-2", "far_1e-3"}
+    decisions = {f"{k}_at_{op}" for k in ("accuracy", "accepted") for op in ("eer", "max_accuracy")}
+    assert set(m) == {"auc", "eer", "tar_at_far_1e-2", "tar_at_far_1e-3", "pairs_genuine", "pairs_impostor"} | decisions
+    assert set(t) == {"eer", "far_1e-2", "far_1e-3", "max_accuracy"}
+    assert m["accuracy_at_max_accuracy"] >= m["accuracy_at_eer"]
     assert m["pairs_genuine"] == same.sum() and m["pairs_impostor"] == (~same).sum()
     assert t["far_1e-3"] <= t["far_1e-2"]
 
@@ -164,3 +166,31 @@ def test_bad_input_raises_input_error(fn, scores: np.ndarray, same: np.ndarray, 
 def test_far_out_of_range(far: float):
     with pytest.raises(InputError, match=r"must be in \(0, 1\)"):
         metrics.threshold_at_far(GOOD, SAME, far)
+
+
+def _accuracy_brute(scores, same, higher_is_closer=False):
+    """Best accuracy over every possible cut, by brute force."""
+    d = -scores if higher_is_closer else scores
+    cuts = np.concatenate([[d.min() - 1], np.unique(d)])
+    return max(float(np.mean((d <= c) == same)) for c in cuts)
+
+
+@pytest.mark.parametrize("higher_is_closer", [False, True])
+def test_max_accuracy_threshold_is_the_most_accurate(higher_is_closer):
+    rng = np.random.default_rng(3)
+    same = rng.random(300) < 2 / 3  # imbalanced, as many paraphrase corpora are
+    d = np.round(np.where(same, rng.normal(0.8, 0.3, 300), rng.normal(1.2, 0.3, 300)), 2)  # ties included
+    scores = -d if higher_is_closer else d
+    t = metrics.threshold_max_accuracy(scores, same, higher_is_closer)
+    acc, accepted = metrics.accuracy_at(scores, same, t, higher_is_closer)
+    assert acc == pytest.approx(_accuracy_brute(scores, same, higher_is_closer))
+    _, t_eer = metrics.equal_error_rate(scores, same, higher_is_closer)
+    acc_eer, accepted_eer = metrics.accuracy_at(scores, same, t_eer, higher_is_closer)
+    assert acc > acc_eer and accepted > accepted_eer  # the majority (genuine) side gains
+
+
+def test_max_accuracy_may_accept_nothing():
+    same = np.array([False, False, False, True])
+    scores = np.array([0.1, 0.2, 0.3, 0.9])  # the one genuine pair is the farthest: rejecting all is best (3/4)
+    t = metrics.threshold_max_accuracy(scores, same)
+    assert metrics.accuracy_at(scores, same, t) == (0.75, 0.0)

@@ -19,7 +19,7 @@ def _set(genuine_by_class: list[float], impostor: float = 3.0, per_class: int = 
 def test_counts_and_keys():
     d, same, cls = _set([1.0] * 12, per_class=3)
     s = threshold_support(d, same, cls, resamples=50)
-    assert set(s) == {"eer", "far_1e-2", "far_1e-3"}
+    assert set(s) == {"eer", "far_1e-2", "far_1e-3", "max_accuracy"}
     for op in s.values():
         assert op["identities"] == 12
         assert op["genuine_pairs"] == 36 and op["impostor_pairs"] == int((~same).sum())
@@ -73,6 +73,15 @@ def test_pairs_without_identities_are_resampled_as_pairs():
     d, same, _ = _set([1.0] * 12)
     s = threshold_support(d, same, None, resamples=20)
     assert s["eer"]["identities"] is None and s["eer"]["supported"]
+    assert s["max_accuracy"]["supported"] and s["max_accuracy"]["interval"][0] <= s["max_accuracy"]["interval"][1]
+
+
+def test_max_accuracy_needs_pairs_of_both_kinds():
+    same = np.array([True] * 30 + [False] * 5)
+    d = np.where(same, 0.5, 1.5) + np.linspace(0, 0.1, 35)
+    s = threshold_support(d, same, None, resamples=20)
+    assert not s["max_accuracy"]["supported"] and "5 impostor pairs < 10" in s["max_accuracy"]["reason"]
+    assert s["eer"]["supported"]
 
 
 def test_mismatched_classes_are_an_input_error():

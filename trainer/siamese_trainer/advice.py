@@ -17,8 +17,9 @@ MIN_TRAIN_CLASSES = 20
 MIN_VAL_CLASSES = MIN_IDENTITIES
 
 
-def class_warnings(train_classes: int, val_classes: int, p_asked: int, p_used: int) -> list[str]:
-    """The warnings for a run with these class counts and ``--p`` asked / used (classes per batch)."""
+def class_warnings(train_classes: int, val_classes: int, p_asked: int, p_used: int, csv: bool = False) -> list[str]:
+    """The warnings for a run with these class counts and ``--p`` asked / used (classes per batch); ``csv``: the data
+    is a labelled CSV (the fixes name a CSV, not class folders)."""
     out = []
     if train_classes < MIN_TRAIN_CLASSES:
         out.append(
@@ -32,12 +33,18 @@ def class_warnings(train_classes: int, val_classes: int, p_asked: int, p_used: i
     if val_classes < MIN_VAL_CLASSES:
         out.append(
             f"warning: only {val_classes} validation classes (< {MIN_VAL_CLASSES}): thresholds calibrated on them will not hold; "
-            "export with --validation DIR (class folders unseen in training), or run siamese calibrate on your own data"
+            + (
+                "export with --validation CSV (a labelled CSV of classes unseen in training)"
+                if csv
+                else "export with --validation DIR (class folders unseen in training), or run siamese calibrate on your own data"
+            )
         )
     return out
 
 
-def warn_classes(log: Callable[[str], None], train_classes: int, val_classes: int, p_asked: int, p_used: int) -> None:
+def warn_classes(
+    log: Callable[[str], None], train_classes: int, val_classes: int, p_asked: int, p_used: int, csv: bool = False
+) -> None:
     """Log ``class_warnings``, one line each."""
-    for line in class_warnings(train_classes, val_classes, p_asked, p_used):
+    for line in class_warnings(train_classes, val_classes, p_asked, p_used, csv):
         log(line)

@@ -66,6 +66,8 @@ class Source:
     same: np.ndarray
     #: ``(P,)`` class of each validation pair's two sides (the bootstrap over identities); None: pairs without identities
     pair_classes: tuple[np.ndarray, np.ndarray] | None = None
+    #: the validation CSV's layout (``pairs``, ``triplets``, ``labelled``); None: class folders
+    csv_layout: str | None = None
 
     def scores(self, model: Any, embeddings: dict[str | None, np.ndarray]) -> np.ndarray:
         """``(P,)`` scores of the validation pairs from each encoder's ``(N, D)`` validation embeddings."""

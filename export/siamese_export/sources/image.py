@@ -129,6 +129,7 @@ class ImageSource(Source):
         if "layout" in ckpt["data"]:  # a CSV run (image pairs/triplets): its held-out rows, or --validation CSV
             table, _, paths, self.vi, self.vj, self.same, where = checkpoint_validation(ckpt, opts.validation, opts.seed)
             self.info = {"split": where, "layout": table.layout, "images": len(paths), "pairs": int(self.same.size)}
+            self.csv_layout = table.layout
             log(f"validation: {where} from {table.path}")
         else:
             folder = subsample(validation_folder(ckpt, opts), opts, rng)

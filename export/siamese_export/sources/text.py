@@ -19,7 +19,7 @@ import torch
 from siamese_sdk.atomic import write_text_atomic
 from siamese_sdk.errors import InputError
 from siamese_sdk.format.inputs import LENGTHS, TOKENIZER_FILE, TOKENS, TextInput
-from siamese_sdk.tokenizer import Tokenizer, pad_batch
+from siamese_sdk.tokenizer import TokenIds, pad_batch, tokenizer_from_dict
 from siamese_trainer import checkpoint
 from siamese_trainer.data.table_items import encode_items
 from siamese_trainer.data.validation import checkpoint_validation
@@ -31,7 +31,7 @@ from ..options import ExportOptions
 from .base import Part, Source, cosine, rebuild_errors
 
 
-def parity_sequences(val_seqs: list[list[int]], tokenizer: Tokenizer, seed: int = 0) -> list[list[int]]:
+def parity_sequences(val_seqs: list[list[int]], tokenizer: TokenIds, seed: int = 0) -> list[list[int]]:
     """The parity set: validation items (up to 256) plus one random sequence of every length 1..max_length."""
     rng = np.random.default_rng(seed)
     extra = [rng.integers(3, tokenizer.vocab_size(), size=n).tolist() for n in range(1, tokenizer.max_length + 1)]
@@ -74,7 +74,7 @@ class TextSource(Source):
         with rebuild_errors(ckpt_path):
             mcfg = ckpt["model"]
             self.kind = str(mcfg["kind"])
-            self.tokenizer = Tokenizer.from_dict(ckpt["tokenizer"])
+            self.tokenizer = tokenizer_from_dict(ckpt["tokenizer"])
             encoder = checkpoint.build_encoder(mcfg, ckpt["state_dict"]).eval()
         self.metric, self.dim, self.normalized = str(mcfg["metric"]), int(mcfg["embedding_dim"]), bool(mcfg["normalize"])
         self.table, self.split, items, self.vi, self.vj, self.same, self.where = checkpoint_validation(
@@ -82,6 +82,7 @@ class TextSource(Source):
         )
         seqs = encode_items(self.tokenizer, self.kind, items)
         opts.log(f"validation: {self.where} from {self.table.path}")
+        self.csv_layout = self.table.layout
         self.items = items
         if self.table.layout == "labelled":  # all pairs of the held-out classes: an item's class is its first genuine partner
             g = np.eye(len(items), dtype=bool)

@@ -20,7 +20,7 @@ import click
 
 from .. import metric as metric_mod
 from ..errors import InputError, SiameseError
-from ..format.manifest import VARIANTS
+from ..format.manifest import OPERATING_POINTS, VARIANTS
 
 #: the line a Ctrl-C prints, unless the command names its own (``FriendlyCommand(interrupted=...)``)
 INTERRUPTED = "interrupted; nothing was written (outputs appear only when complete): rerun the command"
@@ -164,7 +164,6 @@ PROVIDER = click.option(
 THREADS = click.option("--threads", type=click.IntRange(min=1), default=None, help="Intra-op threads (default: all cores).")
 BATCH_SIZE = click.option("--batch-size", default=64, show_default=True, type=click.IntRange(min=1))
 #: the calibrated thresholds a bundle ships, by operating point
-OPERATING_POINTS = ("eer", "far_1e-2", "far_1e-3")
 
 
 def threshold_support_option(subject: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -295,9 +294,10 @@ def support_lines(variant: str, support: dict[str, dict]) -> list[str]:
         lo, hi = s.get("interval", [float("nan")] * 2)
         flo, fhi = s.get("far_interval", [float("nan")] * 2)
         verdict = "" if s.get("supported", True) else f"; NOT SUPPORTED: {s.get('reason', '')}"
+        who = f"{ids} identities, " if ids is not None else ""  # pairs of a CSV carry no identities
         lines.append(
             f"{'support':<12}{variant} {op}: threshold in [{lo:.4g}, {hi:.4g}], FAR in [{flo:.2e}, {fhi:.2e}] "
-            f"(90% bootstrap over {'identities' if ids is not None else 'pairs'}); {ids if ids is not None else '?'} identities, "
+            f"(90% bootstrap over {'identities' if ids is not None else 'pairs'}); {who}"
             f"{s.get('genuine_pairs', '?')} genuine / {s.get('impostor_pairs', '?')} impostor pairs{verdict}"
         )
     return lines

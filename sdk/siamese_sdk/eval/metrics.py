@@ -1,4 +1,4 @@
-"""Verification metrics on scored pairs: ROC AUC, EER, thresholds and TAR at a target FAR.
+"""Verification metrics on scored pairs: ROC AUC, EER, thresholds and TAR at a target FAR, the most accurate threshold.
 
 All functions take ``scores`` ``(N,)`` (a distance unless ``higher_is_closer``) and ``same`` ``(N,)``
 bool (True for a genuine pair). A pair is accepted when its score is on the close side of the threshold,
@@ -11,6 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InputError
+
+#: the operating points whose accuracy and accept rate ``summarize`` reports
+DECISION_POINTS = ("eer", "max_accuracy")
 
 
 def _signed(x: np.ndarray | float, higher_is_closer: bool) -> np.ndarray | float:
@@ -85,11 +88,36 @@ def tar_at_far(scores: np.ndarray, same: np.ndarray, far: float, higher_is_close
     return float(np.mean(gen <= _signed(t, higher_is_closer)))
 
 
+def threshold_max_accuracy(scores: np.ndarray, same: np.ndarray, higher_is_closer: bool = False) -> float:
+    """The threshold with the highest accuracy (correct decisions / pairs) on these pairs, ties to the tightest.
+
+    Unlike the EER point it weighs every pair alike, so on imbalanced pairs (say 2/3 genuine) it leans to the
+    majority instead of equalising the two error rates. Candidates: every distinct score, and one below them all.
+    """
+    gen, imp = _closeness(scores, same, higher_is_closer)
+    thr = np.unique(np.concatenate([gen, imp]))
+    correct = np.searchsorted(np.sort(gen), thr, side="right") + imp.size - np.searchsorted(np.sort(imp), thr, side="right")
+    i = int(np.argmax(correct))
+    t = float(thr[i]) if correct[i] > imp.size else float(np.nextafter(thr[0], -np.inf))  # none accepted is as good
+    return float(_signed(t, higher_is_closer))
+
+
+def accuracy_at(scores: np.ndarray, same: np.ndarray, threshold: float, higher_is_closer: bool = False) -> tuple[float, float]:
+    """``(accuracy, accepted)`` at ``threshold``: the fraction of pairs decided right, and of pairs accepted."""
+    gen, imp = _closeness(scores, same, higher_is_closer)
+    t = _signed(threshold, higher_is_closer)
+    accepted_gen, accepted_imp = int(np.sum(gen <= t)), int(np.sum(imp <= t))
+    n = gen.size + imp.size
+    return (accepted_gen + imp.size - accepted_imp) / n, (accepted_gen + accepted_imp) / n
+
+
 def summarize(scores: np.ndarray, same: np.ndarray, higher_is_closer: bool = False) -> tuple[dict[str, float], dict[str, float]]:
     """``(metrics, thresholds)`` as stored per variant in a bundle manifest.
 
-    metrics: ``auc``, ``eer``, ``tar_at_far_1e-2``, ``tar_at_far_1e-3``, ``pairs_genuine``, ``pairs_impostor``;
-    thresholds: ``eer``, ``far_1e-2``, ``far_1e-3``.
+    metrics: ``auc``, ``eer``, ``tar_at_far_1e-2``, ``tar_at_far_1e-3``, ``pairs_genuine``, ``pairs_impostor``,
+    and per decision point ``p`` in ``eer``, ``max_accuracy``: ``accuracy_at_<p>`` (the fraction of pairs
+    decided right) and ``accepted_at_<p>`` (the fraction called the same: compare with the genuine share);
+    thresholds: ``eer``, ``far_1e-2``, ``far_1e-3``, ``max_accuracy``.
     """
     gen, imp = _closeness(scores, same, higher_is_closer)
     eer, t_eer = equal_error_rate(scores, same, higher_is_closer)
@@ -98,6 +126,9 @@ def summarize(scores: np.ndarray, same: np.ndarray, higher_is_closer: bool = Fal
     for name, far in (("1e-2", 1e-2), ("1e-3", 1e-3)):
         thresholds[f"far_{name}"] = threshold_at_far(scores, same, far, higher_is_closer)
         metrics[f"tar_at_far_{name}"] = tar_at_far(scores, same, far, higher_is_closer)
+    thresholds["max_accuracy"] = threshold_max_accuracy(scores, same, higher_is_closer)
+    for op in DECISION_POINTS:
+        metrics[f"accuracy_at_{op}"], metrics[f"accepted_at_{op}"] = accuracy_at(scores, same, thresholds[op], higher_is_closer)
     metrics["pairs_genuine"] = float(gen.size)
     metrics["pairs_impostor"] = float(imp.size)
     return metrics, thresholds

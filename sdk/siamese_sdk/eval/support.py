@@ -10,7 +10,9 @@ percentile interval. Pairs without identities (a CSV of pairs) are resampled pai
 
 An operating point is *supported* when the set has at least ``MIN_IDENTITIES`` identities and, for a FAR
 target ``f``, at least ``10 / f`` impostor pairs (else the threshold is set by a handful of impostor scores);
-the EER point needs ``MIN_GENUINE_PAIRS`` genuine pairs. numpy only.
+the EER point needs ``MIN_GENUINE_PAIRS`` genuine pairs, the max-accuracy point as many genuine and as many
+impostor pairs. Pairs without identities (a pairs CSV) say nothing of identities: their verdict rests on the
+pair counts alone. numpy only.
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ import numpy as np
 from ..errors import InputError
 from .metrics import _closeness, _signed, summarize
 
-#: operating points (the manifest's threshold names) and their FAR targets (None: EER)
-OPERATING_POINTS: dict[str, float | None] = {"eer": None, "far_1e-2": 1e-2, "far_1e-3": 1e-3}
+#: operating points (the manifest's threshold names) and their FAR targets (None: EER or max accuracy)
+OPERATING_POINTS: dict[str, float | None] = {"eer": None, "far_1e-2": 1e-2, "far_1e-3": 1e-3, "max_accuracy": None}
 #: fewer identities than this: pairs of the same few people say little about the next person
 MIN_IDENTITIES = 10
 #: impostor pairs needed per unit of FAR target (10 / FAR: about ten accepted impostors at the threshold)
@@ -78,7 +80,7 @@ def threshold_support(
     for op, far in OPERATING_POINTS.items():
         t, fa, fr = (_interval(x, q) for x in boot[op])
         lo_hi = sorted(float(_signed(x, higher_is_closer)) for x in t)
-        ok, reason = _verdict(identities, gen.size, imp.size, far)
+        ok, reason = _verdict(identities, gen.size, imp.size, far, op)
         out[op] = {
             "identities": identities,
             "genuine_pairs": int(gen.size),
@@ -98,7 +100,7 @@ def _interval(x: np.ndarray, q: list[float]) -> list[float]:
     return [float(v) for v in np.percentile(x, q)] if x.size else [0.0, 0.0]
 
 
-def _verdict(identities: int | None, n_gen: int, n_imp: int, far: float | None) -> tuple[bool, str]:
+def _verdict(identities: int | None, n_gen: int, n_imp: int, far: float | None, op: str = "") -> tuple[bool, str]:
     """Whether a set of this size supports an operating point, and why not."""
     why = []
     if identities is not None and identities < MIN_IDENTITIES:
@@ -107,6 +109,8 @@ def _verdict(identities: int | None, n_gen: int, n_imp: int, far: float | None) 
         why.append(f"{n_imp} impostor pairs < {IMPOSTORS_PER_FAR / far:.0f} (10/FAR)")
     if far is None and n_gen < MIN_GENUINE_PAIRS:
         why.append(f"{n_gen} genuine pairs < {MIN_GENUINE_PAIRS}")
+    if op == "max_accuracy" and n_imp < MIN_GENUINE_PAIRS:
+        why.append(f"{n_imp} impostor pairs < {MIN_GENUINE_PAIRS}")
     return not why, "; ".join(why)
 
 
@@ -150,7 +154,9 @@ def _bootstrap(
             continue
         far, frr = cw[pos_i] / ni, 1.0 - cg[pos_g] / ng
         for k, f in OPERATING_POINTS.items():
-            if f is None:
+            if k == "max_accuracy":  # most pairs right: accepted genuine + rejected impostor weight
+                t = cand[int(np.argmax(cg[pos_g] + ni - cw[pos_i]))]
+            elif f is None:
                 t = cand[int(np.argmin(np.abs(far - frr)))]
             else:  # loosest threshold with weighted FAR <= f: just below the first impostor that passes f
                 m = int(np.searchsorted(cw[1:], f * ni * (1 + 1e-12), side="right"))
@@ -164,7 +170,7 @@ def shortfalls(same: np.ndarray, pair_classes: tuple[np.ndarray, np.ndarray] | N
     """Operating point -> why these pairs cannot support it (no scores needed: only counts), for those they cannot."""
     same = np.asarray(same, dtype=bool).ravel()
     ids = None if pair_classes is None else int(np.unique(np.concatenate([np.ravel(c) for c in pair_classes])).size)
-    out = {op: _verdict(ids, int(same.sum()), int((~same).sum()), far) for op, far in OPERATING_POINTS.items()}
+    out = {op: _verdict(ids, int(same.sum()), int((~same).sum()), far, op) for op, far in OPERATING_POINTS.items()}
     return {op: why for op, (ok, why) in out.items() if not ok}
 
 

@@ -13,7 +13,8 @@ it, and a two-branch (pseudo-Siamese) bundle can give each branch its own spec.
 - ``text`` / ``dialog`` (``TextInput``): ``tokens (B, T) int64`` right-padded with ``<pad>`` = 0 and
   ``lengths (B,) int64`` (each row's true token count, >= 1); the encoder ignores what lies past a row's
   length, so an embedding does not depend on the batch it was computed in. The tokenizer ships in the
-  bundle (``tokenizer.json``, ``siamese_sdk.tokenizer``). A text is one ``str``; a dialog is a list of
+  bundle (``tokenizer.json``: a ``tokenizers`` subword file, read with the extra ``text``, or the word
+  tokenizer of earlier bundles; ``siamese_sdk.tokenizer.load_tokenizer``). A text is one ``str``; a dialog is a list of
   turns (``str``), joined into one sequence with the ``<sep>`` token. These need bundle format version 2.
 """
 
@@ -34,7 +35,7 @@ from . import strict
 from .pixels import RESAMPLE, RESIZE_MODES, ImageLike, to_batch
 
 if TYPE_CHECKING:
-    from ..tokenizer import Tokenizer
+    from ..tokenizer import TokenIds
 
 #: the largest side of an encoder input (px) a manifest may declare
 MAX_SIDE = 16384
@@ -262,7 +263,7 @@ class TextInput(InputSpec):
 
     text_kind: str = "text"
     tokenizer_file: str = TOKENIZER_FILE
-    tokenizer: Tokenizer | None = field(default=None, compare=False, repr=False)
+    tokenizer: TokenIds | None = field(default=None, compare=False, repr=False)
     format_version: ClassVar[int] = 2
 
     def __post_init__(self) -> None:
@@ -283,9 +284,9 @@ class TextInput(InputSpec):
         return (self.tokenizer_file,)
 
     def open(self, root: Path) -> TextInput:
-        from ..tokenizer import Tokenizer  # text bundles only: kept off the image bundles' import path (cold start)
+        from ..tokenizer import load_tokenizer  # text bundles only: kept off the image bundles' import path (cold start)
 
-        return replace(self, tokenizer=Tokenizer.load(Path(root) / self.tokenizer_file))
+        return replace(self, tokenizer=load_tokenizer(Path(root) / self.tokenizer_file))
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -308,7 +309,7 @@ class TextInput(InputSpec):
             raise BundleError(f"{d.get('kind')} input names {list(names)[:4]} unexpected; expected {[TOKENS, LENGTHS]}; re-export")
         return cls(text_kind=strict.text(d, "kind", f"{path}.kind"), tokenizer_file=strict.text(d, "tokenizer", f"{path}.tokenizer"))
 
-    def _tok(self) -> Tokenizer:
+    def _tok(self) -> TokenIds:
         if self.tokenizer is None:
             raise BundleError("the text input's tokenizer is not loaded; use siamese_sdk.load(bundle)")
         return self.tokenizer

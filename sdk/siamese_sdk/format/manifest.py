@@ -59,8 +59,9 @@ FORMAT = "siamese-bundle"
 FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 
-#: operating points every variant carries a threshold for, at validation time.
-OPERATING_POINTS = ("eer", "far_1e-2", "far_1e-3")
+#: operating points a variant carries a threshold for, at validation time (bundles written before
+#: ``max_accuracy`` existed carry the first three, and keep loading).
+OPERATING_POINTS = ("eer", "far_1e-2", "far_1e-3", "max_accuracy")
 #: encoder variants this reader knows; a bundle with another one needs a newer siamese-sdk.
 VARIANTS = ("fp32", "int8", "fp16", "fp16-fixed", "w8a16-fixed")
 #: head name -> the file every exporter writes it to (iterating gives the names, as the old tuple did).

@@ -26,7 +26,10 @@ from .imagefolder import labelled_pairs
 #: images embedded per variant at most (a seeded choice, as the export's validation)
 MAX_IMAGES = 2000
 #: the metrics a calibration replaces (the others, e.g. speed and cosine to fp32, are kept)
-REPLACED = ("auc", "eer", "tar_at_far_1e-2", "tar_at_far_1e-3", "pairs_genuine", "pairs_impostor")
+REPLACED = (
+    "auc", "eer", "tar_at_far_1e-2", "tar_at_far_1e-3", "pairs_genuine", "pairs_impostor",
+    *(f"{k}_at_{op}" for op in metrics.DECISION_POINTS for k in ("accuracy", "accepted")),
+)
 
 
 def calibrate_bundle(

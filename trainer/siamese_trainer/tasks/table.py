@@ -84,7 +84,7 @@ class TableTask(loop.Task):
         self.sampler: PKSampler | None = None
         if table.layout == "labelled":
             p = min(config.p, len(self.split.train_classes))
-            warn_classes(self.log, len(self.split.train_classes), len(self.split.val_classes), config.p, p)
+            warn_classes(self.log, len(self.split.train_classes), len(self.split.val_classes), config.p, p, csv=True)
             self.sampler = PKSampler(table.labels[self.split.train_rows], p, config.k, config.batches_per_epoch, config.seed)
         if state is None:
             write_text_atomic(self.out / "split.json", json.dumps({"root": str(table.path), **self.split.to_dict()}) + "\n")
