@@ -47,11 +47,13 @@ def test_bundle_manifest_and_parity_over_varied_lengths(fixture, request):
     assert Manifest.from_dict(json.loads(m.to_json())) == m
 
     # the SDK (tokenizer in numpy, ORT fp32) against the packed torch model, items of mixed lengths in one batch
-    from siamese_sdk.tokenizer import Tokenizer, pad_batch
+    from siamese_sdk.subword import SubwordTokenizer
+    from siamese_sdk.tokenizer import load_tokenizer, pad_batch
 
     model = siamese_sdk.load(bundle, variant="fp32")
     items = _items(kind)
-    tok = Tokenizer.load(bundle / "tokenizer.json")
+    tok = load_tokenizer(bundle / "tokenizer.json")
+    assert isinstance(tok, SubwordTokenizer) and tok.model == "bpe"  # the default: trained at siamese-train time
     seqs = [tok.encode_dialog(x) if kind == "dialog" else tok.encode(x) for x in items]
     assert len({len(s) for s in seqs}) > 3
     tokens, lengths = pad_batch(seqs)

@@ -266,7 +266,35 @@ LR_DEFAULTS = "; ".join(
 @click.option(
     "--max-length", type=click.IntRange(min=1), default=D["max_length"], help="CSV text/dialog: tokens kept per item. Default: 64 text, 128 dialog."
 )
-@click.option("--vocab-size", type=click.IntRange(min=4), default=D["vocab_size"], show_default=True, help="CSV text/dialog: vocabulary cap.")
+@click.option(
+    "--vocab-size",
+    type=click.IntRange(min=4),
+    default=D["vocab_size"],
+    help="CSV text/dialog: vocabulary cap. Default: 8000 subword pieces, 20000 words (--tokenizer word).",
+)
+@click.option(
+    "--tokenizer",
+    type=click.Choice(["bpe", "wordpiece", "unigram", "word"]),
+    default=D["tokenizer"],
+    show_default=True,
+    help="CSV text/dialog: a subword tokenizer (Hugging Face tokenizers, trained on the training text; digits split "
+    "one by one) or word: whole words, unknown ones all <unk>.",
+)
+@click.option("--cased", is_flag=True, default=D["cased"], help="CSV text/dialog: keep case (default: fold to lower case).")
+@click.option(
+    "--token-dropout",
+    type=click.FloatRange(0.0, 0.5),
+    default=D["token_dropout"],
+    show_default=True,
+    help="CSV text/dialog: share of each training item's tokens dropped at random (augmentation).",
+)
+@click.option(
+    "--pool",
+    type=click.Choice(["mean", "max", "meanmax"]),
+    default=D["pool"],
+    show_default=True,
+    help="CSV text: how the BiLSTM's outputs become one vector (mean, max, or both side by side).",
+)
 @click.option(
     "--norm",
     type=click.Choice(["batch", "group", "lrn"]),

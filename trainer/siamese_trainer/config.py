@@ -51,6 +51,8 @@ DEFAULT_LR = {a: d.lr for a, d in ARCH_DEFAULTS.items()}
 ARCH_NORMS = {a: d.norms for a, d in ARCH_DEFAULTS.items() if d.norms}
 #: CSV text/dialog runs: tokens kept per item when ``--max-length`` is not given
 DEFAULT_MAX_LENGTH = {"text": 64, "dialog": 128}
+#: vocabulary cap per ``--tokenizer`` (``word``: distinct words; subword models: pieces, see docs/results/text.md)
+DEFAULT_VOCAB_SIZE = {"word": 20000, "bpe": 8000, "wordpiece": 8000, "unigram": 8000}
 #: the augmentation family (``data.augment.FAMILIES``) of a bare ``--augment`` and of a run that names none
 DEFAULT_AUGMENT = "strokes"
 
@@ -202,9 +204,15 @@ class TrainConfig:
     search: int = 0
     #: what ``siamese-train``'s data recipe picked, ``{field: "value (reason)"}`` (``recipe.apply``); None: no recipe
     recipe: dict[str, str] | None = None
-    # -- CSV text/dialog runs: tokens kept per item (None: ``DEFAULT_MAX_LENGTH``) and vocabulary cap
+    # -- CSV text/dialog runs: tokens kept per item (None: ``DEFAULT_MAX_LENGTH``), the tokenizer (``word`` or a
+    # subword model, ``data.subword``) and its vocabulary cap (None: ``DEFAULT_VOCAB_SIZE``), case kept or folded,
+    # the share of tokens dropped from each training item (augmentation), the BiLSTM's pooling (text only)
     max_length: int | None = None
-    vocab_size: int = 20000
+    vocab_size: int | None = None
+    tokenizer: str = "bpe"
+    cased: bool = False
+    token_dropout: float = 0.0
+    pool: str = "mean"
     # -- an older model to stay comparable with (``old_model``): backward-compatible training (influence loss
     #    through the frozen old encoder), and/or a learned old -> new map fitted after training (``map_fit``)
     compatible_with: str | None = None

@@ -10,19 +10,21 @@ from typing import Any
 
 import numpy as np
 import torch
+from siamese_sdk.errors import InputError
 from siamese_sdk.format.pixels import to_array
-from siamese_sdk.tokenizer import Tokenizer, pad_batch
+from siamese_sdk.tokenizer import TokenIds, Tokenizer, pad_batch, tokenizer_from_dict
 
 from .. import checkpoint
-from ..config import DEFAULT_MAX_LENGTH
+from ..config import DEFAULT_MAX_LENGTH, DEFAULT_VOCAB_SIZE
 from ..models.encoders import Encoder
 from ..models.text_encoders import TextEncoder
 from . import augment
+from .subword import TOKENIZERS, train_subword
 from .table_split import TableSplit
 from .tables import Table
 
 
-def encode_items(tokenizer: Tokenizer, kind: str, items: list) -> list[list[int]]:
+def encode_items(tokenizer: TokenIds, kind: str, items: list) -> list[list[int]]:
     """Token ids of texts (``kind="text"``) or dialogs (``"dialog"``), exactly as the SDK encodes them."""
     if kind == "dialog":
         return [tokenizer.encode_dialog(d, f"dialog {i}") for i, d in enumerate(items)]
@@ -35,30 +37,52 @@ def to_tensors(seqs: list[list[int]], device: str = "cpu") -> tuple[torch.Tensor
     return torch.from_numpy(tokens).to(device), torch.from_numpy(lengths).to(device)
 
 
+def build_tokenizer(texts: list[str], config: Any, kind: str) -> TokenIds:
+    """The tokenizer ``config`` asks for (``--tokenizer``, ``--vocab-size``, ``--max-length``, ``--cased``), learned from ``texts``."""
+    if config.tokenizer not in TOKENIZERS:
+        raise InputError(f"--tokenizer {config.tokenizer!r} unknown; expected one of {list(TOKENIZERS)}")
+    max_length = config.max_length or DEFAULT_MAX_LENGTH[kind]
+    size = config.vocab_size or DEFAULT_VOCAB_SIZE[config.tokenizer]
+    if config.tokenizer == "word":
+        return Tokenizer.build(texts, max_size=size, max_length=max_length, lowercase=not config.cased)
+    return train_subword(texts, config.tokenizer, size, max_length, lowercase=not config.cased)
+
+
 class TokenItems:
-    """Texts / dialogs -> token ids (the SDK tokenizer, built from the training split) -> ``(tokens, lengths)``."""
+    """Texts / dialogs -> token ids (the SDK tokenizer, built from the training split) -> ``(tokens, lengths)``.
+
+    In training (``collate(train=True)``) each item loses ``--token-dropout`` of its tokens at random (at
+    least one kept), drawn from the torch RNG the loop seeds.
+    """
 
     def __init__(self, table: Table, split: TableSplit, config: Any, state: dict[str, Any] | None):
         self.kind = table.kind
         if state is not None:
-            self.tokenizer = Tokenizer.from_dict(state["tokenizer"])
+            self.tokenizer = tokenizer_from_dict(state["tokenizer"])
         else:
             train_items = [col[r] for col in table.columns.values() for r in split.train_rows]
             texts = [t for x in train_items for t in (x if table.kind == "dialog" else [x])]
-            max_length = config.max_length or DEFAULT_MAX_LENGTH[table.kind]
-            self.tokenizer = Tokenizer.build(texts, max_size=config.vocab_size, max_length=max_length)
+            self.tokenizer = build_tokenizer(texts, config, table.kind)
         width = config.width or 64
-        self.arch_kwargs = {"token_dim": width, "hidden_dim": width}
+        self.arch_kwargs: dict[str, Any] = {"token_dim": width, "hidden_dim": width}
+        if table.kind == "text" and config.pool != "mean":  # (mean: the checkpoints of earlier versions)
+            self.arch_kwargs["pool"] = config.pool
+        if not 0.0 <= config.token_dropout < 1.0:
+            raise InputError(f"--token-dropout {config.token_dropout} must be in [0, 1)")
         self.config = config
 
     def encode(self, items: list) -> list[list[int]]:
         return encode_items(self.tokenizer, self.kind, items)
 
     def collate(self, feats: list, device: str, train: bool = False) -> tuple[torch.Tensor, ...]:
+        p = self.config.token_dropout
+        if train and p > 0:
+            feats = [_drop_tokens(s, p) for s in feats]
         return to_tensors(feats, device)
 
     def describe(self) -> str:
-        return f"vocabulary {self.tokenizer.vocab_size()}"
+        name = self.config.tokenizer if self.config.tokenizer == "word" else f"{self.config.tokenizer} subword"
+        return f"{name} vocabulary {self.tokenizer.vocab_size()}"
 
     def make_encoder(self) -> torch.nn.Module:
         """A fresh BiLSTM encoder of this kind (weights from the torch RNG)."""
@@ -79,6 +103,14 @@ class TokenItems:
             },
             "tokenizer": self.tokenizer.to_dict(),
         }
+
+
+def _drop_tokens(seq: list[int], p: float) -> list[int]:
+    """``seq`` with each token dropped with probability ``p`` (torch RNG), at least one kept."""
+    keep = torch.rand(len(seq)) >= p
+    if not bool(keep.any()):
+        keep[int(torch.randint(len(seq), (1,)))] = True
+    return [t for t, k in zip(seq, keep.tolist(), strict=True) if k]
 
 
 class ImageItems:

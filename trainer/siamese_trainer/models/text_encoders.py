@@ -5,8 +5,8 @@ Tokens come from ``siamese_sdk.tokenizer.Tokenizer`` (the SDK's code), right-pad
 each row's result is exactly what it would be alone: the backward direction starts at the row's own last
 token, never at the padding, and an embedding does not depend on the batch it was computed in.
 
-- ``TextSiamese``: token embedding -> BiLSTM -> **masked mean** of the BiLSTM outputs over the real tokens
-  (both directions, ``2 * hidden``) -> linear to ``D``. Mean pooling uses every token; the reference
+- ``TextSiamese``: token embedding -> BiLSTM -> **masked mean** (or max, or both: ``pool``) of the BiLSTM
+  outputs over the real tokens (both directions, ``2 * hidden``) -> linear to ``D``. Mean pooling uses every token; the reference
   article's ``out[:, -1]`` would read the padding and, for the backward direction, only the last word.
 - ``DialogSiamese``: a dialog is one token sequence (turns joined by ``<sep>``); token embedding -> BiLSTM
   -> final ``(h, c)`` of both directions of the last layer concatenated (``4 * hidden``), as in the
@@ -64,17 +64,31 @@ class _BiLSTMBase(nn.Module):
         return out, h, c
 
 
+#: ``TextSiamese`` poolings of the BiLSTM outputs over the real tokens
+POOLS = ("mean", "max", "meanmax")
+
+
 class TextSiamese(_BiLSTMBase):
-    """Token embedding + BiLSTM, masked mean pooling over the real tokens, linear projection to ``embedding_dim``."""
+    """Token embedding + BiLSTM, masked pooling over the real tokens (``pool``: mean, max or both), linear to ``embedding_dim``."""
+
+    def __init__(self, vocab_size: int, embedding_dim: int = 64, token_dim: int = 64, hidden_dim: int = 64, pool: str = "mean"):
+        if pool not in POOLS:
+            raise ValueError(f"pool {pool!r} unknown; expected one of {list(POOLS)}")
+        object.__setattr__(self, "pool", pool)  # read by ``projection`` inside the base __init__
+        super().__init__(vocab_size, embedding_dim, token_dim, hidden_dim)
 
     def projection(self, hidden_dim: int, embedding_dim: int) -> nn.Module:
-        return nn.Linear(2 * hidden_dim, embedding_dim)
+        return nn.Linear((4 if self.pool == "meanmax" else 2) * hidden_dim, embedding_dim)
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         out, _, _ = self.run_lstm(tokens, lengths)
-        mask = self.mask(tokens, lengths)
-        pooled = (out * mask[:, :, None]).sum(1) / lengths[:, None].to(out.dtype).clamp_min(1.0)
-        return self.fc(pooled)
+        mask = self.mask(tokens, lengths)[:, :, None]
+        parts = []
+        if self.pool in ("mean", "meanmax"):
+            parts.append((out * mask).sum(1) / lengths[:, None].to(out.dtype).clamp_min(1.0))
+        if self.pool in ("max", "meanmax"):  # LSTM outputs lie in (-1, 1): padding pushed to <= -3 never wins
+            parts.append((out + (mask - 1.0) * 4.0).amax(1))
+        return self.fc(parts[0] if len(parts) == 1 else torch.cat(parts, dim=1))
 
 
 class DialogSiamese(_BiLSTMBase):
