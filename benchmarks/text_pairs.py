@@ -3,6 +3,10 @@
 Usage:
     python benchmarks/text_pairs.py eval BUNDLE TEST.csv [--variant int8] [--operating-point OP]
     python benchmarks/text_pairs.py subsample IN.csv OUT.csv --rows 4000 --positives 0.665 [--seed 0]
+    python benchmarks/text_pairs.py torch-auc RUN_DIR TEST.csv
+
+``torch-auc`` scores the test pairs with a run's ``best.pt`` in torch (no export): the ROC AUC of a
+training configuration, for sweeps; thresholds and accuracies need the exported bundle (``eval``).
 
 ``eval`` runs every pair through ``siamese_sdk.load(BUNDLE).verify`` (the bundle's default operating point
 unless ``--operating-point``) and prints one JSON line: ROC AUC, accuracy, the fraction of pairs accepted,
@@ -55,6 +59,31 @@ def evaluate(bundle: Path, test: Path, variant: str, op: str | None) -> dict:
     return out
 
 
+def torch_auc(run: Path, test: Path) -> dict:
+    import torch
+    from siamese_sdk.eval import metrics
+    from siamese_sdk.tokenizer import tokenizer_from_dict
+    from siamese_trainer import checkpoint, distances
+    from siamese_trainer.data.table_items import to_tensors
+
+    ckpt = checkpoint.load(run / "best.pt")
+    enc = checkpoint.build_encoder(ckpt["model"], ckpt["state_dict"]).eval()
+    tok = tokenizer_from_dict(ckpt["tokenizer"])
+    a, b, same = read_pairs(test)
+    with torch.no_grad():
+        emb = [torch.cat([enc(*to_tensors([tok.encode(t) for t in col[i : i + 256]])) for i in range(0, len(col), 256)]) for col in (a, b)]
+    d = distances.pairwise(emb[0], emb[1], ckpt["model"]["metric"]).numpy()
+    hic = ckpt["model"]["metric"] == "cosine"
+    hist = ckpt.get("history") or []
+    return {
+        "run": str(run),
+        "epoch": ckpt.get("epoch"),
+        "val_auc": round(max((h.get("auc", 0.0) for h in hist), default=float("nan")), 4),
+        "test_auc": round(metrics.roc_auc(d, same, hic), 4),
+        "vocab": tok.vocab_size(),
+    }
+
+
 def subsample(src: Path, dst: Path, rows: int, positives: float, seed: int) -> None:
     a, b, same = read_pairs(src)
     rng = np.random.default_rng(seed)
@@ -78,6 +107,9 @@ def main() -> None:
     e.add_argument("test", type=Path)
     e.add_argument("--variant", default="auto")
     e.add_argument("--operating-point", default=None)
+    t = sub.add_parser("torch-auc")
+    t.add_argument("run", type=Path)
+    t.add_argument("test", type=Path)
     s = sub.add_parser("subsample")
     s.add_argument("src", type=Path)
     s.add_argument("dst", type=Path)
@@ -87,6 +119,8 @@ def main() -> None:
     args = p.parse_args()
     if args.cmd == "eval":
         print(json.dumps(evaluate(args.bundle, args.test, args.variant, args.operating_point)))
+    elif args.cmd == "torch-auc":
+        print(json.dumps(torch_auc(args.run, args.test)))
     else:
         subsample(args.src, args.dst, args.rows, args.positives, args.seed)
 
