@@ -35,6 +35,9 @@ def evaluate(bundle: Path, test: Path, variant: str, op: str | None) -> dict:
     from siamese_sdk.eval import metrics
 
     a, b, same = read_pairs(test)
+    model = siamese_sdk.load(bundle, variant="fp32" if variant == "int8" else variant)
+    if variant == "int8" and "int8" not in model.manifest.variants:
+        return {"variant": "int8", **int8_vs_fp32(bundle, a, b, same)}
     model = siamese_sdk.load(bundle, variant=variant)
     r = model.verify(a, b, operating_point=op)
     hic = model.manifest.higher_is_closer
@@ -56,6 +59,36 @@ def evaluate(bundle: Path, test: Path, variant: str, op: str | None) -> dict:
             t = model.threshold(name)
             decided = model.manifest.score.is_match(r.scores, t)
             out[f"accuracy_at_{name}"] = round(float(np.mean(decided == same)), 4)
+    return out
+
+
+def int8_vs_fp32(bundle: Path, a: list[str], b: list[str], same: np.ndarray) -> dict:
+    """Test AUC of the fp32 encoder and of its dynamic int8 build, for a bundle whose int8 the speed gate left out."""
+    import tempfile
+
+    import onnxruntime as ort
+    import siamese_sdk
+    from siamese_export.onnx.dynamic import quantize_dynamic_encoder
+    from siamese_sdk.eval import metrics
+    from siamese_sdk.tokenizer import load_tokenizer, pad_batch
+
+    model = siamese_sdk.load(bundle, variant="fp32")
+    tok = load_tokenizer(bundle / "tokenizer.json")
+    out = {"note": "int8 built here (the bundle's speed gate left it out)"}
+    with tempfile.TemporaryDirectory() as tmp:
+        quantize_dynamic_encoder(bundle / "encoder.fp32.onnx", Path(tmp) / "int8.onnx")
+        for name, path in (("fp32", bundle / "encoder.fp32.onnx"), ("int8", Path(tmp) / "int8.onnx")):
+            sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            emb = []
+            for col in (a, b):
+                seqs = [tok.encode(t) for t in col]
+                parts = []
+                for i in range(0, len(seqs), 256):
+                    tokens, lengths = pad_batch(seqs[i : i + 256])
+                    parts.append(sess.run(None, {"tokens": tokens, "lengths": lengths})[0])
+                emb.append(np.concatenate(parts))
+            d = model.distance(emb[0], emb[1])
+            out[f"auc_{name}"] = round(metrics.roc_auc(d, same, model.manifest.higher_is_closer), 4)
     return out
 
 

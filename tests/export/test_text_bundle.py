@@ -74,13 +74,13 @@ def test_dynamic_int8_stays_close_to_fp32_over_varied_lengths(fixture, request, 
     """The int8 graph (built here even when the speed gate kept it out of the bundle) vs fp32, lengths 1..24."""
     import onnxruntime as ort
     from siamese_export.onnx.dynamic import quantize_dynamic_encoder
-    from siamese_sdk.tokenizer import pad_batch
+    from siamese_sdk.tokenizer import load_tokenizer, pad_batch
 
     bundle = request.getfixturevalue(fixture)
     info = quantize_dynamic_encoder(bundle / "encoder.fp32.onnx", tmp_path / "int8.onnx")
     assert info["method"] == "dynamic" and "DynamicQuantizeLSTM" in info["quantized_ops"]
     rng = np.random.default_rng(0)
-    vocab = len(json.loads((bundle / "tokenizer.json").read_text())["vocab"])
+    vocab = load_tokenizer(bundle / "tokenizer.json").vocab_size()
     seqs = [rng.integers(3, vocab, size=n).tolist() for n in range(1, 25)] * 2
     tokens, lengths = pad_batch(seqs)
     feed = {"tokens": tokens, "lengths": lengths}

@@ -296,6 +296,12 @@ LR_DEFAULTS = "; ".join(
     help="CSV text: how the BiLSTM's outputs become one vector (mean, max, or both side by side).",
 )
 @click.option(
+    "--in-batch-negatives",
+    is_flag=True,
+    default=D["in_batch_negatives"],
+    help="Pairs CSV: also train each row's a against the next row's b in the batch as a different pair.",
+)
+@click.option(
     "--norm",
     type=click.Choice(["batch", "group", "lrn"]),
     default=D["norm"],

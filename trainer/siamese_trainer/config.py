@@ -213,6 +213,8 @@ class TrainConfig:
     cased: bool = False
     token_dropout: float = 0.0
     pool: str = "mean"
+    #: pairs CSV: also train each ``a`` against another row's ``b`` as a different pair
+    in_batch_negatives: bool = False
     # -- an older model to stay comparable with (``old_model``): backward-compatible training (influence loss
     #    through the frozen old encoder), and/or a learned old -> new map fitted after training (``map_fit``)
     compatible_with: str | None = None

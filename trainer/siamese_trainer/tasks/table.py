@@ -4,7 +4,8 @@
   trained on), P x K batches, the loss and miners of ``--loss`` as for images; validation on all pairs
   of the held-out items.
 - ``a,b,label``: ``--val-fraction`` of the **pairs** held out; batches of ``P * K`` pairs, contrastive loss
-  on exactly those pairs (label 1 = same); validation on the held-out pairs.
+  on exactly those pairs (label 1 = same), plus with ``--in-batch-negatives`` each ``a`` against the next
+  row's ``b`` as a different pair; validation on the held-out pairs.
 - ``anchor,positive,negative``: ``--val-fraction`` of the **triplets** held out; batches of ``P * K``
   triplets, triplet loss on them; validation: each held-out triplet gives a genuine ``(anchor, positive)``
   and an impostor ``(anchor, negative)`` pair.
@@ -138,7 +139,11 @@ class TableTask(loop.Task):
         if table.layout == "pairs":
             assert isinstance(self.loss_fn, ContrastiveLoss)
             dissimilar = torch.from_numpy(1 - table.labels[rows]).to(device, torch.float32)  # the loss's Y: 1 = dissimilar
-            return self.loss_fn(emb, None, pairs=(b, b + rows.size, dissimilar))
+            i, j = b, b + rows.size
+            if self.config.in_batch_negatives and rows.size > 1:  # a_i with the next row's b: taken as different
+                i, j = torch.cat([i, b]), torch.cat([j, rows.size + torch.roll(b, 1)])
+                dissimilar = torch.cat([dissimilar, torch.ones(rows.size, device=device)])
+            return self.loss_fn(emb, None, pairs=(i, j, dissimilar))
         assert isinstance(self.loss_fn, TripletMarginLoss)
         return self.loss_fn(emb, None, triplets=(b, b + rows.size, b + 2 * rows.size))
 
