@@ -124,12 +124,17 @@ def subsample(src: Path, dst: Path, rows: int, positives: float, seed: int) -> N
     pos = rng.choice(np.flatnonzero(same), n_pos, replace=False)
     neg = rng.choice(np.flatnonzero(~same), rows - n_pos, replace=False)
     keep = rng.permutation(np.concatenate([pos, neg]))
+    import io
+
+    from siamese_sdk.atomic import write_text_atomic
+
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf)
+    w.writerow(["a", "b", "label"])
+    for i in keep:
+        w.writerow([a[i], b[i], int(same[i])])
     dst.parent.mkdir(parents=True, exist_ok=True)
-    with open(dst, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["a", "b", "label"])
-        for i in keep:
-            w.writerow([a[i], b[i], int(same[i])])
+    write_text_atomic(dst, buf.getvalue())
 
 
 def main() -> None:

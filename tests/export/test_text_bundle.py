@@ -53,7 +53,7 @@ def test_bundle_manifest_and_parity_over_varied_lengths(fixture, request):
     model = siamese_sdk.load(bundle, variant="fp32")
     items = _items(kind)
     tok = load_tokenizer(bundle / "tokenizer.json")
-    assert isinstance(tok, SubwordTokenizer) and tok.model == "bpe"  # the default: trained at siamese-train time
+    assert isinstance(tok, SubwordTokenizer) and tok.model == "unigram"  # the default: trained at siamese-train time
     seqs = [tok.encode_dialog(x) if kind == "dialog" else tok.encode(x) for x in items]
     assert len({len(s) for s in seqs}) > 3
     tokens, lengths = pad_batch(seqs)

@@ -41,11 +41,11 @@ def test_warn_records_supported_false_and_info_shows_it(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert "warning: thresholds recorded as supported: false" in result.output
     sup = json.loads((out / "manifest.json").read_text())["variants"]["fp32"]["threshold_support"]
-    for op in ("eer", "far_1e-2", "far_1e-3"):
+    for op in ("eer", "far_1e-2", "far_1e-3", "max_accuracy"):
         s = sup[op]
         assert s["identities"] == 6 and s["supported"] is False and "identities" in s["reason"]
         assert s["genuine_pairs"] == 1140 and s["impostor_pairs"] == 6000
         assert s["interval"][0] <= s["interval"][1] and len(s["far_interval"]) == 2
     assert "10000 (10/FAR)" in sup["far_1e-3"]["reason"] and "10/FAR" not in sup["far_1e-2"]["reason"]
     info = CliRunner().invoke(siamese, ["info", str(out)])
-    assert sum(line.startswith("support") for line in info.output.splitlines()) == 3
+    assert sum(line.startswith("support") for line in info.output.splitlines()) == 4

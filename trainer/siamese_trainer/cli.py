@@ -270,11 +270,11 @@ LR_DEFAULTS = "; ".join(
     "--vocab-size",
     type=click.IntRange(min=4),
     default=D["vocab_size"],
-    help="CSV text/dialog: vocabulary cap. Default: 8000 subword pieces, 20000 words (--tokenizer word).",
+    help="CSV text/dialog: vocabulary cap. Default: 8000 subword pieces (unigram may learn fewer), 20000 words (--tokenizer word).",
 )
 @click.option(
     "--tokenizer",
-    type=click.Choice(["bpe", "wordpiece", "unigram", "word"]),
+    type=click.Choice(["unigram", "bpe", "wordpiece", "word"]),
     default=D["tokenizer"],
     show_default=True,
     help="CSV text/dialog: a subword tokenizer (Hugging Face tokenizers, trained on the training text; digits split "

@@ -209,7 +209,7 @@ class TrainConfig:
     # the share of tokens dropped from each training item (augmentation), the BiLSTM's pooling (text only)
     max_length: int | None = None
     vocab_size: int | None = None
-    tokenizer: str = "bpe"
+    tokenizer: str = "unigram"
     cased: bool = False
     token_dropout: float = 0.0
     pool: str = "mean"

@@ -10,9 +10,10 @@
   triplets, triplet loss on them; validation: each held-out triplet gives a genuine ``(anchor, positive)``
   and an impostor ``(anchor, negative)`` pair.
 
-Texts and dialogs train the BiLSTM encoders (``models.text_encoders``); the tokenizer (``siamese_sdk.tokenizer``,
-the SDK's code) is built from the training split only and saved in the checkpoint; export ships it in the
-bundle. Image pairs/triplets train the image encoders (``--arch``, ``--size``, ``--channels``, augmentation)
+Texts and dialogs train the BiLSTM encoders (``models.text_encoders``); the tokenizer (``--tokenizer``: a
+subword model, ``data.subword``, or the word tokenizer of ``siamese_sdk.tokenizer``) is built from the training
+split only and saved in the checkpoint; export ships it in the bundle. They stop early by default
+(``TEXT_PATIENCE``). Image pairs/triplets train the image encoders (``--arch``, ``--size``, ``--channels``, augmentation)
 on images read by ``siamese_sdk.format.pixels`` (decoded once per run), and export like a class-folder run,
 validated on the held-out rows. Checkpoints, ``--resume``, ``best.pt``, ``--patience`` and ``metrics.json``
 are the one loop's (``loop``), as for images. One process only; ``--select oneshot`` and ``--head learned``
@@ -45,6 +46,10 @@ from ..data.tables import Table, read_table
 from ..evaluate import ROW_METRICS
 from ..losses import ContrastiveLoss, TripletMarginLoss, make_loss
 
+#: ``--patience`` of text/dialog runs when none is given: stop after this many epochs without a better validation
+#: AUC (``best.pt`` keeps the best epoch); pass ``--patience`` to change it (a large value: every epoch)
+TEXT_PATIENCE = 2
+
 
 class TableTask(loop.Task):
     """One encoder over a CSV table's items (``config`` resolved, ``table`` read)."""
@@ -66,6 +71,8 @@ class TableTask(loop.Task):
             raise InputError("--select oneshot is for image folders; CSV runs select the best epoch by validation AUC")
         if config.head == "learned":
             raise InputError("--head learned is for image folders; CSV runs score pairs with the --metric distance")
+        if table.kind in ("text", "dialog") and config.patience is None:  # validation AUC peaks early on a few thousand rows
+            config = dataclasses.replace(config, patience=TEXT_PATIENCE)
         config = config.resolved()
         loop.check_device(config)
         return cls(config, table)
