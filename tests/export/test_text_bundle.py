@@ -53,7 +53,8 @@ def test_bundle_manifest_and_parity_over_varied_lengths(fixture, request):
     model = siamese_sdk.load(bundle, variant="fp32")
     items = _items(kind)
     tok = load_tokenizer(bundle / "tokenizer.json")
-    assert isinstance(tok, SubwordTokenizer) and tok.model == "unigram"  # the default: trained at siamese-train time
+    if kind == "text":  # the default: a subword tokenizer trained at siamese-train time (dialogs: the word one)
+        assert isinstance(tok, SubwordTokenizer) and tok.model == "unigram"
     seqs = [tok.encode_dialog(x) if kind == "dialog" else tok.encode(x) for x in items]
     assert len({len(s) for s in seqs}) > 3
     tokens, lengths = pad_batch(seqs)
@@ -150,3 +151,24 @@ def test_tampered_tokenizer_and_v1_reader_rules(text_bundle, tmp_path):
         Manifest.from_dict({**d, "format_version": 1})
     with pytest.raises(BundleError, match="input kind 'audio' unknown.*upgrade"):
         Manifest.from_dict({**d, "input": {**d["input"], "kind": "audio"}})
+
+
+@pytest.mark.parametrize("pool", ["max", "meanmax"])
+def test_pooled_text_encoders_export_with_parity(pool, tmp_path):
+    """--pool max / meanmax: the padding never wins the max, in torch (packed) and in ONNX (lengths wired)."""
+    from siamese_export.onnx.text_graph import export_text_encoder
+    from siamese_export.sources.text import text_parity
+    from siamese_trainer.models.text_encoders import TextEncoder
+
+    torch.manual_seed(0)
+    enc = TextEncoder("text", 50, 8, False, token_dim=8, hidden_dim=8, pool=pool).eval()
+    rng = np.random.default_rng(0)
+    seqs = [rng.integers(3, 50, size=n).tolist() for n in range(1, 20)] * 2
+    export_text_encoder(enc, tmp_path / "enc.onnx")
+    assert text_parity(enc, tmp_path / "enc.onnx", seqs, batch=7) >= 0.9999
+    from siamese_trainer.data.table_items import to_tensors
+
+    with torch.no_grad():  # one row alone equals the same row padded in a batch
+        alone = enc(*to_tensors([seqs[0]]))
+        both = enc(*to_tensors([seqs[18], seqs[0]]))
+    torch.testing.assert_close(alone[0], both[1], atol=1e-5, rtol=0)

@@ -333,14 +333,17 @@ LR_DEFAULTS = "; ".join(
     "set too small to choose by).",
 )
 @click.option(
-    "--patience", type=click.IntRange(min=1), default=D["patience"], help="Stop after this many epochs without a better --select metric."
+    "--patience",
+    type=click.IntRange(min=1),
+    default=D["patience"],
+    help="Stop after this many epochs without a better --select metric. Default: never; 2 for CSV text/dialog runs.",
 )
 @click.option(
     "--val-fraction",
     type=click.FloatRange(0, 1, min_open=True, max_open=True),
     default=D["val_fraction"],
     show_default=True,
-    help="Fraction of classes held out for validation (never seen in training).",
+    help="Fraction of classes held out for validation (never seen in training); of the rows, for a pairs/triplets CSV.",
 )
 @click.option(
     "--augment",
