@@ -7,7 +7,7 @@ between digits (``2019`` -> ``2 0 1 9``: two numbers never share one ``<unk>``),
 Unigram model. The specials are the word tokenizer's: ``<pad>`` = 0, ``<unk>`` = 1, ``<sep>`` = 2, and the
 file's ``truncation.max_length`` is the tokens kept per text (first ones) or dialog (last ones).
 
-Lengths and refusals are those of ``siamese_sdk.tokenizer.Tokenizer`` (``TokenIds``): the two are
+Lengths and refusals are those of ``siamese_sdk.tokenizer.Tokenizer`` (``siamese_sdk.token_ids.TokenIds``): the two are
 interchangeable behind ``TextInput``.
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import BundleError, require_extra
-from .tokenizer import PAD, PAD_ID, SEP, SEP_ID, UNK, UNK_ID, TokenIds
+from .token_ids import PAD, PAD_ID, SEP, SEP_ID, UNK, UNK_ID, TokenIds
 
 
 class SubwordTokenizer(TokenIds):
