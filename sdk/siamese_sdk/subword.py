@@ -14,7 +14,6 @@ interchangeable behind ``TextInput``.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from .errors import BundleError, require_extra
@@ -22,7 +21,8 @@ from .token_ids import PAD, PAD_ID, SEP, SEP_ID, UNK, UNK_ID, TokenIds
 
 
 class SubwordTokenizer(TokenIds):
-    """A ``tokenizers.Tokenizer`` behind the ``TokenIds`` interface; build with ``from_json`` / ``load``."""
+    """A ``tokenizers.Tokenizer`` behind the ``TokenIds`` interface, from its JSON text (``from_dict``;
+    a bundle's file: ``siamese_sdk.tokenizer.load_tokenizer``)."""
 
     def __init__(self, text: str):
         require_extra("tokenizers", "text")
@@ -48,12 +48,6 @@ class SubwordTokenizer(TokenIds):
     def from_dict(cls, d: dict[str, Any]) -> SubwordTokenizer:
         return cls(json.dumps(d, ensure_ascii=False))
 
-    @classmethod
-    def load(cls, path: str | Path) -> SubwordTokenizer:
-        try:
-            return cls(Path(path).read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError) as e:
-            raise BundleError(f"{path} is not a readable tokenizer file ({e}); re-export the bundle") from None
 
     @property
     def model(self) -> str:

@@ -138,13 +138,11 @@ class Tokenizer(TokenIds):
 
     @classmethod
     def load(cls, path: str | Path) -> Tokenizer:
-        from .format.strict import load_json  # (size, nesting and NaN checked before parsing)
-
-        try:
-            raw = Path(path).read_bytes()
-        except OSError as e:
-            raise BundleError(f"{path} is not a readable tokenizer file ({e}); re-export the bundle") from None
-        return cls.from_dict(load_json(raw, f"tokenizer file {path}", "re-export the bundle", max_bytes=64 << 20))
+        """Read a word-tokenizer ``tokenizer.json`` (``load_tokenizer`` reads either format)."""
+        tok = load_tokenizer(path)
+        if not isinstance(tok, Tokenizer):
+            raise BundleError(f"{path} is a subword tokenizer file; read it with siamese_sdk.tokenizer.load_tokenizer")
+        return tok
 
 
 def tokenizer_from_dict(d: Any) -> TokenIds:
@@ -157,12 +155,15 @@ def tokenizer_from_dict(d: Any) -> TokenIds:
 
 
 def load_tokenizer(path: str | Path) -> TokenIds:
-    """Read a bundle's ``tokenizer.json`` (either format); ``BundleError`` when unreadable or malformed."""
+    """Read a bundle's ``tokenizer.json`` (either format, parsed strictly: ``format.strict``); ``BundleError`` when
+    unreadable or malformed."""
+    from .format.strict import load_json  # (size, nesting and NaN checked before parsing)
+
     try:
-        d = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raw = Path(path).read_bytes()
+    except OSError as e:
         raise BundleError(f"{path} is not a readable tokenizer file ({e}); re-export the bundle") from None
-    return tokenizer_from_dict(d)
+    return tokenizer_from_dict(load_json(raw, f"tokenizer file {path}", "re-export the bundle", max_bytes=64 << 20))
 
 
 def pad_batch(sequences: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
