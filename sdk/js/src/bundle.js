@@ -12,7 +12,7 @@ export const FORMAT_VERSION = 2;
 export const MANIFEST = 'manifest.json';
 /** metric -> whether a higher head score means "more alike" */
 export const METRICS = { euclidean: false, cosine: false, learned: true };
-export const OPERATING_POINTS = ['eer', 'far_1e-2', 'far_1e-3'];
+export const OPERATING_POINTS = ['eer', 'far_1e-2', 'far_1e-3', 'max_accuracy'];
 export const VARIANTS = ['fp32', 'int8', 'fp16', 'fp16-fixed', 'w8a16-fixed'];
 export const RESAMPLES = ['bilinear', 'bicubic', 'nearest', 'box', 'lanczos'];
 /** metric -> [lo, hi]: the range every score and threshold lies in (the Python SDK's `Metric.lo`/`hi`) */

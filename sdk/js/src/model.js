@@ -196,7 +196,7 @@ export class SiameseModel {
 
   /**
    * The calibrated threshold of the loaded variant at `operatingPoint` (default: the manifest's).
-   * @param {string} [operatingPoint]  'eer', 'far_1e-2' or 'far_1e-3'
+   * @param {string} [operatingPoint]  'eer', 'far_1e-2', 'far_1e-3' or 'max_accuracy'
    */
   threshold(operatingPoint = undefined) {
     const op = operatingPoint ?? this.manifest.default_operating_point;
@@ -212,7 +212,7 @@ export class SiameseModel {
    * What the threshold at `operatingPoint` (default: the manifest's) rests on: the validation identities and
    * pairs, the bootstrap intervals of the threshold, FAR and FRR, and whether the set supports it
    * (`supported`, `reason`), as `siamese info` prints it. Null when the bundle predates `threshold_support`.
-   * @param {string} [operatingPoint]  'eer', 'far_1e-2' or 'far_1e-3'
+   * @param {string} [operatingPoint]  'eer', 'far_1e-2', 'far_1e-3' or 'max_accuracy'
    * @returns {import('./bundle.js').ThresholdSupport|null}
    */
   thresholdSupport(operatingPoint = undefined) {
@@ -236,7 +236,7 @@ export class SiameseModel {
    * @param {ImageLike|ImageLike[]|Rows} x1  images, or embeddings from `embed`
    * @param {ImageLike|ImageLike[]|Rows} x2  as many as x1
    * @param {{operatingPoint?: string, threshold?: number}} [options]  a threshold of your own overrides
-   *   the operating point ('eer', 'far_1e-2', 'far_1e-3'; default the manifest's `default_operating_point`)
+   *   the operating point ('eer', 'far_1e-2', 'far_1e-3', 'max_accuracy'; default the manifest's `default_operating_point`)
    * @returns {Promise<Verification>}
    */
   async verify(x1, x2, { operatingPoint = undefined, threshold = undefined } = {}) {
