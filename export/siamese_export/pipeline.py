@@ -94,18 +94,13 @@ def run(source: Source, out: Path, opts: ExportOptions, profiles: tuple[str, ...
     """The five stages on ``source``, written atomically to ``out``; returns ``out``."""
     log = opts.log
     parts = source.encoders
-    more = (
-        f"pass --validation CSV with more rows (a {source.csv_layout} CSV like the training data)"
-        if source.csv_layout
-        else "pass --validation DIR with more identities (class folders unseen in training)"
-    )
-    support.check(  # before any work
-        support.shortfalls(source.same, source.pair_classes),
-        opts.threshold_support,
-        "validation set",
-        f"{more}, or calibrate on your own data with siamese calibrate",
-        log,
-    )
+    if source.csv_layout == "labelled":
+        fix = "pass --validation CSV with more classes unseen in training (a labelled CSV like the training data)"
+    elif source.csv_layout:
+        fix = f"pass --validation CSV with more rows (a {source.csv_layout} CSV like the training data)"
+    else:
+        fix = "pass --validation DIR with more identities (class folders unseen in training), or calibrate on your own data with siamese calibrate"
+    support.check(support.shortfalls(source.same, source.pair_classes), opts.threshold_support, "validation set", fix, log)  # before any work
     with atomic_directory(out) as tmp:
         parity = _export_encoders(source, tmp, log)
         notes: list[str] = []
