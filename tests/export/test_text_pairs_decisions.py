@@ -58,6 +58,8 @@ def test_imbalanced_pairs_default_to_max_accuracy(tmp_path):
     assert r.operating_point == "max_accuracy" and r.threshold == v.thresholds["max_accuracy"]
     info = CliRunner().invoke(siamese, ["info", str(bundle)])
     assert info.exit_code == 0, info.output
+    decision = [line for line in info.output.splitlines() if line.startswith("decision")]
+    assert decision[0].startswith("decision    max_accuracy (default)") and "genuine (always answering the majority" in decision[0]
     support = [line for line in info.output.splitlines() if line.startswith("support")]
     assert any(" max_accuracy:" in line for line in support)
     assert not any("? identities" in line for line in support)

@@ -278,12 +278,28 @@ def report(m: Any, bundle: Path) -> str:
             f"   {t.get('eer', float('nan')):.4f} / {t.get('far_1e-2', float('nan')):.4f} / {t.get('far_1e-3', float('nan')):.4f}"
         )
     lines.append("            * default variant on CPU")
+    lines.append(decision_line(m))
     lines += support_lines(m.default_variant, m.variants[m.default_variant].support)
     for name, prof in m.profiles.items():
         why = f" ({prof.notes})" if prof.variant == "fp32" and prof.notes else ""
         lines.append(f"profile     {name}: {prof.variant} on {', '.join(prof.providers)}{why}")
     lines += [f"note        {n}" for n in m.notes]
     return "\n".join(lines)
+
+
+def decision_line(m: Any) -> str:
+    """The ``info`` line of the default operating point: its threshold and, when recorded, its validation accuracy
+    and the share of pairs it accepts against the genuine share (the balance of the decision)."""
+    op, v = m.default_operating_point, m.variants[m.default_variant]
+    line = f"{'decision':<12}{op} (default), threshold {v.thresholds.get(op, float('nan')):.4g}"
+    mm = v.metrics
+    if f"accuracy_at_{op}" in mm and mm.get("pairs_genuine", 0) + mm.get("pairs_impostor", 0) > 0:
+        share = mm["pairs_genuine"] / (mm["pairs_genuine"] + mm["pairs_impostor"])
+        line += (
+            f": validation accuracy {mm[f'accuracy_at_{op}']:.1%}, {mm[f'accepted_at_{op}']:.1%} of pairs accepted, "
+            f"{share:.1%} genuine (always answering the majority: {max(share, 1 - share):.1%})"
+        )
+    return line
 
 
 def support_lines(variant: str, support: dict[str, dict]) -> list[str]:
