@@ -63,6 +63,15 @@ class Metric:
         """Whether ``threshold`` lies in this metric's score range."""
         return bool(self.lo <= threshold <= self.hi)
 
+    def clamp(self, thresholds: dict[str, float]) -> dict[str, float]:
+        """Calibrated thresholds brought into this metric's score range.
+
+        A threshold that must reject an impostor pair at the closest possible score (two identical texts labelled
+        different: euclidean distance 0) lies just outside the range (``-5e-324``); at the bound it accepts only
+        such pairs, which is what any in-range threshold must do.
+        """
+        return {k: float(min(max(t, self.lo), self.hi)) for k, t in thresholds.items()}
+
     def check_threshold(self, threshold: float) -> str | None:
         """Why ``threshold`` cannot be one of this metric's (not finite, out of range), or None when it can."""
         if not np.isfinite(threshold):

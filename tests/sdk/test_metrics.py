@@ -194,3 +194,17 @@ def test_max_accuracy_may_accept_nothing():
     scores = np.array([0.1, 0.2, 0.3, 0.9])  # the one genuine pair is the farthest: rejecting all is best (3/4)
     t = metrics.threshold_max_accuracy(scores, same)
     assert metrics.accuracy_at(scores, same, t) == (0.75, 0.0)
+
+
+def test_thresholds_clamped_into_the_score_range():
+    """An impostor pair of two identical items (distance 0) puts threshold_at_far just below 0: clamped to 0."""
+    from siamese_sdk.metric import get
+
+    same = np.array([True, True, False, False, False])
+    d = np.array([0.2, 0.3, 0.0, 0.9, 1.2])
+    _, t = metrics.summarize(d, same)
+    assert t["far_1e-2"] < 0.0
+    clamped = get("euclidean").clamp(t)
+    assert clamped["far_1e-2"] == 0.0 and clamped["eer"] == t["eer"]
+    assert all(get("euclidean").check_threshold(v) is None for v in clamped.values())
+    assert get("cosine").clamp({"x": 2.0000001, "y": -3.0, "z": 0.5}) == {"x": 2.0, "y": 0.0, "z": 0.5}  # cosine distance

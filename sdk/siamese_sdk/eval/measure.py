@@ -30,7 +30,7 @@ class VariantMeasurement:
 
     ``metrics``: ``auc``, ``eer``, ``tar_at_far_1e-2``, ``tar_at_far_1e-3``, ``pairs_genuine``, ``pairs_impostor``
     (the export adds ``cosine_vs_fp32_*`` and the speed gate ``speedup_vs_fp32_b64``); ``thresholds``: operating
-    point (``eer``, ``far_1e-2``, ``far_1e-3``) -> score threshold; ``support``: operating point -> its support
+    point (``eer``, ``far_1e-2``, ``far_1e-3``, ``max_accuracy``) -> score threshold, within the metric's range; ``support``: operating point -> its support
     (``eval.support.threshold_support``); ``scores``: ``(P,)`` pair scores; ``embeddings``: branch (None: the one
     encoder) -> ``(N, D) float32``, empty when ``evaluate`` was given scores.
     """
@@ -63,6 +63,7 @@ def evaluate(
     ``pair_classes``: ``(P,)`` class of each pair's two sides (bootstrap over identities), or None (over pairs).
     """
     m, t = metrics.summarize(scores, same, metric.higher_is_closer)
+    t = metric.clamp(t)  # an impostor pair at the closest possible score puts a threshold just outside the range
     s = support.threshold_support(scores, same, pair_classes, metric.higher_is_closer, thresholds=t)
     return VariantMeasurement(metrics=m, thresholds=t, support=s, scores=np.asarray(scores))
 
