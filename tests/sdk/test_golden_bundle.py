@@ -55,7 +55,7 @@ def test_manifest_fields():
     for name in VARIANTS:
         assert m.variants[name].file == f"encoder.{name}.onnx"
         assert m.variants[name].thresholds == MANIFEST["variants"][name]["thresholds"]
-        assert set(m.variants[name].thresholds) == set(OPERATING_POINTS)
+        assert set(m.variants[name].thresholds) == {*OPERATING_POINTS, "max_accuracy"}
         assert m.variants[name].metrics["auc"] == MANIFEST["variants"][name]["metrics"]["auc"]
     assert m.variants["int8"].quantization["method"] == "static" and m.variants["fp32"].quantization is None
     assert m.validation["source"] == "embedded:omniglot_mini" and m.provenance["arch"] == "convnet4"
