@@ -5,12 +5,15 @@ Uses the checked-in golden bundle (no torch)."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
-from interrupts import GOLDEN, assert_interrupted, interrupt, run_cli
+from interrupts import GOLDEN, assert_interrupted, blocking_input, interrupt, run_cli
 
 BUNDLE = GOLDEN / "bundle"
 IMAGES = sorted((GOLDEN / "images").glob("*.png"))
@@ -29,20 +32,36 @@ def many_images(tmp_path_factory) -> Path:
 @pytest.mark.slow
 @pytest.mark.parametrize("after", [0.02, 0.1, 0.3])  # as main starts; importing onnxruntime / loading the bundle
 def test_sigint_early_and_during_imports(tmp_path, after):
-    rc, out = interrupt(["embed", str(BUNDLE), *map(str, IMAGES), "-o", str(tmp_path / "e.npy")], after)
-    if "wrote " in out:
-        pytest.skip("the command finished before the signal")
+    held = blocking_input(tmp_path, "held.png")  # the command waits on it: the signal always lands before the end
+    rc, out = interrupt(["embed", str(BUNDLE), *map(str, IMAGES), str(held), "-o", str(tmp_path / "e.npy")], after, release=held)
     assert_interrupted(rc, out, EMBED_HINT)
     assert not (tmp_path / "e.npy").exists()
+
+
+def _embedded_rows(partial: Path) -> Callable[[], bool]:
+    """Whether ``siamese embed`` has written its second row into ``partial`` (rows start as zeros): the first row
+    is then counted as done (at batch size 1, a row is counted before the next one is embedded)."""
+
+    def check() -> bool:
+        try:
+            return bool(np.any(np.load(partial, mmap_mode="r")[1] != 0))
+        except (OSError, ValueError, IndexError):  # not created, or its header not written yet
+            return False
+
+    return check
 
 
 @pytest.mark.slow
 def test_sigint_mid_embed_names_the_rerun_and_the_rerun_resumes(tmp_path, many_images):
     out_npy = tmp_path / "e.npy"
-    args = ["embed", str(BUNDLE), str(many_images), "-o", str(out_npy), "--batch-size", "1", "--threads", "1"]
-    rc, out = interrupt(args, 0.1, wait_for="embedding 3000 images")  # 3,000 images embed in about a second here
+    held = blocking_input(tmp_path, "held.png")  # the last input: the run cannot end before the signal
+    args = ["embed", str(BUNDLE), str(many_images), str(held), "-o", str(out_npy), "--batch-size", "1", "--threads", "1"]
+    ready = _embedded_rows(out_npy.with_suffix(".partial.npy"))  # the signal comes after the first row is done
+    rc, out = interrupt(args, 0, wait_for="embedding 3001 images", release=held, ready=ready)
     assert_interrupted(rc, out, EMBED_HINT)
     assert not out_npy.exists() and out_npy.with_suffix(".partial.json").exists()
+    held.unlink()
+    shutil.copy(IMAGES[0], held)  # the same input list, now all readable
     done = run_cli(args)
     assert done.returncode == 0, done.stderr
     assert "resuming" in done.stderr and out_npy.exists()
@@ -52,8 +71,9 @@ def test_sigint_mid_embed_names_the_rerun_and_the_rerun_resumes(tmp_path, many_i
 def test_sigint_in_other_commands_says_nothing_was_written(tmp_path, many_images):
     from siamese_sdk.cli.common import INTERRUPTED
 
-    args = ["gallery", str(BUNDLE), str(many_images), "-o", str(tmp_path / "g.npz"), "--batch-size", "1"]
-    rc, out = interrupt(args, 0.1, wait_for="embedding 3000 images")  # 3,000 images embed in about a second here
+    held = blocking_input(tmp_path, "held.png")  # the last input: the command cannot end before the signal
+    args = ["gallery", str(BUNDLE), str(many_images), str(held), "-o", str(tmp_path / "g.npz"), "--batch-size", "1"]
+    rc, out = interrupt(args, 0.1, wait_for="embedding 3001 images", release=held)
     assert_interrupted(rc, out, INTERRUPTED)
     assert not (tmp_path / "g.npz").exists()
 

@@ -1,4 +1,4 @@
-"""``siamese-train``: train a Siamese (contrastive) or Triplet encoder on an image folder.
+"""``siamese-train``: train a Siamese encoder (NT-Xent, contrastive or triplet loss) on an image folder or a CSV table.
 
 Needs the ``train`` extra; without it the command says so in one line.
 """
@@ -296,7 +296,7 @@ LR_DEFAULTS = "; ".join(
     default=D["select"],
     show_default=True,
     help="What picks best.pt: validation ROC AUC, 20-way 1-shot accuracy, or last (the last epoch: for a validation "
-    "set too small to choose by).",
+    "set too small to choose by; *best then marks the best validation AUC so far).",
 )
 @click.option(
     "--patience", type=click.IntRange(min=1), default=D["patience"], help="Stop after this many epochs without a better --select metric."
@@ -359,15 +359,20 @@ def main(
 ) -> None:
     """Train an encoder; writes RUN_DIR/model.pt (last epoch) and RUN_DIR/best.pt (best validation) after every epoch, atomically.
 
+    Without --preset or --recipe off, the recipe reads the data first and picks size, augmentation, loss
+    (NT-Xent for most folders), batch shape and schedule, printing each pick and why; flags you pass win.
+    An epoch's line ends with *best when its validation --select metric is the best so far (with --select
+    last: its validation AUC; best.pt is then the last epoch).
+
     \b
     Examples:
-      siamese-train --out runs/demo                      # embedded Omniglot subset, contrastive
+      siamese-train --out runs/demo                      # embedded Omniglot subset; the recipe picks (NT-Xent)
       siamese-train --data faces/ --out runs/faces --loss triplet --mining batch_hard --epochs 30
       siamese-train --preset omniglot --data omniglot/train --out runs/omniglot
       siamese-train --out runs/demo --resume --epochs 20 # continue an interrupted or finished run
       siamese-train --data questions.csv --out runs/text # text,label | dialog,label | a,b,label | anchor,positive,negative
       torchrun --nproc-per-node 2 -m siamese_trainer.cli --out runs/ddp   # DistributedDataParallel
-    Then: siamese-export runs/demo/model.pt -o runs/demo/bundle
+    Then: siamese-export runs/demo      # the run folder: its best.pt -> runs/demo/bundle
     """
     try:
         _run(preset, recipe_mode, data, out, channels, resume, quiet, kwargs)

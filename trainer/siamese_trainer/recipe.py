@@ -62,17 +62,22 @@ class DataProfile:
 
 
 def inspect(root: str | Path, sample: int = SAMPLE, seed: int = 0) -> DataProfile:
-    """Profile the labelled image folder ``root`` from ``sample`` of its images (each decoded, measured on a 64 px copy)."""
+    """Profile the labelled image folder ``root`` from ``sample`` of its images (each decoded, measured on a 64 px copy).
+
+    Counts are of readable images, as training sees them: the sampled images that cannot be decoded are left out
+    of the counts (exact when the sample is the whole folder; otherwise the unreadable share of the sample scales
+    the image count).
+    """
     folder = ImageFolder.scan(root)
-    counts = folder.counts()
     rng = np.random.default_rng(seed)
     picks = rng.choice(len(folder), size=min(sample, len(folder)), replace=False)
-    sizes, greys, inks = [], [], []
+    sizes, greys, inks, unreadable = [], [], [], []
     for i in picks:
         try:
             img = open_image(folder.paths[int(i)])
         except InputError:
-            continue  # training reports unreadable images itself
+            unreadable.append(int(i))  # training reports unreadable images itself and skips them
+            continue
         sizes.append((img.height, img.width))
         rgb = np.asarray(img.convert("RGB").resize((64, 64)), dtype=np.int16)
         greys.append(img.mode in ("1", "L", "LA", "I", "I;16", "F") or int(np.abs(rgb - rgb[..., :1]).max()) <= 8)
@@ -82,10 +87,12 @@ def inspect(root: str | Path, sample: int = SAMPLE, seed: int = 0) -> DataProfil
         raise InputError(f"none of the {len(picks)} sampled images under {root} could be read; check the folder holds images")
     h, w = np.median(np.asarray(sizes), axis=0)
     ink = float(np.median(inks))
+    counts = np.bincount(np.delete(folder.labels, unreadable), minlength=len(folder.classes))
+    images = int(counts.sum()) if len(picks) == len(folder) else round(len(folder) * len(sizes) / len(picks))
     return DataProfile(
         classes=len(folder.classes),
         usable=int(np.sum(counts >= 2)),
-        images=len(folder),
+        images=images,
         per_class=int(np.median(counts)),
         height=int(h),
         width=int(w),

@@ -163,6 +163,11 @@ PROVIDER = click.option(
 )
 THREADS = click.option("--threads", type=click.IntRange(min=1), default=None, help="Intra-op threads (default: all cores).")
 BATCH_SIZE = click.option("--batch-size", default=64, show_default=True, type=click.IntRange(min=1))
+SKIP_UNREADABLE = click.option(
+    "--skip-unreadable",
+    is_flag=True,
+    help="Leave out images that cannot be decoded, saying how many and which (default: stop, naming them all).",
+)
 #: the calibrated thresholds a bundle ships, by operating point
 OPERATING_POINTS = ("eer", "far_1e-2", "far_1e-3")
 
@@ -265,7 +270,7 @@ def report(m: Any, bundle: Path) -> str:
         f"arch        {m.provenance.get('arch', '?')}, loss {m.provenance.get('loss', '?')}"
         + (f", test-time augmentation {m.provenance['tta']}" if m.provenance.get("tta", "none") != "none" else "")
         + (f", ensemble of {len(m.provenance['ensemble'])} checkpoints" if m.provenance.get("ensemble") else ""),
-        f"validation  {validated}, {m.validation.get('pairs', '?')} pairs",
+        f"validation  {validated}" + ("" if "pairs" in validated else f", {m.validation.get('pairs', '?')} pairs"),
         f"{'variant':<12}{'size':>10}{'AUC':>9}{'EER':>8}{'TAR@1e-2':>10}{'TAR@1e-3':>10}   thresholds (eer / far 1e-2 / far 1e-3)",
     ]
     for name, v in m.variants.items():
@@ -297,7 +302,7 @@ def support_lines(variant: str, support: dict[str, dict]) -> list[str]:
         verdict = "" if s.get("supported", True) else f"; NOT SUPPORTED: {s.get('reason', '')}"
         lines.append(
             f"{'support':<12}{variant} {op}: threshold in [{lo:.4g}, {hi:.4g}], FAR in [{flo:.2e}, {fhi:.2e}] "
-            f"(90% bootstrap over {'identities' if ids is not None else 'pairs'}); {ids if ids is not None else '?'} identities, "
+            f"(90% bootstrap over {'identities' if ids is not None else 'pairs'}); {f'{ids} identities, ' if ids is not None else ''}"
             f"{s.get('genuine_pairs', '?')} genuine / {s.get('impostor_pairs', '?')} impostor pairs{verdict}"
         )
     return lines
