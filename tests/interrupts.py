@@ -83,8 +83,8 @@ def run_cli(args: list[str], launch: str = SIAMESE) -> subprocess.CompletedProce
 
 
 def blocking_input(folder: Path, name: str) -> Path:
-    """A FIFO ``folder/name`` that nothing writes to: a command reading it waits there, so it cannot finish before
-    a signal sent at any point (opening it blocks until ``interrupt(release=...)`` opens the other end)."""
+    """A FIFO ``folder/name`` that nothing writes to: a command that opens it (``torch.load`` of a checkpoint) waits
+    there, so it cannot finish before a signal sent at any point (until ``interrupt(release=...)`` opens the other end)."""
     path = folder / name
     os.mkfifo(path)
     return path

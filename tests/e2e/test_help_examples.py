@@ -6,8 +6,9 @@ the golden bundle (``bundle/``, ``runs/demo/bundle``, ...), the golden image che
 ``runs/seed0/best.pt``, ...), tiny text and dialog bundles, a few images and class folders made from the golden
 images and the embedded Omniglot subset, a text CSV, Lake-style one-shot runs and a publisher key pair. Only the
 budget changes: training examples get ``--epochs 1 --batches-per-epoch 2`` (a ``--resume`` one one epoch more
-than the run holds), ``siamese bench`` ``--runs 5 --batch 1``. An example that needs a device this machine lacks
-(``--provider cuda``, ``tensorrt``) skips, saying so.
+than the run holds), ``siamese bench`` ``--runs 5 --batch 1``; ``siamese serve`` gets a free ``--port`` and counts
+as run when its ``/v1/health`` answers, then it is stopped with Ctrl-C. An example that needs a device this machine
+lacks (``--provider cuda``, ``tensorrt``) skips, saying so.
 """
 
 from __future__ import annotations
@@ -156,6 +157,7 @@ def workspace(tmp_path_factory, text_bundle, dialog_bundle) -> Path:
     from siamese_trainer.data.paraphrase_data import write_csv
 
     write_csv(ws / "questions.csv", "text", 120, intents=8)
+    (ws / "keys.txt").write_text("# API keys, one a line\nexample-key-1\n")
     cwd = Path.cwd()
     os.chdir(ws)
     try:
@@ -199,6 +201,40 @@ def _creates(args: list[str]) -> list[Path]:
     return []
 
 
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(str(ROOT / p) for p in ("sdk", "trainer", "export")), "OMP_NUM_THREADS": "1"}
+
+
+def _serve(args: list[str], ws: Path) -> None:
+    """Run ``siamese serve ...`` on a free port until ``/v1/health`` answers 200, then stop it with Ctrl-C."""
+    import signal
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    launch = "import sys; from siamese_sdk.cli import main; main(sys.argv[1:], prog_name='siamese')"
+    p = subprocess.Popen([sys.executable, "-c", launch, *args[1:], "--port", str(port)], cwd=ws, env=_env(),
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            assert p.poll() is None, p.communicate()[0]
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/health", timeout=5) as r:
+                    assert r.status == 200
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "siamese serve did not answer within 180 s"
+                time.sleep(0.5)
+    finally:
+        p.send_signal(signal.SIGINT)
+        out = p.communicate(timeout=60)[0]
+    assert "Traceback" not in out, out
+
+
 def _needs_device(args: list[str]) -> str | None:
     import onnxruntime as ort
 
@@ -218,10 +254,12 @@ def test_example_runs_as_written(where, example, workspace, tmp_path, monkeypatc
         for made in _creates(args):  # what the example creates is not there yet
             shutil.rmtree(made, ignore_errors=True) if made.is_dir() else made.unlink(missing_ok=True)
         args = _budget(args)
+        if args[:2] == ["siamese", "serve"]:
+            _serve(args, ws)
+            continue
         if args[0] == "torchrun":
-            env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(ROOT / p) for p in ("sdk", "trainer", "export")), "OMP_NUM_THREADS": "1"}
             torchrun = [sys.executable, "-m", "torch.distributed.run", *args[1:], *TRAIN_BUDGET]
-            r = subprocess.run(torchrun, cwd=ws, env=env, capture_output=True, text=True, timeout=600)
+            r = subprocess.run(torchrun, cwd=ws, env=_env(), capture_output=True, text=True, timeout=600)
             assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
             continue
         _run(args, ws)
