@@ -21,6 +21,12 @@ SIAMESE = "import sys; from siamese_sdk.cli import main; print('started', flush=
 SIAMESE_EXPORT = "import sys; from siamese_export.cli import main; print('started', flush=True); main(sys.argv[1:], prog_name='siamese-export')"
 
 
+def default_sigint() -> None:
+    """``preexec_fn`` of a process that gets a Ctrl-C: SIGINT at its default, as under a terminal, also when the
+    suite itself runs with SIGINT ignored (a shell's background job, ``cmd &``, inherits it ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _env() -> dict[str, str]:
     paths = [str(ROOT / p) for p in ("sdk", "trainer", "export")]
     return {
@@ -46,7 +52,12 @@ def interrupt(
     ``ready``: polled after ``wait_for`` until true (the process still running) before the ``after`` s sleep.
     """
     p = subprocess.Popen(
-        [sys.executable, "-c", launch, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env()
+        [sys.executable, "-c", launch, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=_env(),
+        preexec_fn=default_sigint,
     )
     seen = []
     assert p.stdout is not None

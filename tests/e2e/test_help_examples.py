@@ -216,8 +216,10 @@ def _serve(args: list[str], ws: Path) -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     launch = "import sys; from siamese_sdk.cli import main; main(sys.argv[1:], prog_name='siamese')"
+    from interrupts import default_sigint
+
     p = subprocess.Popen([sys.executable, "-c", launch, *args[1:], "--port", str(port)], cwd=ws, env=_env(),
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=default_sigint)  # fmt: skip
     try:
         deadline = time.monotonic() + 180
         while True:

@@ -75,7 +75,16 @@ def test_sigint_in_other_commands_says_nothing_was_written(tmp_path, many_images
     assert not (tmp_path / "g.npz").exists()
 
 
-def test_an_error_caused_by_a_sigint_is_an_interrupt(tmp_path):
+@pytest.fixture
+def terminal_sigint():
+    """SIGINT raising KeyboardInterrupt in this process, as under a terminal, also when the suite runs with SIGINT
+    ignored (a shell's background job); the previous handler afterwards."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_an_error_caused_by_a_sigint_is_an_interrupt(tmp_path, terminal_sigint):
     """An interrupted ``import torch`` can end in ``ImportError: cannot load module more than once per process``
     (torch's wrapping, not a KeyboardInterrupt): after a SIGINT, any error is the interrupt line and exit 130."""
     import click
