@@ -148,7 +148,7 @@ LR_DEFAULTS = "; ".join(
     default=D["arch"],
     show_default=True,
     metavar="NAME|MODULE:FACTORY",
-    help="Encoder: convnet4 (small 4-block CNN), koch (Koch et al. 2015, 105 px), signet (SigNet, signatures), "
+    help="Encoder: convnet4 (small 4-block CNN), koch (Koch et al. 2015, 105 px), signet (SigNet, signatures), signet-small (compact SigNet for CPUs), "
     "or package.module:factory returning any torch nn.Module (its classifier removed, projected to the embedding).",
 )
 @click.option(
@@ -254,6 +254,15 @@ LR_DEFAULTS = "; ".join(
     default=D["fill"],
     show_default=True,
     help="--resize letterbox: the raw pixel value (0..255, every channel) of the padding, before normalisation.",
+)
+@click.option(
+    "--ink",
+    type=click.Choice(["none", "normalize-crop"]),
+    default=D["ink"],
+    show_default=True,
+    help="Grey strokes: normalize-crop makes the paper white, stretches the ink to black and crops to the ink box "
+    "before --resize (so paper and scanner brightness carry no identity); the bundle records it. The recipe picks "
+    "it for wide, detailed strokes (signatures, words).",
 )
 @click.option("--channels", type=click.Choice(["1", "3"]), default=_choice("channels"), show_default=True, help="1 = grayscale, 3 = RGB.")
 @click.option(

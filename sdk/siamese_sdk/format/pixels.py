@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, BinaryIO, Union
 import numpy as np
 
 from ..errors import InputError
+from . import ink
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -223,6 +224,8 @@ def to_array(image: ImageLike, spec: Preprocess) -> np.ndarray:
     from PIL import Image
 
     pixels = decode(image, spec.channels)
+    if spec.ink != "none":
+        pixels = ink.apply(pixels, spec.ink)  # grey only (Preprocess checks): paper to white, crop to the ink
     img = Image.fromarray(pixels, "L" if spec.channels == 1 else "RGB")
     height, width = spec.size
     w, h, left, top = fit(img.width, img.height, spec.size, spec.resize)
