@@ -51,6 +51,9 @@ def test_ink_training_pixels_are_the_sdk_pixels(tmp_path):
     served = m.preprocess([str(p) for p in folder.paths])
     assert trained.shape == served.shape and np.array_equal(trained, served)
     assert (np.median(served, axis=(1, 2, 3)) == 1.0).all() and (served[:, 0, :2, :2] == 1.0).all()  # grey or white paper: 255
+    from siamese_sdk.cli.common import _input_line
+
+    assert "gray, ink normalize-crop, bilinear letterbox (fill 255) resize" in _input_line("input", m.input_spec())
     emb = m.embed([str(p) for p in folder.paths[:3]])
     assert emb.shape == (3, 8) and np.all(np.isfinite(emb))
 
