@@ -3,11 +3,16 @@
     python benchmarks/signatures_cedar.py split ../shared/data/signatures-cedar runs/cedar-split [--held-out 15]
     siamese-train --data runs/cedar-split/train --out runs/cedar && siamese-export runs/cedar
     python benchmarks/signatures_cedar.py score runs/cedar/bundle runs/cedar-split/eval [--variant int8]
+    python benchmarks/signatures_cedar.py match-paper runs/cedar-split/eval runs/cedar-split/eval-matched
 
 ``split`` links (symlinks, no copies) the genuine signatures of the first ``55 - held_out`` writers into
 ``DEST/train/<w>`` (the trainer takes its validation writers from these) and the held-out writers' genuine
 signatures and skilled forgeries into ``DEST/eval/genuine/<w>`` and ``DEST/eval/forgeries/<w>``. Forgeries are
 never trained on.
+
+``match-paper`` writes a probe set: the held-out genuine signatures (links) and their forgeries with the pixels
+scaled so that the paper level equals the genuine scans' (about 240): a model that reads paper brightness
+scores the skilled forgeries differently on it.
 
 ``score`` embeds every held-out image with the bundle and reports, with the bundle's own distance:
 
@@ -38,6 +43,24 @@ def split(src: Path, dest: Path, held_out: int = 15) -> None:
         for kind in ("genuine", "forgeries"):
             _link(src / kind / w, dest / "eval" / kind / w)
     print(f"train: {len(writers) - held_out} writers; held out: {', '.join(writers[len(writers) - held_out:])}")
+
+
+def match_paper(eval_dir: Path, dest: Path) -> None:
+    """``dest/genuine`` (links) and ``dest/forgeries``: each forgery's pixels scaled so that its median (the paper)
+    equals the mean paper median of the genuine images: a probe of how much a model reads paper brightness."""
+    from PIL import Image
+
+    gen_paths, _ = _images(eval_dir / "genuine")
+    target = float(np.mean([np.median(np.asarray(Image.open(p).convert("L"))) for p in gen_paths]))
+    for w in sorted(p for p in (eval_dir / "genuine").iterdir() if p.is_dir()):
+        _link(w, dest / "genuine" / w.name)
+    forg_paths, forg_w = _images(eval_dir / "forgeries")
+    for p, w in zip(forg_paths, forg_w, strict=True):
+        a = np.asarray(Image.open(p).convert("L"), dtype=np.float32)
+        out = dest / "forgeries" / w / p.name
+        out.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.clip(np.round(a * target / np.median(a)), 0, 255).astype(np.uint8)).save(out)
+    print(f"forgeries rescaled to paper level {target:.1f} under {dest}")
 
 
 def _link(target: Path, link: Path) -> None:
@@ -116,6 +139,9 @@ if __name__ == "__main__":
     s.add_argument("src", type=Path, help="signatures-cedar (genuine/<w>, forgeries/<w>)")
     s.add_argument("dest", type=Path)
     s.add_argument("--held-out", type=int, default=15, help="writers held out for verification (default 15, the last ones)")
+    mp = sub.add_parser("match-paper", help="held-out forgeries rescaled to the genuine paper level (a probe)")
+    mp.add_argument("eval", type=Path, help="DEST/eval of split")
+    mp.add_argument("dest", type=Path)
     e = sub.add_parser("score", help="EERs of a bundle on the held-out writers")
     e.add_argument("bundle", type=Path)
     e.add_argument("eval", type=Path, help="DEST/eval of split")
@@ -124,6 +150,8 @@ if __name__ == "__main__":
     args = ap.parse_args()
     if args.cmd == "split":
         split(args.src, args.dest, args.held_out)
+    elif args.cmd == "match-paper":
+        match_paper(args.eval, args.dest)
     else:
         report = score(args.bundle, args.eval, args.variant)
         text = json.dumps(report, indent=2)
