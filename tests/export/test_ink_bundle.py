@@ -33,7 +33,7 @@ def test_ink_training_pixels_are_the_sdk_pixels(tmp_path):
     import siamese_sdk
     from siamese_export.pipeline import ExportOptions, export_bundle
     from siamese_sdk.tools.imagefolder import ImageFolder
-    from siamese_trainer.data import ImageDataset
+    from siamese_trainer.data.images import ImageDataset
     from siamese_trainer.train import TrainConfig, train
 
     data = make_signatures(tmp_path / "data")
