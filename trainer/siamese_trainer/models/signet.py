@@ -27,6 +27,15 @@ def _norm(kind: str, channels: int) -> nn.Module:
     return nn.BatchNorm2d(channels)
 
 
+def _fc_head(features: nn.Module, in_channels: int, input_size: tuple[int, int], fc: int, embedding_dim: int, dropout: float) -> nn.Sequential:
+    """FC(fc)-ReLU-dropout-FC(embedding_dim) on the flattened map of ``features`` (sized by a dummy forward in eval
+    mode: BatchNorm statistics untouched)."""
+    with torch.no_grad():
+        flat = features.eval()(torch.zeros(1, in_channels, *input_size)).numel()
+    features.train()
+    return nn.Sequential(nn.Linear(flat, fc), nn.ReLU(inplace=True), nn.Dropout(dropout), nn.Linear(fc, embedding_dim))
+
+
 class SigNet(nn.Module):
     """SigNet branch: images ``(B, C, H, W)`` -> embeddings ``(B, embedding_dim)``; see the module docstring."""
 
@@ -63,10 +72,7 @@ class SigNet(nn.Module):
             nn.MaxPool2d(3, 2),
             nn.Dropout(0.3),
         )
-        with torch.no_grad():
-            flat = self.features.eval()(torch.zeros(1, in_channels, *input_size)).numel()
-        self.features.train()
-        self.head = nn.Sequential(nn.Linear(flat, fc), nn.ReLU(inplace=True), nn.Dropout(0.5), nn.Linear(fc, embedding_dim))
+        self.head = _fc_head(self.features, in_channels, input_size, fc, embedding_dim, dropout=0.5)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(torch.flatten(self.features(x), 1))
@@ -109,10 +115,7 @@ class SmallSigNet(nn.Module):
             *conv(3 * width, 4 * width, 3),
             nn.Dropout(0.2),
         )
-        with torch.no_grad():
-            flat = self.features.eval()(torch.zeros(1, in_channels, *input_size)).numel()
-        self.features.train()
-        self.head = nn.Sequential(nn.Linear(flat, fc), nn.ReLU(inplace=True), nn.Dropout(0.3), nn.Linear(fc, embedding_dim))
+        self.head = _fc_head(self.features, in_channels, input_size, fc, embedding_dim, dropout=0.3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(torch.flatten(self.features(x), 1))
