@@ -120,7 +120,7 @@ def bad_manifests() -> list[dict]:
 
     cases = {
         "ok-golden": json.dumps(golden),
-        "ok-unknown-key": edited("compatibility", '{"min_sdk": "0.1"}'),
+        "ok-unknown-key": edited("x_vendor_notes", '{"min_sdk": "0.1"}'),
         "threshold-string": edited("variants.fp32.thresholds.eer", '"0.9"'),
         "threshold-overflow": edited("variants.fp32.thresholds.eer", "1e999"),
         "threshold-negative": edited("variants.fp32.thresholds.eer", "-1"),
