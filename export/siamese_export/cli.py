@@ -82,6 +82,14 @@ from .options import DEFAULT_INT8_WEIGHT_BITS, INT8_WEIGHT_BITS
     "Apps then load the bundle with trusted_keys=[NAME.pub].",
 )
 @threshold_support_option("the validation set")
+@click.option(
+    "--compatible-with",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    metavar="OLD_BUNDLE",
+    help="For a run trained with --compatible-with / --map-from: the old model's bundle to measure against (default: "
+    "the bundle it was trained against, or bundle/ beside the old checkpoint).",
+)
 def main(
     checkpoints: tuple[Path, ...],
     out: Path | None,
@@ -95,6 +103,7 @@ def main(
     tta: str,
     sign_key: Path | None,
     threshold_support: str,
+    compatible_with: Path | None,
 ) -> None:
     """Export a siamese-train checkpoint to a bundle that siamese_sdk loads without torch.
 
@@ -151,6 +160,7 @@ def main(
         sign=sign_key,
         sign_passphrase=passphrase,
         threshold_support=threshold_support,
+        compatible_with=compatible_with,
     )
     path = export_bundle(checkpoints[0], out, opts)
     click.echo(report(read_manifest(path), path))

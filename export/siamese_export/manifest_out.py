@@ -18,6 +18,7 @@ import onnxruntime as ort
 import torch
 from siamese_sdk import __version__ as sdk_version
 from siamese_sdk.eval.measure import VariantMeasurement
+from siamese_sdk.format.compatibility import Compatibility
 from siamese_sdk.format.manifest import HEADS, Branch, Manifest, Profile, Variant, sha256_file
 
 from .onnx.graphs import OPSET
@@ -34,12 +35,14 @@ def bundle_manifest(
     provenance: dict,
     notes: list[str],
     profiles: dict[str, Profile] | None = None,
+    compatibility: Compatibility | None = None,
 ) -> Manifest:
     """The manifest of ``source``'s bundle.
 
     ``files``: variant -> encoder (None or the branch) -> its ``Variant`` (file, quantization, batch, and per
     branch metrics); ``results``: variant -> its measurement on the validation pairs (metrics, thresholds and their
-    support, ``siamese_sdk.eval.measure``); a variant not measured yet gets empty ones.
+    support, ``siamese_sdk.eval.measure``); a variant not measured yet gets empty ones; ``compatibility``: the old model's entry
+    (``compatibility.measure``), its map graph listed among the files.
     """
     empty = VariantMeasurement({}, {}, {}, np.empty(0))
     results = {n: results.get(n, empty) for n in files}
@@ -65,6 +68,8 @@ def bundle_manifest(
         branches = {b: Branch(part.input_spec, {n: files[n][b] for n in files}) for b, part in source.encoders.items()}
         section = {"input_name": "", "preprocess": None, "branches": branches}
     names = [*listed, *HEADS.values(), *source.extra_files()]
+    if compatibility is not None and compatibility.map is not None:
+        names.append(compatibility.map.file)
     return Manifest(
         embedding_dim=source.dim,
         metric=source.metric,
@@ -77,6 +82,7 @@ def bundle_manifest(
         provenance=provenance,
         notes=tuple(notes),
         profiles=dict(profiles or {}),
+        compatibility=compatibility,
         **section,
     )
 

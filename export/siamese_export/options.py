@@ -50,6 +50,9 @@ class ExportOptions:
     threshold_support: str = "warn"
     #: static int8 weights: 7 or 8 bits (``INT8_WEIGHT_BITS``)
     int8_weight_bits: int = DEFAULT_INT8_WEIGHT_BITS
+    #: the old bundle a ``--compatible-with`` / ``--map-from`` run is measured against (None: the one the run
+    #: names, or ``bundle/`` beside its old checkpoint; ``compatibility``)
+    compatible_with: Path | None = None
 
     def check(self) -> None:
         """``InputError`` naming the flag for a value out of range (profiles: ``gates.check_profiles``)."""

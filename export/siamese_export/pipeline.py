@@ -32,7 +32,7 @@ from siamese_sdk.profiles import TARGETS
 from siamese_sdk.security.signing import SIGNATURE
 from siamese_trainer import checkpoint
 
-from . import gates
+from . import compatibility, gates
 from .manifest_out import bundle_manifest
 from .onnx.graphs import bundle_metadata, set_metadata
 from .options import ExportOptions
@@ -134,6 +134,9 @@ def run(source: Source, out: Path, opts: ExportOptions, profiles: tuple[str, ...
         calibration = {enc: part.calibration_images for enc, part in parts.items()}
         files = build_variants(source.variant_rows, encoders, calibration, tmp, opts, profiles, notes)
         results = _measure(source, tmp, files, log)
+        compat = compatibility.measure(
+            source.ckpt, tmp, source.paths, (source.vi, source.vj, source.same), opts.compatible_with, notes, log
+        ) if getattr(source, "paths", None) is not None else None
 
         def drop(name: str) -> None:
             for v in files.pop(name).values():
@@ -155,7 +158,7 @@ def run(source: Source, out: Path, opts: ExportOptions, profiles: tuple[str, ...
                 props = bundle_metadata(source.dim, source.metric, source.normalized, results[name].thresholds, **part.metadata, **fixed)
                 set_metadata(tmp / v[enc].file, props)
         manifest = bundle_manifest(
-            source, files, results, default, source.validation(parity), source.provenance(), notes, chosen
+            source, files, results, default, source.validation(parity), source.provenance(), notes, chosen, compatibility=compat
         )
         write_manifest(tmp, manifest)
         if any(TARGETS[p].ort for p in profiles):

@@ -213,7 +213,7 @@ def _value(value: Any) -> Any:
 
 
 def _same(name: str, given: Any, saved: Any) -> bool:
-    if name in ("data", "data_b"):  # a folder or CSV path, or None / embedded:... for the shipped set
+    if name in ("data", "data_b", "init"):  # a folder, CSV or checkpoint path, or None / embedded:... for the shipped set
         def norm(x: Any) -> str | None:
             return None if x is None or str(x).startswith("embedded:") else str(Path(x).resolve())
 

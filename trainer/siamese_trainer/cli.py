@@ -15,7 +15,7 @@ try:  # Ctrl-C while the command starts up: one line, no traceback
     import click
     from siamese_sdk import __version__
     from siamese_sdk.cli import FriendlyCommand
-    from siamese_sdk.errors import require_extra
+    from siamese_sdk.errors import InputError, require_extra
 
     from .config import ARCH_DEFAULTS, DEFAULT_AUGMENT, FACTORY_DEFAULTS
     from .config import FIELD_DEFAULTS as D
@@ -148,7 +148,7 @@ LR_DEFAULTS = "; ".join(
     default=D["arch"],
     show_default=True,
     metavar="NAME|MODULE:FACTORY",
-    help="Encoder: convnet4 (small 4-block CNN), koch (Koch et al. 2015, 105 px), signet (SigNet, signatures), "
+    help="Encoder: convnet4 (small 4-block CNN), koch (Koch et al. 2015, 105 px), signet (SigNet, signatures), signet-small (compact SigNet for CPUs), "
     "or package.module:factory returning any torch nn.Module (its classifier removed, projected to the embedding).",
 )
 @click.option(
@@ -255,6 +255,15 @@ LR_DEFAULTS = "; ".join(
     show_default=True,
     help="--resize letterbox: the raw pixel value (0..255, every channel) of the padding, before normalisation.",
 )
+@click.option(
+    "--ink",
+    type=click.Choice(["none", "normalize-crop"]),
+    default=D["ink"],
+    show_default=True,
+    help="Grey strokes: normalize-crop makes the paper white, stretches the ink to black and crops to the ink box "
+    "before --resize (so paper and scanner brightness carry no identity); the bundle records it. The recipe picks "
+    "it for wide, detailed strokes (signatures, words).",
+)
 @click.option("--channels", type=click.Choice(["1", "3"]), default=_choice("channels"), show_default=True, help="1 = grayscale, 3 = RGB.")
 @click.option(
     "--width",
@@ -348,6 +357,49 @@ LR_DEFAULTS = "; ".join(
     help="DataLoader worker processes decoding images (use for folders too large to preload; see docs/training.md).",
 )
 @click.option(
+    "--time-budget",
+    type=click.FloatRange(min=0, min_open=True),
+    default=D["time_budget"],
+    metavar="MINUTES",
+    help="Size the recipe's schedule to fill this many minutes of training, from a few timed training steps on this "
+    "machine (recorded with the schedule). Default: the batches the data needs, capped at 15 minutes.",
+)
+@click.option(
+    "--search",
+    type=click.IntRange(min=0),
+    default=D["search"],
+    show_default=True,
+    metavar="TRIALS",
+    help="Spend half the time budget on this many Optuna trials over the recipe's learning rate, width, size and "
+    "temperature, scored on the validation classes (cross-validated over identities when they are fewer than 10), "
+    "pruned by a median rule; the winner trains. Needs the tune extra.",
+)
+@click.option(
+    "--init",
+    type=click.Path(path_type=str),
+    default=D["init"],
+    metavar="RUN_DIR|CHECKPOINT",
+    help="Start a new run from an earlier run's encoder weights (a run folder's best.pt, or a checkpoint): its "
+    "architecture, size, channels and preprocessing come with it (a flag that contradicts them is refused); loss, "
+    "head, optimizer and schedule start fresh. Pretrain on a larger set of the domain, then fine-tune on yours.",
+)
+@click.option(
+    "--compatible-with",
+    type=click.Path(exists=True, path_type=str),
+    default=D["compatible_with"],
+    metavar="OLD",
+    help="Train embeddings comparable with an older model's (run folder, checkpoint or bundle): galleries it enrolled "
+    "are searched by the new bundle without re-enrolling. Its embedding size, metric and normalisation carry over.",
+)
+@click.option(
+    "--map-from",
+    type=click.Path(exists=True, path_type=str),
+    default=D["map_from"],
+    metavar="OLD",
+    help="After training, learn a small old -> new embedding map on the training images (OLD: run folder, checkpoint "
+    "or bundle); the bundle ships it so siamese gallery upgrade --map converts old galleries without images.",
+)
+@click.option(
     "--resume",
     is_flag=True,
     help="Continue the run in --out after its last completed epoch with its saved settings; --epochs (re-plans the "
@@ -403,9 +455,18 @@ def _run(
     if kwargs.get("channels_b") is not None:
         kwargs["channels_b"] = int(kwargs["channels_b"])
     kwargs["data"] = None if data is None else str(data)
+    if kwargs.get("init") and not resume:  # the earlier encoder's fields count as typed: the recipe leaves them
+        from .pretrained import INHERITED, inherit
+
+        kwargs = inherit(kwargs, given)
+        given |= set(INHERITED)
     config = TrainConfig.from_preset(preset, out=str(out), **kwargs)
     is_main = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 reports
     # no recipe for a run folder that train() refuses (it holds a run: pass --resume) or bad flags
+    for flag in ("time_budget", "search"):
+        if kwargs.get(flag) and (preset is not None or recipe_mode == "off"):
+            mode = f"--preset {preset}" if preset else "--recipe off"
+            raise InputError(f"--{flag.replace('_', '-')} tunes the recipe's picks and schedule; {mode} has its own: drop one")
     if preset is None and recipe_mode == "auto" and not resume and not (out / "model.pt").exists():
         config.resolved()  # bad flags fail before the recipe reads the data
         from .recipe import apply

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from siamese_sdk.errors import InputError
+from siamese_sdk.format.ink import INK_MODES
 from siamese_sdk.format.manifest import Preprocess
 from siamese_sdk.format.pixels import RESIZE_MODES
 
@@ -39,6 +40,7 @@ ARCH_DEFAULTS: dict[str, ArchDefaults] = {
     "convnet4": ArchDefaults(size=28, width=64, norms=("batch", "group")),
     "koch": ArchDefaults(size=105),
     "signet": ArchDefaults(size=112, width=96, norms=("lrn", "batch"), lr=1e-4),
+    "signet-small": ArchDefaults(size=96, width=32, norms=("batch",)),
 }
 FACTORY_DEFAULTS = ArchDefaults(size=64, width=64)
 
@@ -160,6 +162,8 @@ class TrainConfig:
     channels: int = 1
     resize: str = "stretch"
     fill: int = 0
+    #: ``Preprocess.ink``: ``none`` or ``normalize-crop`` (grey strokes: white paper, ink box; ``siamese_sdk.format.ink``)
+    ink: str = "none"
     width: int | None = None
     norm: str | None = None
     weights: str | None = None
@@ -194,11 +198,21 @@ class TrainConfig:
     threads: int | None = None
     workers: int = 0
     preset: str | None = None
+    #: ``--init``: the checkpoint whose encoder weights start this run (``pretrained``); None: random weights
+    init: str | None = None
+    #: ``--time-budget``: minutes the recipe sizes the schedule to (``budget``); None: the data's need, capped
+    time_budget: float | None = None
+    #: ``--search``: trials of the recipe's search over its own picks (``search``); 0: none
+    search: int = 0
     #: what ``siamese-train``'s data recipe picked, ``{field: "value (reason)"}`` (``recipe.apply``); None: no recipe
     recipe: dict[str, str] | None = None
     # -- CSV text/dialog runs: tokens kept per item (None: ``DEFAULT_MAX_LENGTH``) and vocabulary cap
     max_length: int | None = None
     vocab_size: int = 20000
+    # -- an older model to stay comparable with (``old_model``): backward-compatible training (influence loss
+    #    through the frozen old encoder), and/or a learned old -> new map fitted after training (``map_fit``)
+    compatible_with: str | None = None
+    map_from: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.augment, bool):  # a checkpoint's --augment/--no-augment
@@ -251,6 +265,10 @@ class TrainConfig:
             raise InputError(f"--resize {self.resize!r} unknown; expected one of {', '.join(RESIZE_MODES)}")
         if not 0 <= self.fill <= 255 or (self.fill and self.resize != "letterbox"):
             raise InputError(f"--fill {self.fill} invalid; it is letterbox's pad value, 0..255: add --resize letterbox or drop --fill")
+        if self.ink not in INK_MODES:
+            raise InputError(f"--ink {self.ink!r} unknown; expected one of {', '.join(INK_MODES)}")
+        if self.ink != "none" and (self.channels != 1 or (self.pseudo and self.channels_b not in (None, 1))):
+            raise InputError(f"--ink {self.ink} reads grey strokes; add --channels 1 or drop --ink")
         if self.rotate_classes and any(not isinstance(s, int) for s in (self.size, self.size_b) if s is not None):
             raise InputError("--rotate-classes turns images by 90 degrees, which needs a square --size; pass --size N or drop it")
         if self.metric not in ("euclidean", "cosine"):
@@ -269,6 +287,8 @@ class TrainConfig:
             raise InputError("--loss ntxent is not available for pseudo-Siamese runs yet; use --loss triplet or contrastive")
         normalize = self.loss != "contrastive" if self.normalize is None else self.normalize
         mean, std = self._normalization(declared_normalization(self.arch) if is_factory_spec(self.arch) else None)
+        if (self.compatible_with or self.map_from) and (self.pseudo or self.head == "learned"):
+            raise InputError("--compatible-with / --map-from apply to one-encoder metric runs; drop --pseudo / --head learned")
         if not self.backbone_lr_mult >= 0 or self.freeze_epochs < 0:
             raise InputError("--backbone-lr-mult must be >= 0 and --freeze-epochs >= 0")
         return dataclasses.replace(
@@ -324,6 +344,7 @@ class TrainConfig:
             std=std,
             resize=self.resize,
             fill=self.fill,
+            ink=self.ink,
         )
 
     @property

@@ -182,8 +182,17 @@ def cosine_schedule(optimizer: torch.optim.Optimizer, total_steps: int, state: C
     return scheduler
 
 
-def fit(task: Task, state: Checkpoint | None, log: Callable[[str], None] = print, progress: bool = True) -> Path:
-    """Train (or resume from ``state``) ``task``'s run; returns ``RUN_DIR/model.pt`` (the last epoch). See the module doc."""
+def fit(
+    task: Task,
+    state: Checkpoint | None,
+    log: Callable[[str], None] = print,
+    progress: bool = True,
+    on_epoch: Callable[[dict[str, float]], bool] | None = None,
+) -> Path:
+    """Train (or resume from ``state``) ``task``'s run; returns ``RUN_DIR/model.pt`` (the last epoch). See the module doc.
+
+    ``on_epoch``: called with each epoch's history row after it is saved; returning True stops the run there
+    (the recipe's search prunes a trial this way)."""
     config, out, world = task.config, task.out, task.world
     ckpt_path = out / "model.pt"
     threads, why = pick_threads(config.threads)
@@ -251,6 +260,8 @@ def fit(task: Task, state: Checkpoint | None, log: Callable[[str], None] = print
         write_text_atomic(out / "metrics.json", json.dumps({"config": payload["config"], "history": history}, indent=2) + "\n")
         since_best = len(history) - 1 - max(range(len(history)), key=lambda i: history[i].get(key, -1.0))
         stop = config.patience is not None and since_best >= config.patience
+        if on_epoch is not None and on_epoch(row):
+            break
         distributed.barrier(world)
         if distributed.broadcast_flag(stop, world):
             log(f"early stop: no better validation {key} for {since_best} epochs; best epoch kept in {out / 'best.pt'}")

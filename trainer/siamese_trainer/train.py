@@ -10,13 +10,18 @@ metrics.json) is ``loop.fit``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 from collections.abc import Callable, Collection
 from pathlib import Path
 
-from . import checkpoint, loop, runlock
+from siamese_sdk.errors import InputError
+
+from . import checkpoint, loop, pretrained, runlock
 from .config import TrainConfig
 from .data.tables import is_table
+from .map_fit import fit_maps
+from .old_model import OldEncoder, carry_over
 from .tasks.image_folder import ImageFolderTask
 from .tasks.table import TableTask
 from .tasks.two_branch import TwoBranchTask
@@ -52,8 +57,27 @@ def train(
     """
     main = os.environ.get("RANK", "0") == "0"  # under torchrun rank 0 owns the folder for all ranks
     with runlock.hold(config.out, log) if main else contextlib.nullcontext():
+        if config.init:  # a new run takes the earlier encoder's fields; a resumed one compares the checkpoint path
+            config = dataclasses.replace(config, init=str(pretrained.checkpoint_path(config.init)))
+            if not resume:
+                config = TrainConfig(**pretrained.inherit(dataclasses.asdict(config), given))
         config, state = checkpoint.start_run(config, Path(config.out) / "model.pt", resume, given)
-        task = task_kind(config, state).start(config)
+        kind = task_kind(config, state)
+        if (config.compatible_with or config.map_from) and kind is not ImageFolderTask:
+            raise InputError("--compatible-with / --map-from apply to image-folder runs; drop them for a CSV or --pseudo run")
+        old = None
+        if config.compatible_with and state is None:
+            old = OldEncoder(config.compatible_with)
+            config = carry_over(config, old, given, "--compatible-with")
+        task = kind.start(config)
         if not task.world.is_main:  # only rank 0 logs, validates and writes
             log, progress = (lambda _: None), False
-        return loop.fit(task, state, log, progress and task.progress)
+        if old is not None:  # (after the flags are checked: a refusal stays one line)
+            log(
+                f"compatible with {old.source}: its embedding size {old.dim}, metric {old.metric}, "
+                f"{'L2-normalised' if old.normalize else 'raw'} embeddings and loss {task.config.loss} carried over"
+            )
+        path = loop.fit(task, state, log, progress and task.progress)
+        if task.config.map_from and task.world.is_main:
+            fit_maps(Path(task.config.out), OldEncoder(task.config.map_from, "--map-from"), log, task.config.seed)
+        return path

@@ -136,6 +136,8 @@ class ImageSource(Source):
             paths, (self.vi, self.vj, self.same) = folder.paths, metrics.all_pairs(folder.labels)
             self.pair_classes = (folder.labels[self.vi], folder.labels[self.vj])
             self.info = {"classes": len(folder.classes), "images": len(folder), "pairs": int(self.same.size)}
+        #: the validation image files (the compatibility stage embeds them with the old bundle too); None: a CSV run
+        self.paths: list[str] | None = None if "layout" in ckpt["data"] else [str(p) for p in paths]
         self.images = images = to_batch(paths, pre)
         self.encoders = {
             None: Part(

@@ -250,7 +250,8 @@ def _input_line(label: str, spec: Any) -> str:
     geometry = {"stretch": "", "letterbox": f" {pp.resize} (fill {pp.fill})", "crop": f" {pp.resize}"}[pp.resize]
     return (
         f"{label:<12}{spec.name} (N, {pp.channels}, {pp.size[0]}, {pp.size[1]}) float32, NCHW; "
-        f"{'gray' if pp.channels == 1 else 'RGB'}, {pp.resample}{geometry} resize, x*{pp.scale:.6g}, mean {list(pp.mean)}, std {list(pp.std)}"
+        f"{'gray' if pp.channels == 1 else 'RGB'}, {'ink ' + pp.ink + ', ' if pp.ink != 'none' else ''}"
+        f"{pp.resample}{geometry} resize, x*{pp.scale:.6g}, mean {list(pp.mean)}, std {list(pp.std)}"
     )
 
 

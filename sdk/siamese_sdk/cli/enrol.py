@@ -1,4 +1,10 @@
-"""``siamese gallery`` and ``siamese search``: enrol image files into a 1:N gallery, and search it."""
+"""``siamese gallery`` and ``siamese search``: enrol image files into a 1:N gallery, and search it;
+``siamese gallery upgrade``: move a gallery onto a newer, compatible bundle (``siamese_sdk.gallery.upgrade``).
+
+``siamese gallery BUNDLE PATHS... -o OUT`` builds a gallery as it always did: ``gallery`` is a group whose
+default command is that build (a first argument other than ``upgrade`` is the bundle; a bundle folder named
+``upgrade`` is written ``./upgrade``).
+"""
 
 from __future__ import annotations
 
@@ -17,6 +23,7 @@ from .common import (
     THREADS,
     TRUSTED_KEY,
     VARIANT,
+    FriendlyGroup,
     closer,
     comparison,
     json_text,
@@ -51,7 +58,25 @@ def read_key_file(path: Path | None) -> bytes | str | None:
     return text
 
 
-@click.command("gallery")
+class GalleryGroup(FriendlyGroup):
+    """``siamese gallery``: ``upgrade`` is a subcommand; anything else (help included) is the build command."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args or args[0] not in self.commands:
+            args = [BUILD, *args]
+        return super().parse_args(ctx, args)
+
+
+#: the name of the default (build) command inside the ``gallery`` group
+BUILD = "build"
+
+
+@click.group("gallery", cls=GalleryGroup)
+def gallery_cmd() -> None:
+    """Build a 1:N search gallery (siamese gallery BUNDLE PATHS... -o OUT), or upgrade one (siamese gallery upgrade)."""
+
+
+@gallery_cmd.command(BUILD, hidden=True)
 @BUNDLE
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
@@ -81,7 +106,7 @@ def read_key_file(path: Path | None) -> bytes | str | None:
     help="Also encrypt the sealed gallery (AES-256-GCM; needs --gallery-key-file and the signing extra).",
 )
 @SKIP_UNREADABLE
-def gallery_cmd(
+def build(
     bundle: Path,
     paths: tuple[Path, ...],
     output: Path,
@@ -97,11 +122,13 @@ def gallery_cmd(
 ) -> None:
     """Build a 1:N search gallery from image files and folders (recursively); ids are the file paths.
 
-    The gallery is bound to this bundle's encoder and variant: search it with the same ones.
+    The gallery is bound to this bundle's encoder and variant: search it with the same ones (or with a newer
+    bundle trained compatible with it: siamese-train --compatible-with).
 
     \b
     Example:
       siamese gallery bundle/ enrolled/ -o gallery.npz --storage float16
+      siamese gallery upgrade gallery.npz --to new-bundle/ --images enrolled/   # onto a newer bundle
     """
     from ..format.unreadable import skipped_line
     from ..tools.enrol import enrol
@@ -187,3 +214,63 @@ def search(
             click.echo(f"  {rank:>3}. {h['score']:.4f}{' *' if h['same'] else '  '} {h['id']}")
     what = f"{score_name(model.manifest.metric)}, {closer(model.manifest.higher_is_closer)} = closer"
     click.echo(f"scores: {what}; * = match ({comparison(model.manifest.metric, True)} {t:.4f}, {op}, variant {model.variant})")
+
+
+@gallery_cmd.command("upgrade")
+@click.argument("gallery_path", metavar="GALLERY", type=click.Path(path_type=Path))
+@click.option(
+    "--to",
+    "bundle",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="The newer bundle, trained with siamese-train --compatible-with or --map-from the gallery's bundle.",
+)
+@click.option(
+    "--images",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Folder of the enrolled images: each old row whose image is still there is embedded again by the new bundle.",
+)
+@click.option("--map", "use_map", is_flag=True, help="Convert every old row through the bundle's learned map (no images).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to write the upgraded gallery (default: replace GALLERY, atomically).",
+)
+@BATCH_SIZE
+@VARIANT
+@PROVIDER
+@THREADS
+@TRUSTED_KEY
+@GALLERY_KEY
+def upgrade_cmd(
+    gallery_path: Path,
+    bundle: Path,
+    images: Path | None,
+    use_map: bool,
+    output: Path | None,
+    batch_size: int,
+    variant: str,
+    providers: tuple[str, ...],
+    threads: int | None,
+    gallery_key_file: Path | None,
+) -> None:
+    """Move GALLERY onto a newer bundle: re-embed the rows whose images still exist (--images DIR), or convert
+    every row through the bundle's learned map (--map). Ids and row order are kept; says how many rows remain on
+    old templates (a bundle marked compatible searches those as they are).
+
+    \b
+    Examples:
+      siamese gallery upgrade gallery.npz --to new-bundle/ --images enrolled/
+      siamese gallery upgrade gallery.npz --to mapped-bundle/ --map -o gallery-new.npz
+    """
+    from ..gallery.upgrade import upgrade
+
+    key = read_key_file(gallery_key_file)
+    model = load_model(bundle, variant, providers, threads)
+    g, rep = upgrade(gallery_path, model, images, use_map, key=key, batch_size=batch_size)
+    out = output or gallery_path
+    g.save(out, key=key)
+    click.echo(f"wrote {out}: {rep.summary()}")

@@ -52,4 +52,6 @@ FIELDS: dict[str, _Read] = {
     "branches": _each(Branch.from_dict, default={}),
     "ort": lambda d, k, p: strict.mapping(d, k, p, default=None),
     "calibration_history": lambda d, k, p: strict.sequence(d, k, p, default=[]),
+    # (its parts are checked by ``format.compatibility.Compatibility.from_dict``)
+    "compatibility": lambda d, k, p: strict.mapping(d, k, p, default=None),
 }

@@ -47,6 +47,7 @@ from .. import metric as _metric
 from ..errors import BundleError, InputError
 from ..metric import Metric
 from . import strict
+from .compatibility import Compatibility
 from .entries import BRANCHES, Branch, OrtFiles, Profile, Variant, sha256_file
 from .fields import FIELDS
 from .inputs import ImageInput, InputSpec, Preprocess, input_from_dict
@@ -98,6 +99,8 @@ class Manifest:
     ort: OrtFiles | None = None
     #: earlier calibrations replaced by ``siamese calibrate``, oldest first (``calibration_history``, optional)
     calibration_history: tuple[dict[str, Any], ...] = ()
+    #: the older encoder whose galleries this bundle reads or converts (``format.compatibility``); None: none
+    compatibility: Compatibility | None = None
 
     def __post_init__(self) -> None:
         if self.input_spec is None and not self.branches:
@@ -149,6 +152,8 @@ class Manifest:
         referenced |= {f for spec in specs for f in spec.files()}
         referenced |= {v.file for b in self.branches.values() for v in b.variants.values()}
         referenced |= self._check_ort()
+        if self.compatibility is not None and self.compatibility.map is not None:
+            referenced.add(self.compatibility.map.file)
         missing = sorted(referenced - set(self.files))
         if missing:
             raise BundleError(f"manifest has no sha256 for {missing}; re-export the bundle")
@@ -264,6 +269,7 @@ class Manifest:
             **({"profiles": {k: p.to_dict() for k, p in self.profiles.items()}} if self.profiles else {}),
             **({"ort": self.ort.to_dict()} if self.ort else {}),
             **({"calibration_history": list(self.calibration_history)} if self.calibration_history else {}),
+            **({"compatibility": self.compatibility.to_dict()} if self.compatibility is not None else {}),
         }
 
     def to_json(self) -> str:
@@ -313,6 +319,7 @@ class Manifest:
                 branches=branches,
                 ort=None if f["ort"] is None else OrtFiles.from_dict(f["ort"]),
                 calibration_history=tuple(strict.check_mapping(h, f"calibration_history[{i}]") for i, h in enumerate(f["calibration_history"])),
+                compatibility=None if f["compatibility"] is None else Compatibility.from_dict(f["compatibility"]),
             )
         except strict.FieldError as e:
             raise BundleError(f"manifest is malformed: {e}; re-export the bundle") from None

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, BinaryIO, Union
 import numpy as np
 
 from ..errors import InputError
+from . import ink
 from .unreadable import UnreadableImageError, UnreadableImagesError
 
 if TYPE_CHECKING:
@@ -229,6 +230,8 @@ def to_array(image: ImageLike, spec: Preprocess) -> np.ndarray:
     from PIL import Image
 
     pixels = decode(image, spec.channels)
+    if spec.ink != "none":
+        pixels = ink.apply(pixels, spec.ink)  # grey only (Preprocess checks): paper to white, crop to the ink
     img = Image.fromarray(pixels, "L" if spec.channels == 1 else "RGB")
     height, width = spec.size
     w, h, left, top = fit(img.width, img.height, spec.size, spec.resize)

@@ -6,7 +6,9 @@ One uncompressed ``.npz`` (a zip of ``.npy`` members, each with a CRC-32), writt
 - ``meta``: 0-d unicode array holding JSON: ``{"format": "siamese-gallery", "format_version": 1,
   "fingerprint", "embedding_dim", "metric", "storage", "count"}``;
 - ``ids``: ``(N,)`` unicode; ``vectors``: ``(N, D)`` float32 / float16 / int8 (the stored form);
-- ``scales``: ``(N,)`` float32, only for ``int8``.
+- ``scales``: ``(N,)`` float32, only for ``int8``;
+- ``legacy``: ``(N,)`` bool, only for a gallery some of whose rows are still an older, compatible encoder's
+  templates (meta ``legacy_fingerprint`` names it; ``Gallery.load(old, model=new)``, ``siamese gallery upgrade``).
 
 Norms are recomputed on load. A newer ``format_version``, a missing or malformed member, a truncated or
 corrupt file, or a fingerprint that differs from the given model's raise ``GalleryError`` (a ``BundleError``).
@@ -58,6 +60,8 @@ class GalleryFile:
     ids: list[str]
     vectors: np.ndarray
     scales: np.ndarray | None
+    #: ``(N,) bool``: rows still on an older encoder's templates (meta ``legacy_fingerprint``); None: none
+    legacy: np.ndarray | None = None
 
 
 def write(
@@ -68,8 +72,12 @@ def write(
     scales: np.ndarray | None,
     key: bytes | str | None = None,
     encrypt: bool = False,
+    legacy: np.ndarray | None = None,
 ) -> Path:
     """Write a gallery file atomically; ``meta`` holds fingerprint, embedding_dim, metric, storage (count is added).
+
+    ``legacy``: ``(N,) bool``, the rows still on the old encoder's templates (``meta["legacy_fingerprint"]``);
+    written only when given, so a gallery of one encoder is written as before.
 
     ``key`` (32 raw bytes or a passphrase ``str``) seals the file (authenticated; ``encrypt``: also encrypted,
     needs the ``signing`` extra); the sealed ``.npz`` is built in memory first (one extra copy of the file).
@@ -86,6 +94,8 @@ def write(
     }
     if scales is not None:
         arrays["scales"] = scales
+    if legacy is not None:
+        arrays["legacy"] = np.asarray(legacy, bool)
 
     if key is not None:
         from ..security.sealed import seal
@@ -132,6 +142,7 @@ def read(path: str | os.PathLike, key: bytes | str | None = None) -> GalleryFile
             ids = z["ids"]
             vec = z["vectors"]
             scale = z["scales"] if "scales" in names else None
+            legacy = z["legacy"] if "legacy" in names else None
     except (BundleError, InputError):
         raise
     except MemoryError:
@@ -152,15 +163,19 @@ def read(path: str | os.PathLike, key: bytes | str | None = None) -> GalleryFile
             raise GalleryError(f"{path}: scales contain NaN or Inf; rebuild the gallery")
     elif not np.all(np.isfinite(vec)):
         raise GalleryError(f"{path}: vectors contain NaN or Inf; rebuild the gallery")
+    if (legacy is None) != ("legacy_fingerprint" not in meta):
+        raise GalleryError(f"{path}: old-template rows need both the legacy member and meta legacy_fingerprint; rebuild the gallery")
+    if legacy is not None and (legacy.dtype != np.bool_ or legacy.shape != (n,) or not isinstance(meta["legacy_fingerprint"], str)):
+        raise GalleryError(f"{path}: legacy must be a ({n},) bool array with a string legacy_fingerprint; rebuild the gallery")
     try:
         id_list = check_ids([str(i) for i in ids], n)
     except InputError as e:
         raise GalleryError(f"{path}: {e}; rebuild the gallery") from None
-    return GalleryFile(meta, id_list, vec, scale)
+    return GalleryFile(meta, id_list, vec, scale, legacy)
 
 
 #: the members a gallery holds, and the most bytes its ``meta`` may take
-MEMBERS = ("meta.npy", "ids.npy", "vectors.npy", "scales.npy")
+MEMBERS = ("meta.npy", "ids.npy", "vectors.npy", "scales.npy", "legacy.npy")
 MAX_META_BYTES = 1 << 20
 
 
@@ -265,8 +280,17 @@ def _parse_meta(raw: np.ndarray, path: Path) -> dict[str, Any]:
 
 
 def check_model_meta(meta: dict[str, Any], model: SiameseModel, where: str | Path) -> None:
-    """Raise ``BundleError`` (one line, both fingerprints, the fix) unless ``model`` made the gallery ``meta``."""
-    if meta["fingerprint"] != model.fingerprint:
+    """Raise ``BundleError`` (one line, both fingerprints, the fix) unless ``model`` made the gallery ``meta``, or
+    ``model``'s bundle declares the gallery's encoder compatible (``manifest.compatibility``)."""
+    compat = model.manifest.compatibility
+    if meta["fingerprint"] != model.fingerprint and compat is not None and compat.is_old(meta["fingerprint"]):
+        if not compat.accepts(meta["fingerprint"]):
+            how = "convert it once: siamese gallery upgrade GALLERY --to BUNDLE --map" if compat.map else "re-enrol it"
+            raise GalleryError(
+                f"{where} was built by encoder {meta['fingerprint']}, which {model.path} was not marked compatible with "
+                f"({compat.figures() or 'no figures'}); {how}"
+            )
+    elif meta["fingerprint"] != model.fingerprint:
         built_by = _variant_of(meta["fingerprint"], model)
         if built_by is not None:
             raise GalleryError(

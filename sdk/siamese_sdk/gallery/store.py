@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .. import metric as metric_mod
-from ..errors import InputError
+from ..errors import BundleError, InputError
 from . import codec, io, topk
 from .codec import STORAGES
 from .faiss import KINDS as FAISS_KINDS
@@ -103,6 +103,10 @@ class Gallery:
         self._add = np.empty(0, np.float32)  # euclidean: ||g||² of the dequantised vector
         self._mul = np.empty(0, np.float32)  # cosine, compact storage: (int8 scale) / ||g||
         self._ids: list[str] = []
+        #: rows still holding an older, compatible encoder's templates (``Gallery.load(old, model=new)``), and
+        #: that encoder's fingerprint; None while every row is this encoder's
+        self.legacy_fingerprint: str | None = None
+        self._legacy = np.empty(0, bool)
 
     @classmethod
     def for_model(cls, model: SiameseModel, storage: str = "float32", index: str = "flat", **kwargs: Any) -> Gallery:
@@ -135,6 +139,17 @@ class Gallery:
             extra = (self._scale is not None) + self._has_add() + self._mul_stored()
             return n * self._vec.itemsize * self.embedding_dim + 4 * n * extra
 
+    @property
+    def legacy_count(self) -> int:
+        """Rows still on the old encoder's templates (``legacy_fingerprint``); 0 for a gallery of one encoder."""
+        with self._lock.read():
+            return int(self._legacy[: self._n].sum()) if self._legacy.size else 0
+
+    def legacy_mask(self) -> np.ndarray:
+        """``(N,) bool``: True for each row still on the old encoder's template (a copy)."""
+        with self._lock.read():
+            return self._legacy[: self._n].copy() if self._legacy.size else np.zeros(self._n, bool)
+
     def embeddings(self) -> np.ndarray:
         """``(N, D) float32``: the stored vectors, dequantised (unit length for ``metric="cosine"``)."""
         with self._lock.read():
@@ -148,6 +163,10 @@ class Gallery:
         Raises ``InputError`` for a wrong shape, NaN/Inf, an id count that differs from N, a non-string or
         empty id, or (``float16``) values beyond its range.
         """
+        self._add_rows(embeddings, ids, legacy=False)
+
+    def _add_rows(self, embeddings: np.ndarray, ids: Sequence[str], legacy: bool) -> None:
+        """``add``, the rows marked as old-encoder templates when ``legacy`` (``upgrade`` keeps such rows)."""
         e = self._check_embeddings(embeddings, "embeddings")
         id_list = codec.check_ids(ids, e.shape[0])
         if self._m.normalized_inputs:
@@ -165,6 +184,9 @@ class Gallery:
                 self._add[n : n + m] = add
             if mul is not None:
                 self._mul[n : n + m] = mul
+            if legacy or self._legacy.size:
+                self._grow_legacy(n + m)
+                self._legacy[n : n + m] = legacy
             del self._ids[n:]
             self._ids.extend(id_list)
             if self._fidx is not None:
@@ -185,6 +207,7 @@ class Gallery:
                 self._scale = self._scale[:n][keep].copy()
             self._add = self._add[:n][keep].copy() if self._has_add() else self._add
             self._mul = self._mul[:n][keep].copy() if self._mul_stored() else self._mul
+            self._legacy = self._legacy[:n][keep].copy() if self._legacy.size else self._legacy
             self._ids = [i for i, k in zip(self._ids[:n], keep, strict=True) if k]
             self._n = int(keep.sum())
             if self._fidx is not None:
@@ -285,7 +308,9 @@ class Gallery:
             vec = self._vec[:n]
             scale = None if self._scale is None else self._scale[:n]
             ids = list(self._ids[:n])
-        return io.write(path, self._meta(), ids, vec, scale, key=key, encrypt=encrypt)
+            legacy = self._legacy[:n].copy() if self._legacy[:n].any() else None
+        meta = self._meta() | ({"legacy_fingerprint": self.legacy_fingerprint} if legacy is not None else {})
+        return io.write(path, meta, ids, vec, scale, key=key, encrypt=encrypt, legacy=legacy)
 
     @classmethod
     def load(
@@ -301,7 +326,10 @@ class Gallery:
         Args:
             path: the ``.npz`` file.
             model: when given, the gallery must have been built by this model's encoder (same fingerprint,
-                dim and metric), or ``BundleError`` is raised.
+                dim and metric), or by an older encoder that ``model``'s bundle declares compatible
+                (``manifest.compatibility``, ``siamese-train --compatible-with``), or ``BundleError`` is raised.
+                A compatible old gallery is bound to ``model`` from then on: its rows are marked as old templates
+                (``legacy_count``), new ``add``s are ``model``'s, and ``save`` writes it as ``model``'s gallery.
             index, kwargs: search settings, as for the constructor (not stored in the file).
             key: the key it was saved with (then it must be sealed and authentic); None: it must be plain.
 
@@ -311,12 +339,22 @@ class Gallery:
         """
         f = io.read(path, key=key)
         meta = f.meta
+        fingerprint, legacy, legacy_fp = meta["fingerprint"], f.legacy, meta.get("legacy_fingerprint")
         if model is not None:
             io.check_model_meta(meta, model, Path(path))
             if metric_mod.get(meta["metric"]).higher_is_closer:
                 kwargs.setdefault("scorer", model.distance_matrix)
-        g = cls(meta["fingerprint"], meta["embedding_dim"], meta["metric"], storage=meta["storage"], index=index, **kwargs)
+            if fingerprint != model.fingerprint:  # an older encoder's gallery that model's bundle declares compatible
+                if legacy is not None:
+                    raise BundleError(
+                        f"{path} still holds templates of encoder {legacy_fp} besides {fingerprint}'s; upgrade them with "
+                        f"the bundle of {fingerprint} first (siamese gallery upgrade), then load it with this model"
+                    )
+                fingerprint, legacy, legacy_fp = model.fingerprint, np.ones(len(f.ids), bool), meta["fingerprint"]
+        g = cls(fingerprint, meta["embedding_dim"], meta["metric"], storage=meta["storage"], index=index, **kwargs)
         g._load_rows(f.vectors, f.scales, f.ids)
+        if legacy is not None:
+            g._legacy, g.legacy_fingerprint = legacy, legacy_fp
         return g
 
     def check_model(self, model: SiameseModel) -> None:
@@ -345,6 +383,13 @@ class Gallery:
         """Per-row ranking terms of dequantised rows: ``(||g||² or None, scale/||g|| or None)``."""
         add = codec.squared_norms(deq) if self._has_add() else None
         return add, codec.cosine_factors(deq, scale) if self._mul_stored() else None
+
+    def _grow_legacy(self, rows: int) -> None:
+        """Make the legacy flags cover ``rows`` rows (new rows False)."""
+        if self._legacy.size < rows:
+            grown = np.zeros(max(rows, self._vec.shape[0]), bool)
+            grown[: self._legacy.size] = self._legacy
+            self._legacy = grown
 
     def _reserve(self, rows: int) -> None:
         """Make room for ``rows`` rows: a new, larger buffer (live rows copied) when full; amortised O(1)."""

@@ -180,7 +180,7 @@ def check_external_data(onnx_path: Path, bundle_dir: Path, hashed_files: Collect
 
 def manifest_paths(manifest: Mapping[str, Any]) -> list[tuple[str, str]]:
     """``(field, path)`` for every path a ``manifest.json`` dict names: ``files`` keys, variant files, heads,
-    tokenizers, and the same inside ``branches``."""
+    tokenizers, the compatibility map graph, and the same inside ``branches``."""
     out: list[tuple[str, str]] = [(f"files[{k!r}]", k) for k in (manifest.get("files") or {})]
 
     def scope(d: Mapping[str, Any], prefix: str) -> None:
@@ -201,6 +201,9 @@ def manifest_paths(manifest: Mapping[str, Any]) -> list[tuple[str, str]]:
                 out.append((f"ort.{group}.{name}", f))
         if "operators" in ort:
             out.append(("ort.operators", ort["operators"]))
+    compat = manifest.get("compatibility")
+    if isinstance(compat, Mapping) and isinstance(compat.get("map"), Mapping) and compat["map"].get("file"):
+        out.append(("compatibility.map.file", compat["map"]["file"]))
     for bname, b in (manifest.get("branches") or {}).items():
         if isinstance(b, Mapping):
             scope(b, f"branches.{bname}.")

@@ -20,7 +20,7 @@ from siamese_sdk.errors import InputError
 from siamese_sdk.eval import oneshot
 from siamese_sdk.tools.imagefolder import ImageFolder, PathTable
 
-from .. import checkpoint, distances, distributed, finetune, loop
+from .. import checkpoint, distances, distributed, finetune, loop, pretrained
 from ..advice import warn_classes
 from ..checkpoint import Checkpoint
 from ..config import TrainConfig
@@ -28,7 +28,9 @@ from ..data import augment, images
 from ..data.sampling import PKSampler
 from ..evaluate import ROW_METRICS, embed, verification_metrics
 from ..losses import make_loss
+from ..losses.influence import InfluenceLoss
 from ..models.encoders import Encoder
+from ..old_model import OldEncoder
 
 VAL_LOSS_BATCHES = 8
 VAL_ONESHOT_EPISODES = 300
@@ -98,6 +100,8 @@ class ImageFolderTask(loop.Task):
             **config.arch_kwargs(),
             **({"weights": config.weights} if config.weights else {}),  # training only: the checkpoint holds the weights
         )
+        if config.init:
+            self.log(pretrained.load_into(self.encoder, config.init))
         self.encoder.to(config.device)
         self.model: torch.nn.Module = self.encoder
         if self.world.enabled:
@@ -108,6 +112,9 @@ class ImageFolderTask(loop.Task):
         if self.world.enabled and config.head == "learned":
             raise InputError("--head learned does not run under torchrun yet (its head is not synchronised); train in one process")
         self.score = scorer(config, self.loss_fn)
+        self.old = OldEncoder(config.compatible_with) if config.compatible_with else None
+        if self.old is not None:
+            self.influence = InfluenceLoss(config.loss, float(config.margin), config.metric, bool(config.normalize), config.temperature)
 
     def parameters(self) -> list[torch.nn.Parameter]:
         # a learned head lives in the loss and trains jointly with the encoder; metric losses have no parameters
@@ -131,6 +138,7 @@ class ImageFolderTask(loop.Task):
             f"{len(self.train_classes)} train / {len(self.val_classes)} unseen val classes, "
             f"{len(self.train_set)} / {len(self.val_set)} images, "
             f"{len(self.sampler)} batches of {self.p}x{c.k} per epoch" + (f", {w.size} processes" if w.enabled else "")
+            + (f"; compatible with {self.old.source} (influence loss through the frozen old encoder)" if self.old else "")
         )
 
     def train_mode(self) -> None:
@@ -146,7 +154,11 @@ class ImageFolderTask(loop.Task):
         pre, b = self.pre, x.shape[0]
         x = augment.apply(x, str(config.augment), config.thickness, pre.mean, pre.std, world.rank * b, world.size * b)
         # mining and loss see the global batch; the loop's x world.size undoes DDP's gradient averaging
-        return self.loss_fn(distributed.gather(self.model(x), world), distributed.gather(y, world))
+        emb, labels = distributed.gather(self.model(x), world), distributed.gather(y, world)
+        loss = self.loss_fn(emb, labels)
+        if self.old is not None:  # backward-compatible: new queries against the frozen old encoder's embeddings
+            loss = loss + self.influence(emb, distributed.gather(self.old.embed(x, pre), world), labels)
+        return loss
 
     def validate(self) -> dict[str, float]:
         config = self.config
@@ -182,6 +194,7 @@ class ImageFolderTask(loop.Task):
                 "val_classes": list(self.val_classes),
             },
             **({"head_state_dict": self.loss_fn.head.state_dict()} if c.head == "learned" else {}),
+            **({"compatibility": self.old.entry()} if self.old is not None else {}),
         }
 
 
