@@ -35,3 +35,7 @@ echo "== verify (unseen classes, torch-free SDK) =="
 echo
 du -sh "$RUN/bundle" | awk '{print "bundle on disk: " $1}'
 echo "total time: $(( $(date +%s) - start )) s"
+echo
+echo "The commands (siamese, siamese-train, siamese-export) are in .venv/bin: put them on PATH with"
+echo "  source .venv/bin/activate"
+echo "then try: siamese info $RUN/bundle"

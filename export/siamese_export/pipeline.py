@@ -80,6 +80,8 @@ def checkpoint_of(path: Path, log: Callable[[str], None]) -> Path:
         chosen = best if best.is_file() else last
         log(f"exporting {chosen} (epoch {checkpoint.load(chosen).get('epoch')}) from run folder {path}")
         return chosen
+    if path.is_dir():
+        raise BundleError(f"{path} {_folder_holds(path)}")
     best = path.parent / "best.pt"
     if path.name == "model.pt" and best.is_file():
         epochs = checkpoint.load(path).get("epoch"), checkpoint.load(best).get("epoch")
@@ -88,6 +90,32 @@ def checkpoint_of(path: Path, log: Callable[[str], None]) -> Path:
             f"pass {path.parent} or {best} to export that one"
         )
     return path
+
+
+#: files a siamese-train run folder holds besides its checkpoints
+RUN_FILES = ("split.json", "metrics.json", "train.lock")
+
+
+def _folder_holds(path: Path) -> str:
+    """What a folder without ``best.pt`` / ``model.pt`` holds, the files looked for, and what to pass instead."""
+    from siamese_sdk.tools.files import walk
+
+    looked = f"siamese-export looked for {path / 'best.pt'} and {path / 'model.pt'}"
+    names = sorted(p.name for p in path.iterdir())
+    if not names:
+        return f"is an empty folder ({looked}); pass the folder siamese-train --out wrote, e.g. siamese-export runs/demo"
+    if MANIFEST in names:
+        return f"is a bundle folder (it holds {MANIFEST}), already exported ({looked}); use it (siamese info {path}) or pass the run folder it came from"
+    if any(n in names for n in RUN_FILES):
+        return (
+            f"is a run folder without a checkpoint ({looked}; it holds {', '.join(names[:5])}): the run ended before its "
+            "first epoch; rerun the siamese-train command that wrote it (or pass another run folder)"
+        )
+    image = next(walk(path), None)
+    if image is not None:
+        return f"is an image folder (e.g. {image}), not a training run ({looked}); train on it first: siamese-train --data {path} --out runs/NAME, then siamese-export runs/NAME"
+    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    return f"holds no checkpoint ({looked}; it holds {shown}); pass a siamese-train run folder or its best.pt"
 
 
 def run(source: Source, out: Path, opts: ExportOptions, profiles: tuple[str, ...]) -> Path:

@@ -38,19 +38,19 @@ def require_browser() -> tuple[str, str]:
     if not os.access(CHROMIUM, os.X_OK):
         pytest.fail(
             f"chromium not found at {CHROMIUM}; install it: apt-get install -y --no-install-recommends chromium "
-            "(or run .ci/run; SIAMESE_CHROMIUM=PATH for another build, SIAMESE_SKIP_BROWSER=1 to skip)",
+            "(or run scripts/test_deps.sh; SIAMESE_CHROMIUM=PATH for another build, SIAMESE_SKIP_BROWSER=1 to skip)",
             pytrace=False,
         )
     node = shutil.which("node")
     if node is None:
         pytest.fail(
-            "node not found; install Node.js 18+: apt-get install -y --no-install-recommends nodejs npm (or run .ci/run)",
+            "node not found; install Node.js 18+: apt-get install -y --no-install-recommends nodejs (npm too unless it came with nodejs; or run scripts/test_deps.sh)",
             pytrace=False,
         )
     for pkg in NPM_PACKAGES:
         if not (JS / "node_modules" / pkg / "package.json").is_file():
             pytest.fail(
-                f"sdk/js/node_modules/{pkg} is missing; install the pinned packages: cd sdk/js && npm ci (or run .ci/run)",
+                f"sdk/js/node_modules/{pkg} is missing; install the pinned packages: cd sdk/js && npm ci (or run scripts/test_deps.sh)",
                 pytrace=False,
             )
     return node, CHROMIUM

@@ -50,13 +50,17 @@ def png_cases() -> list[dict]:
     for name, img, resample, channels, resize, fill in resize_cases(rgb):
         cases.append((name, img, resample, channels))
         geometry[name] = (resize, fill)
+    for name, img, resample, resize, fill in ink_cases():
+        cases.append((name, img, resample, 1))
+        geometry[name] = (resize, fill)
     out = []
     for name, img, resample, channels in cases:
         buf = io.BytesIO()
         img.save(buf, format="PNG", **SAVE_OPTIONS.get(name.split("-")[0], {}))
         mean, std = ((0.5,), (0.5,)) if channels == 1 else ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
         resize, fill = geometry[name]
-        spec = Preprocess(size=(24, 30), channels=channels, resample=resample, scale=1 / 255, mean=mean, std=std, resize=resize, fill=fill)
+        ink = "normalize-crop" if name.startswith("ink-") else "none"
+        spec = Preprocess(size=(24, 30), channels=channels, resample=resample, scale=1 / 255, mean=mean, std=std, resize=resize, fill=fill, ink=ink)
         out.append({"name": name, "bytes": buf.getvalue(), "type": "image/png", "spec": spec})
     return out
 
@@ -116,7 +120,7 @@ def bad_manifests() -> list[dict]:
 
     cases = {
         "ok-golden": json.dumps(golden),
-        "ok-unknown-key": edited("compatibility", '{"min_sdk": "0.1"}'),
+        "ok-unknown-key": edited("x_vendor_notes", '{"min_sdk": "0.1"}'),
         "threshold-string": edited("variants.fp32.thresholds.eer", '"0.9"'),
         "threshold-overflow": edited("variants.fp32.thresholds.eer", "1e999"),
         "threshold-negative": edited("variants.fp32.thresholds.eer", "-1"),
@@ -164,9 +168,45 @@ def bundle_cases() -> list[dict]:
         buf = io.BytesIO()
         rgb.resize(size, Image.Resampling.BICUBIC).save(buf, format="PNG")
         pngs.append(buf.getvalue())
+    for img in (signature(240, 0), signature(253, 1)):
+        buf = io.BytesIO()
+        img.save(buf, format="PNG")
+        pngs.append(buf.getvalue())
     return [
         {"name": "letterbox", "patch": {"resize": "letterbox", "fill": 255}, "pngs": pngs},
         {"name": "crop", "patch": {"resize": "crop"}, "pngs": pngs},
+        {"name": "ink", "patch": {"resize": "letterbox", "fill": 255, "ink": "normalize-crop"}, "pngs": pngs},
+    ]
+
+
+def signature(paper: int, seed: int, size: tuple[int, int] = (90, 40)) -> Image.Image:
+    """A grey ``size = (W, H)`` page of level ``paper`` (+- noise) holding an anti-aliased wavy stroke and one speck."""
+    from PIL import ImageDraw
+
+    rng = np.random.default_rng(seed)
+    w, h = size
+    img = Image.new("L", (4 * w, 4 * h), paper)
+    x = np.linspace(4 * w * 0.15, 4 * w * 0.85, 30)
+    y = 4 * h * (0.5 + 0.25 * np.sin(x / (4 * w / 9)))
+    ImageDraw.Draw(img).line(list(zip(x.tolist(), y.tolist(), strict=True)), fill=20, width=7)
+    img = img.resize(size, Image.Resampling.LANCZOS)  # grey edges, as a scan
+    a = np.clip(np.asarray(img, dtype=np.float32) + rng.normal(0, 1.5, (h, w)), 0, 255).astype(np.uint8)
+    a[1, w - 2] = 60  # a speck the 1 % trim leaves outside the ink box
+    return Image.fromarray(a, "L")
+
+
+def ink_cases() -> list[tuple]:
+    """``ink normalize-crop`` into the (24, 30) input: ``(name, image, resample, resize, fill)``; grey, white and blank
+    pages, ink touching the edge (the margin padded), a source taller than wide."""
+    edge = np.asarray(signature(246, 2), dtype=np.uint8).copy()
+    edge[:, :5] = 15
+    blank = np.full((20, 33), 231, np.uint8)
+    return [
+        ("ink-grey90x40-letterbox-bilinear", signature(240, 0), "bilinear", "letterbox", 255),
+        ("ink-white90x40-letterbox-bicubic", signature(253, 1), "bicubic", "letterbox", 255),
+        ("ink-edge90x40-crop-lanczos", Image.fromarray(edge, "L"), "lanczos", "crop", 0),
+        ("ink-tall-stretch-box", signature(238, 3, (30, 70)), "box", "stretch", 0),
+        ("ink-blank33x20-letterbox-nearest", Image.fromarray(blank, "L"), "nearest", "letterbox", 255),
     ]
 
 

@@ -4,11 +4,12 @@ One browser run (module fixture) pushes a fixed set of PNGs through both runtime
 (``tests/data/golden/images``) and 30 images of 10 classes of the embedded Omniglot subset, all 630 pairs
 of them, for the fp32 and int8 variants of the golden bundle. Asserted:
 
-- preprocessing is bit-equal (max abs difference 0) on the bundle's own inputs and on 35 generated PNGs
+- preprocessing is bit-equal (max abs difference 0) on the bundle's own inputs and on 40 generated PNGs
   that exercise every resample filter up and down, grey and RGB, L / P / RGBA / LA sources, translucent and
-  transparent pixels, a 4-bit palette, and letterbox and crop into a non-square input (wider and taller
-  sources, a half-pixel rounding tie, the fill value); and the golden bundle with its manifest set to letterbox
-  and to crop preprocesses non-square PNGs as the Python SDK does;
+  transparent pixels, a 4-bit palette, letterbox and crop into a non-square input (wider and taller
+  sources, a half-pixel rounding tie, the fill value), and ``ink normalize-crop`` (grey, white and blank pages,
+  ink at the edge); and the golden bundle with its manifest set to letterbox, to crop and to ink
+  preprocesses non-square PNGs and signatures as the Python SDK does;
 - fp32: embeddings agree to cosine >= 0.9999, every decision at the shipped thresholds (all three operating
   points) and every gallery search top-1 is the same;
 - int8 (8-bit weights, the golden bundle): onnxruntime-web's WASM build runs the QDQ graph unfused (float
@@ -257,8 +258,9 @@ def test_resample_filters_match_pillow(run):
 
 
 def test_letterbox_and_crop_bundles_preprocess_like_the_sdk(run):
-    """The golden bundle's manifest set to letterbox / crop: the browser reads the keys and gives Pillow's pixels."""
-    assert [b["name"] for b in run["js"]["bundles"]] == ["letterbox", "crop"]
+    """The golden bundle's manifest set to letterbox / crop / ink normalize-crop: the browser reads the keys and gives
+    Pillow's pixels."""
+    assert [b["name"] for b in run["js"]["bundles"]] == ["letterbox", "crop", "ink"]
     for b in run["js"]["bundles"]:
         want = run["cases"]["bundle-" + b["name"]]
         got = np.asarray(b["data"], dtype=np.float32).reshape(want.shape)
@@ -358,6 +360,7 @@ def test_errors_are_one_line_with_the_fix(run):
     assert errors["variant"] == "BundleError: variant \"fp16\" not in this bundle; available: fp32, int8 or 'auto'"
     assert errors["operatingPoint"] == 'InputError: operating point "far_1e-9" unknown; expected one of eer, far_1e-2, far_1e-3'
     assert errors["resize"] == 'BundleError: preprocess resize "pad" unknown to this runtime; use stretch, letterbox, crop (or upgrade)'
+    assert errors["ink"] == 'BundleError: preprocess ink "binarize" unknown to this runtime; use none, normalize-crop (or upgrade)'
     assert all("\n" not in e for e in errors.values())
 
 

@@ -50,5 +50,5 @@ def test_model_pt_exports_itself_and_names_the_best_epoch(tmp_path):
 def test_a_folder_without_checkpoints_is_still_refused(tmp_path):
     from siamese_export.pipeline import export_bundle
 
-    with pytest.raises(BundleError, match="is a directory"):
+    with pytest.raises(BundleError, match="is an empty folder .siamese-export looked for .*best.pt and .*model.pt"):
         export_bundle(tmp_path)

@@ -130,13 +130,19 @@ def test_cli_verify(variant, a, b):
     res = runner.invoke(main, ["verify", str(BUNDLE), IMAGES[a], IMAGES[b], "--json", "--variant", variant])
     assert res.exit_code == 0, res.output
     got = json.loads(res.output)
-    assert set(got) == {"same", "score", "threshold", "operating_point", "metric", "variant"}
+    assert set(got) == {"same", "score", "threshold", "operating_point", "metric", "variant", "unsupported"}
+    # the golden validation set (6 identities) cannot support its thresholds: verify says so, with the fix
+    assert got["unsupported"] == siamese_sdk.load(BUNDLE, variant=variant).unsupported_threshold("eer")
+    assert "eer is not supported" in got["unsupported"] and "siamese calibrate" in got["unsupported"]
     assert (got["threshold"], got["operating_point"], got["metric"], got["variant"]) == (threshold, "eer", "euclidean", variant)
     assert got["score"] == pytest.approx(score, abs=ATOL[variant]) and got["same"] == (score <= threshold)
     plain = runner.invoke(main, ["verify", str(BUNDLE), IMAGES[a], IMAGES[b], "--variant", variant])
     word, cmp = ("SAME", "<=") if got["same"] else ("DIFFERENT", ">")
     assert plain.exit_code == 0
-    assert plain.output == f"{word}: euclidean distance {got['score']:.4f} {cmp} threshold {threshold:.4f} (eer, {variant})\n"
+    assert plain.output == (
+        f"{word}: euclidean distance {got['score']:.4f} {cmp} threshold {threshold:.4f} (eer, {variant})\n"
+        f"warning: {got['unsupported']}\n"
+    )
 
 
 def test_a_tampered_file_is_refused(tmp_path):

@@ -100,3 +100,50 @@ def test_recipe_off_keeps_the_fixed_defaults(tmp_path):
     output, config = train_cli(["--data", str(root), "--out", str(tmp_path / "run"), "--recipe", "off"])
     assert "recipe:" not in output
     assert config["recipe"] is None and config["loss"] == "contrastive" and config["size"] == 28
+
+
+def make_writing(root: Path, kind: str, classes: int = 6, per_class: int = 4) -> Path:
+    """``signatures``: thin (2 px) wavy lines across a wide 320 x 120 px page whose paper level differs per image
+    (grey 236-246 or white 253, as scanners do); ``characters``: thick (5 px) strokes on a white 64 px square."""
+    from PIL import ImageDraw
+
+    rng = np.random.default_rng(1)
+    for c in range(classes):
+        d = root / f"w{c}"
+        d.mkdir(parents=True)
+        for i in range(per_class):
+            if kind == "signatures":
+                paper = int(rng.choice([236, 241, 246, 253]))
+                img = Image.new("L", (320, 120), paper)
+                x = np.linspace(30, 290, 60)
+                y = 60 + 25 * np.sin(x / (12 + 3 * c) + i * 0.1) + rng.normal(0, 1, x.size)
+                ImageDraw.Draw(img).line(list(zip(x.tolist(), y.tolist(), strict=True)), fill=30, width=2)
+            else:
+                img = Image.new("L", (64, 64), 255)
+                ImageDraw.Draw(img).line([(12, 12 + 6 * c), (52, 40 - i), (20, 52)], fill=0, width=5)
+            img.save(d / f"{i}.png")
+    return root
+
+
+def test_wide_detailed_strokes_get_a_larger_aspect_kept_ink_input(tmp_path):
+    sig = recipe.inspect(make_writing(tmp_path / "sig", "signatures"))
+    chars = recipe.inspect(make_writing(tmp_path / "chr", "characters"))
+    assert sig.strokes and chars.strokes  # grey paper is still paper
+    assert sig.detail >= recipe.DETAILED > chars.detail and 1.5 <= sig.stroke_width <= 3.5 <= chars.stroke_width
+    assert sig.ink_width > 2 * sig.ink_height  # the ink box, not the page
+    picks = recipe.pick(sig)
+    (h, w), fixed = picks["size"][0], recipe.INK_SHORT
+    assert fixed[0] <= h <= fixed[1] and w > 2 * h and w <= recipe.INK_LONG and picks["resize"][0] == "letterbox"
+    assert picks["ink"][0] == "normalize-crop" and picks["fill"][0] == 255 and picks["arch"][0] == "signet-small"
+    assert picks["p"][0] <= 16 and picks["augment"][0] == "strokes"
+    small = recipe.pick(chars)  # single characters keep today's small, fast input
+    assert small["size"][0] == recipe.STROKE_SIDE and small["resize"][0] == "stretch"
+    assert not {"ink", "fill", "arch"} & small.keys() and small["p"][0] == 6 - 2  # all training classes, as before
+
+
+def test_flags_the_ink_picks_depend_on_win(tmp_path):
+    root = make_writing(tmp_path / "sig", "signatures")
+    _, chosen, _ = recipe.choose(root, given={"resize", "channels", "width"})
+    assert not {"fill", "ink", "arch", "resize"} & chosen.keys() and "size" in chosen
+    _, chosen, _ = recipe.choose(root, given={"arch"}, arch_given=True)
+    assert "arch" not in chosen and "size" not in chosen and chosen["ink"] == "normalize-crop"

@@ -23,12 +23,13 @@ def test_every_option_defaults_to_the_config_field():
 
 
 def test_the_arch_table_and_its_views_agree():
-    assert DEFAULT_SIZE == {"convnet4": 28, "koch": 105, "signet": 112}
-    assert DEFAULT_WIDTH == {"convnet4": 64, "signet": 96} and DEFAULT_NORM == {"convnet4": "batch", "signet": "lrn"}
-    assert {a: DEFAULT_LR[a] for a in ARCH_DEFAULTS} == {"convnet4": 1e-3, "koch": 1e-3, "signet": 1e-4}
+    assert DEFAULT_SIZE == {"convnet4": 28, "koch": 105, "signet": 112, "signet-small": 96}
+    assert DEFAULT_WIDTH == {"convnet4": 64, "signet": 96, "signet-small": 32}
+    assert DEFAULT_NORM == {"convnet4": "batch", "signet": "lrn", "signet-small": "batch"}
+    assert {a: DEFAULT_LR[a] for a in ARCH_DEFAULTS} == {"convnet4": 1e-3, "koch": 1e-3, "signet": 1e-4, "signet-small": 1e-3}
 
 
-@pytest.mark.parametrize("arch, size, lr", [("convnet4", 28, 1e-3), ("koch", 105, 1e-3), ("signet", 112, 1e-4)])
+@pytest.mark.parametrize("arch, size, lr", [("convnet4", 28, 1e-3), ("koch", 105, 1e-3), ("signet", 112, 1e-4), ("signet-small", 96, 1e-3)])
 def test_resolved_takes_the_arch_row(arch, size, lr):
     pytest.importorskip("torch")
     c = TrainConfig(arch=arch).resolved()

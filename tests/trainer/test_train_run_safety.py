@@ -140,7 +140,9 @@ def test_resume_with_fewer_epochs_than_planned_stops_there(tiny_data, tmp_path):
 
 
 def _interrupt(cmd: list[str], when) -> subprocess.CompletedProcess:
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+    from interrupts import default_sigint
+
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(), preexec_fn=default_sigint)
     when(proc)
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=120)

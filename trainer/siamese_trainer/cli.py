@@ -1,4 +1,4 @@
-"""``siamese-train``: train a Siamese (contrastive) or Triplet encoder on an image folder.
+"""``siamese-train``: train a Siamese encoder (NT-Xent, contrastive or triplet loss) on an image folder or a CSV table.
 
 Needs the ``train`` extra; without it the command says so in one line.
 """
@@ -148,7 +148,7 @@ LR_DEFAULTS = "; ".join(
     default=D["arch"],
     show_default=True,
     metavar="NAME|MODULE:FACTORY",
-    help="Encoder: convnet4 (small 4-block CNN), koch (Koch et al. 2015, 105 px), signet (SigNet, signatures), "
+    help="Encoder: convnet4 (small 4-block CNN), koch (Koch et al. 2015, 105 px), signet (SigNet, signatures), signet-small (compact SigNet for CPUs), "
     "or package.module:factory returning any torch nn.Module (its classifier removed, projected to the embedding).",
 )
 @click.option(
@@ -255,6 +255,15 @@ LR_DEFAULTS = "; ".join(
     show_default=True,
     help="--resize letterbox: the raw pixel value (0..255, every channel) of the padding, before normalisation.",
 )
+@click.option(
+    "--ink",
+    type=click.Choice(["none", "normalize-crop"]),
+    default=D["ink"],
+    show_default=True,
+    help="Grey strokes: normalize-crop makes the paper white, stretches the ink to black and crops to the ink box "
+    "before --resize (so paper and scanner brightness carry no identity); the bundle records it. The recipe picks "
+    "it for wide, detailed strokes (signatures, words).",
+)
 @click.option("--channels", type=click.Choice(["1", "3"]), default=_choice("channels"), show_default=True, help="1 = grayscale, 3 = RGB.")
 @click.option(
     "--width",
@@ -330,7 +339,7 @@ LR_DEFAULTS = "; ".join(
     default=D["select"],
     show_default=True,
     help="What picks best.pt: validation ROC AUC, 20-way 1-shot accuracy, or last (the last epoch: for a validation "
-    "set too small to choose by).",
+    "set too small to choose by; *best then marks the best validation AUC so far).",
 )
 @click.option(
     "--patience",
@@ -439,15 +448,20 @@ def main(
 ) -> None:
     """Train an encoder; writes RUN_DIR/model.pt (last epoch) and RUN_DIR/best.pt (best validation) after every epoch, atomically.
 
+    Without --preset or --recipe off, the recipe reads the data first and picks size, augmentation, loss
+    (NT-Xent for most folders), batch shape and schedule, printing each pick and why; flags you pass win.
+    An epoch's line ends with *best when its validation --select metric is the best so far (with --select
+    last: its validation AUC; best.pt is then the last epoch).
+
     \b
     Examples:
-      siamese-train --out runs/demo                      # embedded Omniglot subset, contrastive
+      siamese-train --out runs/demo                      # embedded Omniglot subset; the recipe picks (NT-Xent)
       siamese-train --data faces/ --out runs/faces --loss triplet --mining batch_hard --epochs 30
       siamese-train --preset omniglot --data omniglot/train --out runs/omniglot
       siamese-train --out runs/demo --resume --epochs 20 # continue an interrupted or finished run
       siamese-train --data questions.csv --out runs/text # text,label | dialog,label | a,b,label | anchor,positive,negative
       torchrun --nproc-per-node 2 -m siamese_trainer.cli --out runs/ddp   # DistributedDataParallel
-    Then: siamese-export runs/demo/model.pt -o runs/demo/bundle
+    Then: siamese-export runs/demo      # the run folder: its best.pt -> runs/demo/bundle
     """
     try:
         _run(preset, recipe_mode, data, out, channels, resume, quiet, kwargs)

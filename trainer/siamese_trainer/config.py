@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from siamese_sdk.errors import InputError
+from siamese_sdk.format.ink import INK_MODES
 from siamese_sdk.format.manifest import Preprocess
 from siamese_sdk.format.pixels import RESIZE_MODES
 
@@ -39,6 +40,7 @@ ARCH_DEFAULTS: dict[str, ArchDefaults] = {
     "convnet4": ArchDefaults(size=28, width=64, norms=("batch", "group")),
     "koch": ArchDefaults(size=105),
     "signet": ArchDefaults(size=112, width=96, norms=("lrn", "batch"), lr=1e-4),
+    "signet-small": ArchDefaults(size=96, width=32, norms=("batch",)),
 }
 FACTORY_DEFAULTS = ArchDefaults(size=64, width=64)
 
@@ -162,6 +164,8 @@ class TrainConfig:
     channels: int = 1
     resize: str = "stretch"
     fill: int = 0
+    #: ``Preprocess.ink``: ``none`` or ``normalize-crop`` (grey strokes: white paper, ink box; ``siamese_sdk.format.ink``)
+    ink: str = "none"
     width: int | None = None
     norm: str | None = None
     weights: str | None = None
@@ -271,6 +275,10 @@ class TrainConfig:
             raise InputError(f"--resize {self.resize!r} unknown; expected one of {', '.join(RESIZE_MODES)}")
         if not 0 <= self.fill <= 255 or (self.fill and self.resize != "letterbox"):
             raise InputError(f"--fill {self.fill} invalid; it is letterbox's pad value, 0..255: add --resize letterbox or drop --fill")
+        if self.ink not in INK_MODES:
+            raise InputError(f"--ink {self.ink!r} unknown; expected one of {', '.join(INK_MODES)}")
+        if self.ink != "none" and (self.channels != 1 or (self.pseudo and self.channels_b not in (None, 1))):
+            raise InputError(f"--ink {self.ink} reads grey strokes; add --channels 1 or drop --ink")
         if self.rotate_classes and any(not isinstance(s, int) for s in (self.size, self.size_b) if s is not None):
             raise InputError("--rotate-classes turns images by 90 degrees, which needs a square --size; pass --size N or drop it")
         if self.metric not in ("euclidean", "cosine"):
@@ -346,6 +354,7 @@ class TrainConfig:
             std=std,
             resize=self.resize,
             fill=self.fill,
+            ink=self.ink,
         )
 
     @property

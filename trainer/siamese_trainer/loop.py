@@ -217,6 +217,10 @@ def fit(
     log(task.describe())
     key = {"oneshot": "oneshot", "last": "epoch"}.get(config.select, "auc")  # "last": every epoch is the best
     best = max((row.get(key, -1.0) for row in history), default=-1.0)
+    # "*best" marks an epoch whose validation score is the best so far: the --select metric, whose epoch best.pt
+    # holds; with --select last (best.pt: every epoch) the validation AUC, so a falling AUC is not marked
+    mark = "auc" if key == "epoch" else key
+    best_mark = max((row.get(mark, -1.0) for row in history), default=-1.0)
     for epoch in range(start, config.epochs):
         t0 = time.perf_counter()
         torch.manual_seed(config.seed * 100_003 + epoch)  # augmentation + mining stream of this epoch
@@ -242,9 +246,11 @@ def fit(
         row["seconds"] = time.perf_counter() - t0
         history.append(row)
         improved = row[key] > best
+        marked = row.get(mark, -1.0) > best_mark
+        best_mark = max(best_mark, row.get(mark, -1.0))
         log(
             f"epoch {epoch + 1}/{config.epochs}  loss {row['train_loss']:.4f}  {task.summary(row)}  "
-            f"({row['seconds']:.1f}s){'  *best' if improved else ''}"
+            f"({row['seconds']:.1f}s){'  *best' if marked else ''}"
         )
         payload = checkpoint.make(task.checkpoint_parts(), config, task.state_dict(), optimizer, scheduler, epoch + 1, history)
         if improved:
@@ -265,6 +271,8 @@ def fit(
 
 
 def _progress(iterable: Iterable[Any], label: str, enabled: bool) -> Any:
-    if not enabled:
+    """A progress bar on a terminal's stderr; nothing when stderr is a file or pipe (a log), where the bar's
+    label alone would repeat beside each epoch's result line."""
+    if not enabled or not sys.stderr.isatty():
         return contextlib.nullcontext(iterable)
     return click.progressbar(iterable, label=label, file=sys.stderr)

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 from siamese_sdk.errors import InputError
+from siamese_sdk.format import ink
 from siamese_sdk.format.pixels import open_image
 from siamese_sdk.tools.imagefolder import ImageFolder
 
@@ -46,16 +47,29 @@ class DataProfile:
     width: int
     grey: bool
     strokes: bool
-    ink_share: float  #: median share of near-black/near-white pixels
+    ink_share: float  #: median share of near-black/near-white pixels, after the paper is made white (``format.ink``)
+    #: stroke images only (0 otherwise), medians over the sample: the ink box with its margin (``ink.crop``) in px,
+    #: the stroke width in px (2 x ink pixels / ink edge pixels) and the detail: the box's long side in stroke widths
+    ink_height: int = 0
+    ink_width: int = 0
+    stroke_width: float = 0.0
+    detail: float = 0.0
 
     @property
     def aspect(self) -> float:
         """Width / height of the median image."""
         return self.width / self.height
 
+    @property
+    def ink_aspect(self) -> float:
+        """Width / height of the median ink box (with its margin); 1 when none was measured."""
+        return self.ink_width / self.ink_height if self.ink_height else 1.0
+
     def describe(self) -> str:
         kind = "strokes (ink on a plain background)" if self.strokes else "photographs (continuous tones)"
         colour = "grey" if self.grey else "colour"
+        if self.strokes and self.ink_height:
+            kind += f"; ink {self.ink_width}x{self.ink_height} px, strokes {self.stroke_width:.1f} px wide, detail {self.detail:.0f}"
         return (
             f"{self.classes} classes, {self.images} images ({self.per_class} per class, median), "
             f"{self.width}x{self.height} px {colour}, {kind}"
@@ -63,37 +77,73 @@ class DataProfile:
 
 
 def inspect(root: str | Path, sample: int = SAMPLE, seed: int = 0) -> DataProfile:
-    """Profile the labelled image folder ``root`` from ``sample`` of its images (each decoded, measured on a 64 px copy)."""
+    """Profile the labelled image folder ``root`` from ``sample`` of its images (each decoded, measured on a 64 px copy).
+
+    Counts are of readable images, as training sees them: the sampled images that cannot be decoded are left out
+    of the counts (exact when the sample is the whole folder; otherwise the unreadable share of the sample scales
+    the image count).
+    """
     folder = ImageFolder.scan(root)
-    counts = folder.counts()
     rng = np.random.default_rng(seed)
     picks = rng.choice(len(folder), size=min(sample, len(folder)), replace=False)
-    sizes, greys, inks = [], [], []
+    sizes, greys, inks, read, unreadable = [], [], [], [], []
     for i in picks:
         try:
             img = open_image(folder.paths[int(i)])
         except InputError:
-            continue  # training reports unreadable images itself
+            unreadable.append(int(i))  # training reports unreadable images itself and skips them
+            continue
+        read.append(folder.paths[int(i)])
         sizes.append((img.height, img.width))
         rgb = np.asarray(img.convert("RGB").resize((64, 64)), dtype=np.int16)
         greys.append(img.mode in ("1", "L", "LA", "I", "I;16", "F") or int(np.abs(rgb - rgb[..., :1]).max()) <= 8)
-        lum = rgb.mean(axis=2)
+        lum = ink.normalize(np.asarray(img.convert("L").resize((64, 64))))  # grey or off-white paper counts as paper
         inks.append(float(np.mean((lum <= EXTREME) | (lum >= 255 - EXTREME))))
     if not sizes:
         raise InputError(f"none of the {len(picks)} sampled images under {root} could be read; check the folder holds images")
     h, w = np.median(np.asarray(sizes), axis=0)
-    ink = float(np.median(inks))
+    share = float(np.median(inks))
+    is_strokes = share >= STROKE_SHARE
+    ih, iw, sw, detail = np.median(np.asarray([measure_ink(open_image(p)) for p in read]), axis=0) if is_strokes else (0, 0, 0.0, 0.0)
+    counts = np.bincount(np.delete(folder.labels, unreadable), minlength=len(folder.classes))
+    images = int(counts.sum()) if len(picks) == len(folder) else round(len(folder) * len(sizes) / len(picks))
     return DataProfile(
         classes=len(folder.classes),
         usable=int(np.sum(counts >= 2)),
-        images=len(folder),
+        images=images,
         per_class=int(np.median(counts)),
         height=int(h),
         width=int(w),
         grey=float(np.mean(greys)) >= 0.5,
-        strokes=ink >= STROKE_SHARE,
-        ink_share=ink,
+        strokes=is_strokes,
+        ink_share=share,
+        ink_height=int(ih),
+        ink_width=int(iw),
+        stroke_width=round(float(sw), 2),
+        detail=round(float(detail), 1),
     )
+
+
+#: images are measured at most this many px on the long side (a phone photo of a page is shrunk first)
+MEASURE_SIDE = 1024
+
+
+def measure_ink(img: Any) -> tuple[int, int, float, float]:
+    """``(box height, box width, stroke width, detail)`` of one PIL image's ink after ``ink.normalize``, in px;
+    ``(0, 0, 0, 0)`` without ink. Stroke width = 2 x ink pixels / edge pixels (ink with a 4-neighbour of paper);
+    detail = the box's long side / stroke width."""
+    grey = img.convert("L")
+    if max(grey.size) > MEASURE_SIDE:
+        f = MEASURE_SIDE / max(grey.size)
+        grey = grey.resize((max(1, round(grey.width * f)), max(1, round(grey.height * f))))
+    box = ink.crop(ink.normalize(np.asarray(grey)))
+    on = box < ink.INK_LEVEL
+    if not on.any():
+        return 0, 0, 0.0, 0.0
+    p = np.pad(on, 1)
+    inner = p[:-2, 1:-1] & p[2:, 1:-1] & p[1:-1, :-2] & p[1:-1, 2:]
+    width = 2 * float(on.sum()) / max(1, int((on & ~inner).sum()))
+    return box.shape[0], box.shape[1], width, max(box.shape) / width
 
 
 #: pixels of a photo input (H x W), shaped to the source's aspect ratio: 48 x 64 for 4:3 photos
@@ -113,9 +163,40 @@ def _round8(x: float) -> int:
     return max(16, int(round(x / 8)) * 8)
 
 
+#: strokes whose ink box spans at least this many stroke widths are wide, detailed strokes (signatures, written
+#: words: about 110 on CEDAR) rather than single characters (Omniglot: 14); docs/results/signatures.md
+DETAILED = 40
+#: a detailed stroke image is scaled so that its median stroke is about this wide (px), its short side kept in
+#: ``INK_SHORT`` and its long side at most ``INK_LONG``
+STROKE_PX = 2.0
+INK_SHORT = (64, 128)
+INK_LONG = 224
+
+
+def detailed(profile: DataProfile) -> bool:
+    """Wide, detailed strokes (signatures, words): ink-normalised, aspect-kept, larger input, ``signet-small``."""
+    return profile.strokes and profile.detail >= DETAILED
+
+
+def _ink_shape(profile: DataProfile) -> tuple[int, int]:
+    """``(H, W)`` of a detailed stroke input: the ink box scaled to ``STROKE_PX`` strokes, within the bounds."""
+    scale = STROKE_PX / max(profile.stroke_width, 1e-6)
+    short_side = min(profile.ink_height, profile.ink_width) * scale
+    short = int(np.clip(_round8(short_side), *INK_SHORT))
+    aspect = profile.ink_aspect
+    long = min(INK_LONG, _round8(short * max(aspect, 1 / aspect)))
+    return (short, long) if aspect >= 1 else (long, short)
+
+
 def _shape(profile: DataProfile) -> tuple[tuple[int, int], str, str]:
     """``((H, W), resize mode, reason)`` for the profile's images."""
     aspect = profile.aspect
+    if detailed(profile):
+        hw = _ink_shape(profile)
+        return hw, "letterbox", (
+            f"detailed strokes ({profile.detail:.0f} stroke widths across the ink): the ink box at {STROKE_PX:g} px strokes, "
+            f"{hw[0]}x{hw[1]} (HxW), letterboxed"
+        )
     if profile.strokes and 1 / SQUARE_ASPECT <= aspect <= SQUARE_ASPECT:
         return (STROKE_SIDE, STROKE_SIDE), "stretch", "near-square strokes: 28 px, as measured on Omniglot"
     if profile.strokes:
@@ -141,7 +222,7 @@ def pick(profile: DataProfile, val_fraction: float = 0.2) -> dict[str, tuple[Any
 
     val_classes = val_count(profile.usable, val_fraction)
     train_classes = max(2, profile.usable - val_classes)
-    p = min(32 if profile.strokes else 16, train_classes)
+    p = min(32 if profile.strokes and not detailed(profile) else 16, train_classes)  # 16: larger inputs stay fast
     k = 4 if profile.per_class >= 4 else 2
     train_images, total = need_batches(profile, train_classes, p * k)
     out: dict[str, tuple[Any, str]] = {
@@ -163,14 +244,27 @@ def pick(profile: DataProfile, val_fraction: float = 0.2) -> dict[str, tuple[Any
     }
     if profile.strokes:
         out["thickness"] = (0.6, "pen widths differ between writers")
+    if detailed(profile):
+        why = "signatures and words: paper brightness and blank space carry no identity"
+        out["ink"] = ("normalize-crop", why)
+        out["fill"] = (255, why)
+        out["arch"] = ("signet-small", "detailed strokes need SigNet-like capacity; compact for 2 CPU cores")
     if val_classes < MIN_VAL_CLASSES:
         out["select"] = ("last", f"{val_classes} validation classes are too few to pick an epoch by (< {MIN_VAL_CLASSES}): best.pt is the last")
     return out
 
 
 #: picks that go with another choice: left alone when the user typed any of the flags they depend on
-#: (``--margin``/``--mining`` mean a margin loss, so the recipe does not switch to NT-Xent under them)
-DEPENDS = {"thickness": {"augment"}, "loss": {"margin", "mining"}, "embedding_dim": {"loss", "margin", "mining"}}
+#: (``--margin``/``--mining`` mean a margin loss, so the recipe does not switch to NT-Xent under them; a typed
+#: ``--width``/``--norm`` is for the default encoder)
+DEPENDS = {
+    "thickness": {"augment"},
+    "loss": {"margin", "mining"},
+    "embedding_dim": {"loss", "margin", "mining"},
+    "fill": {"resize"},
+    "ink": {"channels"},
+    "arch": {"norm", "width"},
+}
 #: what the recipe leaves to an explicit ``--arch`` (its own input size, channels and learning rate)
 ARCH_FIELDS = ("size", "resize", "channels", "lr")
 

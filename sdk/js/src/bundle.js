@@ -4,6 +4,7 @@
  */
 
 import { BundleError, RuntimeUnavailableError } from './errors.js';
+import { inkOf } from './ink.js';
 import { resizeOf } from './preprocess.js';
 
 export const FORMAT = 'siamese-bundle';
@@ -31,6 +32,7 @@ const MAX_SIDE = 16384;
  * @property {number[]} std  one per channel, > 0
  * @property {'stretch'|'letterbox'|'crop'} resize  how the aspect ratio meets `size` (`preprocess.js` `fit`)
  * @property {number} fill  letterbox's raw pad value, 0..255
+ * @property {'none'|'normalize-crop'} ink  paper made white and the image cropped to its ink first (`ink.js`)
  */
 
 /**
@@ -116,7 +118,7 @@ function checkPreprocess(pp) {
   if (!RESAMPLES.includes(resample)) {
     fail(`preprocess resample ${JSON.stringify(resample)} unknown; use bilinear, bicubic, nearest, box or lanczos`);
   }
-  return { size: [size[0], size[1]], channels, resample, scale, mean: [...mean], std: [...std], ...resizeOf(pp) };
+  return { size: [size[0], size[1]], channels, resample, scale, mean: [...mean], std: [...std], ...resizeOf(pp), ink: inkOf(pp) };
 }
 
 /**

@@ -2,7 +2,8 @@
  * Images to encoder inputs, exactly as the Python SDK's `siamese_sdk.format.pixels.to_array`:
  * decode to 8-bit RGBA (no colour-space conversion, no alpha premultiplication, EXIF orientation applied), lay
  * it over white (`(c * a + 255 * (255 - a) + 127) / 255`, floored), convert to Pillow's
- * "L" (grey: `(19595 R + 38470 G + 7471 B + 2^15) >> 16`) or "RGB", bring to `size` as
+ * "L" (grey: `(19595 R + 38470 G + 7471 B + 2^15) >> 16`) or "RGB", make the paper white and crop to the ink
+ * when `ink` says so (`ink.js`), bring to `size` as
  * `resize` says (`stretch`, `letterbox` or `crop`; the integer geometry of `fit`), resizing with Pillow's
  * resampling (`resample.js`) when the size differs, then `x * scale`, `(x - mean) / std` in float32,
  * laid out (C, H, W).
@@ -16,6 +17,7 @@
  */
 
 import { BundleError, InputError, RuntimeUnavailableError } from './errors.js';
+import { applyInk } from './ink.js';
 import { decodePng, isPng } from './png.js';
 import { resize } from './resample.js';
 
@@ -196,7 +198,8 @@ export function toBands(rgba, channels) {
 export function normalise(rgba, spec, out = undefined) {
   const [height, width] = spec.size;
   const c = spec.channels;
-  const pixels = place(toBands(rgba, c), rgba.width, rgba.height, c, spec);
+  const grey = applyInk(toBands(rgba, c), rgba.width, rgba.height, spec.ink ?? 'none'); // `ink.js`: before the resize
+  const pixels = place(grey.bands, grey.width, grey.height, c, spec);
   const hw = height * width;
   out ??= new Float32Array(c * hw);
   const f = Math.fround;

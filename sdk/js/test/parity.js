@@ -109,6 +109,7 @@ async function errorCases(job) {
     variant: () => siamese.loadBundle(files, { variant: 'fp16' }),
     operatingPoint: async () => (await siamese.loadBundle(files, { variant: 'fp32' })).threshold('far_1e-9'),
     resize: () => siamese.loadBundle(withManifest(files, (m) => Object.assign(m.input.preprocess, { resize: 'pad' })), { variant: 'fp32' }),
+    ink: () => siamese.loadBundle(withManifest(files, (m) => Object.assign(m.input.preprocess, { ink: 'binarize' })), { variant: 'fp32' }),
   };
   for (const c of job.badManifests ?? []) {
     const withText = new Map([...files, ['manifest.json', new TextEncoder().encode(c.text)]]);

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .common import BUNDLE, report, threshold_support_option
+from .common import BUNDLE, SKIP_UNREADABLE, report, threshold_support_option
 
 
 @click.command()
@@ -25,7 +25,10 @@ from .common import BUNDLE, report, threshold_support_option
     help="Recalibrate a signed bundle: the new manifest is written without manifest.sig (re-sign it with siamese sign).",
 )
 @threshold_support_option("DATA")
-def calibrate(bundle: Path, data: Path, out: Path | None, drop_signature: bool, threshold_support: str) -> None:
+@SKIP_UNREADABLE
+def calibrate(
+    bundle: Path, data: Path, out: Path | None, drop_signature: bool, threshold_support: str, skip_unreadable: bool
+) -> None:
     """Recompute every variant's thresholds (eer, far_1e-2, far_1e-3) on DATA, a folder of class sub-folders
     (one per identity) from the domain the bundle is deployed in, and write the bundle with its manifest
     re-hashed. The previous calibration is kept in the manifest's calibration_history.
@@ -37,5 +40,7 @@ def calibrate(bundle: Path, data: Path, out: Path | None, drop_signature: bool, 
     from ..format.manifest import read_manifest
     from ..tools.calibrate import calibrate_bundle
 
-    path = calibrate_bundle(bundle, data, out, drop_signature, threshold_support, log=click.echo)
+    path = calibrate_bundle(
+        bundle, data, out, drop_signature, threshold_support, log=click.echo, skip_unreadable=skip_unreadable
+    )
     click.echo(report(read_manifest(path), path))

@@ -163,6 +163,11 @@ PROVIDER = click.option(
 )
 THREADS = click.option("--threads", type=click.IntRange(min=1), default=None, help="Intra-op threads (default: all cores).")
 BATCH_SIZE = click.option("--batch-size", default=64, show_default=True, type=click.IntRange(min=1))
+SKIP_UNREADABLE = click.option(
+    "--skip-unreadable",
+    is_flag=True,
+    help="Leave out images that cannot be decoded, saying how many and which (default: stop, naming them all).",
+)
 #: the calibrated thresholds a bundle ships, by operating point
 
 
@@ -244,7 +249,8 @@ def _input_line(label: str, spec: Any) -> str:
     geometry = {"stretch": "", "letterbox": f" {pp.resize} (fill {pp.fill})", "crop": f" {pp.resize}"}[pp.resize]
     return (
         f"{label:<12}{spec.name} (N, {pp.channels}, {pp.size[0]}, {pp.size[1]}) float32, NCHW; "
-        f"{'gray' if pp.channels == 1 else 'RGB'}, {pp.resample}{geometry} resize, x*{pp.scale:.6g}, mean {list(pp.mean)}, std {list(pp.std)}"
+        f"{'gray' if pp.channels == 1 else 'RGB'}, {'ink ' + pp.ink + ', ' if pp.ink != 'none' else ''}"
+        f"{pp.resample}{geometry} resize, x*{pp.scale:.6g}, mean {list(pp.mean)}, std {list(pp.std)}"
     )
 
 
@@ -264,7 +270,7 @@ def report(m: Any, bundle: Path) -> str:
         f"arch        {m.provenance.get('arch', '?')}, loss {m.provenance.get('loss', '?')}"
         + (f", test-time augmentation {m.provenance['tta']}" if m.provenance.get("tta", "none") != "none" else "")
         + (f", ensemble of {len(m.provenance['ensemble'])} checkpoints" if m.provenance.get("ensemble") else ""),
-        f"validation  {validated}, {m.validation.get('pairs', '?')} pairs",
+        f"validation  {validated}" + ("" if "pairs" in validated else f", {m.validation.get('pairs', '?')} pairs"),
         f"{'variant':<12}{'size':>10}{'AUC':>9}{'EER':>8}{'TAR@1e-2':>10}{'TAR@1e-3':>10}   thresholds (eer / far 1e-2 / far 1e-3)",
     ]
     for name, v in m.variants.items():

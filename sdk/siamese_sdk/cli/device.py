@@ -9,7 +9,7 @@ import click
 
 from ..errors import InputError
 from ..format.manifest import VARIANTS
-from .common import BUNDLE, PROVIDER, THREADS, TRUSTED_KEY, json_text, trusted_keys
+from .common import BUNDLE, PROVIDER, SKIP_UNREADABLE, THREADS, TRUSTED_KEY, json_text, trusted_keys
 
 
 @click.command()
@@ -69,6 +69,7 @@ from .common import BUNDLE, PROVIDER, THREADS, TRUSTED_KEY, json_text, trusted_k
 @PROVIDER
 @THREADS
 @TRUSTED_KEY
+@SKIP_UNREADABLE
 def bench(
     bundle: Path,
     data: Path | None,
@@ -82,6 +83,7 @@ def bench(
     per_provider: bool,
     providers: tuple[str, ...],
     threads: int | None,
+    skip_unreadable: bool,
 ) -> None:
     """Measure a bundle on this device: latency, throughput, cold start, memory, size, accuracy.
 
@@ -121,6 +123,7 @@ def bench(
         progress=lambda s: click.echo(f"  {s}", err=True),
         per_provider=per_provider,
         trusted_keys=trusted_keys(),
+        skip_unreadable=skip_unreadable,
     )
     click.echo(markdown(report), nl=False)
     if json_out is not None:

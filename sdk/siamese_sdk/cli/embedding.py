@@ -14,6 +14,7 @@ from .common import (
     BATCH_SIZE,
     BUNDLE,
     PROVIDER,
+    SKIP_UNREADABLE,
     THREADS,
     TRUSTED_KEY,
     VARIANT,
@@ -44,6 +45,7 @@ from .common import (
 @PROVIDER
 @THREADS
 @TRUSTED_KEY
+@SKIP_UNREADABLE
 def embed(
     bundle: Path,
     paths: tuple[Path, ...],
@@ -53,6 +55,7 @@ def embed(
     variant: str,
     providers: tuple[str, ...],
     threads: int | None,
+    skip_unreadable: bool,
 ) -> None:
     """Embed image files and folders (recursively) into an (N, D) float32 .npy.
 
@@ -89,7 +92,12 @@ def embed(
             progress=progress,
             log=lambda m: click.echo(m, err=True),
             scan=scan,
+            skip_unreadable=skip_unreadable,
         )
+    if run.skipped:
+        from ..format.unreadable import skipped_line
+
+        click.echo(skipped_line(run.skipped, scan.count), err=True)
     click.echo(f"wrote {output} ({run.rows} x {run.dim} float32, variant {model.variant})")
 
 
@@ -119,6 +127,8 @@ def verify(
 
     Image bundles take two image paths, text bundles two strings, dialog bundles two JSON lists of turns.
     Prints the score, the threshold and the decision; exit code 0 either way (read the output or --json).
+    A threshold the bundle's validation set cannot support (siamese info: NOT SUPPORTED) adds a warning line
+    on stderr (--json: "unsupported") saying how to calibrate it on your own data (siamese calibrate).
 
     \b
     Examples:
@@ -137,6 +147,7 @@ def verify(
         "operating_point": r.operating_point,
         "metric": model.manifest.metric,
         "variant": model.variant,
+        "unsupported": r.unsupported,
     }
     if as_json:
         click.echo(json_text(result))
@@ -147,6 +158,8 @@ def verify(
         f"{word}: {score_name(model.manifest.metric)} {result['score']:.4f} {cmp} threshold {r.threshold:.4f} "
         f"({r.operating_point or 'custom'}, {model.variant})"
     )
+    if r.unsupported:
+        click.echo(f"warning: {r.unsupported}", err=True)
 
 
 def _cli_item(model: Any, arg: str, branch: str | None = None) -> list[Any]:

@@ -19,6 +19,7 @@ from .common import (
     BRANCH,
     BUNDLE,
     PROVIDER,
+    SKIP_UNREADABLE,
     THREADS,
     TRUSTED_KEY,
     VARIANT,
@@ -104,6 +105,7 @@ def gallery_cmd() -> None:
     is_flag=True,
     help="Also encrypt the sealed gallery (AES-256-GCM; needs --gallery-key-file and the signing extra).",
 )
+@SKIP_UNREADABLE
 def build(
     bundle: Path,
     paths: tuple[Path, ...],
@@ -116,6 +118,7 @@ def build(
     branch: str | None,
     gallery_key_file: Path | None,
     encrypt: bool,
+    skip_unreadable: bool,
 ) -> None:
     """Build a 1:N search gallery from image files and folders (recursively); ids are the file paths.
 
@@ -127,6 +130,7 @@ def build(
       siamese gallery bundle/ enrolled/ -o gallery.npz --storage float16
       siamese gallery upgrade gallery.npz --to new-bundle/ --images enrolled/   # onto a newer bundle
     """
+    from ..format.unreadable import skipped_line
     from ..tools.enrol import enrol
     from ..tools.files import find_images
 
@@ -136,7 +140,10 @@ def build(
     model = load_model(bundle, variant, providers, threads)
     files = find_images(paths)
     with click.progressbar(length=len(files), label=f"embedding {len(files)} images", file=sys.stderr) as bar:
-        g = enrol(model, files, storage, batch_size, branch, progress=bar.update)
+        skipped: list | None = [] if skip_unreadable else None
+        g = enrol(model, files, storage, batch_size, branch, progress=bar.update, skipped=skipped)
+    if skipped:
+        click.echo(skipped_line(skipped, len(files)), err=True)
     g.save(output, key=key, encrypt=encrypt)
     sealed = ", sealed and encrypted" if encrypt else ", sealed" if key is not None else ""
     click.echo(

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from ..errors import BundleError, InputError
+from . import ink as ink_mod
 from . import strict
 from .pixels import RESAMPLE, RESIZE_MODES, ImageLike, to_batch
 
@@ -55,6 +56,9 @@ class Preprocess:
     kept, centred on a canvas of the raw pixel value ``fill``, 0..255 in every channel) or ``crop`` (cover,
     the aspect ratio kept, the centre ``(H, W)`` kept). ``fill`` applies to letterbox only (0 otherwise). The
     integer geometry is ``pixels.fit``.
+
+    ``ink``: ``none``, or ``normalize-crop`` (grey inputs only): before the resize, the paper is made white, the
+    ink stretched to black and the image cropped to its ink box with a margin (``format.ink``).
     """
 
     size: tuple[int, int]
@@ -65,6 +69,7 @@ class Preprocess:
     std: tuple[float, ...] = (0.5,)
     resize: str = "stretch"
     fill: int = 0
+    ink: str = "none"
 
     def __post_init__(self) -> None:
         if len(self.size) != 2 or min(self.size) < 1 or max(self.size) > MAX_SIDE:
@@ -87,6 +92,7 @@ class Preprocess:
             raise BundleError(f"preprocess fill {self.fill!r} invalid; expected a raw pixel value, an int in 0..255")
         if self.fill and self.resize != "letterbox":
             raise BundleError(f"preprocess fill {self.fill} applies to resize letterbox only, not {self.resize}; drop it")
+        ink_mod.check_mode(self.ink, self.channels)
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -96,8 +102,8 @@ class Preprocess:
     def to_dict(self) -> dict[str, Any]:
         """The JSON form: manifest ``input.preprocess`` and checkpoint ``preprocess`` (lists, not tuples).
 
-        ``resize`` is written only when it is not ``stretch``, ``fill`` only with ``letterbox``: a stretched
-        input's dict is the one written before these keys existed."""
+        ``resize`` is written only when it is not ``stretch``, ``fill`` only with ``letterbox``, ``ink`` only when it
+        is not ``none``: a stretched input's dict is the one written before these keys existed."""
         d: dict[str, Any] = {
             "size": list(self.size),
             "channels": self.channels,
@@ -110,12 +116,14 @@ class Preprocess:
             d["resize"] = self.resize
         if self.resize == "letterbox":
             d["fill"] = self.fill
+        if self.ink != "none":
+            d["ink"] = self.ink
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], path: str = "preprocess") -> Preprocess:
         """Parse a manifest ``input.preprocess`` or a checkpoint ``preprocess`` entry (same keys; ``resample``
-        defaults to bilinear, ``resize`` to stretch, ``fill`` to 0). Every field is typed: ints are ints, numbers
+        defaults to bilinear, ``resize`` to stretch, ``fill`` to 0, ``ink`` to none). Every field is typed: ints are ints, numbers
         finite; ``BundleError`` (``strict.FieldError`` for a mistyped field) on anything off."""
         strict.check_mapping(d, path)
         return cls(
@@ -127,6 +135,7 @@ class Preprocess:
             std=tuple(strict.check_number(v, f"{path}.std") for v in strict.sequence(d, "std", f"{path}.std")),
             resize=strict.text(d, "resize", f"{path}.resize", default="stretch"),
             fill=d.get("fill", 0),  # (checked by __post_init__)
+            ink=strict.text(d, "ink", f"{path}.ink", default="none"),
         )
 
 

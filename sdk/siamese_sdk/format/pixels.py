@@ -33,6 +33,8 @@ from typing import TYPE_CHECKING, BinaryIO, Union
 import numpy as np
 
 from ..errors import InputError
+from . import ink
+from .unreadable import UnreadableImageError, UnreadableImagesError
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -136,7 +138,7 @@ def decode_image(data: bytes, what: str) -> Image.Image:
 
 def _decode(f: BinaryIO, what: str) -> Image.Image:
     """Decode an open image file fully: its pixel count checked from the header first, EXIF orientation applied;
-    ``InputError`` in one line naming ``what``."""
+    ``UnreadableImageError`` (an ``InputError``) in one line naming ``what`` when it cannot be decoded."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
@@ -144,17 +146,22 @@ def _decode(f: BinaryIO, what: str) -> Image.Image:
             _check_pixels(img.width, img.height, what)  # before any pixel is decoded
             img.load()
             return _upright(img, ImageOps, what)
-    except InputError:
-        raise
+    except InputError as e:
+        raise UnreadableImageError(str(e), what, str(e).removeprefix(f"{what} ").split(";")[0]) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise InputError(f"{what} is too large to decode safely (over {MAX_IMAGE_PIXELS:,} pixels); resize it first") from None
+        reason = f"too large to decode safely, over {MAX_IMAGE_PIXELS:,} pixels"
+        message = f"{what} is {reason}; resize it first"
     except UnidentifiedImageError:
-        raise InputError(f"{what} is not an image Pillow can read; pass PNG, JPEG, PGM or another Pillow format") from None
+        reason = "not an image Pillow can read"
+        message = f"{what} is {reason}; pass PNG, JPEG, PGM or another Pillow format"
     except MemoryError:
-        raise InputError(f"{what} needs more memory to decode than is available; resize it first") from None
+        reason = "needs more memory to decode than is available"
+        message = f"{what} {reason}; resize it first"
     except Exception as e:  # a corrupt file makes Pillow's decoders raise many kinds: report each in one line
         first = (str(e).strip().splitlines() or [""])[0][:160]
-        raise InputError(f"{what} could not be decoded ({type(e).__name__}: {first}); the file is truncated or corrupt") from None
+        reason = f"truncated or corrupt: {type(e).__name__}: {first}"
+        message = f"{what} could not be decoded ({type(e).__name__}: {first}); the file is truncated or corrupt"
+    raise UnreadableImageError(message, what, reason)
 
 
 def _upright(img: Image.Image, image_ops: object, name: str) -> Image.Image:
@@ -223,6 +230,8 @@ def to_array(image: ImageLike, spec: Preprocess) -> np.ndarray:
     from PIL import Image
 
     pixels = decode(image, spec.channels)
+    if spec.ink != "none":
+        pixels = ink.apply(pixels, spec.ink)  # grey only (Preprocess checks): paper to white, crop to the ink
     img = Image.fromarray(pixels, "L" if spec.channels == 1 else "RGB")
     height, width = spec.size
     w, h, left, top = fit(img.width, img.height, spec.size, spec.resize)
@@ -243,10 +252,33 @@ def to_array(image: ImageLike, spec: Preprocess) -> np.ndarray:
 
 
 def to_batch(images: Sequence[ImageLike], spec: Preprocess) -> np.ndarray:
-    """Images to a ``(N, C, H, W) float32`` batch; raises ``InputError`` when ``images`` is empty."""
+    """Images to a ``(N, C, H, W) float32`` batch.
+
+    Raises ``InputError`` when ``images`` is empty or a path is missing, and ``UnreadableImagesError`` naming
+    every image that cannot be decoded (all of them are tried first).
+    """
+    out, _, failed = decode_batch(images, spec)
+    if failed:
+        raise UnreadableImagesError(failed, len(images), skip_hint=False)
+    return out
+
+
+def decode_batch(images: Sequence[ImageLike], spec: Preprocess) -> tuple[np.ndarray, list[int], list[tuple[str, str]]]:
+    """Decode what can be decoded: ``(x, kept, failed)`` with ``x`` the ``(len(kept), C, H, W) float32`` batch of
+    ``images[i] for i in kept`` and ``failed`` the ``(path, reason)`` of each image that cannot be decoded.
+
+    Raises ``InputError`` when ``images`` is empty or a path is missing, not a regular file or not an image argument.
+    """
     if len(images) == 0:
         raise InputError("no images given; pass at least one image path")
     out = np.empty((len(images), *spec.shape), dtype=np.float32)
+    kept: list[int] = []
+    failed: list[tuple[str, str]] = []
     for i, img in enumerate(images):
-        out[i] = to_array(img, spec)
-    return out
+        try:
+            out[len(kept)] = to_array(img, spec)
+        except UnreadableImageError as e:
+            failed.append((e.path, e.reason))
+            continue
+        kept.append(i)
+    return out[: len(kept)], kept, failed

@@ -43,6 +43,9 @@ class Verification:
         threshold: the threshold used.
         operating_point: the manifest operating point it came from, or None for a caller's threshold.
         higher_is_closer: score direction.
+        unsupported: None when the threshold is a caller's or its validation set supports it; else one line saying
+            why the bundle's calibration cannot support it (``manifest threshold_support``, ``eval.support``) and
+            how to calibrate: the decisions rest on a handful of validation pairs, so read them as indicative.
     """
 
     scores: np.ndarray
@@ -50,6 +53,7 @@ class Verification:
     threshold: float
     operating_point: str | None
     higher_is_closer: bool
+    unsupported: str | None = None
 
     def __len__(self) -> int:
         return int(self.scores.shape[0])
@@ -288,7 +292,24 @@ class SiameseModel:
             raise InputError(f"verify needs as many x1 as x2 inputs, got {e1.shape[0]} and {e2.shape[0]}; pair them up")
         scores = self.distance(e1, e2)
         return Verification(
-            scores=scores, same=score.is_match(scores, t), threshold=t, operating_point=op, higher_is_closer=score.higher_is_closer
+            scores=scores,
+            same=score.is_match(scores, t),
+            threshold=t,
+            operating_point=op,
+            higher_is_closer=score.higher_is_closer,
+            unsupported=None if op is None else self.unsupported_threshold(op),
+        )
+
+    def unsupported_threshold(self, operating_point: str) -> str | None:
+        """One line when this variant's ``operating_point`` threshold is flagged unsupported by the bundle's
+        calibration (too few identities or pairs, ``eval.support``): why, and how to calibrate; else None."""
+        s = self.manifest.variants[self.variant].support.get(operating_point)
+        if s is None or s.get("supported", True):
+            return None
+        return (
+            f"threshold {operating_point} is not supported by the bundle's validation set ({s.get('reason') or 'too few pairs'}), "
+            f"so this decision is indicative only; calibrate on labelled data from your deployment: "
+            f"siamese calibrate {self.path} DATA/ (one sub-folder per identity)"
         )
 
     # ---- pickling: the load arguments travel, the sessions are rebuilt -------------------------------

@@ -29,10 +29,11 @@ from ..atomic import write_atomic
 from ..errors import InputError
 from ..eval import metrics
 from ..format.manifest import read_manifest
+from ..format.unreadable import skipped_line
 from ..runtime.model import SiameseModel, load
 from ..security.signing import ENV_VAR
 from .bench_report import ratios
-from .imagefolder import ImageFolder, labelled_pairs
+from .imagefolder import ImageFolder, decode_folder, labelled_pairs
 
 BENCH_VERSION = 1
 
@@ -140,15 +141,15 @@ def cold_start(
 
 
 def accuracy(
-    model: SiameseModel, data: Path | ImageFolder, max_images: int = 2000, seed: int = 0
+    model: SiameseModel, data: Path | ImageFolder, max_images: int = 2000, seed: int = 0, x: np.ndarray | None = None
 ) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
     """Verification metrics on all pairs of a labelled folder (``labelled_pairs``, or one already read), and
-    FAR/FRR at the shipped thresholds.
+    FAR/FRR at the shipped thresholds. ``x``: the folder's images already decoded (``decode_folder``).
 
     Returns ``(metrics, scores, same)`` (the last two for plots).
     """
     folder = data if isinstance(data, ImageFolder) else labelled_pairs(data, max_images, seed)
-    emb = model.embed(list(folder.paths), batch_size=128)
+    emb = model.embed(list(folder.paths) if x is None else x, batch_size=128)
     i, j, same = metrics.all_pairs(folder.labels)
     scores = model.distance_matrix(emb, emb)[i, j]
     direction = metric_mod.get(model.manifest.metric)
@@ -196,6 +197,7 @@ def run(
     progress: Callable[[str], None] = lambda s: None,
     per_provider: bool = False,
     trusted_keys: list[Path] | None = None,
+    skip_unreadable: bool = False,
 ) -> tuple[dict[str, Any], dict[str, tuple[np.ndarray, np.ndarray]]]:
     """Benchmark every shipped variant (or ``variants``); returns the report and per-variant pair scores.
 
@@ -207,9 +209,8 @@ def run(
     measurements with each provider of ``providers`` on its own (the main table uses them as one priority list).
     ``trusted_keys``: every load checks the bundle's signature against them (None: the configured ones, if any);
     the cold-start processes get them as ``SIAMESE_TRUSTED_KEYS``, so their load times include the check.
-    ``torch_checkpoint``: also time its encoder in torch eager, in its own process (``torch_eager``). The CPU
-    limit probe and the other competitors (torch.compile, PT2E int8, OpenVINO) are research tools:
-    ``benchmarks/cpu_limit.py``.
+    ``data``'s images are decoded once, before the speed runs: an unreadable one raises ``UnreadableImagesError``
+    naming them all, or with ``skip_unreadable`` is left out (``data_skipped``: their paths, and one progress line).
     """
     bundle = Path(bundle)
     manifest = read_manifest(bundle, trusted_keys=trusted_keys)
@@ -221,7 +222,12 @@ def run(
     if manifest.input_kind != "image":
         raise InputError(f"siamese bench measures image bundles so far; {bundle} is a {manifest.input_kind} bundle")
     names = variants or list(manifest.variants)
-    folder = labelled_pairs(data) if data is not None else None  # checked before the speed runs
+    folder = x = None
+    skipped: list[tuple[str, str]] = []
+    if data is not None:  # checked before the speed runs
+        folder, x, skipped = decode_folder(labelled_pairs(data), manifest.preprocess, skip_unreadable)
+        if skipped:
+            progress(skipped_line(skipped, len(folder) + len(skipped)))
     report: dict[str, Any] = {
         "bench_version": BENCH_VERSION,
         "bundle": str(bundle),
@@ -231,6 +237,8 @@ def run(
         "bundle_size_bytes": sum((bundle / f).stat().st_size for f in manifest.files),
         "variants": {},
     }
+    if skipped:
+        report["data_skipped"] = [path for path, _ in skipped]
     scored: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for name in names:
         progress(f"{name}: loading")
@@ -244,7 +252,7 @@ def run(
         entry.update(cold_start(bundle, name, providers, threads, env=env))
         if folder is not None:
             progress(f"{name}: accuracy on {data}")
-            acc, scores, same = accuracy(model, folder)
+            acc, scores, same = accuracy(model, folder, x=x)
             entry.update(acc)
             scored[name] = (scores, same)
         report["variants"][name] = entry

@@ -20,8 +20,9 @@ from ..errors import InputError
 from ..eval import metrics, support
 from ..eval.measure import measure_variant
 from ..format.manifest import MANIFEST, Manifest, read_manifest, write_manifest
+from ..format.unreadable import skipped_line
 from ..security.signing import SIGNATURE
-from .imagefolder import labelled_pairs
+from .imagefolder import decode_folder, labelled_pairs
 
 #: images embedded per variant at most (a seeded choice, as the export's validation)
 MAX_IMAGES = 2000
@@ -40,8 +41,12 @@ def calibrate_bundle(
     threshold_support: str = "warn",
     seed: int = 0,
     log: Callable[[str], None] = print,
+    skip_unreadable: bool = False,
 ) -> Path:
     """Recalibrate ``bundle`` on the class folders of ``data``; writes ``out`` (default: in place), returns it.
+
+    ``skip_unreadable``: leave images that cannot be decoded out (logged in one line) instead of raising
+    ``UnreadableImagesError`` naming them all.
 
     Raises ``InputError`` for a signed bundle without ``drop_signature``, a folder that cannot form genuine and
     impostor pairs, a two-branch or text bundle, or (``threshold_support="refuse"``) too small a folder.
@@ -62,14 +67,16 @@ def calibrate_bundle(
         raise InputError(f"siamese calibrate reads image class folders; {bundle} is a {manifest.input_kind} or two-branch bundle")
     if dest != bundle and dest.exists() and not (dest / MANIFEST).exists():
         raise InputError(f"{dest} exists and is not a bundle; choose another -o (an existing bundle would be replaced)")
-    folder = labelled_pairs(data, MAX_IMAGES, seed)
+    folder, x, skipped = decode_folder(labelled_pairs(data, MAX_IMAGES, seed), manifest.preprocess, skip_unreadable)
+    if skipped:
+        log(skipped_line(skipped, len(folder) + len(skipped)))
     i, j, same = metrics.all_pairs(folder.labels)
     classes = (folder.labels[i], folder.labels[j])
     log(f"calibrating on {len(folder.classes)} classes, {len(folder)} images, {same.size} pairs from {data}")
     fix = f"label more identities (class folders) in {data}"
     support.check(support.shortfalls(same, classes), threshold_support, f"{data} is", fix, log)  # before any embedding
     variants = {}
-    x = manifest.input_spec.prepare([str(p) for p in folder.paths])  # decoded once, for every variant
+    # x: decoded once (decode_folder), for every variant
 
     def score(model: Any, emb: dict) -> Any:  # all pairs i < j of the folder
         return model.distance_matrix(emb[None], emb[None])[i, j]

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .. import metric as metric_mod
+from ..format.unreadable import Failure
 from ..gallery import Gallery
 from .stream import prefetch
 
@@ -25,6 +26,7 @@ def enrol(
     batch_size: int = 64,
     branch: str | None = None,
     progress: Callable[[int], None] | None = None,
+    skipped: list[Failure] | None = None,
 ) -> Gallery:
     """A gallery bound to ``model`` holding the embedding of each of ``files``, its id the file's path (``str``).
 
@@ -34,13 +36,19 @@ def enrol(
         batch_size: images per encoder call.
         branch: the encoder of a two-branch bundle (``"a"`` / ``"b"``); None for one-encoder bundles.
         progress: called with the number of images of each batch once it is added.
+        skipped: a list to leave unreadable images out and append their ``(path, reason)`` to; None raises
+            ``UnreadableImagesError`` naming them all instead.
     """
     g = Gallery.for_model(model, storage=storage)
-    with contextlib.closing(prefetch(files, model.preprocess_spec(branch), batch_size)) as batches:
-        for row, x in batches:
-            g.add(model.embed(x, batch_size=x.shape[0], branch=branch), [str(f) for f in files[row : row + x.shape[0]]])
+    spec = model.preprocess_spec(branch)
+    with contextlib.closing(prefetch(files, spec, batch_size, skip_unreadable=skipped is not None)) as batches:
+        for b in batches:
+            if b.kept:
+                g.add(model.embed(b.x, batch_size=b.x.shape[0], branch=branch), [str(files[b.row + i]) for i in b.kept])
+            if skipped is not None:
+                skipped += b.skipped
             if progress is not None:
-                progress(x.shape[0])
+                progress(b.size)
     return g
 
 
@@ -60,10 +68,11 @@ def search_files(
     """
     direction = metric_mod.get(model.manifest.metric)
     results = []
-    with contextlib.closing(prefetch(files, model.preprocess_spec(branch), batch_size)) as batches:
-        for row, x in batches:
-            ids, scores = gallery.search(model.embed(x, batch_size=x.shape[0], branch=branch), k)
-            for f, id_row, score_row in zip(files[row : row + x.shape[0]], ids, scores, strict=True):
+    spec = model.preprocess_spec(branch)
+    with contextlib.closing(prefetch(files, spec, batch_size, skip_unreadable=None)) as batches:
+        for b in batches:
+            ids, scores = gallery.search(model.embed(b.x, batch_size=b.x.shape[0], branch=branch), k)
+            for f, id_row, score_row in zip(files[b.row : b.row + b.size], ids, scores, strict=True):
                 hits = [
                     {"id": str(i), "score": float(s), "same": bool(direction.is_match(s, threshold))}
                     for i, s in zip(id_row, score_row, strict=True)

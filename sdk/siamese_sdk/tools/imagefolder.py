@@ -14,13 +14,17 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import overload
+from typing import TYPE_CHECKING, overload
 
 import numpy as np
 
 from ..atomic import write_atomic
 from ..errors import BundleError, InputError
+from ..format.unreadable import Failure, UnreadableImagesError
 from .files import walk
+
+if TYPE_CHECKING:
+    from ..format.inputs import Preprocess
 
 INDEX_VERSION = 1
 
@@ -169,3 +173,25 @@ def labelled_pairs(data: str | os.PathLike, max_images: int = 2000, seed: int = 
     if len(folder) > max_images:
         folder = folder.take(np.sort(np.random.default_rng(seed).choice(len(folder), max_images, replace=False)))
     return folder
+
+
+def decode_folder(
+    folder: ImageFolder, spec: Preprocess, skip_unreadable: bool = False
+) -> tuple[ImageFolder, np.ndarray, list[Failure]]:
+    """Decode every image of ``folder``: ``(folder, x, skipped)``, ``x`` the ``(len(folder), C, H, W) float32`` inputs.
+
+    An image that cannot be decoded raises ``UnreadableImagesError`` naming them all, or with
+    ``skip_unreadable`` is left out of the returned folder (its ``(path, reason)`` in ``skipped``); then the
+    folder must still form genuine and impostor pairs.
+    """
+    from ..format.pixels import decode_batch
+
+    x, kept, failed = decode_batch(list(folder.paths), spec)
+    if not failed:
+        return folder, x, []
+    if not skip_unreadable:
+        raise UnreadableImagesError(failed, len(folder))
+    folder = folder.take(np.asarray(kept, dtype=np.int64))
+    if len(folder.classes) < 2 or len(np.unique(folder.labels)) < 2 or folder.counts().max(initial=0) < 2:
+        raise InputError(f"{folder.root}: too few readable images left to form genuine and impostor pairs ({len(failed)} unreadable)")
+    return folder, x, failed

@@ -14,7 +14,9 @@ meanwhile). While it runs:
 - ``OUT.partial.json``, the progress record, is rewritten atomically at most every ``checkpoint_seconds``
   (and when the run stops on an exception or Ctrl-C), always *after* the rows it counts were flushed:
   ``{"format": "siamese-embed-partial", "format_version": 1, "paths_sha256", "count", "embedding_dim",
-  "fingerprint", "rows_done"}``. ``paths_sha256`` hashes the absolute image paths in order;
+  "fingerprint", "skip_unreadable", "rows_done", "skipped"}``. ``paths_sha256`` hashes the absolute image paths
+  in order; ``skipped`` holds ``[row, path, reason]`` of the images left out as unreadable (``skip_unreadable``),
+  whose rows are dropped from ``OUT`` and ``OUT.paths.txt`` at the end (copied a chunk at a time);
 - ``OUT.partial.stats.npy`` holds each embedded file's ``(size in bytes, modification time in ns)``, taken before
   the file was decoded. A resume re-embeds every row whose file now has another size or time (an image
   replaced at the same path), then continues.
@@ -46,7 +48,8 @@ import numpy as np
 from ..atomic import _fsync_dir, write_atomic, write_text_atomic
 from ..errors import InputError
 from ..format.manifest import Preprocess
-from ..format.pixels import to_batch
+from ..format.pixels import decode_batch, to_batch
+from ..format.unreadable import Failure, UnreadableImagesError
 from .files import iter_images
 
 if TYPE_CHECKING:
@@ -69,6 +72,7 @@ class EmbedRun:
         rows, dim: its shape ``(rows, dim)``.
         resumed_from: rows already embedded by an earlier, interrupted run (0 when it started fresh).
         restarted: why an earlier partial run was discarded, or None.
+        skipped: ``(path, reason)`` of each image left out as unreadable (``skip_unreadable=True``), in row order.
     """
 
     output: Path
@@ -76,6 +80,7 @@ class EmbedRun:
     dim: int
     resumed_from: int
     restarted: str | None
+    skipped: tuple[Failure, ...] = ()
 
 
 def partial_paths(output: str | os.PathLike) -> tuple[Path, Path]:
@@ -122,16 +127,39 @@ def scan_images(paths: Iterable[str | os.PathLike]) -> ImageScan:
     return ImageScan(count=n, sha256=h.hexdigest())
 
 
-def prefetch(
-    files: Iterable[str | os.PathLike], spec: Preprocess, batch_size: int, start: int = 0, with_stats: bool = False
-) -> Iterator[tuple[Any, ...]]:
-    """Yield ``(first_row, (b, C, H, W) float32)`` batches of ``files`` from row ``start`` on, decoded by a
-    background thread (``files`` may be a lazy iterable, e.g. ``iter_images``: it is consumed by that thread).
-    ``with_stats``: ``(first_row, batch, (b, 2) int64 file_stat of each file, taken before it was decoded)``.
+@dataclass(frozen=True)
+class Decoded:
+    """One decoded batch of ``prefetch``: the files at rows ``row .. row + size - 1`` of the input.
 
-    At most ``PREFETCH`` batches wait decoded. An image that cannot be read raises its ``InputError`` here, in
-    the consumer, at that batch. Closing the generator stops and joins the thread: consume it inside
-    ``contextlib.closing(...)`` so that happens at once when the consumer stops early.
+    ``x`` is ``(len(kept), C, H, W) float32``, the files at ``row + i`` for ``i`` in ``kept``; ``skipped`` the
+    ``(path, reason)`` of the batch's files that could not be decoded (only when skipping them); ``stats`` the
+    ``(size, 2) int64`` ``file_stat`` of every file of the batch, taken before it was decoded (``with_stats``).
+    """
+
+    row: int
+    size: int
+    x: np.ndarray
+    kept: tuple[int, ...]
+    skipped: tuple[Failure, ...]
+    stats: np.ndarray | None = None
+
+
+def prefetch(
+    files: Iterable[str | os.PathLike],
+    spec: Preprocess,
+    batch_size: int,
+    start: int = 0,
+    with_stats: bool = False,
+    skip_unreadable: bool | None = False,
+) -> Iterator[Decoded]:
+    """Yield the ``Decoded`` batches of ``files`` from row ``start`` on, decoded by a background thread (``files``
+    may be a lazy iterable, e.g. ``iter_images``: it is consumed by that thread).
+
+    At most ``PREFETCH`` batches wait decoded. At the first batch with a file that cannot be decoded, the rest of
+    the files are decoded too, and ``UnreadableImagesError`` naming all that fail is raised here, in the consumer;
+    ``skip_unreadable=True`` leaves them out of ``x`` instead (``Decoded.skipped``); None raises without naming
+    ``--skip-unreadable`` (for a command that does not have it). Closing the generator stops and joins the
+    thread: consume it inside ``contextlib.closing(...)`` so that happens at once when the consumer stops early.
     """
     q: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=PREFETCH)
     stop = threading.Event()
@@ -151,8 +179,12 @@ def prefetch(
             row = start
             while batch := list(itertools.islice(rest, batch_size)):
                 stats = np.array([file_stat(f) for f in batch], dtype=np.int64).reshape(-1, 2) if with_stats else None
-                item = (row, to_batch(batch, spec), stats) if with_stats else (row, to_batch(batch, spec))
-                if not put(("batch", item)):
+                x, kept, failed = decode_batch(batch, spec)
+                if failed and not skip_unreadable:  # decode the rest too, so that one error names them all
+                    while not stop.is_set() and (more := list(itertools.islice(rest, batch_size))):
+                        failed += decode_batch(more, spec)[2]
+                    raise UnreadableImagesError(failed, skip_hint=skip_unreadable is not None)
+                if not put(("batch", Decoded(row, len(batch), x, tuple(kept), tuple(failed), stats))):
                     return
                 row += len(batch)
             put(("end", None))
@@ -185,6 +217,7 @@ def embed_to_npy(
     progress: Progress | None = None,
     log: Callable[[str], None] | None = None,
     scan: ImageScan | None = None,
+    skip_unreadable: bool = False,
 ) -> EmbedRun:
     """Embed the images of ``paths`` into ``output`` (``(N, D) float32`` .npy) and ``OUT.paths.txt``.
 
@@ -200,10 +233,12 @@ def embed_to_npy(
         progress: called as ``progress(rows_done, total)`` once at the start and after each batch.
         log: receives the one-line resume / start-over notices.
         scan: ``scan_images(paths)`` when the caller already has it (saves one walk).
+        skip_unreadable: leave images that cannot be decoded out of ``output`` and ``OUT.paths.txt`` (listed in
+            ``EmbedRun.skipped``) instead of raising ``UnreadableImagesError`` naming them all.
 
     Raises:
-        InputError: no images, a missing path, bad batch size, an unreadable image (progress up to it is kept),
-            folders that changed during the run.
+        InputError: no images, a missing path, bad batch size, unreadable images (``UnreadableImagesError``;
+            progress up to the first is kept), folders that changed during the run.
     """
     paths = list(paths)
     if not isinstance(batch_size, int) or batch_size < 1:
@@ -221,18 +256,19 @@ def embed_to_npy(
         "count": n,
         "embedding_dim": d,
         "fingerprint": model.fingerprint,
+        "skip_unreadable": skip_unreadable,
     }
-    done, restarted = 0, None
+    done, restarted, skipped = 0, None, []
     if partial.exists() or record.exists():
         if resume:
-            done, restarted = _resumable(partial, record, state)
+            done, restarted, skipped = _resumable(partial, record, state)
         else:
             restarted = "resume was switched off"
     if restarted is not None and log is not None:
         log(f"not resuming {partial}: {restarted}; starting over")
     stats = stats_file(output)
     if done and not _stats_ok(stats, n):
-        done, restarted = 0, f"{stats.name} is missing or damaged"
+        done, restarted, skipped = 0, f"{stats.name} is missing or damaged", []
         if log is not None:
             log(f"not resuming {partial}: {restarted}; starting over")
     if done == 0:
@@ -242,11 +278,12 @@ def embed_to_npy(
             mm = np.lib.format.open_memmap(f, mode="w+", dtype=dtype, shape=(n, width))
             mm.flush()
             del mm
-        _write_record(record, state, 0)
+        _write_record(record, state, 0, skipped)
     else:
         if log is not None:
             log(f"resuming {partial}: {done:,} of {n:,} rows already embedded")
-        changed = _reembed_changed(model, paths, partial, stats, done, batch_size)
+        left_out = {row for row, _, _ in skipped}
+        changed = _reembed_changed(model, paths, partial, stats, done, batch_size, left_out)
         if changed and log is not None:
             log(f"re-embedded {changed:,} of those {done:,} images: their files changed since they were embedded")
     resumed_from = done
@@ -254,31 +291,61 @@ def embed_to_npy(
     if progress is not None:
         progress(done, n)
     try:
-        with contextlib.closing(prefetch(iter_images(paths), model.manifest.preprocess, batch_size, start=done, with_stats=True)) as batches:
-            for row, x, file_stats in batches:
-                if row + x.shape[0] > n:
-                    raise InputError(_changed(row + x.shape[0], n))
-                emb = model.embed(x, batch_size=x.shape[0])
-                _write_rows(partial, row, emb)
-                _write_rows(stats, row, file_stats)
-                done = row + emb.shape[0]
+        spec = model.manifest.preprocess
+        with contextlib.closing(prefetch(iter_images(paths), spec, batch_size, done, True, skip_unreadable)) as batches:
+            for b in batches:
+                if b.row + b.size > n:
+                    raise InputError(_changed(b.row + b.size, n))
+                if b.kept:
+                    emb = model.embed(b.x, batch_size=b.x.shape[0])
+                    mm = np.lib.format.open_memmap(partial, mode="r+")
+                    mm[b.row + np.asarray(b.kept)] = emb
+                    mm.flush()
+                    del mm
+                _write_rows(stats, b.row, b.stats)
+                left = sorted(set(range(b.size)) - set(b.kept))
+                skipped += [[b.row + i, path, reason] for i, (path, reason) in zip(left, b.skipped, strict=True)]
+                done = b.row + b.size
                 if time.monotonic() - last >= checkpoint_seconds:
-                    _write_record(record, state, done)
+                    _write_record(record, state, done, skipped)
                     recorded, last = done, time.monotonic()
                 if progress is not None:
                     progress(done, n)
     finally:
         if done != recorded:  # stopped by an exception or Ctrl-C: keep what was flushed
             with contextlib.suppress(OSError):
-                _write_record(record, state, done)
+                _write_record(record, state, done, skipped)
     if done != n:
         raise InputError(_changed(done, n))
-    write_atomic(paths_file(output), lambda p: _write_lines(p, paths, scan))
-    os.replace(partial, output)
+    dropped = {row for row, _, _ in skipped}
+    write_atomic(paths_file(output), lambda p: _write_lines(p, paths, scan, dropped))
+    if dropped:  # the rows of the images left out go: copy the others, a chunk at a time
+        write_atomic(output, lambda p: _copy_rows(partial, p, dropped))
+        partial.unlink()
+    else:
+        os.replace(partial, output)
     _fsync_dir(output.parent)
     record.unlink(missing_ok=True)
     stats.unlink(missing_ok=True)
-    return EmbedRun(output=output, rows=n, dim=d, resumed_from=resumed_from, restarted=restarted)
+    return EmbedRun(
+        output=output,
+        rows=n - len(dropped),
+        dim=d,
+        resumed_from=resumed_from,
+        restarted=restarted,
+        skipped=tuple((path, reason) for _, path, reason in skipped),
+    )
+
+
+def _copy_rows(src: Path, dest: Path, dropped: set[int], chunk: int = 65536) -> None:
+    """Write the rows of the ``.npy`` ``src`` whose index is not in ``dropped`` to a new ``.npy`` ``dest``."""
+    a = np.lib.format.open_memmap(src, mode="r")
+    keep = np.setdiff1d(np.arange(a.shape[0]), np.fromiter(dropped, dtype=np.int64))
+    out = np.lib.format.open_memmap(dest, mode="w+", dtype=a.dtype, shape=(keep.size, a.shape[1]))
+    for i in range(0, keep.size, chunk):
+        out[i : i + chunk] = a[keep[i : i + chunk]]
+    out.flush()
+    del out, a
 
 
 def _write_rows(path: Path, row: int, values: np.ndarray) -> None:
@@ -299,12 +366,15 @@ def _stats_ok(stats: Path, n: int) -> bool:
     return ok
 
 
-def _reembed_changed(model: SiameseModel, paths: Sequence[str | os.PathLike], partial: Path, stats: Path, done: int, batch_size: int) -> int:
-    """Re-embed the rows ``< done`` whose file's size or modification time differs from the one recorded; returns how many."""
+def _reembed_changed(
+    model: SiameseModel, paths: Sequence[str | os.PathLike], partial: Path, stats: Path, done: int, batch_size: int, left_out: set[int]
+) -> int:
+    """Re-embed the rows ``< done`` whose file's size or modification time differs from the one recorded (not those
+    ``left_out`` as unreadable); returns how many."""
     recorded = np.load(stats, mmap_mode="r")
     changed: list[tuple[int, str]] = []
     for row, f in enumerate(itertools.islice(iter_images(paths), done)):
-        if tuple(int(v) for v in recorded[row]) != file_stat(f):
+        if row not in left_out and tuple(int(v) for v in recorded[row]) != file_stat(f):
             changed.append((row, str(f)))
     del recorded
     for i in range(0, len(changed), batch_size):
@@ -317,13 +387,15 @@ def _reembed_changed(model: SiameseModel, paths: Sequence[str | os.PathLike], pa
     return len(changed)
 
 
-def _write_lines(path: Path, paths: Sequence[str | os.PathLike], scan: ImageScan) -> None:
-    """Write the image list to ``path`` (one walk), refusing if it is no longer the list that was embedded."""
+def _write_lines(path: Path, paths: Sequence[str | os.PathLike], scan: ImageScan, dropped: set[int]) -> None:
+    """Write the image list to ``path`` (one walk; the rows in ``dropped`` left out), refusing if it is no longer
+    the list that was embedded."""
     h = hashlib.sha256()
     n = 0
     with open(path, "w", encoding="utf-8", errors="surrogateescape") as out:
         for f in iter_images(paths):
-            out.write(f"{f}\n")
+            if n not in dropped:
+                out.write(f"{f}\n")
             h.update(os.path.abspath(f).encode("utf-8", "surrogateescape"))
             h.update(b"\n")
             n += 1
@@ -335,11 +407,28 @@ def _changed(now: int, before: int) -> str:
     return f"the input folders changed while embedding ({now:,} images now, {before:,} before); run the command again"
 
 
-def _write_record(record: Path, state: dict[str, Any], rows_done: int) -> None:
-    write_text_atomic(record, json.dumps({**state, "rows_done": rows_done}) + "\n")
+def _write_record(record: Path, state: dict[str, Any], rows_done: int, skipped: list[list[Any]]) -> None:
+    write_text_atomic(record, json.dumps({**state, "rows_done": rows_done, "skipped": skipped}) + "\n")
 
 
-def _resumable(partial: Path, record: Path, state: dict[str, Any]) -> tuple[int, str | None]:
+def _resumable(partial: Path, record: Path, state: dict[str, Any]) -> tuple[int, str | None, list[list[Any]]]:
+    """``(rows_done, None, skipped)`` when the partial run matches ``state``, else ``(0, why not, [])``."""
+    rows, why = _resume_point(partial, record, state)
+    if why is not None:
+        return 0, why, []
+    old = json.loads(record.read_text(encoding="utf-8"))
+    if old.get("skip_unreadable", False) != state["skip_unreadable"]:
+        return 0, "--skip-unreadable " + ("was given" if old.get("skip_unreadable") else "was not given") + " to the partial run", []
+    skipped = old.get("skipped", [])
+    ok = isinstance(skipped, list) and all(
+        isinstance(s, list) and len(s) == 3 and isinstance(s[0], int) and 0 <= s[0] < rows for s in skipped
+    )
+    if not ok:
+        return 0, f"{record.name} holds an invalid list of skipped images", []
+    return rows, None, skipped
+
+
+def _resume_point(partial: Path, record: Path, state: dict[str, Any]) -> tuple[int, str | None]:
     """``(rows_done, None)`` when the partial run matches ``state``, else ``(0, why not)``."""
     if not record.is_file():
         return 0, f"its progress record {record.name} is missing"

@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 
 from .backbones import UserBackbone, is_factory_spec
-from .signet import SigNet
+from .signet import SigNet, SmallSigNet
 
 NORMS = ("batch", "group")
 
@@ -89,7 +89,7 @@ class KochNet(nn.Module):
         return self.fc(torch.flatten(self.features(x), 1))
 
 
-ARCHS: dict[str, type[nn.Module]] = {"convnet4": ConvNet4, "koch": KochNet, "signet": SigNet}
+ARCHS: dict[str, type[nn.Module]] = {"convnet4": ConvNet4, "koch": KochNet, "signet": SigNet, "signet-small": SmallSigNet}
 
 
 class Encoder(nn.Module):

@@ -27,6 +27,15 @@ def _norm(kind: str, channels: int) -> nn.Module:
     return nn.BatchNorm2d(channels)
 
 
+def _fc_head(features: nn.Module, in_channels: int, input_size: tuple[int, int], fc: int, embedding_dim: int, dropout: float) -> nn.Sequential:
+    """FC(fc)-ReLU-dropout-FC(embedding_dim) on the flattened map of ``features`` (sized by a dummy forward in eval
+    mode: BatchNorm statistics untouched)."""
+    with torch.no_grad():
+        flat = features.eval()(torch.zeros(1, in_channels, *input_size)).numel()
+    features.train()
+    return nn.Sequential(nn.Linear(flat, fc), nn.ReLU(inplace=True), nn.Dropout(dropout), nn.Linear(fc, embedding_dim))
+
+
 class SigNet(nn.Module):
     """SigNet branch: images ``(B, C, H, W)`` -> embeddings ``(B, embedding_dim)``; see the module docstring."""
 
@@ -63,10 +72,50 @@ class SigNet(nn.Module):
             nn.MaxPool2d(3, 2),
             nn.Dropout(0.3),
         )
-        with torch.no_grad():
-            flat = self.features.eval()(torch.zeros(1, in_channels, *input_size)).numel()
-        self.features.train()
-        self.head = nn.Sequential(nn.Linear(flat, fc), nn.ReLU(inplace=True), nn.Dropout(0.5), nn.Linear(fc, embedding_dim))
+        self.head = _fc_head(self.features, in_channels, input_size, fc, embedding_dim, dropout=0.5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.flatten(self.features(x), 1))
+
+
+class SmallSigNet(nn.Module):
+    """A compact SigNet for 2 CPU cores (``--arch signet-small``): images ``(B, C, H, W)`` -> ``(B, embedding_dim)``.
+
+        conv5x5/2(w)-BN-ReLU-maxpool2, conv3x3(2w)-BN-ReLU-maxpool2, conv3x3(3w)-BN-ReLU-maxpool2,
+        conv3x3(4w)-BN-ReLU-maxpool2, dropout, flatten, FC(fc)-ReLU-dropout, FC(embedding_dim)
+
+    SigNet's shape (a wide input kept in its aspect, a flattened map so the layout of the strokes counts, a
+    hidden FC layer) at about 1/40 of its multiply-adds: the first conv strides 2 instead of 11x11 at stride 1,
+    and widths start at ``width`` (32: 58 M multiply-adds and 0.9 M weights at 96 x 224). BatchNorm is folded into the convs
+    at export. Inputs of at least 32 px a side (the map after the last pool is 1/32 of the input).
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        embedding_dim: int = 128,
+        input_size: tuple[int, int] = (96, 192),
+        width: int = 32,
+        norm: str = "batch",
+        fc: int = 256,
+    ):
+        super().__init__()
+        if norm != "batch":
+            raise ValueError(f"signet-small norm {norm!r} unknown; expected ['batch']")
+        if min(input_size) < 32:
+            raise ValueError(f"signet-small needs inputs of at least 32 px a side, got {input_size}; pass --size 96,192")
+
+        def conv(cin: int, cout: int, k: int, stride: int = 1) -> list[nn.Module]:
+            return [nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True), nn.MaxPool2d(2)]
+
+        self.features = nn.Sequential(
+            *conv(in_channels, width, 5, stride=2),
+            *conv(width, 2 * width, 3),
+            *conv(2 * width, 3 * width, 3),
+            *conv(3 * width, 4 * width, 3),
+            nn.Dropout(0.2),
+        )
+        self.head = _fc_head(self.features, in_channels, input_size, fc, embedding_dim, dropout=0.3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(torch.flatten(self.features(x), 1))
