@@ -38,16 +38,16 @@ def test_measure_variant_is_embed_score_summarize_support(variant):
     m, t = metrics.summarize(r.scores, same, False)
     assert (r.metrics, r.thresholds) == (m, t) and (r.auc, r.eer) == (m["auc"], m["eer"])
     assert r.support == support.threshold_support(r.scores, same, classes, False, thresholds=t)
-    assert set(r.thresholds) == {"eer", "far_1e-2", "far_1e-3"} and r.metrics["pairs_genuine"] == 3
+    assert set(r.thresholds) == {"eer", "far_1e-2", "far_1e-3", "max_accuracy"} and r.metrics["pairs_genuine"] == 3
 
 
 def test_evaluate_follows_the_metric_direction():
     rng = np.random.default_rng(0)
     same = rng.random(400) < 0.3
-    dist = np.where(same, rng.normal(0.4, 0.2, same.size), rng.normal(1.2, 0.2, same.size))
+    dist = np.abs(np.where(same, rng.normal(0.4, 0.2, same.size), rng.normal(1.2, 0.2, same.size)))
     d = evaluate(dist, same, METRICS["euclidean"])
-    s = evaluate(-dist, same, METRICS["learned"])  # a similarity: higher is closer
+    s = evaluate(np.exp(-dist), same, METRICS["learned"])  # a similarity in [0, 1]: higher is closer
     assert d.auc == pytest.approx(s.auc) and d.auc > 0.95
-    assert s.thresholds["eer"] == pytest.approx(-d.thresholds["eer"])
+    assert s.thresholds["eer"] == pytest.approx(np.exp(-d.thresholds["eer"]), rel=1e-6)
     assert evaluate(dist, same, METRICS["learned"]).auc == pytest.approx(1 - d.auc)  # the wrong direction shows
     assert d.embeddings == {} and set(d.support) == set(d.thresholds)
