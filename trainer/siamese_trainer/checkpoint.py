@@ -263,3 +263,17 @@ def start_run(
     if ckpt_path.exists():
         raise InputError(f"{ckpt_path} exists; pass --resume to continue that run, or choose another --out")
     return config, None
+
+
+def run_checkpoint(path: str | Path, flag: str) -> Path:
+    """The checkpoint a flag such as ``--init`` names: a run folder's ``best.pt`` (else ``model.pt``), or the file
+    itself; a one-line ``InputError`` naming ``flag`` otherwise."""
+    path = Path(path)
+    if path.is_dir():
+        for name in ("best.pt", "model.pt"):
+            if (path / name).is_file():
+                return path / name
+        raise InputError(f"{flag} {path}: the folder holds no best.pt or model.pt; pass a run folder siamese-train wrote")
+    if not path.exists():
+        raise InputError(f"{flag} {path} not found; pass a run folder or its best.pt / model.pt")
+    return path

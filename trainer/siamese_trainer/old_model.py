@@ -55,7 +55,7 @@ class OldEncoder:
             self.dim, self.metric, self.normalize = m.embedding_dim, m.metric, bool(m.normalized)
             self.pre: Preprocess = m.preprocess  # type: ignore[assignment]
         else:
-            ckpt_path = run_checkpoint(path, flag)
+            ckpt_path = checkpoint.run_checkpoint(path, flag)
             ckpt = checkpoint.load(ckpt_path)
             if checkpoint.kind_of(ckpt) != "image":
                 raise InputError(f"{flag} {ckpt_path} is a {checkpoint.kind_of(ckpt)} run; only one-encoder image runs are supported")
@@ -90,18 +90,6 @@ class OldEncoder:
             x = to_batch(paths[c : c + batch], self.pre)
             out.append(self.model.embed(x, batch_size=len(x)) if self.encoder is None else self.embed(torch.from_numpy(x), self.pre).numpy())
         return np.concatenate(out).astype(np.float32)
-
-
-def run_checkpoint(path: Path, flag: str) -> Path:
-    """A run folder's ``best.pt`` (else ``model.pt``), or a checkpoint file itself; ``InputError`` otherwise."""
-    if path.is_dir():
-        for name in ("best.pt", "model.pt"):
-            if (path / name).is_file():
-                return path / name
-        raise InputError(f"{flag} {path} is neither a run folder (best.pt / model.pt) nor a bundle (manifest.json)")
-    if not path.is_file():
-        raise InputError(f"{flag} {path} not found; pass the old run folder, its model.pt, or its bundle folder")
-    return path
 
 
 def convert(x: torch.Tensor, src: Preprocess, dst: Preprocess) -> torch.Tensor:

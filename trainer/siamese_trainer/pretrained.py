@@ -28,15 +28,7 @@ INHERITED = ("arch", "width", "norm", "embedding_dim", "size", "channels", "resi
 
 def checkpoint_path(path: str | Path) -> Path:
     """The checkpoint ``--init`` reads: a run folder's ``best.pt`` (else ``model.pt``), or the file itself."""
-    path = Path(path)
-    if path.is_dir():
-        for name in ("best.pt", "model.pt"):
-            if (path / name).is_file():
-                return path / name
-        raise InputError(f"--init {path}: the folder holds no best.pt or model.pt; pass a run folder siamese-train wrote")
-    if not path.exists():
-        raise InputError(f"--init {path} not found; pass a run folder or its best.pt / model.pt")
-    return path
+    return checkpoint.run_checkpoint(path, "--init")
 
 
 def _load(path: str | Path) -> tuple[Path, checkpoint.Checkpoint]:
