@@ -10,7 +10,7 @@ of them, for the fp32 and int8 variants of the golden bundle. Asserted:
   sources, a half-pixel rounding tie, the fill value), and ``ink normalize-crop`` (grey, white and blank pages,
   ink at the edge); and the golden bundle with its manifest set to letterbox, to crop and to ink
   preprocesses non-square PNGs and signatures as the Python SDK does;
-- fp32: embeddings agree to cosine >= 0.9999, every decision at the shipped thresholds (all three operating
+- fp32: embeddings agree to cosine >= 0.9999, every decision at the shipped thresholds (all four operating
   points) and every gallery search top-1 is the same;
 - int8 (8-bit weights, the golden bundle): onnxruntime-web's WASM build runs the QDQ graph unfused (float
   kernels between Q/DQ), the SDK on x86 with fused integer kernels, which on CPUs without VNNI saturate 8-bit
@@ -45,11 +45,11 @@ import siamese_sdk
 from browser_harness import ROOT, require_browser, run_in_browser, serve
 from parity_cases import GOLDEN_IMAGES, bad_manifests, bundle_cases, jpeg_case, png_cases
 from siamese_sdk.format.inputs import Preprocess
+from siamese_sdk.format.manifest import OPERATING_POINTS
 from siamese_sdk.format.pixels import to_array, to_batch
 
 BUNDLE = ROOT / "tests" / "data" / "golden" / "bundle"
 VARIANTS = ("fp32", "int8")
-OPERATING_POINTS = ("eer", "far_1e-2", "far_1e-3")
 MIN_COSINE = 0.9999
 #: embed latency: min and median of ``repeats`` samples; one-image samples time ``inner`` calls (the page's clock ticks in 0.1 ms)
 TIMING = {"batch": 32, "repeats": 20, "inner": 10}
@@ -358,7 +358,7 @@ def test_errors_are_one_line_with_the_fix(run):
     )
     assert errors["noManifest"].startswith("BundleError: ") and "has no manifest.json (HTTP 404)" in errors["noManifest"]
     assert errors["variant"] == "BundleError: variant \"fp16\" not in this bundle; available: fp32, int8 or 'auto'"
-    assert errors["operatingPoint"] == 'InputError: operating point "far_1e-9" unknown; expected one of eer, far_1e-2, far_1e-3'
+    assert errors["operatingPoint"] == 'InputError: operating point "far_1e-9" unknown; expected one of eer, far_1e-2, far_1e-3, max_accuracy'
     assert errors["resize"] == 'BundleError: preprocess resize "pad" unknown to this runtime; use stretch, letterbox, crop (or upgrade)'
     assert errors["ink"] == 'BundleError: preprocess ink "binarize" unknown to this runtime; use none, normalize-crop (or upgrade)'
     assert all("\n" not in e for e in errors.values())

@@ -56,11 +56,11 @@ def test_manifest_keys_per_kind(exported):
     assert list(d["profiles"]) == ["cpu"] and d["default_variant"] == d["profiles"]["cpu"]["variant"]
     fp32 = d["variants"]["fp32"]
     assert list(fp32) == ["file", "quantization", "thresholds", "metrics", "threshold_support"]
-    assert list(fp32["threshold_support"]) == ["eer", "far_1e-2", "far_1e-3"]
+    assert list(fp32["threshold_support"]) == ["eer", "far_1e-2", "far_1e-3", "max_accuracy"]
     assert list(fp32["threshold_support"]["eer"]) == [
         "identities", "genuine_pairs", "impostor_pairs", "interval", "far_interval", "frr_interval", "supported", "reason"
     ]  # fmt: skip
-    assert list(fp32["thresholds"]) == ["eer", "far_1e-2", "far_1e-3"]
+    assert list(fp32["thresholds"]) == ["eer", "far_1e-2", "far_1e-3", "max_accuracy"]
     assert list(fp32["metrics"]) in (METRICS, [*METRICS, SPEED])
     if "int8" in d["variants"]:
         int8 = d["variants"]["int8"]["metrics"]

@@ -68,7 +68,11 @@ def _interrupted(out: Path) -> None:
     else:
         msg = "interrupted before the first epoch was saved; nothing to resume: rerun the command to start again"
     click.echo(msg, err=True)
-    sys.exit(130)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # not sys.exit: a Ctrl-C inside torch's own import leaves it half-initialised, and the interpreter's shutdown then
+    # ends the process by SIGINT instead of 130; the run lock and atomic writes are already settled here
+    os._exit(130)
 
 
 def _choice(name: str) -> str | None:

@@ -128,7 +128,6 @@ def build(
     \b
     Example:
       siamese gallery bundle/ enrolled/ -o gallery.npz --storage float16
-      siamese gallery upgrade gallery.npz --to new-bundle/ --images enrolled/   # onto a newer bundle
     """
     from ..format.unreadable import skipped_line
     from ..tools.enrol import enrol
