@@ -17,7 +17,8 @@ TOP = ["format", "format_version", "embedding_dim", "metric", "score", "normaliz
        "default_operating_point", "variants", "heads", "files", "validation", "provenance", "notes", "profiles"]  # fmt: skip
 PROVENANCE = ["created_utc", "siamese_sdk", "torch", "onnx", "onnxruntime", "opset", "arch", "loss", "epochs",
               "checkpoint_sha256", "train_data", "train_final"]  # fmt: skip
-METRICS = ["auc", "eer", "tar_at_far_1e-2", "tar_at_far_1e-3", "pairs_genuine", "pairs_impostor"]
+METRICS = ["auc", "eer", "tar_at_far_1e-2", "tar_at_far_1e-3", "accuracy_at_eer", "accepted_at_eer", "accuracy_at_max_accuracy",
+           "accepted_at_max_accuracy", "pairs_genuine", "pairs_impostor"]  # fmt: skip
 SPEED = "speedup_vs_fp32_b64"
 EXPECTED = {
     "image": {
