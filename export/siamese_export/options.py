@@ -38,8 +38,9 @@ class ExportOptions:
     profiles: tuple[str, ...] = ("cpu",)
     #: batch size of the static-shape variants (coreml, qnn)
     fixed_batch: int = 1
-    #: test-time augmentation baked into the encoder graph (``wrappers.tta.SHIFTS``: none, shift5, shift9)
-    tta: str = "none"
+    #: test-time augmentation baked into the encoder graph (``wrappers.tta.MODES``: auto (the validation gate
+    #: picks; one-encoder image checkpoints, else none), none, shift5, shift9)
+    tta: str = "auto"
     #: further checkpoints joined with the first into one ensemble encoder (``wrappers.ensemble``)
     members: tuple[Path, ...] = ()
     #: sign the manifest with this Ed25519 private key (``siamese keygen``) before the bundle is moved into place
@@ -56,11 +57,11 @@ class ExportOptions:
 
     def check(self) -> None:
         """``InputError`` naming the flag for a value out of range (profiles: ``gates.check_profiles``)."""
-        from .wrappers.tta import SHIFTS  # (torch)
+        from .wrappers.tta import MODES  # (torch)
 
         if not isinstance(self.fixed_batch, int) or self.fixed_batch < 1:
             raise InputError(f"fixed batch {self.fixed_batch!r} invalid; pass --fixed-batch >= 1")
         check_int8_weight_bits(self.int8_weight_bits)
-        if self.tta not in SHIFTS:
-            raise InputError(f"test-time augmentation {self.tta!r} unknown; pass --tta {' or '.join(SHIFTS)}")
+        if self.tta not in MODES:
+            raise InputError(f"test-time augmentation {self.tta!r} unknown; pass --tta {' or '.join(MODES)}")
         support.check_mode(self.threshold_support)

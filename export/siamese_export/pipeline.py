@@ -64,7 +64,7 @@ def export_bundle(checkpoint_path: str | Path, out: str | Path | None = None, op
     if members:
         check_members(ckpt, ckpt_path, members, opts.validation is not None)
     kind = checkpoint.kind_of(ckpt)
-    if opts.tta != "none" and kind != "image":
+    if opts.tta not in ("none", "auto") and kind != "image":
         raise InputError(
             f"--tta applies to one-encoder image checkpoints; {ckpt_path} is a pseudo-Siamese or text run: drop --tta"
         )
@@ -131,7 +131,7 @@ def run(source: Source, out: Path, opts: ExportOptions, profiles: tuple[str, ...
     support.check(support.shortfalls(source.same, source.pair_classes), opts.threshold_support, "validation set", fix, log)  # before any work
     with atomic_directory(out) as tmp:
         parity = _export_encoders(source, tmp, log)
-        notes: list[str] = []
+        notes: list[str] = list(source.notes)
         encoders = {enc: tmp / _file(enc, "fp32") for enc in parts}
         calibration = {enc: part.calibration_images for enc, part in parts.items()}
         files = build_variants(source.variant_rows, encoders, calibration, tmp, opts, profiles, notes)

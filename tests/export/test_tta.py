@@ -1,10 +1,12 @@
-"""siamese-export --tta: the shifted-view average baked into the encoder graph, checked against numpy shifts."""
+"""siamese-export --tta: the shifted-view average baked into the encoder graph, checked against numpy shifts, and
+the ``auto`` gate that ships it only when it lowers the validation EER."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import siamese_sdk
+from conftest import make_tiny_dataset
 from siamese_sdk import InputError
 from siamese_sdk.cli import report
 from siamese_sdk.format.manifest import read_manifest
@@ -12,7 +14,7 @@ from siamese_sdk.format.pixels import to_batch
 
 torch = pytest.importorskip("torch")
 from siamese_export.pipeline import ExportOptions, export_bundle  # noqa: E402
-from siamese_export.wrappers.tta import SHIFTS, ShiftTTA  # noqa: E402
+from siamese_export.wrappers.tta import MIN_GAIN, SHIFTS, ShiftTTA, choose  # noqa: E402
 
 
 def shifted_views(x: np.ndarray, mode: str) -> list[np.ndarray]:
@@ -53,8 +55,47 @@ def test_tta_bundle_embeds_the_average_of_the_plain_bundle_over_shifts(bundle, t
 
 
 def test_tta_refused_where_it_does_not_apply(trained_run, text_bundle, tmp_path):
-    with pytest.raises(InputError, match="unknown; pass --tta none or shift5 or shift9"):
+    with pytest.raises(InputError, match="unknown; pass --tta auto or none or shift5 or shift9"):
         export_bundle(trained_run / "model.pt", tmp_path / "a", ExportOptions(tta="flip", log=lambda s: None))
     with pytest.raises(InputError, match="image checkpoints.*drop --tta"):
         export_bundle(text_bundle.parent / "model.pt", tmp_path / "b", ExportOptions(tta="shift9", log=lambda s: None))
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+@pytest.mark.parametrize(
+    "eers,want",
+    [
+        ({"none": 0.100, "shift5": 0.080, "shift9": 0.070}, "shift9"),  # 3 points, 30 %: pays
+        ({"none": 0.100, "shift5": 0.070, "shift9": 0.070}, "shift5"),  # a tie goes to fewer views
+        ({"none": 0.100, "shift5": 0.098, "shift9": 0.096}, "none"),  # 0.4 points: within the noise
+        ({"none": 0.400, "shift5": 0.390, "shift9": 0.380}, "none"),  # 2 points but 5 %: not enough
+        ({"none": 0.030, "shift5": 0.032, "shift9": 0.031}, "none"),  # worse
+    ],
+)
+def test_auto_gate_ships_a_shift_only_when_it_pays(eers, want):
+    mode, why = choose(eers)
+    assert mode == want
+    assert ("->" in why) == (want != "none") and f"{100 * eers['none']:.2f} %" in why
+    assert MIN_GAIN == 0.005
+
+
+def test_auto_gate_measures_on_enough_identities_and_records_its_figures(trained_run, tmp_path):
+    val = make_tiny_dataset(tmp_path / "val", alphabets=4, characters=3, per_class=6)  # 12 identities
+    logs: list[str] = []
+    out = export_bundle(trained_run / "model.pt", tmp_path / "b", ExportOptions(validation=val, int8=False, log=logs.append))
+    m = read_manifest(out)
+    eers = m.provenance["tta_validation_eer"]
+    assert set(eers) == set(SHIFTS) and all(0 <= v <= 1 for v in eers.values())
+    mode = choose(eers)[0]
+    assert m.provenance["tta"] == mode
+    assert any(n.startswith(f"test-time augmentation {mode} (--tta auto): ") for n in m.notes)
+    assert any("test-time augmentation gate: none " in line and line.endswith(f"-> {mode}") for line in logs)
+    # the gate's torch figure for the mode it shipped is what the SDK then measured on the same pairs (ONNX Runtime)
+    assert abs(m.variants["fp32"].metrics["eer"] - eers[mode]) < 0.01
+
+
+def test_auto_gate_keeps_one_view_with_few_identities_and_for_text(bundle, text_bundle):
+    m = read_manifest(bundle)  # the fixture's 4 validation classes
+    assert m.provenance["tta"] == "none" and "tta_validation_eer" not in m.provenance
+    assert any("validation identities are too few to tell a gain (< 10)" in n for n in m.notes)
+    assert "tta" not in read_manifest(text_bundle).provenance

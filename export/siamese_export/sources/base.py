@@ -68,6 +68,8 @@ class Source:
     pair_classes: tuple[np.ndarray, np.ndarray] | None = None
     #: the validation CSV's layout (``pairs``, ``triplets``, ``labelled``); None: class folders
     csv_layout: str | None = None
+    #: sentences for the manifest's ``notes`` decided while the source was built (e.g. the ``--tta auto`` gate)
+    notes: tuple[str, ...] = ()
 
     def scores(self, model: Any, embeddings: dict[str | None, np.ndarray]) -> np.ndarray:
         """``(P,)`` scores of the validation pairs from each encoder's ``(N, D)`` validation embeddings."""

@@ -6,6 +6,7 @@ held-out rows; calibration: the training images (or ``--calibration DIR``). Buil
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +24,12 @@ from siamese_trainer.data.images import EMBEDDED, resolve_root
 from siamese_trainer.data.validation import checkpoint_validation, training_images
 from siamese_trainer.models.heads import LearnedHead
 
+from .. import compatibility
 from ..manifest_out import member, provenance
 from ..onnx.graphs import INPUT_NAME, export_encoder
 from ..onnx.learned_head import HEAD_PARITY_MAX_ABS, build_learned_head, head_parity
 from ..options import ExportOptions
+from ..wrappers import tta
 from ..wrappers.ensemble import Ensemble
 from ..wrappers.tta import SHIFTS, ShiftTTA
 from .base import Part, Source, image_parity, rebuild_errors
@@ -116,11 +119,6 @@ class ImageSource(Source):
                     parts.append(checkpoint.build_encoder(c["model"], c["state_dict"]))
             encoder = Ensemble(parts, unit_parts=mcfg["metric"] == "cosine")
             log(f"ensemble: {1 + len(members)} checkpoints, embeddings concatenated inside the encoder graph")
-        if opts.tta != "none":
-            encoder = ShiftTTA(encoder, opts.tta, bool(mcfg["normalize"]))
-            log(
-                f"test-time augmentation: {opts.tta} ({len(SHIFTS[opts.tta])} views per image, averaged inside the encoder graph)"
-            )
         self.encoder = encoder.eval()
         self.pre = pre
         self.metric, self.normalized = str(mcfg["metric"]), bool(mcfg["normalize"])
@@ -140,6 +138,7 @@ class ImageSource(Source):
         #: the validation image files (the compatibility stage embeds them with the old bundle too); None: a CSV run
         self.paths: list[str] | None = None if "layout" in ckpt["data"] else [str(p) for p in paths]
         self.images = images = to_batch(paths, pre)
+        self.tta, self.tta_eers = self._tta(opts, log)
         self.encoders = {
             None: Part(
                 export=lambda path: export_encoder(self.encoder, pre.shape, path),
@@ -151,6 +150,23 @@ class ImageSource(Source):
             )
         }
         self.head_err: float | None = None
+
+    def _tta(self, opts: ExportOptions, log: Callable[[str], None]) -> tuple[str, dict[str, float]]:
+        """``--tta``: the mode given, or ``auto``'s gate on the validation pairs; wraps ``self.encoder`` in it."""
+        mode, eers = opts.tta, {}
+        if mode == "auto" and compatibility.old_entry(self.ckpt) is not None:
+            mode = "none"  # the embedding the run was made compatible with (and its map fitted on) is the plain one
+            self.notes = ("test-time augmentation none (--tta auto): a --compatible-with / --map-from run keeps the one view it was trained and mapped with",)
+        elif mode == "auto":
+            identities = None if self.csv_layout else int(self.info["classes"])
+            mode, eers, why = tta.gate(
+                self.encoder, self.images, (self.vi, self.vj, self.same), self.metric, self.normalized, identities, log
+            )
+            self.notes = (f"test-time augmentation {mode} (--tta auto): {why}",)
+        if mode != "none":
+            self.encoder = ShiftTTA(self.encoder, mode, self.normalized).eval()
+            log(f"test-time augmentation: {mode} ({len(SHIFTS[mode])} views per image, averaged inside the encoder graph)")
+        return mode, eers
 
     def scores(self, model: Any, embeddings: dict[str | None, np.ndarray]) -> np.ndarray:
         e = embeddings[None]
@@ -183,7 +199,9 @@ class ImageSource(Source):
         }
 
     def provenance(self) -> dict:
-        prov = {**provenance(self.ckpt, self.ckpt_path), "tta": self.opts.tta}
+        prov = {**provenance(self.ckpt, self.ckpt_path), "tta": self.tta}
+        if self.tta_eers:
+            prov["tta_validation_eer"] = {k: round(v, 6) for k, v in self.tta_eers.items()}
         if self.members:
             first = member(self.ckpt, prov["checkpoint_sha256"])
             prov["ensemble"] = [first, *(member(c, sha256_file(p)) for c, p in self.members)]

@@ -8,14 +8,24 @@ one encoder graph with the usual ``(B, C, H, W) -> (B, D)`` signature, so thresh
 encoder's cost per image. Shifted-in edges repeat the border pixel (the background of stroke images), as
 the training augmentation fills them.
 
-Measured on Omniglot (docs/results/omniglot.md): 20-way within-alphabet accuracy +3.0 / +1.5 points (int8) on two
-held-out splits with ``shift9``.
+``--tta auto`` (the default) is a gate (``choose``): it measures the validation EER of the fp32 encoder with each
+mode and ships a shifted mode only when it pays: at least ``MIN_GAIN`` EER points and ``MIN_RELATIVE_GAIN`` of the
+single view's EER better, on at least ``support.MIN_IDENTITIES`` validation identities (fewer cannot tell a
+gain from the choice of people). Measured (docs/results/tta.md): it pays on Omniglot's 28 px strokes
+(docs/results/omniglot.md: +3.0 / +1.5 points of 20-way within-alphabet accuracy) and not on faces at 48-56 px
+(docs/results/faces.md: -0.3 to +0.6 EER points, within the noise), where the gate keeps one view.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import numpy as np
 import torch
 import torch.nn.functional as F
+from siamese_sdk.eval import support
+from siamese_sdk.eval.metrics import equal_error_rate
+from siamese_sdk.metric import get as get_metric
 
 #: name -> (dy, dx) pixel offsets of the views, the unshifted view first
 SHIFTS: dict[str, tuple[tuple[int, int], ...]] = {
@@ -23,6 +33,14 @@ SHIFTS: dict[str, tuple[tuple[int, int], ...]] = {
     "shift5": ((0, 0), (-1, 0), (1, 0), (0, -1), (0, 1)),
     "shift9": ((0, 0), (-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1)),
 }
+#: what ``--tta`` accepts: a mode, or ``auto`` (the gate picks one)
+MODES = ("auto", *SHIFTS)
+#: the gate: a shifted mode ships when it lowers the validation EER by at least this much (absolute) ...
+MIN_GAIN = 0.005
+#: ... and by at least this share of the single view's EER
+MIN_RELATIVE_GAIN = 0.10
+#: images per forward pass while the gate embeds the validation set
+GATE_BATCH = 256
 
 
 class ShiftTTA(torch.nn.Module):
@@ -41,3 +59,54 @@ class ShiftTTA(torch.nn.Module):
         views = torch.cat([padded[:, :, 1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w] for dy, dx in self.shifts])
         e = self.encoder(views).reshape(len(self.shifts), x.shape[0], -1).mean(0)
         return F.normalize(e, dim=1) if self.normalize else e
+
+
+def validation_eers(
+    encoder: torch.nn.Module, images: np.ndarray, pairs: tuple[np.ndarray, np.ndarray, np.ndarray], metric: str, normalize: bool
+) -> dict[str, float]:
+    """EER (0-1) of each mode of ``SHIFTS`` on the validation ``pairs`` ``(vi, vj, same)`` of ``images``
+    ``(N, C, H, W) float32``, fp32 torch, scored with ``metric``'s numpy formula."""
+    m = get_metric(metric)
+    vi, vj, same = pairs
+    out: dict[str, float] = {}
+    with torch.no_grad():
+        for mode in SHIFTS:
+            wrapped = ShiftTTA(encoder, mode, normalize).eval()
+            e = np.concatenate(
+                [wrapped(torch.from_numpy(images[s : s + GATE_BATCH])).numpy() for s in range(0, len(images), GATE_BATCH)]
+            )
+            out[mode] = float(equal_error_rate(m.numpy_pairwise(e[vi], e[vj]), same, m.higher_is_closer)[0])
+    return out
+
+
+def choose(eers: dict[str, float]) -> tuple[str, str]:
+    """The gate's rule: ``(mode, why)`` from the validation EERs of ``validation_eers``."""
+    best = min(SHIFTS, key=lambda k: (eers[k], len(SHIFTS[k])))
+    gain = eers["none"] - eers[best]
+    if best != "none" and gain >= MIN_GAIN and gain >= MIN_RELATIVE_GAIN * eers["none"]:
+        return best, f"validation EER {100 * eers['none']:.2f} % -> {100 * eers[best]:.2f} %"
+    return "none", (
+        f"no shifted view lowers the validation EER {100 * eers['none']:.2f} % by >= {100 * MIN_GAIN:.1f} points "
+        f"and {100 * MIN_RELATIVE_GAIN:.0f} % (best {best} {100 * eers[best]:.2f} %)"
+    )
+
+
+def describe(eers: dict[str, float]) -> str:
+    """``none 4.10 %, shift5 3.72 %, shift9 3.55 %``."""
+    return ", ".join(f"{k} {100 * v:.2f} %" for k, v in eers.items())
+
+
+def gate(
+    encoder: torch.nn.Module, images: np.ndarray, pairs: tuple[np.ndarray, np.ndarray, np.ndarray], metric: str,
+    normalize: bool, identities: int | None, log: Callable[[str], None],
+) -> tuple[str, dict[str, float], str]:
+    """``--tta auto``: ``(mode, eers, why)``. ``identities``: validation classes (None for a pairs table, whose
+    pairs are the unit). A learned head (no numpy formula) or too few identities keep one view, unmeasured."""
+    if get_metric(metric).numpy_pairwise is None:
+        return "none", {}, "a learned head: the gate measures metric distances only"
+    if identities is not None and identities < support.MIN_IDENTITIES:
+        return "none", {}, f"{identities} validation identities are too few to tell a gain (< {support.MIN_IDENTITIES})"
+    eers = validation_eers(encoder, images, pairs, metric, normalize)
+    mode, why = choose(eers)
+    log(f"      test-time augmentation gate: {describe(eers)} -> {mode}")
+    return mode, eers, why
