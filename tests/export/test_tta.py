@@ -14,7 +14,7 @@ from siamese_sdk.format.pixels import to_batch
 
 torch = pytest.importorskip("torch")
 from siamese_export.pipeline import ExportOptions, export_bundle  # noqa: E402
-from siamese_export.wrappers.tta import MIN_GAIN, SHIFTS, ShiftTTA, choose  # noqa: E402
+from siamese_export.wrappers.tta import SHIFTS, ShiftTTA, choose  # noqa: E402
 
 
 def shifted_views(x: np.ndarray, mode: str) -> list[np.ndarray]:
@@ -67,7 +67,9 @@ def test_tta_refused_where_it_does_not_apply(trained_run, text_bundle, tmp_path)
     [
         ({"none": 0.100, "shift5": 0.080, "shift9": 0.070}, "shift9"),  # 3 points, 30 %: pays
         ({"none": 0.100, "shift5": 0.070, "shift9": 0.070}, "shift5"),  # a tie goes to fewer views
-        ({"none": 0.100, "shift5": 0.098, "shift9": 0.096}, "none"),  # 0.4 points: within the noise
+        ({"none": 0.0427, "shift5": 0.0388, "shift9": 0.0378}, "shift9"),  # the embedded demo's figures: 11.5 %
+        ({"none": 0.100, "shift5": 0.098, "shift9": 0.096}, "none"),  # 0.4 points but 4 %: within the noise
+        ({"none": 0.010, "shift5": 0.0090, "shift9": 0.0085}, "none"),  # 15 % but 0.15 points
         ({"none": 0.400, "shift5": 0.390, "shift9": 0.380}, "none"),  # 2 points but 5 %: not enough
         ({"none": 0.030, "shift5": 0.032, "shift9": 0.031}, "none"),  # worse
     ],
@@ -76,7 +78,6 @@ def test_auto_gate_ships_a_shift_only_when_it_pays(eers, want):
     mode, why = choose(eers)
     assert mode == want
     assert ("->" in why) == (want != "none") and f"{100 * eers['none']:.2f} %" in why
-    assert MIN_GAIN == 0.005
 
 
 def test_auto_gate_measures_on_enough_identities_and_records_its_figures(trained_run, tmp_path):

@@ -35,9 +35,10 @@ SHIFTS: dict[str, tuple[tuple[int, int], ...]] = {
 }
 #: what ``--tta`` accepts: a mode, or ``auto`` (the gate picks one)
 MODES = ("auto", *SHIFTS)
-#: the gate: a shifted mode ships when it lowers the validation EER by at least this much (absolute) ...
-MIN_GAIN = 0.005
-#: ... and by at least this share of the single view's EER
+#: the gate: a shifted mode ships when it lowers the validation EER by at least this much (absolute: 0.2 points) ...
+MIN_GAIN = 0.002
+#: ... and by at least this share of the single view's EER (the embedded demo: 4.27 % -> 3.78 %, 11.5 %, ships;
+#: Extended Yale B: 18.6 % -> 17.8 %, 4.4 %, does not: docs/results/tta.md)
 MIN_RELATIVE_GAIN = 0.10
 #: images per forward pass while the gate embeds the validation set
 GATE_BATCH = 256
