@@ -54,11 +54,12 @@ def trained_run(tiny_data, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def bundle(trained_run) -> Path:
-    """A bundle exported from ``trained_run`` (fp32, plus int8 when it passed its gates)."""
+    """A bundle exported from ``trained_run`` (fp32, plus int8 when it passed its gates), one view (``--tta none``:
+    its embeddings are the encoder's; the ``auto`` gate is tested in ``tests/export/test_tta.py``)."""
     pytest.importorskip("onnx")
     from siamese_export.pipeline import ExportOptions, export_bundle
 
-    return export_bundle(trained_run / "model.pt", trained_run / "bundle", ExportOptions(log=lambda s: None))
+    return export_bundle(trained_run / "model.pt", trained_run / "bundle", ExportOptions(tta="none", log=lambda s: None))
 
 
 @pytest.fixture

@@ -63,7 +63,7 @@ def test_seed_with_split_seed_keeps_the_split(trained_run, second_member):
 
 def test_ensemble_bundle_embeds_the_members_side_by_side(bundle, trained_run, second_member, images, tmp_path):
     out = tmp_path / "ens"
-    r = CliRunner().invoke(export_cli, [str(trained_run / "model.pt"), str(second_member), "-o", str(out), "--no-int8"])
+    r = CliRunner().invoke(export_cli, [str(trained_run / "model.pt"), str(second_member), "-o", str(out), "--no-int8", "--tta", "none"])
     assert r.exit_code == 0, r.output
     assert "ensemble: 2 checkpoints" in r.output
     m = read_manifest(out)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from siamese_sdk.eval.metrics import all_pairs
-from siamese_sdk.eval.support import MIN_IDENTITIES, threshold_support, unsupported
+from siamese_sdk.eval.support import MIN_IDENTITIES, lower_eer_share, threshold_support, unsupported
 
 
 def _set(genuine_by_class: list[float], impostor: float = 3.0, per_class: int = 2):
@@ -113,3 +113,16 @@ def test_a_malformed_support_entry_is_a_one_line_bundle_error():
         d["variants"]["fp32"]["threshold_support"]["eer"].update(bad)
         with pytest.raises(BundleError, match="manifest is malformed"):
             Manifest.from_dict(d)
+
+
+def test_lower_eer_share_is_paired_over_identities():
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(6), 5)  # 6 identities x 5 images
+    i, j, same = all_pairs(labels)
+    base = rng.normal(size=same.size) + np.where(same, 0.0, 1.0)  # genuine pairs closer
+    better = base - np.where(same, 0.4, 0.0)  # every genuine pair closer still: lower EER in every draw
+    classes = (labels[i], labels[j])
+    assert lower_eer_share(base, better, same, classes) == 1.0
+    assert lower_eer_share(better, base, same, classes) == 0.0
+    assert lower_eer_share(base, base, same, classes) == 0.0  # equal is no gain
+    assert 0.0 < lower_eer_share(base, base + rng.normal(scale=0.3, size=same.size), same, None) < 1.0  # noise

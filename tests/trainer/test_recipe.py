@@ -147,3 +147,4 @@ def test_flags_the_ink_picks_depend_on_win(tmp_path):
     assert not {"fill", "ink", "arch", "resize"} & chosen.keys() and "size" in chosen
     _, chosen, _ = recipe.choose(root, given={"arch"}, arch_given=True)
     assert "arch" not in chosen and "size" not in chosen and chosen["ink"] == "normalize-crop"
+    assert "fill" not in chosen  # its letterbox is the arch's to choose: a pad value alone is an error

@@ -275,6 +275,8 @@ def choose(root: str | Path, given: Collection[str], arch_given: bool = False, v
     picks = pick(profile, val_fraction)
     skip = set(given) | (set(ARCH_FIELDS) if arch_given else set())
     skip |= {f for f, needs in DEPENDS.items() if needs & set(given)}
+    if "resize" in skip:  # a pad value without the recipe's letterbox (typed, or left to an --arch) is an error
+        skip.add("fill")
     chosen = {f: v for f, (v, _) in picks.items() if f not in skip}
     reasons = {f: why for f, (_, why) in picks.items() if f not in skip}
     return profile, chosen, reasons

@@ -158,9 +158,8 @@ class ImageSource(Source):
             mode = "none"  # the embedding the run was made compatible with (and its map fitted on) is the plain one
             self.notes = ("test-time augmentation none (--tta auto): a --compatible-with / --map-from run keeps the one view it was trained and mapped with",)
         elif mode == "auto":
-            identities = None if self.csv_layout else int(self.info["classes"])
             mode, eers, why = tta.gate(
-                self.encoder, self.images, (self.vi, self.vj, self.same), self.metric, self.normalized, identities, log
+                self.encoder, self.images, (self.vi, self.vj, self.same), self.pair_classes, self.metric, self.normalized, log
             )
             self.notes = (f"test-time augmentation {mode} (--tta auto): {why}",)
         if mode != "none":

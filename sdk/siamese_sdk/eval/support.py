@@ -201,3 +201,59 @@ def check(bad: dict[str, str], mode: str, subject: str, fix: str, log: Callable[
 def unsupported(support: dict[str, dict[str, Any]]) -> dict[str, str]:
     """Operating point -> reason, for those the set cannot support."""
     return {op: s["reason"] for op, s in support.items() if not s.get("supported", True)}
+
+
+def lower_eer_share(
+    base: np.ndarray,
+    new: np.ndarray,
+    same: np.ndarray,
+    pair_classes: tuple[np.ndarray, np.ndarray] | None = None,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = SEED,
+) -> float:
+    """Share (0-1) of bootstrap resamples in which the distances ``new`` have a lower EER than ``base``.
+
+    ``base``, ``new``: ``(P,)`` distances (lower = closer) of the same pairs (two models or two views of one);
+    ``same``, ``pair_classes``: as in ``threshold_support``. Paired: each resample weights both by the same drawn
+    identities (pairs when ``pair_classes`` is None), so it measures the change, not the level, whose spread over
+    the choice of people is far larger. Draws without genuine or impostor pairs count as no gain.
+    """
+    same = np.asarray(same, dtype=bool).ravel()
+    curves = [_eer_curve(np.asarray(s, dtype=np.float64).ravel(), same) for s in (base, new)]
+    if pair_classes is not None:
+        _, codes = np.unique(np.concatenate([np.ravel(c) for c in pair_classes]), return_inverse=True)
+        ci, cj = codes[: same.size], codes[same.size :]
+        n_units = int(codes.max()) + 1
+    rng = np.random.default_rng(seed)
+    wins = 0
+    for _ in range(resamples):
+        if pair_classes is not None:
+            w = np.bincount(rng.integers(0, n_units, n_units), minlength=n_units).astype(np.float64)
+            wg, wi = w[ci[same]], w[ci[~same]] * w[cj[~same]]
+        else:
+            wg = np.bincount(rng.integers(0, same.sum(), same.sum()), minlength=same.sum()).astype(np.float64)
+            wi = np.bincount(rng.integers(0, (~same).sum(), (~same).sum()), minlength=(~same).sum()).astype(np.float64)
+        if wg.sum() == 0 or wi.sum() == 0:
+            continue
+        eer_base, eer_new = (_weighted_eer(c, wg, wi) for c in curves)
+        wins += eer_new < eer_base
+    return wins / resamples
+
+
+def _eer_curve(d: np.ndarray, same: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(genuine order, impostor order, positions of the candidate thresholds in each)`` of distances ``d``."""
+    gen, imp = d[same], d[~same]
+    og, oi = np.argsort(gen, kind="stable"), np.argsort(imp, kind="stable")
+    cand = np.unique(d)
+    if cand.size > EER_GRID:
+        cand = np.unique(np.quantile(cand, np.linspace(0, 1, EER_GRID)))
+    return og, oi, np.searchsorted(gen[og], cand, side="right"), np.searchsorted(imp[oi], cand, side="right")
+
+
+def _weighted_eer(curve: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], wg: np.ndarray, wi: np.ndarray) -> float:
+    """The EER of one ``_eer_curve`` with pair weights ``wg`` (genuine) and ``wi`` (impostor), in pair order."""
+    og, oi, pos_g, pos_i = curve
+    cg, cw = np.concatenate([[0.0], np.cumsum(wg[og])]), np.concatenate([[0.0], np.cumsum(wi[oi])])
+    far, frr = cw[pos_i] / cw[-1], 1.0 - cg[pos_g] / cg[-1]
+    i = int(np.argmin(np.abs(far - frr)))
+    return float((far[i] + frr[i]) / 2)
