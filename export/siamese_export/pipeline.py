@@ -60,7 +60,8 @@ def export_bundle(checkpoint_path: str | Path, out: str | Path | None = None, op
     out = Path(out) if out is not None else ckpt_path.parent / "bundle"
     if out.exists() and not (out / MANIFEST).exists():
         raise InputError(f"{out} exists and is not a bundle; choose another -o (an existing bundle would be replaced)")
-    members = [(checkpoint.load(p), Path(p)) for p in opts.members]
+    member_paths = [checkpoint_of(Path(p), opts.log) for p in opts.members]  # run folders too, as the first
+    members = [(checkpoint.load(p), p) for p in member_paths]
     if members:
         check_members(ckpt, ckpt_path, members, opts.validation is not None)
     kind = checkpoint.kind_of(ckpt)

@@ -63,16 +63,17 @@ def test_seed_with_split_seed_keeps_the_split(trained_run, second_member):
 
 def test_ensemble_bundle_embeds_the_members_side_by_side(bundle, trained_run, second_member, images, tmp_path):
     out = tmp_path / "ens"
-    r = CliRunner().invoke(export_cli, [str(trained_run / "model.pt"), str(second_member), "-o", str(out), "--no-int8", "--tta", "none"])
+    member = second_member.parent  # a run folder is a member as it is the first checkpoint: its best.pt
+    r = CliRunner().invoke(export_cli, [str(trained_run / "model.pt"), str(member), "-o", str(out), "--no-int8", "--tta", "none"])
     assert r.exit_code == 0, r.output
-    assert "ensemble: 2 checkpoints" in r.output
+    assert "ensemble: 2 checkpoints" in r.output and f"exporting {member / 'best.pt'}" in r.output
     m = read_manifest(out)
     assert m.embedding_dim == 32 and len(m.provenance["ensemble"]) == 2 and "ensemble of 2 checkpoints" in report(m, out)
     assert np.isfinite(m.variants["fp32"].thresholds["eer"])  # calibrated on the ensemble's embeddings
     x = to_batch(images[:6], m.preprocess)
     got = siamese_sdk.load(out, variant="fp32").embed(x)
     first = siamese_sdk.load(bundle, variant="fp32").embed(x)
-    ck = checkpoint.load(second_member)
+    ck = checkpoint.load(member / "best.pt")
     with torch.no_grad():
         second = build_encoder(ck["model"], ck["state_dict"])(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(got * np.sqrt(2), np.concatenate([first, second], axis=1), atol=1e-5)
