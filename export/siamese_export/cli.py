@@ -79,7 +79,7 @@ from .options import DEFAULT_INT8_WEIGHT_BITS, INT8_WEIGHT_BITS
     show_default=True,
     help="Test-time augmentation inside the encoder graph: average the embeddings of the image and its "
     "one-pixel shifts (5 or 9 views; that many times the cost per image). auto: measure each on the validation "
-    "pairs and ship a shifted one only if it lowers the EER by >= 0.2 points and 10 %, in >= 90 % of bootstrap "
+    "pairs and ship a shifted one only if it lowers the EER by >= 0.1 points and 5 %, in >= 99 % of bootstrap "
     "resamples of the validation identities (image checkpoints). none: one view.",
 )
 @click.option(

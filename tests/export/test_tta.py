@@ -68,14 +68,15 @@ def test_tta_refused_where_it_does_not_apply(trained_run, text_bundle, tmp_path)
         ({"none": 0.100, "shift5": 0.080, "shift9": 0.070}, "shift9"),  # 3 points, 30 %: pays
         ({"none": 0.100, "shift5": 0.070, "shift9": 0.070}, "shift5"),  # a tie goes to fewer views
         ({"none": 0.0427, "shift5": 0.0388, "shift9": 0.0378}, "shift9"),  # the embedded demo's figures: 11.5 %
+        ({"none": 0.0272, "shift5": 0.0258, "shift9": 0.0254}, "shift9"),  # Omniglot's: 6.6 %, 0.18 points
         ({"none": 0.100, "shift5": 0.098, "shift9": 0.096}, "none"),  # 0.4 points but 4 %: within the noise
-        ({"none": 0.010, "shift5": 0.0090, "shift9": 0.0085}, "none"),  # 15 % but 0.15 points
-        ({"none": 0.400, "shift5": 0.390, "shift9": 0.380}, "none"),  # 2 points but 5 %: not enough
+        ({"none": 0.010, "shift5": 0.0095, "shift9": 0.0092}, "none"),  # 8 % but 0.08 points
+        ({"none": 0.400, "shift5": 0.390, "shift9": 0.385}, "none"),  # 1.5 points but 3.75 %: not enough
         ({"none": 0.030, "shift5": 0.032, "shift9": 0.031}, "none"),  # worse
     ],
 )
 def test_auto_gate_ships_a_shift_only_when_it_pays(eers, want):
-    mode, why = choose(eers, lambda m: 0.95)
+    mode, why = choose(eers, lambda m: 1.0)
     assert mode == want
     assert ("->" in why) == (want != "none") and f"{100 * eers['none']:.2f} %" in why
 
@@ -84,7 +85,7 @@ def test_auto_gate_wants_the_gain_in_most_resamples_of_the_identities():
     eers = {"none": 0.100, "shift5": 0.080, "shift9": 0.070}
     asked: list[str] = []
     mode, why = choose(eers, lambda m: asked.append(m) or 0.85)
-    assert (mode, asked) == ("none", ["shift9"]) and "lower in only 85 % of resamples (< 90 %)" in why
+    assert (mode, asked) == ("none", ["shift9"]) and "lower in only 85 % of resamples (< 99 %)" in why
 
 
 def test_auto_gate_measures_on_enough_identities_and_records_its_figures(trained_run, tmp_path):
