@@ -73,17 +73,26 @@ def validation_scores(
     encoder: torch.nn.Module, images: np.ndarray, pairs: tuple[np.ndarray, np.ndarray], metric: str, normalize: bool
 ) -> dict[str, np.ndarray]:
     """Per mode of ``SHIFTS``: ``(P,) float64`` distances (lower = closer) of the validation ``pairs`` ``(vi, vj)``
-    of ``images`` ``(N, C, H, W) float32``, fp32 torch, scored with ``metric``'s numpy formula."""
+    of ``images`` ``(N, C, H, W) float32``, fp32 torch, scored with ``metric``'s numpy formula.
+
+    Each of the 9 shifted views is embedded once; a mode averages its views (``ShiftTTA``'s arithmetic, so the
+    same embeddings up to float rounding)."""
     m = get_metric(metric)
     vi, vj = pairs
-    out: dict[str, np.ndarray] = {}
+    views = SHIFTS["shift9"]
     with torch.no_grad():
-        for mode in SHIFTS:
-            wrapped = ShiftTTA(encoder, mode, normalize).eval()
-            e = np.concatenate(
-                [wrapped(torch.from_numpy(images[s : s + GATE_BATCH])).numpy() for s in range(0, len(images), GATE_BATCH)]
-            )
-            out[mode] = m.as_distance(m.numpy_pairwise(e[vi], e[vj]))
+        x = torch.from_numpy(images)
+        h, w = x.shape[-2:]
+        padded = F.pad(x, (1, 1, 1, 1), mode="replicate")
+        per_view = [
+            torch.cat([encoder(v[s : s + GATE_BATCH]) for s in range(0, len(v), GATE_BATCH)])
+            for v in (padded[:, :, 1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w] for dy, dx in views)
+        ]
+    out: dict[str, np.ndarray] = {}
+    for mode, shifts in SHIFTS.items():
+        e = torch.stack([per_view[views.index(s)] for s in shifts]).mean(0)
+        e = (F.normalize(e, dim=1) if normalize else e).numpy()
+        out[mode] = m.as_distance(m.numpy_matrix(e, e)[vi, vj])
     return out
 
 
