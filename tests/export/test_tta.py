@@ -110,3 +110,23 @@ def test_auto_gate_keeps_one_view_for_two_identities_and_for_text(trained_run, t
     assert m.provenance["tta"] == "none" and "tta_validation_eer" not in m.provenance
     assert any("2 validation identities are too few to resample (< 3)" in n for n in m.notes)
     assert "tta" not in read_manifest(text_bundle).provenance
+
+
+def test_gate_scores_pairs_alike_through_the_matrix_and_in_chunks(monkeypatch):
+    """Folders score through one (N, N) matrix, long tables pair by pair: the same distances, the same modes' views."""
+    from siamese_export.wrappers import tta
+    from siamese_sdk.eval.metrics import all_pairs
+
+    torch.manual_seed(0)
+    encoder = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(30, 4)).eval()
+    images = np.random.default_rng(0).normal(size=(7, 1, 6, 5)).astype(np.float32)
+    vi, vj, _ = all_pairs(np.arange(7) % 3)
+    whole = tta.validation_scores(encoder, images, (vi, vj), "cosine", True)
+    monkeypatch.setattr(tta, "MATRIX_MAX_IMAGES", 0)
+    chunked = tta.validation_scores(encoder, images, (vi, vj), "cosine", True)
+    with torch.no_grad():
+        nine = ShiftTTA(encoder, "shift9", True)(torch.from_numpy(images)).numpy()
+    want = 1 - (nine[vi] * nine[vj]).sum(1)  # cosine distance of the graph's own averaged embeddings
+    for mode in SHIFTS:
+        np.testing.assert_allclose(whole[mode], chunked[mode], atol=1e-6)
+    np.testing.assert_allclose(whole["shift9"], want, atol=1e-5)

@@ -49,6 +49,8 @@ MIN_SHARE = 0.99
 MIN_IDENTITIES = 3
 #: images per forward pass while the gate embeds the validation set
 GATE_BATCH = 256
+#: up to this many validation images the gate scores pairs through one (N, N) distance matrix
+MATRIX_MAX_IMAGES = 4096
 
 
 class ShiftTTA(torch.nn.Module):
@@ -62,11 +64,15 @@ class ShiftTTA(torch.nn.Module):
         self.encoder, self.shifts, self.normalize = encoder, SHIFTS[mode], normalize
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h, w = x.shape[-2:]
-        padded = F.pad(x, (1, 1, 1, 1), mode="replicate")
-        views = torch.cat([padded[:, :, 1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w] for dy, dx in self.shifts])
-        e = self.encoder(views).reshape(len(self.shifts), x.shape[0], -1).mean(0)
+        e = self.encoder(torch.cat(shifted(x, self.shifts))).reshape(len(self.shifts), x.shape[0], -1).mean(0)
         return F.normalize(e, dim=1) if self.normalize else e
+
+
+def shifted(x: torch.Tensor, shifts: tuple[tuple[int, int], ...]) -> list[torch.Tensor]:
+    """The views of ``x`` ``(B, C, H, W)``: view ``(dy, dx)`` reads pixel ``(i + dy, j + dx)``, the border repeated."""
+    h, w = x.shape[-2:]
+    padded = F.pad(x, (1, 1, 1, 1), mode="replicate")
+    return [padded[:, :, 1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w] for dy, dx in shifts]
 
 
 def validation_scores(
@@ -81,18 +87,19 @@ def validation_scores(
     vi, vj = pairs
     views = SHIFTS["shift9"]
     with torch.no_grad():
-        x = torch.from_numpy(images)
-        h, w = x.shape[-2:]
-        padded = F.pad(x, (1, 1, 1, 1), mode="replicate")
         per_view = [
             torch.cat([encoder(v[s : s + GATE_BATCH]) for s in range(0, len(v), GATE_BATCH)])
-            for v in (padded[:, :, 1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w] for dy, dx in views)
+            for v in shifted(torch.from_numpy(images), views)
         ]
     out: dict[str, np.ndarray] = {}
     for mode, shifts in SHIFTS.items():
         e = torch.stack([per_view[views.index(s)] for s in shifts]).mean(0)
         e = (F.normalize(e, dim=1) if normalize else e).numpy()
-        out[mode] = m.as_distance(m.numpy_matrix(e, e)[vi, vj])
+        if len(e) <= MATRIX_MAX_IMAGES:  # all pairs of a folder: one matrix, then the pairs' entries
+            d = m.numpy_matrix(e, e)[vi, vj]
+        else:  # a long table's pairs, a chunk at a time
+            d = np.concatenate([m.numpy_pairwise(e[vi[c : c + 65536]], e[vj[c : c + 65536]]) for c in range(0, len(vi), 65536)])
+        out[mode] = m.as_distance(d)
     return out
 
 
