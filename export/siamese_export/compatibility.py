@@ -71,12 +71,14 @@ def measure(
     root: Path,
     paths: list[str],
     pairs: tuple[np.ndarray, np.ndarray, np.ndarray],
+    e_new: np.ndarray,
     given: Path | None,
     notes: list[str],
     log: Callable[[str], None],
 ) -> Compatibility | None:
-    """Stage 3b on the bundle being built in ``root`` (its fp32 encoder) and the validation images ``paths`` with
-    their ``pairs`` ``(vi, vj, same)``: the ``compatibility`` entry (None for a run without an old model).
+    """Stage 3b on the bundle being built in ``root`` and the validation images ``paths`` with their ``pairs``
+    ``(vi, vj, same)``, whose ``(N, D)`` fp32 embeddings by that bundle stage 3 measured (``e_new``): the
+    ``compatibility`` entry (None for a run without an old model).
     Writes ``root/map.old_to_new.onnx`` for a ``--map-from`` run (after the new encoder is loaded)."""
     if old_entry(ckpt) is None and given is None:
         return None
@@ -91,7 +93,6 @@ def measure(
         )
     log(f"[3/5] compatibility with {old_path} (encoder {old.fingerprint}) on the same validation pairs, fp32")
     e_old = old.embed(to_batch(paths, om.preprocess), batch_size=128)  # type: ignore[arg-type]
-    e_new = new.embed(to_batch(paths, new.manifest.preprocess), batch_size=128)  # type: ignore[arg-type]
     m = metric_mod.get(om.metric)
     vi, vj, same = pairs
     both = np.concatenate([same, same])

@@ -130,6 +130,10 @@ def run(source: Source, out: Path, opts: ExportOptions, profiles: tuple[str, ...
     else:
         fix = "pass --validation DIR with more identities (class folders unseen in training), or calibrate on your own data with siamese calibrate"
     support.check(support.shortfalls(source.same, source.pair_classes), opts.threshold_support, "validation set", fix, log)  # before any work
+    if opts.compatible_with is not None and source.paths is None:
+        raise InputError(
+            f"--compatible-with applies to image-folder checkpoints (a CSV, text or two-branch run has no images to compare); drop --compatible-with {opts.compatible_with}"
+        )
     with atomic_directory(out) as tmp:
         parity = _export_encoders(source, tmp, log)
         notes: list[str] = list(source.notes)
@@ -138,8 +142,9 @@ def run(source: Source, out: Path, opts: ExportOptions, profiles: tuple[str, ...
         files = build_variants(source.variant_rows, encoders, calibration, tmp, opts, profiles, notes)
         results = _measure(source, tmp, files, log)
         compat = compatibility.measure(
-            source.ckpt, tmp, source.paths, (source.vi, source.vj, source.same), opts.compatible_with, notes, log
-        ) if getattr(source, "paths", None) is not None else None
+            source.ckpt, tmp, source.paths, (source.vi, source.vj, source.same), results["fp32"].embeddings[None],
+            opts.compatible_with, notes, log,
+        ) if source.paths is not None else None
 
         def drop(name: str) -> None:
             for v in files.pop(name).values():

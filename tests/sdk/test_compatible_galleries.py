@@ -165,3 +165,20 @@ def test_upgrade_refuses_to_leave_rows_an_incompatible_bundle_cannot_search(new_
     empty.mkdir()
     r = CliRunner().invoke(cli, ["gallery", "upgrade", str(old_gallery), "--to", str(new_bundle), "--images", str(empty)])
     assert r.exit_code == 1 and "12 rows" in r.output and "not marked compatible" in r.output, r.output
+
+
+def test_upgrade_keeps_an_encrypted_gallery_encrypted(new_bundle, old_gallery, images, tmp_path):
+    pytest.importorskip("cryptography")
+    from siamese_sdk.security import generate_key, sealed_info
+
+    key_file = tmp_path / "gallery.key"
+    key_file.write_bytes(generate_key())
+    Gallery.load(old_gallery).save(old_gallery, key=key_file.read_bytes(), encrypt=True)
+    out = tmp_path / "up.npz"
+    r = CliRunner().invoke(
+        cli,
+        ["gallery", "upgrade", str(old_gallery), "--to", str(new_bundle), "--images", str(images[0].parents[2]), "-o", str(out),
+         "--gallery-key-file", str(key_file), "--variant", "fp32"],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert sealed_info(out.read_bytes()[:30])["mode"] == "aes-256-gcm"

@@ -44,8 +44,8 @@ def fit_maps(out: Path, old: OldEncoder, log: Callable[[str], None], seed: int =
             take = np.sort(rng.choice(len(folder), min(len(folder), MAX_IMAGES), replace=False))
             paths = [str(folder.paths[int(i)]) for i in take]
             old_emb = old.embed_files(paths)
+            x = to_batch(paths, Preprocess.from_dict(ckpt["preprocess"]))  # one run: the same images for both
         encoder = checkpoint.build_encoder(ckpt["model"], ckpt["state_dict"])
-        x = to_batch(paths, Preprocess.from_dict(ckpt["preprocess"]))
         with torch.no_grad():
             new_emb = torch.cat([encoder(torch.from_numpy(x[c : c + 256])) for c in range(0, len(x), 256)])
         unit = bool(ckpt["model"]["normalize"]) or ckpt["model"]["metric"] == "cosine"

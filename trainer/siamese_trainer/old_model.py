@@ -60,13 +60,15 @@ class OldEncoder:
             if checkpoint.kind_of(ckpt) != "image":
                 raise InputError(f"{flag} {ckpt_path} is a {checkpoint.kind_of(ckpt)} run; only one-encoder image runs are supported")
             self.source = str(ckpt_path)
-            self.encoder = checkpoint.build_encoder(ckpt["model"], ckpt["state_dict"]).requires_grad_(False)
+            self.encoder = checkpoint.build_encoder(ckpt["model"], ckpt["state_dict"]).requires_grad_(False).eval()
             mdl = ckpt["model"]
             self.dim, self.metric, self.normalize = int(mdl["embedding_dim"]), str(mdl["metric"]), bool(mdl["normalize"])
             self.pre = Preprocess.from_dict(ckpt["preprocess"])
             self.loss = ckpt.get("config", {}).get("loss")
             beside = ckpt_path.parent / "bundle"
             self.bundle = str(beside) if (beside / MANIFEST).is_file() else ""
+        #: where the old torch encoder's weights are (``embed`` moves them to the batch's device once)
+        self.device = torch.device("cpu")
         if self.metric == "learned":
             raise InputError(f"{flag} {path} scores with a learned head; compatibility needs a metric (euclidean or cosine) model")
 
@@ -80,7 +82,9 @@ class OldEncoder:
         x = convert(x, pre, self.pre)
         if self.encoder is None:
             return torch.from_numpy(self.model.embed(x.cpu().numpy().astype(np.float32), batch_size=x.shape[0])).to(x.device)
-        self.encoder.to(x.device).eval()
+        if x.device != self.device:  # moved once, not walked every training step
+            self.encoder.to(x.device)
+            self.device = x.device
         return self.encoder(x)
 
     def embed_files(self, paths: list[str], batch: int = 256) -> np.ndarray:

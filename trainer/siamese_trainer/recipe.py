@@ -265,8 +265,9 @@ DEPENDS = {
     "ink": {"channels"},
     "arch": {"norm", "width"},
 }
-#: what the recipe leaves to an explicit ``--arch`` (its own input size, channels and learning rate)
-ARCH_FIELDS = ("size", "resize", "channels", "lr")
+#: what the recipe leaves to an explicit ``--arch`` (its own input size and resize, with the letterbox's fill,
+#: channels and learning rate)
+ARCH_FIELDS = ("size", "resize", "fill", "channels", "lr")
 
 
 def choose(root: str | Path, given: Collection[str], arch_given: bool = False, val_fraction: float = 0.2) -> tuple[DataProfile, dict[str, Any], dict[str, str]]:
@@ -275,8 +276,6 @@ def choose(root: str | Path, given: Collection[str], arch_given: bool = False, v
     picks = pick(profile, val_fraction)
     skip = set(given) | (set(ARCH_FIELDS) if arch_given else set())
     skip |= {f for f, needs in DEPENDS.items() if needs & set(given)}
-    if "resize" in skip:  # a pad value without the recipe's letterbox (typed, or left to an --arch) is an error
-        skip.add("fill")
     chosen = {f: v for f, (v, _) in picks.items() if f not in skip}
     reasons = {f: why for f, (_, why) in picks.items() if f not in skip}
     return profile, chosen, reasons

@@ -68,6 +68,9 @@ class Source:
     pair_classes: tuple[np.ndarray, np.ndarray] | None = None
     #: the validation CSV's layout (``pairs``, ``triplets``, ``labelled``); None: class folders
     csv_layout: str | None = None
+    #: the validation image files, which the compatibility stage embeds with the old bundle too; None: the kind has
+    #: no image files to compare (a CSV, text or two-branch run)
+    paths: list[str] | None = None
     #: sentences for the manifest's ``notes`` decided while the source was built (e.g. the ``--tta auto`` gate)
     notes: tuple[str, ...] = ()
 

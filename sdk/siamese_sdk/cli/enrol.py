@@ -271,5 +271,13 @@ def upgrade_cmd(
     model = load_model(bundle, variant, providers, threads)
     g, rep = upgrade(gallery_path, model, images, use_map, key=key, batch_size=batch_size)
     out = output or gallery_path
-    g.save(out, key=key)
+    g.save(out, key=key, encrypt=_encrypted(gallery_path))  # an encrypted gallery stays encrypted
     click.echo(f"wrote {out}: {rep.summary()}")
+
+
+def _encrypted(path: Path) -> bool:
+    """Whether the sealed gallery at ``path`` is also encrypted (from its header)."""
+    from ..security.sealed import HEADER_BYTES, MODE_AESGCM, MODES, sealed_info
+
+    with open(path, "rb") as f:
+        return sealed_info(f.read(HEADER_BYTES)).get("mode") == MODES[MODE_AESGCM]

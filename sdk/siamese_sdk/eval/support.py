@@ -62,18 +62,8 @@ def threshold_support(
     gen, imp = _closeness(scores, same, higher_is_closer)  # validates
     if thresholds is None:
         _, thresholds = summarize(scores, same, higher_is_closer)
-    if pair_classes is not None:
-        ci, cj = (np.asarray(c).ravel() for c in pair_classes)
-        if ci.shape != scores.shape or cj.shape != scores.shape:
-            raise InputError("pair_classes must give one class per side of every pair")
-        _, codes = np.unique(np.concatenate([ci, cj]), return_inverse=True)
-        ci, cj = codes[: ci.size], codes[ci.size :]
-        n_units = int(codes.max()) + 1
-        identities: int | None = n_units
-    else:
-        ci = cj = np.arange(scores.size)
-        n_units, identities = scores.size, None
-    boot = _bootstrap(gen, imp, ci[same], cj[same], ci[~same], cj[~same], n_units, pair_classes is not None,
+    ci, cj, identities = _units(pair_classes, scores.size)
+    boot = _bootstrap(gen, imp, ci[same], cj[same], ci[~same], cj[~same], identities,
                       {k: float(_signed(v, higher_is_closer)) for k, v in thresholds.items()}, resamples, seed)
     q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
     out: dict[str, dict[str, Any]] = {}
@@ -121,8 +111,7 @@ def _bootstrap(
     gj: np.ndarray,
     ii: np.ndarray,
     ij: np.ndarray,
-    n_units: int,
-    by_class: bool,
+    n_units: int | None,
     t0: dict[str, float],
     resamples: int,
     seed: int,
@@ -134,18 +123,12 @@ def _bootstrap(
     cand = np.unique(np.concatenate([gs, is_]))
     if cand.size > EER_GRID:  # EER on a quantile grid of the scores: the interval, not the point, is measured here
         cand = np.unique(np.quantile(cand, np.linspace(0, 1, EER_GRID)))
-    pair_code = ii * n_units + ij if by_class else None
     pos_g, pos_i = np.searchsorted(gs, cand, side="right"), np.searchsorted(is_, cand, side="right")
     at0 = {k: (np.searchsorted(gs, v, side="right"), np.searchsorted(is_, v, side="right")) for k, v in t0.items()}
     rng = np.random.default_rng(seed)
     res = {k: (np.empty(resamples), np.empty(resamples), np.empty(resamples)) for k in OPERATING_POINTS}
     for r in range(resamples):
-        if by_class:
-            w = np.bincount(rng.integers(0, n_units, n_units), minlength=n_units).astype(np.float64)
-            wg, wi = w[gi], np.outer(w, w).ravel()[pair_code]
-        else:  # pairs as units: genuine and impostor pairs each drawn with replacement
-            wg = np.bincount(rng.integers(0, gs.size, gs.size), minlength=gs.size).astype(np.float64)
-            wi = np.bincount(rng.integers(0, is_.size, is_.size), minlength=is_.size).astype(np.float64)
+        wg, wi = _draw(rng, n_units, gi, ii, ij, gs.size, is_.size)
         cg, cw = np.concatenate([[0.0], np.cumsum(wg)]), np.concatenate([[0.0], np.cumsum(wi)])
         ng, ni = cg[-1], cw[-1]
         if ng == 0 or ni == 0:  # a draw without genuine or impostor pairs measures nothing: left out
@@ -188,8 +171,7 @@ def check_mode(mode: str) -> str:
 def check(bad: dict[str, str], mode: str, subject: str, fix: str, log: Callable[[str], None]) -> None:
     """Warn about (``mode`` "warn") or refuse (``"refuse"``: ``InputError``) the operating points a set cannot
     support (``bad``: operating point -> why, from ``shortfalls``); ``subject`` names the set in the refusal."""
-    if mode not in MODES:
-        raise InputError(f"threshold support {mode!r} unknown; pass --threshold-support warn or refuse")
+    check_mode(mode)
     if not bad:
         return
     what = "; ".join(f"{op}: {why}" for op, why in bad.items())
@@ -220,24 +202,42 @@ def lower_eer_share(
     """
     same = np.asarray(same, dtype=bool).ravel()
     curves = [_eer_curve(np.asarray(s, dtype=np.float64).ravel(), same) for s in (base, new)]
-    if pair_classes is not None:
-        _, codes = np.unique(np.concatenate([np.ravel(c) for c in pair_classes]), return_inverse=True)
-        ci, cj = codes[: same.size], codes[same.size :]
-        n_units = int(codes.max()) + 1
+    ci, cj, n_units = _units(pair_classes, same.size)
+    gi, ii, ij, n_gen = ci[same], ci[~same], cj[~same], int(same.sum())
     rng = np.random.default_rng(seed)
     wins = 0
     for _ in range(resamples):
-        if pair_classes is not None:
-            w = np.bincount(rng.integers(0, n_units, n_units), minlength=n_units).astype(np.float64)
-            wg, wi = w[ci[same]], w[ci[~same]] * w[cj[~same]]
-        else:
-            wg = np.bincount(rng.integers(0, same.sum(), same.sum()), minlength=same.sum()).astype(np.float64)
-            wi = np.bincount(rng.integers(0, (~same).sum(), (~same).sum()), minlength=(~same).sum()).astype(np.float64)
+        wg, wi = _draw(rng, n_units, gi, ii, ij, n_gen, same.size - n_gen)
         if wg.sum() == 0 or wi.sum() == 0:
             continue
         eer_base, eer_new = (_weighted_eer(c, wg, wi) for c in curves)
         wins += eer_new < eer_base
     return wins / resamples
+
+
+def _units(pair_classes: tuple[np.ndarray, np.ndarray] | None, size: int) -> tuple[np.ndarray, np.ndarray, int | None]:
+    """``(class code of each pair's first side, of its second, number of classes)`` for ``size`` pairs; without
+    ``pair_classes`` each pair is its own unit and the count is None. ``InputError`` if the classes do not fit."""
+    if pair_classes is None:
+        return np.arange(size), np.arange(size), None
+    ci, cj = (np.asarray(c).ravel() for c in pair_classes)
+    if ci.shape != (size,) or cj.shape != (size,):
+        raise InputError("pair_classes must give one class per side of every pair")
+    _, codes = np.unique(np.concatenate([ci, cj]), return_inverse=True)
+    return codes[:size], codes[size:], int(codes.max()) + 1
+
+
+def _draw(
+    rng: np.random.Generator, n_units: int | None, gi: np.ndarray, ii: np.ndarray, ij: np.ndarray, n_gen: int, n_imp: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """One resample's pair weights ``(genuine (n_gen,), impostor (n_imp,))``: identities drawn with replacement
+    (``n_units`` of them; a genuine pair of class ``a`` weighs ``w_a``, an impostor pair ``w_a * w_b``; ``gi``, ``ii``,
+    ``ij``: the pairs' classes), or with ``n_units`` None the genuine and impostor pairs themselves."""
+    if n_units is not None:
+        w = np.bincount(rng.integers(0, n_units, n_units), minlength=n_units).astype(np.float64)
+        return w[gi], w[ii] * w[ij]
+    wg = np.bincount(rng.integers(0, n_gen, n_gen), minlength=n_gen).astype(np.float64)
+    return wg, np.bincount(rng.integers(0, n_imp, n_imp), minlength=n_imp).astype(np.float64)
 
 
 def _eer_curve(d: np.ndarray, same: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -67,7 +67,8 @@ def upgrade(
     if (images is None) == (not use_map):
         raise InputError("pass exactly one of --images DIR (re-embed the rows whose images still exist) or --map (convert every row)")
     compat = model.manifest.compatibility
-    meta = io.read(path, key=key).meta
+    f = io.read(path, key=key)  # read once: the branches below take the file as read
+    meta = f.meta
     old = meta.get("legacy_fingerprint") if meta["fingerprint"] == model.fingerprint else meta["fingerprint"]
     if old is None:  # already this encoder's, every row
         g = Gallery.load(path, model=model, key=key)
@@ -78,11 +79,11 @@ def upgrade(
             f"(manifest compatibility); re-enrol it with this bundle, or pass the bundle trained against that encoder"
         )
     if use_map:
-        return _by_map(path, model, old, key)
+        return _by_map(f, path, model, old)
     root = Path(images)  # type: ignore[arg-type]
     if not root.is_dir():
         raise InputError(f"--images {root} is not a folder; pass the folder that holds the enrolled images")
-    g = _load_as_new(path, model, key)
+    g = _load_as_new(f, path, model)
     legacy, ids = g.legacy_mask(), g.ids
     files = {int(r): f for r in np.flatnonzero(legacy) if (f := image_of(str(ids[r]), root)) is not None}
     rows = np.fromiter(files, int, len(files))
@@ -115,10 +116,9 @@ def image_of(row_id: str, root: Path) -> Path | None:
     return under if not named.is_absolute() and under.is_file() else None
 
 
-def _load_as_new(path: str | os.PathLike, model: SiameseModel, key: bytes | str | None) -> Gallery:
-    """The gallery bound to ``model``, its old rows marked, even when ``model`` is not marked compatible with them
-    (they are replaced, not searched)."""
-    f = io.read(path, key=key)
+def _load_as_new(f: io.GalleryFile, path: str | os.PathLike, model: SiameseModel) -> Gallery:
+    """The gallery file ``f`` (read from ``path``) bound to ``model``, its old rows marked, even when ``model`` is not
+    marked compatible with them (they are replaced, not searched)."""
     g = Gallery(model.fingerprint, model.embedding_dim, model.manifest.metric, storage=f.meta["storage"])
     if f.meta["embedding_dim"] != model.embedding_dim or f.meta["metric"] != model.manifest.metric:
         raise BundleError(
@@ -144,8 +144,9 @@ def _rebuilt(g: Gallery, vectors: np.ndarray, ids: np.ndarray, legacy: np.ndarra
     return out
 
 
-def _by_map(path: str | os.PathLike, model: SiameseModel, old: str, key: bytes | str | None) -> tuple[Gallery, UpgradeReport]:
-    """Every old template through the bundle's map graph; rows already on ``model``'s encoder are kept."""
+def _by_map(f: io.GalleryFile, path: str | os.PathLike, model: SiameseModel, old: str) -> tuple[Gallery, UpgradeReport]:
+    """Every old template of the gallery file ``f`` (read from ``path``) through the bundle's map graph; rows already
+    on ``model``'s encoder are kept."""
     compat = model.manifest.compatibility
     if compat is None or compat.map is None:
         raise BundleError(
@@ -155,7 +156,6 @@ def _by_map(path: str | os.PathLike, model: SiameseModel, old: str, key: bytes |
 
     ort = import_onnxruntime()
     session = ort.InferenceSession(str(Path(model.path) / compat.map.file), providers=["CPUExecutionProvider"])
-    f = io.read(path, key=key)
     src = Gallery(f.meta["fingerprint"], f.meta["embedding_dim"], f.meta["metric"], storage=f.meta["storage"])
     src._load_rows(f.vectors, f.scales, f.ids)
     vectors, ids = src.embeddings(), src.ids

@@ -30,11 +30,12 @@ def check_embeddings(e: Any, dim: int, name: str) -> np.ndarray:
         raise InputError(f"{name}: empty batch (N = 0); pass at least one embedding")
     if not np.issubdtype(e.dtype, np.floating):
         raise InputError(f"{name}: expected float embeddings, got dtype {e.dtype}")
-    if not np.all(np.isfinite(e)):
+    peak = float(np.abs(e).max())  # one pass: NaN and Inf make it non-finite
+    if not np.isfinite(peak):
         raise InputError(f"{name}: embeddings contain NaN or Inf; clean them first")
-    if np.abs(e).max() > MAX_EMBEDDING_VALUE:
+    if peak > MAX_EMBEDDING_VALUE:
         raise InputError(
-            f"{name}: embedding values reach {float(np.abs(e).max()):.3g}, beyond +-{MAX_EMBEDDING_VALUE:g}, where squared "
+            f"{name}: embedding values reach {peak:.3g}, beyond +-{MAX_EMBEDDING_VALUE:g}, where squared "
             "distances overflow float32; pass the output of embed() of the same model"
         )
     return np.ascontiguousarray(e, dtype=np.float32)
