@@ -86,14 +86,14 @@ def inspect(root: str | Path, sample: int = SAMPLE, seed: int = 0) -> DataProfil
     folder = ImageFolder.scan(root)
     rng = np.random.default_rng(seed)
     picks = rng.choice(len(folder), size=min(sample, len(folder)), replace=False)
-    sizes, greys, inks, read, unreadable = [], [], [], [], []
+    sizes, greys, inks, ink_copies, unreadable = [], [], [], [], []
     for i in picks:
         try:
             img = open_image(folder.paths[int(i)])
         except InputError:
             unreadable.append(int(i))  # training reports unreadable images itself and skips them
             continue
-        read.append(folder.paths[int(i)])
+        ink_copies.append(measurable(img))  # kept for the ink measures, so no image is decoded twice
         sizes.append((img.height, img.width))
         rgb = np.asarray(img.convert("RGB").resize((64, 64)), dtype=np.int16)
         greys.append(img.mode in ("1", "L", "LA", "I", "I;16", "F") or int(np.abs(rgb - rgb[..., :1]).max()) <= 8)
@@ -104,7 +104,7 @@ def inspect(root: str | Path, sample: int = SAMPLE, seed: int = 0) -> DataProfil
     h, w = np.median(np.asarray(sizes), axis=0)
     share = float(np.median(inks))
     is_strokes = share >= STROKE_SHARE
-    ih, iw, sw, detail = np.median(np.asarray([measure_ink(open_image(p)) for p in read]), axis=0) if is_strokes else (0, 0, 0.0, 0.0)
+    ih, iw, sw, detail = np.median(np.asarray([measure_ink(g) for g in ink_copies]), axis=0) if is_strokes else (0, 0, 0.0, 0.0)
     counts = np.bincount(np.delete(folder.labels, unreadable), minlength=len(folder.classes))
     images = int(counts.sum()) if len(picks) == len(folder) else round(len(folder) * len(sizes) / len(picks))
     return DataProfile(
@@ -132,10 +132,7 @@ def measure_ink(img: Any) -> tuple[int, int, float, float]:
     """``(box height, box width, stroke width, detail)`` of one PIL image's ink after ``ink.normalize``, in px;
     ``(0, 0, 0, 0)`` without ink. Stroke width = 2 x ink pixels / edge pixels (ink with a 4-neighbour of paper);
     detail = the box's long side / stroke width."""
-    grey = img.convert("L")
-    if max(grey.size) > MEASURE_SIDE:
-        f = MEASURE_SIDE / max(grey.size)
-        grey = grey.resize((max(1, round(grey.width * f)), max(1, round(grey.height * f))))
+    grey = measurable(img)
     box = ink.crop(ink.normalize(np.asarray(grey)))
     on = box < ink.INK_LEVEL
     if not on.any():
@@ -144,6 +141,15 @@ def measure_ink(img: Any) -> tuple[int, int, float, float]:
     inner = p[:-2, 1:-1] & p[2:, 1:-1] & p[1:-1, :-2] & p[1:-1, 2:]
     width = 2 * float(on.sum()) / max(1, int((on & ~inner).sum()))
     return box.shape[0], box.shape[1], width, max(box.shape) / width
+
+
+def measurable(img: Any) -> Any:
+    """The grey copy of a PIL image the ink is measured on: at most ``MEASURE_SIDE`` px on the long side."""
+    grey = img.convert("L")
+    if max(grey.size) > MEASURE_SIDE:
+        f = MEASURE_SIDE / max(grey.size)
+        grey = grey.resize((max(1, round(grey.width * f)), max(1, round(grey.height * f))))
+    return grey
 
 
 #: pixels of a photo input (H x W), shaped to the source's aspect ratio: 48 x 64 for 4:3 photos

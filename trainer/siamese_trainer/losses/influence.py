@@ -14,20 +14,16 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from .cross_branch import CrossBranchLoss
+from .ntxent import ntxent_loss
 
 
 def cross_ntxent_loss(new: torch.Tensor, old: torch.Tensor, labels: torch.Tensor, temperature: float) -> torch.Tensor:
     """Mean NT-Xent over the (new anchor, old positive) pairs of ``new (B, D)``, ``old (B, D)``, ``labels (B,)``."""
-    a = new / torch.linalg.vector_norm(new, dim=1, keepdim=True).clamp_min(1e-12)
-    b = old / torch.linalg.vector_norm(old, dim=1, keepdim=True).clamp_min(1e-12)
-    logits = (a @ b.T) / temperature  # (B, B): new anchor x old template
-    same = labels[:, None] == labels[None, :]
-    neg_lse = torch.logsumexp(logits.masked_fill(same, float("-inf")), dim=1)
-    i, j = same.nonzero(as_tuple=True)
-    lp = logits[i, j]
-    return (torch.logaddexp(lp, neg_lse[i]) - lp).mean()
+    sim = F.normalize(new, dim=1) @ F.normalize(old, dim=1).T  # (B, B): new anchor x old template
+    return ntxent_loss(sim, labels, temperature, self_pairs=True).mean()
 
 
 class InfluenceLoss(nn.Module):

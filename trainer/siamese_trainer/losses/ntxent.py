@@ -15,12 +15,14 @@ import torch
 import torch.nn as nn
 
 
-def ntxent_loss(sim: torch.Tensor, labels: torch.Tensor, temperature: float = 0.1) -> torch.Tensor:
-    """Per-positive-pair loss ``(P,)`` from a ``(B, B)`` cosine-similarity matrix and ``(B,)`` labels."""
+def ntxent_loss(sim: torch.Tensor, labels: torch.Tensor, temperature: float = 0.1, self_pairs: bool = False) -> torch.Tensor:
+    """Per-positive-pair loss ``(P,)`` from a ``(B, B)`` cosine-similarity matrix and ``(B,)`` labels.
+
+    ``self_pairs``: the diagonal counts as a positive (rows and columns are different embeddings of the same
+    images, e.g. new queries x old templates); else it is left out (one batch against itself)."""
     logits = sim / temperature
     same = labels[:, None] == labels[None, :]
-    eye = torch.eye(len(labels), dtype=torch.bool, device=labels.device)
-    pos = same & ~eye
+    pos = same if self_pairs else same & ~torch.eye(len(labels), dtype=torch.bool, device=labels.device)
     # log-sum-exp over the negatives of each anchor, (B,); -inf where an anchor has none
     neg_lse = torch.logsumexp(logits.masked_fill(same, float("-inf")), dim=1)
     a, p = pos.nonzero(as_tuple=True)
